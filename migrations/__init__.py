@@ -1,0 +1,1 @@
+"""Alembic migrations for the vault catalog (installed as `vault._migrations`)."""

@@ -1,0 +1,198 @@
+"""The Python surface: `open_vault()` and `resolve()`. The CLI calls only what is here."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from vault import audit
+from vault.catalog import queries
+from vault.catalog.database import database_url, open_engine, upgrade_schema
+from vault.catalog.schema import TrustEntryRow
+from vault.errors import ConflictError, NotFoundError, UsageError
+from vault.refs import parse_ref
+from vault.signing.keys import key_hint, load_public_key, public_key_pem
+from vault.signing.trust import TrustEntry
+from vault.store import Store
+
+
+def default_home() -> Path:
+    env = os.environ.get("VAULT_HOME")
+    if env:
+        return Path(env)
+    from platformdirs import user_data_path
+
+    return user_data_path("vault", appauthor=False)
+
+
+class Vault:
+    """Owns one home: its catalog, its store and its lock. Pass it explicitly."""
+
+    def __init__(self, home: Path, engine: Engine) -> None:
+        self.home = home
+        self.engine = engine
+        self.store = Store(home)
+
+    # -- lifecycle -------------------------------------------------------
+
+    @classmethod
+    def open(cls, home: Path | None = None, create: bool = True) -> Vault:
+        home = (home or default_home()).absolute()
+        if not create and not (home / "catalog.db").exists() and "VAULT_DATABASE_URL" not in os.environ:
+            raise NotFoundError(f"{home}: no vault here (nothing has been added or trusted yet)")
+        if create:
+            home.mkdir(parents=True, exist_ok=True)
+            Store(home).create()
+        engine = open_engine(database_url(home))
+        upgrade_schema(engine)
+        return cls(home, engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    @contextlib.contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        """One writer at a time per home; readers never take it."""
+        with open(self.home / "lock", "a+b") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    # -- trust -----------------------------------------------------------
+
+    def trust_add(self, name: str, key_path: Path, scopes: list[str]) -> TrustEntry:
+        if not name or len(name) > 100 or any(c.isspace() for c in name):
+            raise UsageError(f"invalid trust entry name {name!r}")
+        if not scopes:
+            raise UsageError("at least one --scope is required (e.g. 'meta-llama/*')")
+        key = load_public_key(key_path)
+        pem, fp = public_key_pem(key), key_hint(key)
+        with self.writer_lock(), self.session() as s, s.begin():
+            if s.get(TrustEntryRow, name) is not None:
+                raise ConflictError(f"trust entry {name!r} already exists")
+            s.add(
+                TrustEntryRow(
+                    name=name,
+                    public_key_pem=pem,
+                    fingerprint=fp,
+                    scopes=json.dumps(sorted(set(scopes))),
+                    created_at=audit.utc_now(),
+                )
+            )
+            audit.record(s, "trust.add", name, fingerprint=fp, scopes=sorted(set(scopes)))
+        return TrustEntry(name, pem, fp, tuple(sorted(set(scopes))))
+
+    def trust_list(self) -> list[TrustEntry]:
+        with self.session() as s:
+            return queries.trust_entries(s)
+
+    def trust_remove(self, name: str) -> None:
+        with self.writer_lock(), self.session() as s, s.begin():
+            row = s.get(TrustEntryRow, name)
+            if row is None:
+                raise NotFoundError(f"trust entry {name!r} does not exist")
+            s.delete(row)
+            audit.record(s, "trust.remove", name, fingerprint=row.fingerprint)
+
+    # -- connected side --------------------------------------------------
+
+    def add(self, directory: Path, repo_id: str, **kwargs: Any) -> dict[str, Any]:
+        from vault.ingest import add_directory
+
+        return add_directory(self, directory, repo_id, **kwargs)
+
+    def sign(self, ref: str, key_path: Path, out_dir: Path | None = None) -> dict[str, Any]:
+        from vault.attest import sign_revision
+
+        return sign_revision(self, parse_ref(ref), key_path, out_dir)
+
+    def bundle(self, refs: list[str], out: Path, split_size: int | None = None) -> dict[str, Any]:
+        from vault.bundle.writer import write_bundle
+
+        return write_bundle(self, [parse_ref(r) for r in refs], out, split_size)
+
+    # -- air-gapped side -------------------------------------------------
+
+    def verify_bundle(self, path: Path) -> dict[str, Any]:
+        from vault.importer import verify_bundle
+
+        return verify_bundle(self, path)
+
+    def import_bundle(self, path: Path) -> dict[str, Any]:
+        from vault.importer import import_bundle
+
+        return import_bundle(self, path)
+
+    # -- queries ---------------------------------------------------------
+
+    def path(self, ref: str) -> Path:
+        spec = parse_ref(ref)
+        with self.session() as s:
+            rev = queries.find_revision(s, spec)
+            path = self.store.revision_dir(spec.repo_id, rev.commit)
+        if not path.is_dir():
+            raise NotFoundError(f"{ref}: catalogued but its directory is missing (run 'vault import' again)")
+        return path
+
+    def list(self) -> list[dict[str, Any]]:
+        from vault.reports import list_revisions
+
+        with self.session() as s:
+            return list_revisions(s)
+
+    def show(self, ref: str) -> dict[str, Any]:
+        from vault.reports import show_revision
+
+        with self.session() as s:
+            return show_revision(s, queries.find_revision(s, parse_ref(ref)), self)
+
+    def provenance(self, ref: str) -> dict[str, Any]:
+        from vault.reports import provenance_report
+
+        with self.session() as s:
+            return provenance_report(s, queries.find_revision(s, parse_ref(ref)))
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        from vault.catalog.schema import AuditEvent
+
+        with self.session() as s:
+            return [
+                {
+                    "id": e.id,
+                    "at": e.at,
+                    "action": e.action,
+                    "subject": e.subject,
+                    "detail": json.loads(e.detail),
+                    "hash": e.hash,
+                }
+                for e in s.scalars(select(AuditEvent).order_by(AuditEvent.id))
+            ]
+
+
+def open_vault(home: Path | str | None = None, create: bool = True) -> Vault:
+    return Vault.open(Path(home) if home is not None else None, create=create)
+
+
+def resolve(ref: str, home: Path | str | None = None) -> Path:
+    """Resolve ``org/name[@rev]`` to the revision's directory of verified files."""
+    with open_vault(home, create=False) as v:
+        return v.path(ref)

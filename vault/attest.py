@@ -1,0 +1,67 @@
+"""`vault sign`: sign a revision's OMS statement and its provenance statement.
+
+Nothing is re-hashed: the statements were built from the digests taken when
+the files came in, and the store is content-addressed, so they still hold.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from vault import audit
+from vault.catalog import queries
+from vault.catalog.schema import Signature
+from vault.refs import Ref
+from vault.signing.dsse import sign_payload
+from vault.signing.keys import key_hint, load_private_key
+
+if TYPE_CHECKING:
+    from vault.api import Vault
+
+MODEL_SIG = "model.sig"
+PROVENANCE_SIG = "provenance.sig"
+
+
+def sign_revision(vault: Vault, ref: Ref, key_path: Path, out_dir: Path | None = None) -> dict[str, Any]:
+    key = load_private_key(key_path)
+    fingerprint = key_hint(key.public_key())
+    with vault.writer_lock(), vault.session() as s, s.begin():
+        rev = queries.find_revision(s, ref)
+        signed = {
+            "model": sign_payload(key, rev.model_statement),
+            "provenance": sign_payload(key, rev.provenance_statement),
+        }
+        for kind, raw in signed.items():
+            existing = s.scalars(
+                select(Signature).where(
+                    Signature.revision_id == rev.id,
+                    Signature.kind == kind,
+                    Signature.key_fingerprint == fingerprint,
+                )
+            ).first()
+            if existing is None:
+                s.add(
+                    Signature(
+                        revision_id=rev.id,
+                        kind=kind,
+                        method="key",
+                        signer="self",
+                        key_fingerprint=fingerprint,
+                        verified=True,
+                        raw=raw,
+                    )
+                )
+            else:
+                existing.raw = raw
+        audit.record(s, "sign", f"{ref.repo_id}@{rev.commit}", key=fingerprint)
+        commit = rev.commit
+    written = []
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, raw in ((MODEL_SIG, signed["model"]), (PROVENANCE_SIG, signed["provenance"])):
+            (out_dir / name).write_bytes(raw)
+            written.append(str(out_dir / name))
+    return {"repo_id": ref.repo_id, "commit": commit, "key": fingerprint, "written": written}

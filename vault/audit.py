@@ -1,0 +1,47 @@
+"""The audit trail: append-only events, each hashing the one before it.
+
+Altering or deleting an event breaks every later hash, which `vault audit`
+can show. Events are written in the same transaction as the change they record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vault.catalog.schema import AuditEvent
+from vault.manifest import canonical_json
+
+GENESIS = "0" * 64
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def event_hash(prev_hash: str, at: str, action: str, subject: str, detail: str) -> str:
+    body = canonical_json(
+        {"prev": prev_hash, "at": at, "action": action, "subject": subject, "detail": detail}
+    )
+    return hashlib.sha256(body).hexdigest()
+
+
+def record(session: Session, action: str, subject: str, **detail: Any) -> AuditEvent:
+    last = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).first()
+    prev = last.hash if last else GENESIS
+    at = utc_now()
+    text = canonical_json(detail).decode()
+    event = AuditEvent(
+        at=at,
+        action=action,
+        subject=subject,
+        detail=text,
+        prev_hash=prev,
+        hash=event_hash(prev, at, action, subject, text),
+    )
+    session.add(event)
+    return event

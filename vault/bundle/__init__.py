@@ -1,0 +1,1 @@
+"""Bundles: the untrusted tar container that carries revisions across the gap."""

@@ -1,0 +1,118 @@
+"""`vault-bundle.json`: the bundle's table of contents.
+
+The index is NOT trusted. It only tells the reader which signature entries to
+expect and how large each blob claims to be; every claim is checked against
+the signed statements before a blob byte is read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from vault.errors import BundleFormatError, UsageError
+from vault.manifest import canonical_json
+from vault.paths import check_relpath
+from vault.refs import check_repo_id, is_commit
+
+INDEX_NAME = "vault-bundle.json"
+FORMAT = "vault-bundle"
+VERSION = 1
+MAX_INDEX_BYTES = 16 << 20
+SIGNATURE_KINDS = ("model", "provenance", "upstream")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def blob_entry(sha256: str) -> str:
+    return f"blobs/sha256/{sha256}"
+
+
+def revision_prefix(repo_id: str, commit: str) -> str:
+    return f"revisions/{repo_id}/{commit}"
+
+
+@dataclass(frozen=True)
+class RevisionEntry:
+    repo_id: str
+    commit: str
+    signatures: dict[str, tuple[str, ...]]  # kind -> entry names
+
+
+@dataclass(frozen=True)
+class BundleIndex:
+    revisions: tuple[RevisionEntry, ...]
+    blobs: dict[str, int]  # sha256 -> size
+
+    def to_bytes(self) -> bytes:
+        return canonical_json(
+            {
+                "format": FORMAT,
+                "version": VERSION,
+                "revisions": [
+                    {
+                        "repo_id": r.repo_id,
+                        "commit": r.commit,
+                        "signatures": {k: list(v) for k, v in sorted(r.signatures.items())},
+                    }
+                    for r in self.revisions
+                ],
+                "blobs": [{"sha256": h, "size": n} for h, n in sorted(self.blobs.items())],
+            }
+        )
+
+    def signature_entries(self) -> set[str]:
+        return {name for r in self.revisions for names in r.signatures.values() for name in names}
+
+
+def parse_index(raw: bytes) -> BundleIndex:
+    def bad(msg: str) -> BundleFormatError:
+        return BundleFormatError(f"{INDEX_NAME}: {msg}")
+
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise bad("not JSON") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise bad("not a vault bundle index")
+    if doc.get("version") != VERSION:
+        raise bad(f"format version {doc.get('version')!r} is not supported (this vault reads {VERSION})")
+    try:
+        revisions = []
+        seen_revs: set[tuple[str, str]] = set()
+        for r in doc["revisions"]:
+            repo_id, commit = check_repo_id(r["repo_id"]), r["commit"]
+            if not is_commit(commit):
+                raise bad(f"commit {commit!r} is not 40 hex digits")
+            if (repo_id, commit) in seen_revs:
+                raise bad(f"{repo_id}@{commit} listed twice")
+            seen_revs.add((repo_id, commit))
+            prefix = revision_prefix(repo_id, commit) + "/"
+            sigs: dict[str, tuple[str, ...]] = {}
+            for kind, names in r["signatures"].items():
+                if kind not in SIGNATURE_KINDS:
+                    raise bad(f"unknown signature kind {kind!r}")
+                for name in names:
+                    check_relpath(name, "index entry")
+                    if not name.startswith(prefix) or not name.endswith(".sig"):
+                        raise bad(f"signature entry {name!r} outside {prefix}")
+                sigs[kind] = tuple(names)
+            revisions.append(RevisionEntry(repo_id, commit, sigs))
+        blobs: dict[str, int] = {}
+        for b in doc["blobs"]:
+            sha, size = b["sha256"], b["size"]
+            if not isinstance(sha, str) or not _SHA256.match(sha):
+                raise bad(f"malformed blob digest {sha!r}")
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise bad(f"blob {sha}: bad size {size!r}")
+            if sha in blobs:
+                raise bad(f"blob {sha} listed twice")
+            blobs[sha] = size
+    except (KeyError, TypeError, AttributeError):
+        raise bad("malformed") from None
+    except UsageError as exc:
+        raise bad(str(exc)) from None
+    all_sigs = [n for r in revisions for names in r.signatures.values() for n in names]
+    if len(all_sigs) != len(set(all_sigs)):
+        raise bad("a signature entry is listed twice")
+    return BundleIndex(tuple(revisions), blobs)

@@ -1,0 +1,132 @@
+"""Split bundles: one tar stream cut into `OUT.000`, `OUT.001`, … for media.
+
+Parts are plain byte slices, so `cat OUT.* > OUT` gives the whole bundle and
+trust never depends on how the stream was cut.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+from typing import BinaryIO
+
+from vault.errors import BundleFormatError, NotFoundError, UsageError
+
+_SIZE = re.compile(r"^(\d+)\s*([KMGT]?)(i?B?)?$", re.IGNORECASE)
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+MIN_SPLIT = 512
+
+
+def parse_size(text: str) -> int:
+    """'4G', '700M', '650MiB', '1048576' -> bytes (binary units)."""
+    m = _SIZE.match(text.strip())
+    if not m:
+        raise UsageError(f"invalid size {text!r}: use e.g. 700M or 4G")
+    size = int(m.group(1)) * _UNITS[m.group(2).upper()]
+    if size < MIN_SPLIT:
+        raise UsageError(f"split size {text!r} is below {MIN_SPLIT} bytes")
+    return size
+
+
+def part_name(out: Path, n: int) -> Path:
+    return out.with_name(f"{out.name}.{n:03d}")
+
+
+class SplitWriter(io.RawIOBase):
+    """Writes a stream across numbered part files of at most `split_size` bytes."""
+
+    def __init__(self, out: Path, split_size: int, suffix: str = "") -> None:
+        self.out, self.split_size, self.suffix = out, split_size, suffix
+        self.paths: list[Path] = []
+        self._fh: BinaryIO | None = None
+        self._left = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def _roll(self) -> None:
+        self._close_current()
+        path = part_name(self.out, len(self.paths))
+        path = path.with_name(path.name + self.suffix)
+        self.paths.append(path)
+        self._fh = open(path, "wb")  # noqa: SIM115 - closed in _close_current
+        self._left = self.split_size
+
+    def _close_current(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(data)
+        while view:
+            if self._fh is None or self._left == 0:
+                self._roll()
+            assert self._fh is not None
+            n = min(self._left, len(view))
+            self._fh.write(view[:n])
+            self._left -= n
+            view = view[n:]
+        return len(data)
+
+    def close(self) -> None:
+        if self._fh is None and not self.paths:
+            self._roll()
+        self._close_current()
+        super().close()
+
+
+def find_parts(path: Path) -> list[Path]:
+    """The files that make up the bundle named by `path` (OUT, OUT.000 or a single file)."""
+    m = re.match(r"^(.*)\.(\d{3})$", path.name)
+    if m and path.is_file():
+        base = path.with_name(m.group(1))
+    elif path.is_file():
+        return [path]
+    elif part_name(path, 0).is_file():
+        base = path
+    else:
+        raise NotFoundError(f"{path}: no such bundle (nor {part_name(path, 0).name})")
+    numbered = sorted(
+        int(p.name.rsplit(".", 1)[1]) for p in base.parent.glob(f"{glob_escape(base.name)}.[0-9][0-9][0-9]")
+    )
+    for expected, got in enumerate(numbered):
+        if expected != got:
+            raise BundleFormatError(f"{part_name(base, expected)}: bundle part is missing")
+    return [part_name(base, n) for n in numbered]
+
+
+def glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+class ChainedReader(io.RawIOBase):
+    """Reads parts back to back as one stream."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self._paths = list(paths)
+        self._fh: BinaryIO | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+        while True:
+            if self._fh is None:
+                if not self._paths:
+                    return 0
+                self._fh = open(self._paths.pop(0), "rb")  # noqa: SIM115 - closed on exhaustion
+            n = self._fh.readinto(buf)
+            if n:
+                return n
+            self._fh.close()
+            self._fh = None
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        super().close()

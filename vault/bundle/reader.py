@@ -1,0 +1,109 @@
+"""The bundle reader policy: entries one at a time, never a generic extract.
+
+`tarfile` only parses headers here; this module decides what is allowed:
+plain regular files with names inside the path grammar, each name once (also
+ignoring case), and nothing but zero padding after the end-of-archive marker.
+Entry data is handed out as a bounded stream; nothing is written to disk here.
+"""
+
+from __future__ import annotations
+
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from vault.bundle.parts import ChainedReader, find_parts
+from vault.errors import BundleFormatError, UnsafeContentError
+from vault.paths import check_relpath
+
+_PLAIN_FILE_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE)
+_TYPE_NAMES = {
+    tarfile.SYMTYPE: "a symbolic link",
+    tarfile.LNKTYPE: "a hard link",
+    tarfile.CHRTYPE: "a character device",
+    tarfile.BLKTYPE: "a block device",
+    tarfile.FIFOTYPE: "a FIFO",
+    tarfile.DIRTYPE: "a directory",
+    tarfile.CONTTYPE: "a contiguous file",
+    tarfile.GNUTYPE_SPARSE: "a sparse file",
+}
+# The end marker plus tar's record padding; more than this is hidden data.
+MAX_TRAILER = 2 * tarfile.RECORDSIZE
+
+
+@dataclass
+class Entry:
+    name: str
+    size: int
+    data: IO[bytes]
+
+
+class BundleReader:
+    def __init__(self, path: Path) -> None:
+        self.parts = find_parts(path)
+        self.total_size = sum(p.stat().st_size for p in self.parts)
+        self._stream = ChainedReader(self.parts)
+        try:
+            self._tar = tarfile.open(fileobj=self._stream, mode="r|")  # type: ignore[call-overload]  # noqa: SIM115
+        except (tarfile.TarError, EOFError) as exc:
+            self._stream.close()
+            raise BundleFormatError(f"{path}: not a tar bundle ({exc})") from None
+        self._names: dict[str, str] = {}
+
+    def close(self) -> None:
+        self._tar.close()
+        self._stream.close()
+
+    def __enter__(self) -> BundleReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def entries(self) -> Iterator[Entry]:
+        try:
+            for member in self._tar:
+                self._check(member)
+                data = self._tar.extractfile(member)
+                assert data is not None
+                yield Entry(member.name, member.size, data)
+        except tarfile.TarError as exc:
+            raise BundleFormatError(f"bundle is truncated or corrupt ({exc})") from None
+        self._check_trailer()
+
+    def _check(self, member: tarfile.TarInfo) -> None:
+        name = member.name
+        if member.type not in _PLAIN_FILE_TYPES:
+            kind = _TYPE_NAMES.get(member.type, f"of type {member.type!r}")
+            raise UnsafeContentError(f"bundle entry {name!r}: is {kind}, only regular files are allowed")
+        check_relpath(name, "bundle entry")
+        key = name.casefold()
+        if key in self._names:
+            first = self._names[key]
+            what = "appears twice" if first == name else f"collides with {first!r} ignoring case"
+            raise BundleFormatError(f"bundle entry {name!r}: {what}")
+        self._names[key] = name
+
+    def _check_trailer(self) -> None:
+        end = self._tar.offset  # where the end-of-archive marker starts
+        if self.total_size - end > MAX_TRAILER:
+            raise BundleFormatError(
+                f"bundle: {self.total_size - end} bytes of data after the end of the archive"
+            )
+        remaining, pos = self.total_size - end, end
+        for part in self.parts:
+            size = part.stat().st_size
+            if pos >= size:
+                pos -= size
+                continue
+            with open(part, "rb") as fh:
+                fh.seek(pos)
+                tail = fh.read(remaining)
+            if tail.strip(b"\0"):
+                raise BundleFormatError("bundle: data after the end of the archive")
+            remaining -= len(tail)
+            pos = 0
+            if remaining <= 0:
+                break

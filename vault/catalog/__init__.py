@@ -1,0 +1,1 @@
+"""The SQL catalog: what the vault holds and why it trusts it."""

@@ -1,0 +1,81 @@
+"""Catalog look-ups shared by the commands; each raises NotFoundError with the REF it was given."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vault.catalog.schema import Model, Ref, Revision, TrustEntryRow
+from vault.errors import NotFoundError
+from vault.refs import Ref as RefSpec
+from vault.signing.trust import TrustEntry, TrustPolicy
+
+AVAILABLE = "available"
+
+
+def get_model(session: Session, repo_id: str) -> Model | None:
+    return session.scalars(select(Model).where(Model.repo_id == repo_id)).first()
+
+
+def get_or_create_model(session: Session, repo_id: str) -> Model:
+    model = get_model(session, repo_id)
+    if model is None:
+        model = Model(repo_id=repo_id)
+        session.add(model)
+        session.flush()
+    return model
+
+
+def get_revision(session: Session, model: Model, commit: str) -> Revision | None:
+    return session.scalars(
+        select(Revision).where(Revision.model_id == model.id, Revision.commit == commit)
+    ).first()
+
+
+def find_revision(session: Session, ref: RefSpec) -> Revision:
+    model = get_model(session, ref.repo_id)
+    if model is None:
+        raise NotFoundError(f"{ref.repo_id}: no such model in this vault")
+    if ref.is_commit:
+        rev = get_revision(session, model, ref.revision)
+    else:
+        row = session.get(Ref, (model.id, ref.revision))
+        rev = row.revision if row else None
+    if rev is None or rev.status != AVAILABLE:
+        raise NotFoundError(f"{ref}: no such revision in this vault")
+    return rev
+
+
+def set_ref(session: Session, model: Model, name: str, revision: Revision) -> None:
+    row = session.get(Ref, (model.id, name))
+    if row is None:
+        session.add(Ref(model_id=model.id, name=name, revision_id=revision.id))
+    else:
+        row.revision_id = revision.id
+
+
+def refs_of(session: Session, revision: Revision) -> list[str]:
+    return sorted(session.scalars(select(Ref.name).where(Ref.revision_id == revision.id)))
+
+
+def trust_entries(session: Session) -> list[TrustEntry]:
+    rows = session.scalars(select(TrustEntryRow).order_by(TrustEntryRow.name))
+    return [TrustEntry(r.name, r.public_key_pem, r.fingerprint, tuple(json.loads(r.scopes))) for r in rows]
+
+
+def trust_policy(session: Session) -> TrustPolicy:
+    return TrustPolicy(trust_entries(session))
+
+
+def revisions_present(session: Session, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    present = set()
+    for repo_id, commit in pairs:
+        model = get_model(session, repo_id)
+        if model is not None:
+            rev = get_revision(session, model, commit)
+            if rev is not None and rev.status == AVAILABLE:
+                present.add((repo_id, commit))
+    return present

@@ -1,0 +1,122 @@
+"""The catalog's tables. Alembic migrations in `migrations/` create them; this module only maps them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Model(Base):
+    __tablename__ = "models"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repo_id: Mapped[str] = mapped_column(String(200), unique=True)
+    revisions: Mapped[list[Revision]] = relationship(back_populates="model")
+
+
+class Revision(Base):
+    __tablename__ = "revisions"
+    __table_args__ = (UniqueConstraint("model_id", "commit"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    commit: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    fetched_at: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[str] = mapped_column(String(40))
+    # The unsigned statements, kept so `vault sign` never re-hashes the files.
+    model_statement: Mapped[bytes] = mapped_column(LargeBinary)
+    provenance_statement: Mapped[bytes] = mapped_column(LargeBinary)
+    model: Mapped[Model] = relationship(back_populates="revisions")
+    files: Mapped[list[File]] = relationship(
+        back_populates="revision", order_by="File.path", cascade="all, delete-orphan"
+    )
+    signatures: Mapped[list[Signature]] = relationship(
+        back_populates="revision", order_by="Signature.id", cascade="all, delete-orphan"
+    )
+
+
+class Ref(Base):
+    __tablename__ = "refs"
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    revision_id: Mapped[int] = mapped_column(ForeignKey("revisions.id"))
+    revision: Mapped[Revision] = relationship()
+
+
+class Blob(Base):
+    __tablename__ = "blobs"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    blake3: Mapped[str] = mapped_column(String(64))
+
+
+class File(Base):
+    __tablename__ = "files"
+    revision_id: Mapped[int] = mapped_column(ForeignKey("revisions.id"), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"), index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    revision: Mapped[Revision] = relationship(back_populates="files")
+    blob: Mapped[Blob] = relationship()
+
+
+class Signature(Base):
+    __tablename__ = "signatures"
+    __table_args__ = (UniqueConstraint("revision_id", "kind", "key_fingerprint"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision_id: Mapped[int] = mapped_column(ForeignKey("revisions.id"), index=True)
+    # model: the vault's OMS signature; provenance: the signed provenance
+    # statement; upstream: a publisher's OMS signature kept as evidence.
+    kind: Mapped[str] = mapped_column(String(20))
+    method: Mapped[str] = mapped_column(String(20))
+    signer: Mapped[str] = mapped_column(String(200))
+    key_fingerprint: Mapped[str] = mapped_column(String(64))
+    verified: Mapped[bool] = mapped_column(Boolean)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    revision: Mapped[Revision] = relationship(back_populates="signatures")
+
+
+class TrustEntryRow(Base):
+    __tablename__ = "trust_entries"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    public_key_pem: Mapped[bytes] = mapped_column(LargeBinary)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(Text)  # JSON list of globs
+    created_at: Mapped[str] = mapped_column(String(40))
+
+
+class ImportedBundle(Base):
+    __tablename__ = "bundles"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    index_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    parts: Mapped[int] = mapped_column(Integer)
+    operator: Mapped[str] = mapped_column(String(100))
+    imported_at: Mapped[str] = mapped_column(String(40))
+    revisions: Mapped[str] = mapped_column(Text)  # JSON list of repo@commit
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(300))
+    detail: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+Index("ix_refs_revision", Ref.revision_id)

@@ -1,0 +1,117 @@
+"""Connected-side commands: add, keygen, sign, bundle."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from vault.bundle.parts import parse_size
+from vault.cli.render import Settings, emit, human_bytes
+from vault.errors import ConflictError
+from vault.signing.keys import generate_private_key, private_key_pem, public_key_pem
+
+pass_settings = click.make_pass_decorator(Settings)
+
+
+@click.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--repo", "repo_id", required=True, help="Repository id, org/name.")
+@click.option("--revision", help="A 40-hex commit, or a label that becomes a ref name.")
+@click.option("--ref", default="main", show_default=True, help="Ref to point at the added revision.")
+@click.option(
+    "--signature",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Publisher's OMS signature for the folder, verified against trusted keys.",
+)
+@pass_settings
+def add(
+    settings: Settings, directory: Path, repo_id: str, revision: str | None, ref: str, signature: Path | None
+) -> None:
+    """Take in a local model folder."""
+    with settings.open() as v:
+        r = v.add(directory, repo_id, revision=revision, ref=ref, signature=signature)
+    verb = "added" if r["status"] == "added" else "already present, nothing added"
+    emit(
+        settings, r, f"{r['repo_id']}@{r['commit']}: {verb} ({r['files']} files; refs {', '.join(r['refs'])})"
+    )
+
+
+@click.command()
+@click.option(
+    "-o",
+    "--out",
+    "prefix",
+    default="vault-signing-key",
+    show_default=True,
+    help="Writes PREFIX.pem (private, mode 0600) and PREFIX.pub.pem.",
+)
+@pass_settings
+def keygen(settings: Settings, prefix: str) -> None:
+    """Write a new ECDSA P-256 key pair."""
+    private, public = Path(f"{prefix}.pem"), Path(f"{prefix}.pub.pem")
+    for p in (private, public):
+        if p.exists():
+            raise ConflictError(f"{p}: already exists, not overwriting a key")
+    key = generate_private_key()
+    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(private_key_pem(key))
+    public.write_bytes(public_key_pem(key.public_key()))
+    emit(
+        settings,
+        {"private_key": str(private), "public_key": str(public)},
+        f"wrote {private} (keep it secret) and {public} (give it to 'vault trust add')",
+    )
+
+
+@click.command()
+@click.argument("ref")
+@click.option(
+    "--key",
+    "key_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM EC private key (P-256, P-384 or P-521).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write model.sig and provenance.sig into this directory.",
+)
+@pass_settings
+def sign(settings: Settings, ref: str, key_path: Path, out_dir: Path | None) -> None:
+    """Sign a revision (OMS signature + signed provenance)."""
+    with settings.open() as v:
+        r = v.sign(ref, key_path, out_dir)
+    emit(settings, r, f"{r['repo_id']}@{r['commit']}: signed with key {r['key'][:16]}…")
+
+
+@click.command()
+@click.argument("refs", nargs=-1, required=True)
+@click.option(
+    "-o",
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Bundle file (or the stem of its parts when split).",
+)
+@click.option("--split-size", help="Cut into parts OUT.000, OUT.001, … of at most this size (e.g. 4G).")
+@pass_settings
+def bundle(settings: Settings, refs: tuple[str, ...], out: Path, split_size: str | None) -> None:
+    """Write signed revisions into a bundle for transfer."""
+    size = parse_size(split_size) if split_size else None
+    with settings.open() as v:
+        r = v.bundle(list(refs), out, size)
+    parts = f" in {len(r['parts'])} parts" if size else ""
+    emit(
+        settings,
+        r,
+        f"wrote {r['bundle']}{parts}: {len(r['revisions'])} revision(s), "
+        f"{r['blobs']} blobs, {human_bytes(r['bytes'])}",
+    )
+
+
+COMMANDS = [add, keygen, sign, bundle]

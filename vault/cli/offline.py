@@ -1,0 +1,98 @@
+"""Air-gapped-side commands: trust, verify, import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from vault.cli.render import Settings, emit, human_bytes
+
+pass_settings = click.make_pass_decorator(Settings)
+
+
+@click.group()
+def trust() -> None:
+    """Manage the keys this vault trusts, and for which repositories."""
+
+
+@trust.command("add")
+@click.argument("name")
+@click.option(
+    "--key", "key_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    help="Repository glob this key may sign for, e.g. 'meta-llama/*'. Repeatable.",
+)
+@pass_settings
+def trust_add(settings: Settings, name: str, key_path: Path, scopes: tuple[str, ...]) -> None:
+    """Trust a public key for repositories matching --scope."""
+    with settings.open() as v:
+        e = v.trust_add(name, key_path, list(scopes))
+    emit(
+        settings,
+        {"name": e.name, "key": e.fingerprint, "scopes": list(e.scopes)},
+        f"trusted {e.name} (key {e.fingerprint[:16]}…) for {' '.join(e.scopes)}",
+    )
+
+
+@trust.command("list")
+@pass_settings
+def trust_list(settings: Settings) -> None:
+    """List trusted keys."""
+    with settings.open() as v:
+        entries = v.trust_list()
+    data = [{"name": e.name, "key": e.fingerprint, "scopes": list(e.scopes)} for e in entries]
+    emit(
+        settings,
+        data,
+        "\n".join(f"{e.name}\t{e.fingerprint}\t{' '.join(e.scopes)}" for e in entries) or "no trusted keys",
+    )
+
+
+@trust.command("remove")
+@click.argument("name")
+@pass_settings
+def trust_remove(settings: Settings, name: str) -> None:
+    """Stop trusting a key."""
+    with settings.open() as v:
+        v.trust_remove(name)
+    emit(settings, {"removed": name}, f"removed {name}")
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
+@pass_settings
+def verify(settings: Settings, bundle: Path) -> None:
+    """Check a bundle completely; write nothing."""
+    with settings.open(create=False) as v:
+        r = v.verify_bundle(bundle)
+    emit(
+        settings,
+        r,
+        f"OK: {', '.join(r['revisions'])} ({r['blobs']} blobs, {human_bytes(r['bytes'])}; "
+        f"signed by {', '.join(r['signers'])})",
+    )
+
+
+@click.command("import")
+@click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
+@pass_settings
+def import_(settings: Settings, bundle: Path) -> None:
+    """Verify a bundle, then store and catalog it atomically."""
+    with settings.open(create=False) as v:
+        r = v.import_bundle(bundle)
+    if r["status"] == "already-imported":
+        text = f"already imported: {', '.join(r['revisions'])}; nothing to do"
+    else:
+        text = f"imported {', '.join(r['revisions'])} ({r['blobs']} blobs, {human_bytes(r['bytes'])})"
+        for kept in r["refs_kept"]:
+            text += f"\nnote: {kept} kept at a newer revision"
+    emit(settings, r, text)
+
+
+COMMANDS = [trust, verify, import_]

@@ -1,0 +1,99 @@
+"""Commands that only read: list, show, path, provenance."""
+
+from __future__ import annotations
+
+import click
+
+from vault.cli.render import Settings, emit, human_bytes
+
+pass_settings = click.make_pass_decorator(Settings)
+
+
+@click.command("list")
+@pass_settings
+def list_(settings: Settings) -> None:
+    """List catalogued revisions."""
+    with settings.open(create=False) as v:
+        rows = v.list()
+    lines = [
+        "\t".join(
+            [
+                f"{r['repo_id']}@{r['commit']}",
+                ",".join(r["refs"]) or "-",
+                f"{r['files']} files",
+                human_bytes(r["bytes"]),
+                "signed" if r["signed"] else "unsigned",
+            ]
+        )
+        for r in rows
+    ]
+    emit(settings, rows, "\n".join(lines) or "no models")
+
+
+@click.command()
+@click.argument("ref")
+@pass_settings
+def show(settings: Settings, ref: str) -> None:
+    """Show one revision: refs, files, signatures."""
+    with settings.open(create=False) as v:
+        r = v.show(ref)
+    lines = [
+        f"{r['repo_id']}@{r['commit']}",
+        f"  refs: {', '.join(r['refs']) or '-'}",
+        f"  source: {r['source']}, fetched {r['fetched_at']}",
+        f"  path: {r['path']}",
+        "  files:",
+    ]
+    lines += [f"    {f['sha256']}  {f['size']:>12}  {f['path']}" for f in r["files"]]
+    lines.append("  signatures:")
+    lines += [
+        f"    {s['kind']}: {s['method']} by {s['signer']} (key {s['key'][:16]}…)"
+        f"{'' if s['verified'] else ' UNVERIFIED'}"
+        for s in r["signatures"]
+    ]
+    emit(settings, r, "\n".join(lines))
+
+
+@click.command()
+@click.argument("ref")
+@pass_settings
+def path(settings: Settings, ref: str) -> None:
+    """Print the revision's directory (and nothing else)."""
+    with settings.open(create=False) as v:
+        p = v.path(ref)
+    emit(settings, {"path": str(p)}, str(p))
+
+
+@click.command()
+@click.argument("ref")
+@pass_settings
+def provenance(settings: Settings, ref: str) -> None:
+    """Where a revision came from, and the evidence for it."""
+    with settings.open(create=False) as v:
+        r = v.provenance(ref)
+    src = r["source"]
+    lines = [
+        f"{r['repo_id']}@{r['commit']}",
+        f"  source: {src.get('type')} {src.get('uri', '')}",
+        f"  requested revision: {r['requested_revision']}",
+        f"  refs seen: {', '.join(f'{k}={v}' for k, v in r['refs_seen'].items()) or '-'}",
+        f"  fetched: {r['fetched_at']} by vault {r['tool_version']}",
+    ]
+    if "upstream_signature" in src:
+        up = src["upstream_signature"]
+        lines.append(f"  upstream signature: verified, signer {up['signer']} (key {up['key'][:16]}…)")
+    lines.append("  files:")
+    for f in r["files"]:
+        pub = f["published"]
+        check = "matched " + ", ".join(f"{k} {v}" for k, v in pub.items()) if pub else "hashed locally"
+        verdict = check if f["matched"] else "MISMATCH"
+        lines.append(f"    {f['path']}  sha256 {f['sha256']}  {f['size']} bytes  {verdict}")
+    lines.append("  signatures:")
+    lines += [
+        f"    {s['kind']}: {s['signer']} (key {s['key'][:16]}…){'' if s['verified'] else ' UNVERIFIED'}"
+        for s in r["signatures"]
+    ]
+    emit(settings, r, "\n".join(lines))
+
+
+COMMANDS = [list_, show, path, provenance]

@@ -1,0 +1,39 @@
+"""Shared CLI plumbing: settings from global options, opening the vault, output."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vault.api import Vault
+
+
+@dataclass
+class Settings:
+    home: str | None
+    as_json: bool
+    debug: bool
+
+    def open(self, create: bool = True) -> Vault:
+        return Vault.open(Path(self.home) if self.home else None, create=create)
+
+
+def emit(settings: Settings, data: Any, text: str | None = None) -> None:
+    """JSON on stdout with --json, else the human text (if any)."""
+    if settings.as_json:
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+    elif text is not None:
+        click.echo(text)
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{n} B"
+        size /= 1024
+    return f"{n} B"

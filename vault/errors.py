@@ -1,0 +1,54 @@
+"""One error hierarchy, so callers (and the CLI) catch a single base class.
+
+Each subclass maps to one exit code. Rejections of untrusted input are the
+`VerificationError` family: they all mean "the bundle or folder was refused"
+and exit 1, whatever the specific cause.
+"""
+
+from __future__ import annotations
+
+
+class VaultError(Exception):
+    """Base class of every error vault raises on purpose."""
+
+    exit_code = 5
+
+
+class VerificationError(VaultError):
+    """Untrusted input was refused: nothing was written."""
+
+    exit_code = 1
+
+
+class TrustError(VerificationError):
+    """A signature is missing, invalid, or made by a key the policy does not trust."""
+
+
+class IntegrityError(VerificationError):
+    """Content does not match what the signed statements declare."""
+
+
+class BundleFormatError(VerificationError):
+    """The bundle container breaks the entry grammar or the index rules."""
+
+
+class UnsafeContentError(VerificationError):
+    """A file is of a kind vault refuses to admit (links, devices, bad weights)."""
+
+
+class UsageError(VaultError):
+    """The command was called wrongly (bad REF, bad option value)."""
+
+    exit_code = 2
+
+
+class NotFoundError(VaultError):
+    """A model, revision, ref, trust entry or file does not exist."""
+
+    exit_code = 3
+
+
+class ConflictError(VaultError):
+    """The request contradicts the vault's state (e.g. a name already taken)."""
+
+    exit_code = 4

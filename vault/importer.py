@@ -1,0 +1,394 @@
+"""`vault verify` and `vault import`: one flow, fail closed.
+
+1. Read the index and every signature entry (small, capped) before any blob.
+2. Verify each signature under the trust policy; check the signed statements
+   agree with each other and with the index, both ways.
+3. Stream each blob through the hashers (into staging when importing); it must
+   be declared, not seen before, exactly its signed size and digest.
+4. Only when the whole bundle checked out: move blobs into the store, commit the
+   catalog in one transaction, then build the directory views.
+
+A rejection at any step leaves the home as it was.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from vault import audit
+from vault.bundle.index import (
+    INDEX_NAME,
+    MAX_INDEX_BYTES,
+    BundleIndex,
+    RevisionEntry,
+    blob_entry,
+    parse_index,
+)
+from vault.bundle.reader import BundleReader, Entry
+from vault.catalog import queries
+from vault.catalog.schema import Blob, File, ImportedBundle, Revision, Signature
+from vault.catalog.schema import Ref as RefRow
+from vault.errors import BundleFormatError, IntegrityError, TrustError
+from vault.hashing import FileDigest, hash_stream, sha256_hex
+from vault.manifest import ModelManifest, parse_model_statement
+from vault.provenance import Provenance, parse_provenance
+from vault.signing.dsse import MAX_SIGNATURE_BYTES, parse_bundle
+from vault.signing.trust import TrustPolicy, VerifiedSignature
+
+if TYPE_CHECKING:
+    from vault.api import Vault
+
+
+@dataclass
+class CheckedRevision:
+    entry: RevisionEntry
+    manifest: ModelManifest
+    provenance: Provenance
+    verified: list[tuple[str, VerifiedSignature]]  # (kind, signature)
+    unverified: list[tuple[str, bytes]] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.entry.repo_id}@{self.entry.commit}"
+
+
+@dataclass
+class CheckedBundle:
+    index: BundleIndex
+    index_sha256: str
+    parts: int
+    revisions: list[CheckedRevision]
+    expected: dict[str, int]  # sha256 -> signed size
+    names: dict[str, str]  # sha256 -> one file path, for messages
+    blake3: dict[str, str]  # sha256 -> blake3, where a signature used blake3
+
+
+def _read_entry(entry: Entry, cap: int) -> bytes:
+    if entry.size > cap:
+        raise BundleFormatError(
+            f"bundle entry {entry.name!r}: {entry.size} bytes exceeds the {cap}-byte limit"
+        )
+    data = entry.data.read(entry.size + 1)
+    if len(data) != entry.size:
+        raise BundleFormatError(f"bundle entry {entry.name!r}: truncated")
+    return data
+
+
+def _verify_kind(
+    policy: TrustPolicy, entry: RevisionEntry, kind: str, raws: dict[str, bytes]
+) -> tuple[list[VerifiedSignature], list[bytes]]:
+    """At least one signature of `kind` must verify under a trusted in-scope key."""
+    names = entry.signatures.get(kind, ())
+    if not names:
+        raise TrustError(f"{entry.repo_id}@{entry.commit}: bundle carries no {kind} signature")
+    good: list[VerifiedSignature] = []
+    bad: list[bytes] = []
+    first_error: TrustError | None = None
+    for name in names:
+        try:
+            good.append(policy.verify(raws[name], entry.repo_id, name))
+        except TrustError as exc:
+            first_error = first_error or exc
+            bad.append(raws[name])
+    if not good:
+        assert first_error is not None
+        raise first_error
+    if len({v.payload for v in good}) > 1:
+        raise IntegrityError(
+            f"{entry.repo_id}@{entry.commit}: trusted {kind} signatures sign different statements"
+        )
+    return good, bad
+
+
+def _check_revision(policy: TrustPolicy, entry: RevisionEntry, raws: dict[str, bytes]) -> CheckedRevision:
+    label = f"{entry.repo_id}@{entry.commit}"
+    models, bad_models = _verify_kind(policy, entry, "model", raws)
+    provs, bad_provs = _verify_kind(policy, entry, "provenance", raws)
+    manifest = parse_model_statement(models[0].payload)
+    prov = parse_provenance(provs[0].payload)
+    if (prov.repo_id, prov.commit) != (entry.repo_id, entry.commit):
+        raise IntegrityError(f"{label}: provenance is signed for {prov.repo_id}@{prov.commit}")
+    signed, recorded = set(manifest.resources), set(prov.files)
+    if signed != recorded:
+        odd = sorted(signed ^ recorded)[0]
+        raise IntegrityError(f"{label}: {odd} is in one signed statement but not the other")
+    if manifest.hash_type == "sha256":
+        for path, digest in manifest.resources.items():
+            if prov.files[path].sha256 != digest:
+                raise IntegrityError(f"{label}: {path}: provenance and model signature disagree on sha256")
+    verified = [("model", v) for v in models] + [("provenance", v) for v in provs]
+    unverified = [("model", r) for r in bad_models] + [("provenance", r) for r in bad_provs]
+    for name in entry.signatures.get("upstream", ()):
+        try:
+            verified.append(("upstream", policy.verify(raws[name], entry.repo_id, name)))
+        except TrustError:
+            unverified.append(("upstream", raws[name]))  # evidence only; the vault signature decides
+    return CheckedRevision(entry, manifest, prov, verified, unverified)
+
+
+def _check_metadata(vault: Vault, entries: Iterator[Entry], parts: int) -> tuple[CheckedBundle, Entry | None]:
+    first = next(entries, None)
+    if first is None or first.name != INDEX_NAME:
+        raise BundleFormatError(f"bundle: first entry must be {INDEX_NAME}")
+    raw_index = _read_entry(first, MAX_INDEX_BYTES)
+    index = parse_index(raw_index)
+    if not index.revisions:
+        raise BundleFormatError(f"{INDEX_NAME}: carries no revisions")
+    wanted = index.signature_entries()
+    raws: dict[str, bytes] = {}
+    pending: Entry | None = None
+    for entry in entries:
+        if entry.name not in wanted:
+            pending = entry
+            break
+        raws[entry.name] = _read_entry(entry, MAX_SIGNATURE_BYTES)
+        if len(raws) == len(wanted):
+            break
+    missing = sorted(wanted - set(raws))
+    if missing:
+        raise BundleFormatError(f"bundle entry {missing[0]!r} is missing (signatures must precede blobs)")
+    for raw_name, raw in raws.items():
+        parse_bundle(raw, raw_name)  # cheap structural check before any crypto
+
+    with vault.session() as s:
+        policy = queries.trust_policy(s)
+    revisions = [_check_revision(policy, e, raws) for e in index.revisions]
+
+    expected: dict[str, int] = {}
+    names: dict[str, str] = {}
+    blake3: dict[str, str] = {}
+    for rev in revisions:
+        for path, rec in rev.provenance.files.items():
+            if expected.setdefault(rec.sha256, rec.size) != rec.size:
+                raise IntegrityError(f"{rev.label}: {path}: two signed sizes for blob {rec.sha256}")
+            names.setdefault(rec.sha256, path)
+            if rev.manifest.hash_type == "blake3":
+                blake3[rec.sha256] = rev.manifest.resources[path]
+    for sha, size in sorted(index.blobs.items()):
+        if sha not in expected:
+            raise BundleFormatError(f"{INDEX_NAME}: blob {sha} is not part of any signed revision")
+        if size != expected[sha]:
+            raise IntegrityError(f"{names[sha]}: index says {size} bytes, signed size is {expected[sha]}")
+    for sha in sorted(set(expected) - set(index.blobs)):
+        raise IntegrityError(f"{names[sha]}: signed file is not in the bundle (blob {sha})")
+    bundle = CheckedBundle(index, sha256_hex(raw_index), parts, revisions, expected, names, blake3)
+    return bundle, pending
+
+
+def _check_blob(bundle: CheckedBundle, entry: Entry, seen: set[str]) -> str:
+    prefix = "blobs/sha256/"
+    sha = entry.name[len(prefix) :] if entry.name.startswith(prefix) else ""
+    if sha not in bundle.expected or entry.name != blob_entry(sha):
+        raise BundleFormatError(f"bundle entry {entry.name!r}: not declared by any signed revision")
+    if sha in seen:
+        raise BundleFormatError(f"bundle entry {entry.name!r}: appears twice")
+    if entry.size != bundle.expected[sha]:
+        raise IntegrityError(
+            f"{bundle.names[sha]}: bundle entry is {entry.size} bytes, signed size is {bundle.expected[sha]}"
+        )
+    seen.add(sha)
+    return sha
+
+
+def _check_digest(bundle: CheckedBundle, sha: str, got: FileDigest) -> None:
+    name = bundle.names[sha]
+    if got.size != bundle.expected[sha]:
+        raise IntegrityError(f"{name}: truncated in the bundle ({got.size} of {bundle.expected[sha]} bytes)")
+    if got.sha256 != sha:
+        raise IntegrityError(f"{name}: sha256 mismatch (signed {sha[:16]}…, bundle has {got.sha256[:16]}…)")
+    if sha in bundle.blake3 and got.blake3 != bundle.blake3[sha]:
+        raise IntegrityError(f"{name}: blake3 mismatch with the signature")
+
+
+def _stream_blobs(
+    vault: Vault,
+    bundle: CheckedBundle,
+    entries: Iterator[Entry],
+    pending: Entry | None,
+    staging: Path | None,
+) -> dict[str, FileDigest]:
+    """Hash every blob; with `staging`, write new ones there (fsynced) as they stream."""
+    seen: set[str] = set()
+    digests: dict[str, FileDigest] = {}
+    stream = entries if pending is None else _prepend(pending, entries)
+    for entry in stream:
+        sha = _check_blob(bundle, entry, seen)
+        if staging is not None and not vault.store.has_blob(sha):
+            digests[sha] = _stage(entry.data, entry.size, staging / sha)
+        else:
+            digests[sha] = hash_stream(entry.data, limit=entry.size)
+        _check_digest(bundle, sha, digests[sha])
+    for sha in sorted(set(bundle.expected) - seen):
+        raise IntegrityError(f"{bundle.names[sha]}: missing from the bundle (blob {sha[:16]}…)")
+    return digests
+
+
+def _stage(data: IO[bytes], size: int, dest: Path) -> FileDigest:
+    with open(dest, "xb") as out:
+        digest = hash_stream(data, out, limit=size)
+        out.flush()
+        os.fsync(out.fileno())
+    return digest
+
+
+def _prepend(first: Entry, rest: Iterator[Entry]) -> Iterator[Entry]:
+    yield first
+    yield from rest
+
+
+def verify_bundle(vault: Vault, path: Path) -> dict[str, Any]:
+    """Check everything, write nothing."""
+    with BundleReader(path) as reader:
+        entries = reader.entries()
+        bundle, pending = _check_metadata(vault, entries, len(reader.parts))
+        digests = _stream_blobs(vault, bundle, entries, pending, staging=None)
+    return {
+        "status": "verified",
+        "revisions": [r.label for r in bundle.revisions],
+        "signers": sorted({v.signer.name for r in bundle.revisions for _k, v in r.verified}),
+        "blobs": len(digests),
+        "bytes": sum(d.size for d in digests.values()),
+    }
+
+
+def import_bundle(vault: Vault, path: Path) -> dict[str, Any]:
+    with vault.writer_lock():
+        recover(vault)
+        with BundleReader(path) as reader:
+            entries = reader.entries()
+            bundle, pending = _check_metadata(vault, entries, len(reader.parts))
+            with vault.session() as s:
+                present = queries.revisions_present(
+                    s, [(r.entry.repo_id, r.entry.commit) for r in bundle.revisions]
+                )
+            new = [r for r in bundle.revisions if (r.entry.repo_id, r.entry.commit) not in present]
+            if not new:
+                return {
+                    "status": "already-imported",
+                    "revisions": [r.label for r in bundle.revisions],
+                    "blobs": 0,
+                    "bytes": 0,
+                }
+            with vault.store.staging("import") as staging:
+                digests = _stream_blobs(vault, bundle, entries, pending, staging)
+                for sha in sorted(digests):
+                    staged = staging / sha
+                    if staged.exists():
+                        vault.store.commit_blob(staged, sha)
+                skipped = _commit_catalog(vault, bundle, new, digests)
+        for rev in new:
+            vault.store.build_revision_view(
+                rev.entry.repo_id,
+                rev.entry.commit,
+                ((p, f.sha256) for p, f in rev.provenance.files.items()),
+            )
+    return {
+        "status": "imported",
+        "revisions": [r.label for r in new],
+        "already_present": sorted(f"{a}@{b}" for a, b in present),
+        "refs_kept": skipped,
+        "blobs": len(digests),
+        "bytes": sum(d.size for d in digests.values()),
+    }
+
+
+def _commit_catalog(
+    vault: Vault, bundle: CheckedBundle, new: list[CheckedRevision], digests: dict[str, FileDigest]
+) -> list[str]:
+    kept: list[str] = []
+    with vault.session() as s, s.begin():
+        for rev in sorted(new, key=lambda r: r.provenance.fetched_at):
+            prov = rev.provenance
+            model = queries.get_or_create_model(s, prov.repo_id)
+            row = Revision(
+                model_id=model.id,
+                commit=prov.commit,
+                source=str(prov.source.get("type", "unknown")),
+                status=queries.AVAILABLE,
+                fetched_at=prov.fetched_at,
+                created_at=audit.utc_now(),
+                model_statement=next(v.payload for k, v in rev.verified if k == "model"),
+                provenance_statement=next(v.payload for k, v in rev.verified if k == "provenance"),
+            )
+            s.add(row)
+            s.flush()
+            for p, rec in sorted(prov.files.items()):
+                if s.get(Blob, rec.sha256) is None:
+                    s.add(Blob(sha256=rec.sha256, size=rec.size, blake3=digests[rec.sha256].blake3))
+                s.add(File(revision_id=row.id, path=p, sha256=rec.sha256, size=rec.size))
+            for kind, v in rev.verified:
+                s.add(
+                    Signature(
+                        revision_id=row.id,
+                        kind=kind,
+                        method="key",
+                        signer=v.signer.name,
+                        key_fingerprint=v.signer.fingerprint,
+                        verified=True,
+                        raw=v.raw,
+                    )
+                )
+            for kind, raw in rev.unverified:
+                env = parse_bundle(raw, kind)
+                s.add(
+                    Signature(
+                        revision_id=row.id,
+                        kind=kind,
+                        method="key",
+                        signer="(untrusted)",
+                        key_fingerprint=env.key_hint or sha256_hex(raw),
+                        verified=False,
+                        raw=raw,
+                    )
+                )
+            s.flush()
+            for name in sorted(prov.refs):
+                current = s.get(RefRow, (model.id, name))
+                if current is not None and current.revision.fetched_at > prov.fetched_at:
+                    kept.append(f"{prov.repo_id}@{name}")
+                    continue
+                queries.set_ref(s, model, name, row)
+        labels = [r.label for r in new]
+        s.add(
+            ImportedBundle(
+                index_sha256=bundle.index_sha256,
+                parts=bundle.parts,
+                operator=_operator(),
+                imported_at=audit.utc_now(),
+                revisions=json.dumps(labels),
+            )
+        )
+        audit.record(
+            s,
+            "import",
+            bundle.index_sha256,
+            revisions=labels,
+            signers=sorted({v.signer.name for r in new for _k, v in r.verified}),
+        )
+    return kept
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def recover(vault: Vault) -> None:
+    """Finish what a killed import left: drop scratch files, rebuild missing views."""
+    vault.store.remove_leftovers()
+    with vault.session() as s:
+        revs = s.scalars(select(Revision).where(Revision.status == queries.AVAILABLE)).all()
+        for rev in revs:
+            repo_id = rev.model.repo_id
+            if not vault.store.revision_dir(repo_id, rev.commit).is_dir():
+                vault.store.build_revision_view(repo_id, rev.commit, ((f.path, f.sha256) for f in rev.files))

@@ -1,0 +1,219 @@
+"""`vault add`: take in a local model folder on the connected side.
+
+Every file is hashed while it is copied into staging (one read). If the folder
+comes with a publisher's OMS signature, the signature is verified against this
+vault's trust entries first and the folder must match it exactly (after the
+signature's own `ignore_paths`); the signature then travels with the revision
+as evidence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vault import audit
+from vault.catalog import queries
+from vault.catalog.schema import Blob, File, Revision, Signature
+from vault.errors import ConflictError, IntegrityError, UnsafeContentError, UsageError
+from vault.hashing import FileDigest, hash_file, parallel_map
+from vault.manifest import (
+    ModelManifest,
+    Resource,
+    build_model_statement,
+    canonical_json,
+    parse_model_statement,
+)
+from vault.paths import check_no_case_collisions, check_relpath
+from vault.provenance import FileRecord, build_provenance, new_provenance
+from vault.refs import DEFAULT_REF, check_ref_name, check_repo_id, is_commit
+
+if TYPE_CHECKING:
+    from vault.api import Vault
+
+# VCS metadata is not model content; everything else in the folder is taken in or refused.
+SKIPPED_DIRS = frozenset({".git"})
+
+
+def scan_directory(root: Path, skip: set[str] | None = None) -> list[str]:
+    """Relative paths of the regular files under `root`; refuses links and special files."""
+    if not root.is_dir():
+        raise UsageError(f"{root}: not a directory")
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        rel_dir = Path(dirpath).relative_to(root)
+        if rel_dir == Path("."):
+            dirnames[:] = [d for d in dirnames if d not in SKIPPED_DIRS]
+        for name in sorted(dirnames):
+            if (Path(dirpath) / name).is_symlink():
+                raise UnsafeContentError(f"{root / rel_dir / name}: symbolic links are not admitted")
+        for name in filenames:
+            rel = (rel_dir / name).as_posix()
+            if skip and rel in skip:
+                continue
+            mode = os.lstat(Path(dirpath) / name).st_mode
+            if not stat.S_ISREG(mode):
+                kind = "symbolic link" if stat.S_ISLNK(mode) else "special file"
+                raise UnsafeContentError(f"{root / rel}: {kind}s are not admitted")
+            found.append(check_relpath(rel, f"{root}:"))
+    found.sort()
+    check_no_case_collisions(found)
+    return found
+
+
+def _ignored(path: str, ignore_paths: tuple[str, ...]) -> bool:
+    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in ignore_paths)
+
+
+def derive_commit(files: dict[str, FileDigest]) -> str:
+    """A stable 40-hex id for a folder with no upstream commit: same files, same id."""
+    listing = [[p, d.sha256] for p, d in sorted(files.items())]
+    return hashlib.sha1(canonical_json(listing)).hexdigest()
+
+
+def _check_against_signature(manifest: ModelManifest, digests: dict[str, FileDigest], origin: str) -> None:
+    missing = sorted(set(manifest.resources) - set(digests))
+    if missing:
+        raise IntegrityError(f"{origin}: signed file {missing[0]} is missing")
+    extra = sorted(set(digests) - set(manifest.resources))
+    if extra:
+        raise IntegrityError(f"{origin}: {extra[0]} is not covered by the signature")
+    for path, want in sorted(manifest.resources.items()):
+        got = getattr(digests[path], manifest.hash_type)
+        if got != want:
+            raise IntegrityError(
+                f"{origin}: {path}: {manifest.hash_type} {got} does not match the signature ({want})"
+            )
+
+
+def add_directory(
+    vault: Vault,
+    directory: Path,
+    repo_id: str,
+    revision: str | None = None,
+    ref: str = DEFAULT_REF,
+    signature: Path | None = None,
+) -> dict[str, Any]:
+    check_repo_id(repo_id)
+    check_ref_name(ref)
+    directory = directory.absolute()
+    refs = {ref}
+    if revision is not None and not is_commit(revision):
+        refs.add(check_ref_name(revision))
+
+    upstream: tuple[bytes, Any] | None = None
+    skip: set[str] = set()
+    if signature is not None:
+        try:
+            raw = signature.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"{signature}: {exc.strerror}") from None
+        with vault.session() as s:
+            verified = queries.trust_policy(s).verify(raw, repo_id, str(signature))
+        upstream = (raw, verified)
+        sig_abs = signature.absolute()
+        if sig_abs.is_relative_to(directory):
+            skip.add(sig_abs.relative_to(directory).as_posix())
+
+    paths = scan_directory(directory, skip)
+    manifest = parse_model_statement(upstream[1].payload) if upstream else None
+    if manifest is not None:
+        paths = [p for p in paths if not _ignored(p, manifest.ignore_paths)]
+    if not paths:
+        raise UsageError(f"{directory}: no files to add")
+
+    with vault.writer_lock(), vault.store.staging("add") as staging:
+        staged = {p: staging / f"{i:06d}" for i, p in enumerate(paths)}
+        digests = dict(
+            zip(paths, parallel_map(lambda p: hash_file(directory / p, staged[p]), paths), strict=True)
+        )
+        if manifest is not None:
+            _check_against_signature(manifest, digests, str(signature))
+        commit = revision if revision is not None and is_commit(revision) else derive_commit(digests)
+
+        with vault.session() as s, s.begin():
+            model = queries.get_or_create_model(s, repo_id)
+            existing = queries.get_revision(s, model, commit)
+            if existing is not None:
+                same = {f.path: f.sha256 for f in existing.files} == {p: d.sha256 for p, d in digests.items()}
+                if not same:
+                    raise ConflictError(f"{repo_id}@{commit} already exists with different files")
+                for name in sorted(refs):
+                    queries.set_ref(s, model, name, existing)
+                return {
+                    "repo_id": repo_id,
+                    "commit": commit,
+                    "refs": sorted(refs),
+                    "status": "unchanged",
+                    "files": len(digests),
+                }
+
+            for p in paths:
+                vault.store.commit_blob(staged[p], digests[p].sha256)
+            resources = [Resource(p, d.sha256) for p, d in digests.items()]
+            fetched_at = audit.utc_now()
+            source: dict[str, Any] = {"type": "local-directory", "uri": directory.as_uri()}
+            if upstream is not None:
+                v = upstream[1]
+                source["upstream_signature"] = {"signer": v.signer.name, "key": v.signer.fingerprint}
+            prov = new_provenance(
+                repo_id,
+                commit,
+                source,
+                revision or ref,
+                refs,
+                fetched_at,
+                [FileRecord(p, d.size, d.sha256) for p, d in digests.items()],
+            )
+            rev = Revision(
+                model_id=model.id,
+                commit=commit,
+                source="local",
+                status=queries.AVAILABLE,
+                fetched_at=fetched_at,
+                created_at=fetched_at,
+                model_statement=build_model_statement(repo_id, resources),
+                provenance_statement=build_provenance(prov),
+            )
+            s.add(rev)
+            s.flush()
+            for p, d in digests.items():
+                if s.get(Blob, d.sha256) is None:
+                    s.add(Blob(sha256=d.sha256, size=d.size, blake3=d.blake3))
+                s.add(File(revision_id=rev.id, path=p, sha256=d.sha256, size=d.size))
+            if upstream is not None:
+                v = upstream[1]
+                s.add(
+                    Signature(
+                        revision_id=rev.id,
+                        kind="upstream",
+                        method="key",
+                        signer=v.signer.name,
+                        key_fingerprint=v.signer.fingerprint,
+                        verified=True,
+                        raw=v.raw,
+                    )
+                )
+            for name in sorted(refs):
+                queries.set_ref(s, model, name, rev)
+            audit.record(
+                s,
+                "add",
+                f"{repo_id}@{commit}",
+                source=directory.as_uri(),
+                files=len(digests),
+                refs=sorted(refs),
+                upstream_signer=upstream[1].signer.name if upstream else None,
+            )
+        vault.store.build_revision_view(repo_id, commit, ((p, d.sha256) for p, d in digests.items()))
+    return {
+        "repo_id": repo_id,
+        "commit": commit,
+        "refs": sorted(refs),
+        "status": "added",
+        "files": len(digests),
+        "bytes": sum(d.size for d in digests.values()),
+    }

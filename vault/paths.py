@@ -1,0 +1,49 @@
+"""The grammar every file path inside a revision must obey.
+
+Paths come from signatures and bundles made elsewhere, and become file names
+here, so one strict checker guards all of them: no traversal, no absolute or
+Windows-style paths, no control characters, NFC only, bounded length.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from vault.errors import UnsafeContentError
+
+MAX_PATH_BYTES = 1024
+MAX_COMPONENT_BYTES = 255
+
+
+def check_relpath(path: str, what: str = "path") -> str:
+    def bad(reason: str) -> UnsafeContentError:
+        return UnsafeContentError(f"{what} {path!r}: {reason}")
+
+    if not path:
+        raise bad("empty")
+    if "\\" in path:
+        raise bad("backslash in path")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+        raise bad("control character in path")
+    if path.startswith("/"):
+        raise bad("absolute path")
+    if unicodedata.normalize("NFC", path) != path:
+        raise bad("name is not Unicode NFC")
+    if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+        raise bad("path too long")
+    for part in path.split("/"):
+        if part in ("", ".", ".."):
+            raise bad("empty, '.' or '..' component")
+        if len(part.encode("utf-8", "surrogatepass")) > MAX_COMPONENT_BYTES:
+            raise bad("component too long")
+    return path
+
+
+def check_no_case_collisions(paths: list[str], what: str = "path") -> None:
+    """Two names that differ only in case would collide on macOS/Windows media."""
+    seen: dict[str, str] = {}
+    for p in paths:
+        key = p.casefold()
+        if key in seen and seen[key] != p:
+            raise UnsafeContentError(f"{what} {p!r}: collides with {seen[key]!r} ignoring case")
+        seen[key] = p

@@ -1,0 +1,1 @@
+"""Signatures: DSSE envelopes in Sigstore bundles, keys, and the trust policy."""

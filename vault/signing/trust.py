@@ -1,0 +1,69 @@
+"""Trust policy: which keys may vouch for which repositories.
+
+A signature counts only if (1) it verifies under a trusted key and (2) that
+key's scope covers the repository. Failing either is a `TrustError` that names
+the key and the scope, so an operator can see which claim failed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from vault.errors import TrustError
+from vault.signing.dsse import Envelope, parse_bundle, verify_envelope
+from vault.signing.keys import load_public_key_bytes
+
+
+@dataclass(frozen=True)
+class TrustEntry:
+    name: str
+    public_key_pem: bytes
+    fingerprint: str
+    scopes: tuple[str, ...]
+
+    def covers(self, repo_id: str) -> bool:
+        return any(fnmatch.fnmatchcase(repo_id, scope) for scope in self.scopes)
+
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        return load_public_key_bytes(self.public_key_pem, f"trust entry {self.name}")
+
+
+@dataclass(frozen=True)
+class VerifiedSignature:
+    signer: TrustEntry
+    payload: bytes
+    raw: bytes
+
+
+class TrustPolicy:
+    def __init__(self, entries: Iterable[TrustEntry]) -> None:
+        self.entries = tuple(entries)
+
+    def allows(self, signer: TrustEntry, repo_id: str) -> bool:
+        return signer in self.entries and signer.covers(repo_id)
+
+    def verify(self, raw: bytes, repo_id: str, origin: str) -> VerifiedSignature:
+        """Verify a key-signed bundle for `repo_id`; raise unless a trusted, in-scope key signed it."""
+        env = parse_bundle(raw, origin)
+        if not self.entries:
+            raise TrustError(f"{origin}: no trusted keys in this vault (use 'vault trust add')")
+        signers = self._verifying_entries(env)
+        if not signers:
+            if env.has_certificate and env.key_hint is None:
+                raise TrustError(f"{origin}: certificate signatures are not supported yet")
+            hint = f" (key hint {env.key_hint[:16]}…)" if env.key_hint else ""
+            raise TrustError(f"{origin}: not signed by any trusted key{hint}")
+        for signer in signers:
+            if self.allows(signer, repo_id):
+                return VerifiedSignature(signer, env.payload, raw)
+        names = ", ".join(f"{s.name} (scope {' '.join(s.scopes)})" for s in signers)
+        raise TrustError(f"{origin}: signer {names} is not trusted for {repo_id}")
+
+    def _verifying_entries(self, env: Envelope) -> list[TrustEntry]:
+        # The hint narrows the search; without one every key is tried.
+        candidates = [e for e in self.entries if env.key_hint in (None, e.fingerprint)]
+        return [e for e in candidates if verify_envelope(env, e.public_key())]

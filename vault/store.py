@@ -1,0 +1,123 @@
+"""Content-addressed blob store and the per-revision directory views.
+
+Blobs are immutable and read-only (0444) at `store/blobs/sha256/ab/cdef…`.
+Everything new is written under `tmp/` first, fsynced, then renamed into place,
+so a crash never leaves a half-written blob under its final name. Views are
+directories of hard links to blobs: real files (so `model_signing verify`, which
+refuses symlinks, works on `vault path`), no extra bytes on disk, and they are
+renamed into place whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import stat
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from vault.errors import IntegrityError
+
+READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_writable(path: Path) -> None:
+    for root, dirs, _files in os.walk(path):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o755)
+
+
+class Store:
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.blobs = home / "store" / "blobs" / "sha256"
+        self.models = home / "models"
+        self.tmp = home / "tmp"
+
+    def create(self) -> None:
+        for d in (self.blobs, self.models, self.tmp):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def blob_path(self, sha256: str) -> Path:
+        return self.blobs / sha256[:2] / sha256[2:]
+
+    def has_blob(self, sha256: str) -> bool:
+        return self.blob_path(sha256).is_file()
+
+    @contextlib.contextmanager
+    def staging(self, kind: str) -> Iterator[Path]:
+        """A private scratch dir under tmp/, removed whatever happens."""
+        path = self.tmp / f"{kind}-{os.getpid()}-{secrets.token_hex(4)}"
+        path.mkdir()
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def commit_blob(self, staged: Path, sha256: str) -> None:
+        """Move a staged, already fsynced file into the store under its digest."""
+        final = self.blob_path(sha256)
+        if final.exists():
+            staged.unlink()
+            return
+        os.chmod(staged, READ_ONLY)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, final)
+        fsync_dir(final.parent)
+
+    def revision_dir(self, repo_id: str, commit: str) -> Path:
+        return self.models / repo_id / commit
+
+    def build_revision_view(self, repo_id: str, commit: str, files: Iterable[tuple[str, str]]) -> Path:
+        """Create models/<org>/<name>/<commit>/ from (path, sha256) pairs, atomically."""
+        final = self.revision_dir(repo_id, commit)
+        if final.is_dir():
+            return final
+        final.parent.mkdir(parents=True, exist_ok=True)
+        building = final.parent / f".building-{commit}-{secrets.token_hex(4)}"
+        try:
+            for rel, sha256 in files:
+                target = building / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                blob = self.blob_path(sha256)
+                if not blob.is_file():
+                    raise IntegrityError(f"store: blob {sha256} for {rel} is missing")
+                os.link(blob, target)
+            building.mkdir(exist_ok=True)
+            os.replace(building, final)
+            fsync_dir(final.parent)
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+        return final
+
+    def remove_leftovers(self) -> None:
+        """Remove scratch dirs of killed runs; they never hold anything committed."""
+        for child in self.tmp.iterdir() if self.tmp.is_dir() else ():
+            pid = child.name.split("-")[1] if child.name.count("-") >= 2 else ""
+            if pid.isdigit() and _pid_alive(int(pid)):
+                continue
+            _make_writable(child)
+            shutil.rmtree(child, ignore_errors=True)
+        for building in self.models.glob("*/*/.building-*"):
+            shutil.rmtree(building, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
