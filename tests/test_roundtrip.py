@@ -20,7 +20,16 @@ def test_real_model_round_trip(tmp_path: Path, minilm_dir: Path, keypair: KeyPai
     bundle = tmp_path / "media" / "minilm.vault"
     run("bundle", MINILM_REPO, "-o", bundle, home=connected)
 
-    run("trust", "add", "connected", "--key", keypair.public, "--scope", "sentence-transformers/*", home=airgapped)
+    run(
+        "trust",
+        "add",
+        "connected",
+        "--key",
+        keypair.public,
+        "--scope",
+        "sentence-transformers/*",
+        home=airgapped,
+    )
     verified = run_json("verify", bundle, home=airgapped)
     assert verified["revisions"] == [f"{MINILM_REPO}@{MINILM_COMMIT}"]
     assert verified["signers"] == ["connected"]
@@ -53,7 +62,9 @@ def test_real_model_round_trip(tmp_path: Path, minilm_dir: Path, keypair: KeyPai
     assert all(s["verified"] and s["signer"] == "connected" for s in prov["signatures"])
 
 
-def test_stock_model_signing_accepts_vault_signature(tmp_path: Path, minilm_dir: Path, keypair: KeyPair) -> None:
+def test_stock_model_signing_accepts_vault_signature(
+    tmp_path: Path, minilm_dir: Path, keypair: KeyPair
+) -> None:
     """The outside judge: `model_signing verify key` from PyPI on the files vault signed."""
     home = tmp_path / "home"
     run("add", minilm_dir, "--repo", MINILM_REPO, "--revision", MINILM_COMMIT, home=home)
@@ -76,16 +87,16 @@ def test_stock_model_signing_accepts_vault_signature(tmp_path: Path, minilm_dir:
     assert "config.json" in bad.stdout + bad.stderr
 
 
-def test_stock_verifier_on_folder_without_git_files(tmp_path: Path, tiny_model: Path, keypair: KeyPair) -> None:
+def test_stock_verifier_on_folder_without_git_files(
+    tmp_path: Path, tiny_model: Path, keypair: KeyPair
+) -> None:
     home = tmp_path / "home"
     run("add", tiny_model, "--repo", "acme/tiny", home=home)
     run("sign", "acme/tiny", "--key", keypair.private, "--out", tmp_path / "sig", home=home)
     path = run("path", "acme/tiny", home=home).stdout.strip()
-    res = subprocess.run(
-        [sys.executable, "-m", "model_signing", "verify", "key", "--signature", tmp_path / "sig" / "model.sig",
-         "--public_key", keypair.public, path],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    sig = tmp_path / "sig" / "model.sig"
+    cmd = [sys.executable, "-m", "model_signing", "verify", "key", "--signature", sig]
+    res = subprocess.run([*cmd, "--public_key", keypair.public, path], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
 
 
@@ -99,7 +110,9 @@ def test_independent_signings_are_byte_identical(tmp_path: Path, tiny_model: Pat
     assert sigs[0] == sigs[1]
     # Re-signing in the same home also reproduces the provenance signature.
     run("sign", "acme/tiny", "--key", keypair.private, "--out", tmp_path / "again", home=tmp_path / "home0")
-    assert (tmp_path / "again" / "provenance.sig").read_bytes() == (tmp_path / "sig0" / "provenance.sig").read_bytes()
+    assert (tmp_path / "again" / "provenance.sig").read_bytes() == (
+        tmp_path / "sig0" / "provenance.sig"
+    ).read_bytes()
 
 
 def test_same_input_gives_same_bundle_bytes(tmp_path: Path, tiny_model: Path, keypair: KeyPair) -> None:

@@ -14,13 +14,17 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, Protocol, TypeVar
 
 import blake3
 
 CHUNK = 1 << 20  # 1 MiB: large enough to release the GIL inside hashlib, small enough for RSS
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+class Readable(Protocol):
+    def readinto(self, buf: bytearray | memoryview, /) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ class MultiHasher:
 
 
 def hash_stream(
-    source: BinaryIO,
+    source: Readable,
     sink: BinaryIO | None = None,
     limit: int | None = None,
 ) -> FileDigest:
@@ -59,7 +63,7 @@ def hash_stream(
     remaining = limit
     while remaining is None or remaining > 0:
         want = CHUNK if remaining is None else min(CHUNK, remaining)
-        n = source.readinto(view[:want])  # type: ignore[attr-defined]
+        n = source.readinto(view[:want])
         if not n:
             break
         chunk = view[:n]

@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -32,7 +32,7 @@ from vault.bundle.index import (
     blob_entry,
     parse_index,
 )
-from vault.bundle.reader import BundleReader, Entry
+from vault.bundle.reader import BundleReader, Entry, EntryData
 from vault.catalog import queries
 from vault.catalog.schema import Blob, File, ImportedBundle, Revision, Signature
 from vault.catalog.schema import Ref as RefRow
@@ -231,7 +231,7 @@ def _stream_blobs(
     return digests
 
 
-def _stage(data: IO[bytes], size: int, dest: Path) -> FileDigest:
+def _stage(data: EntryData, size: int, dest: Path) -> FileDigest:
     with open(dest, "xb") as out:
         digest = hash_stream(data, out, limit=size)
         out.flush()

@@ -37,7 +37,29 @@ MAX_TRAILER = 2 * tarfile.RECORDSIZE
 class Entry:
     name: str
     size: int
-    data: IO[bytes]
+    data: EntryData
+
+
+class EntryData:
+    """An entry's bytes; a short read anywhere becomes a BundleFormatError naming the entry."""
+
+    def __init__(self, name: str, raw: IO[bytes]) -> None:
+        self._name, self._raw = name, raw
+
+    def _fail(self, exc: Exception) -> BundleFormatError:
+        return BundleFormatError(f"bundle entry {self._name!r}: truncated or corrupt ({exc})")
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._raw.read(n)
+        except (tarfile.TarError, EOFError) as exc:
+            raise self._fail(exc) from None
+
+    def readinto(self, buf: bytearray | memoryview) -> int:
+        try:
+            return self._raw.readinto(buf)  # type: ignore[attr-defined]
+        except (tarfile.TarError, EOFError) as exc:
+            raise self._fail(exc) from None
 
 
 class BundleReader:
@@ -68,7 +90,7 @@ class BundleReader:
                 self._check(member)
                 data = self._tar.extractfile(member)
                 assert data is not None
-                yield Entry(member.name, member.size, data)
+                yield Entry(member.name, member.size, EntryData(member.name, data))
         except tarfile.TarError as exc:
             raise BundleFormatError(f"bundle is truncated or corrupt ({exc})") from None
         self._check_trailer()

@@ -55,6 +55,12 @@ class TrustPolicy:
         if not signers:
             if env.has_certificate and env.key_hint is None:
                 raise TrustError(f"{origin}: certificate signatures are not supported yet")
+            named = [e.name for e in self.entries if e.fingerprint == env.key_hint]
+            if named:
+                raise TrustError(
+                    f"{origin}: signature does not verify under trusted key {named[0]} "
+                    "(payload or signature altered)"
+                )
             hint = f" (key hint {env.key_hint[:16]}…)" if env.key_hint else ""
             raise TrustError(f"{origin}: not signed by any trusted key{hint}")
         for signer in signers:
