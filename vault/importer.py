@@ -329,7 +329,7 @@ def _commit_catalog(
                     Signature(
                         revision_id=row.id,
                         kind=kind,
-                        method="key",
+                        method=v.method,
                         signer=v.signer.name,
                         key_fingerprint=v.signer.fingerprint,
                         verified=True,
@@ -342,7 +342,7 @@ def _commit_catalog(
                     Signature(
                         revision_id=row.id,
                         kind=kind,
-                        method="key",
+                        method="certificate" if env.has_certificate else "key",
                         signer="(untrusted)",
                         key_fingerprint=env.key_hint or sha256_hex(raw),
                         verified=False,

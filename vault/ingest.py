@@ -190,7 +190,7 @@ def add_directory(
                     Signature(
                         revision_id=rev.id,
                         kind="upstream",
-                        method="key",
+                        method=v.method,
                         signer=v.signer.name,
                         key_fingerprint=v.signer.fingerprint,
                         verified=True,

@@ -37,6 +37,9 @@ class VerifiedSignature:
     signer: TrustEntry
     payload: bytes
     raw: bytes
+    # "certificate" when the bundle carries an X.509 chain: only its leaf key is
+    # checked (against a trusted key); CA-chain trust is not implemented yet.
+    method: str = "key"
 
 
 class TrustPolicy:
@@ -54,7 +57,10 @@ class TrustPolicy:
         signers = self._verifying_entries(env)
         if not signers:
             if env.has_certificate and env.key_hint is None:
-                raise TrustError(f"{origin}: certificate signatures are not supported yet")
+                raise TrustError(
+                    f"{origin}: certificate signature whose leaf key is not trusted "
+                    "(CA-chain trust is not supported yet: trust the leaf's public key)"
+                )
             named = [e.name for e in self.entries if e.fingerprint == env.key_hint]
             if named:
                 raise TrustError(
@@ -65,7 +71,8 @@ class TrustPolicy:
             raise TrustError(f"{origin}: not signed by any trusted key{hint}")
         for signer in signers:
             if self.allows(signer, repo_id):
-                return VerifiedSignature(signer, env.payload, raw)
+                method = "certificate" if env.has_certificate else "key"
+                return VerifiedSignature(signer, env.payload, raw, method)
         names = ", ".join(f"{s.name} (scope {' '.join(s.scopes)})" for s in signers)
         raise TrustError(f"{origin}: signer {names} is not trusted for {repo_id}")
 

@@ -1,0 +1,139 @@
+"""`vault add --signature`: a publisher's real OMS signature made by model_signing 1.1.0."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import KeyPair, run, run_json, snapshot
+
+REPO = "acme/signed"
+
+
+@pytest.fixture
+def signed_folder(testdata: Path, tmp_path: Path) -> Path:
+    dest = tmp_path / "published"
+    shutil.copytree(testdata / "oms" / "v1.1.0-elliptic-key", dest)
+    for p in dest.iterdir():
+        p.chmod(0o644)
+    return dest
+
+
+@pytest.fixture
+def home(testdata: Path, tmp_path: Path) -> Path:
+    home = tmp_path / "connected"
+    pub = testdata / "oms" / "keys" / "signing-key-pub.pem"
+    run("trust", "add", "publisher", "--key", pub, "--scope", "acme/*", home=home)
+    return home
+
+
+def test_real_key_signature_is_accepted(home: Path, signed_folder: Path) -> None:
+    added = run_json(
+        "add", signed_folder, "--repo", REPO, "--signature", signed_folder / "model.sig", home=home
+    )
+    assert added["status"] == "added"
+    shown = run_json("show", REPO, home=home)
+    # ignore_paths in the signature leaves ignore-me out; the signature file is not content.
+    assert [f["path"] for f in shown["files"]] == ["signme-1", "signme-2"]
+    upstream = [s for s in shown["signatures"] if s["kind"] == "upstream"]
+    assert upstream and upstream[0]["signer"] == "publisher" and upstream[0]["verified"]
+    prov = run_json("provenance", REPO, home=home)
+    assert prov["source"]["upstream_signature"]["signer"] == "publisher"
+
+
+def test_signature_outside_the_folder(home: Path, signed_folder: Path, tmp_path: Path) -> None:
+    sig = tmp_path / "elsewhere.sig"
+    shutil.move(signed_folder / "model.sig", sig)
+    run("add", signed_folder, "--repo", REPO, "--signature", sig, home=home)
+
+
+def _refused(home: Path, signed_folder: Path, expect: str) -> None:
+    before = snapshot(home)
+    res = run(
+        "add", signed_folder, "--repo", REPO, "--signature", signed_folder / "model.sig", home=home, code=1
+    )
+    err = res.stderr.strip()
+    assert expect in err and "\n" not in err, err
+    assert snapshot(home) == before
+
+
+def test_changed_file_is_refused(home: Path, signed_folder: Path) -> None:
+    (signed_folder / "signme-1").write_text("tampered")
+    _refused(home, signed_folder, "signme-1: sha256")
+
+
+def test_extra_file_is_refused(home: Path, signed_folder: Path) -> None:
+    (signed_folder / "smuggled.bin").write_bytes(b"x")
+    _refused(home, signed_folder, "smuggled.bin is not covered by the signature")
+
+
+def test_missing_file_is_refused(home: Path, signed_folder: Path) -> None:
+    (signed_folder / "signme-2").unlink()
+    _refused(home, signed_folder, "signed file signme-2 is missing")
+
+
+def test_untrusted_key_is_refused(home: Path, signed_folder: Path) -> None:
+    run("trust", "remove", "publisher", home=home)
+    _refused(home, signed_folder, "no trusted keys")
+
+
+def test_other_trusted_key_is_refused(home: Path, signed_folder: Path, keypair: KeyPair) -> None:
+    run("trust", "remove", "publisher", home=home)
+    run("trust", "add", "someone", "--key", keypair.public, "--scope", "*", home=home)
+    _refused(home, signed_folder, "not signed by any trusted key")
+
+
+def test_out_of_scope_is_refused(home: Path, signed_folder: Path) -> None:
+    before = snapshot(home)
+    res = run(
+        "add", signed_folder, "--repo", "other/model", "--signature", signed_folder / "model.sig",
+        home=home, code=1,
+    )  # fmt: skip
+    assert "is not trusted for other/model" in res.stderr
+    assert snapshot(home) == before
+
+
+def test_certificate_signature_checks_the_leaf_key(home: Path, testdata: Path, tmp_path: Path) -> None:
+    """The real certificate-method signature: its leaf key is the trusted publisher key."""
+    folder = tmp_path / "cert"
+    shutil.copytree(testdata / "oms" / "v1.1.0-certificate", folder)
+    run("add", folder, "--repo", REPO, "--signature", folder / "model.sig", home=home)
+    upstream = [s for s in run_json("show", REPO, home=home)["signatures"] if s["kind"] == "upstream"]
+    assert upstream[0]["method"] == "certificate" and upstream[0]["signer"] == "publisher"
+
+
+def test_certificate_signature_with_untrusted_leaf_is_refused(
+    home: Path, testdata: Path, tmp_path: Path, keypair: KeyPair
+) -> None:
+    run("trust", "remove", "publisher", home=home)
+    run("trust", "add", "someone", "--key", keypair.public, "--scope", "*", home=home)
+    folder = tmp_path / "cert"
+    shutil.copytree(testdata / "oms" / "v1.1.0-certificate", folder)
+    res = run("add", folder, "--repo", REPO, "--signature", folder / "model.sig", home=home, code=1)
+    assert "certificate signature whose leaf key is not trusted" in res.stderr
+
+
+def test_upstream_signature_travels_with_the_revision(
+    home: Path, signed_folder: Path, keypair: KeyPair, testdata: Path, tmp_path: Path
+) -> None:
+    run("add", signed_folder, "--repo", REPO, "--signature", signed_folder / "model.sig", home=home)
+    run("sign", REPO, "--key", keypair.private, home=home)
+    run("bundle", REPO, "-o", tmp_path / "b.vault", home=home)
+    gap = tmp_path / "gap"
+    run("trust", "add", "connected", "--key", keypair.public, "--scope", "acme/*", home=gap)
+    run(
+        "trust",
+        "add",
+        "publisher",
+        "--key",
+        testdata / "oms/keys/signing-key-pub.pem",
+        "--scope",
+        "acme/*",
+        home=gap,
+    )
+    run("import", tmp_path / "b.vault", home=gap)
+    sigs = {s["kind"]: s for s in run_json("show", REPO, home=gap)["signatures"]}
+    assert sigs["upstream"]["signer"] == "publisher" and sigs["upstream"]["verified"]
+    assert sigs["model"]["signer"] == "connected"
