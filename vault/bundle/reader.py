@@ -110,6 +110,9 @@ class BundleReader:
 
     def _check_trailer(self) -> None:
         end = self._tar.offset  # where the end-of-archive marker starts
+        if self.total_size - end < 2 * tarfile.BLOCKSIZE:
+            # tarfile takes a bare EOF for the end; a missing last part looks just like that.
+            raise BundleFormatError("bundle is truncated: no end-of-archive marker (is a part missing?)")
         if self.total_size - end > MAX_TRAILER:
             raise BundleFormatError(
                 f"bundle: {self.total_size - end} bytes of data after the end of the archive"

@@ -1,0 +1,94 @@
+"""`--split-size`: parts for small media import to the same result as one file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import KeyPair, run, run_json, snapshot, write_tiny_model
+
+
+def _signed_home(tmp_path: Path, model: Path, keypair: KeyPair) -> Path:
+    home = tmp_path / "connected"
+    run("add", model, "--repo", "acme/tiny", home=home)
+    run("sign", "acme/tiny", "--key", keypair.private, home=home)
+    return home
+
+
+def _gap(tmp_path: Path, name: str, keypair: KeyPair) -> Path:
+    gap = tmp_path / name
+    run("trust", "add", "acme", "--key", keypair.public, "--scope", "acme/*", home=gap)
+    return gap
+
+
+def test_split_bundle_imports_like_whole(tmp_path: Path, keypair: KeyPair) -> None:
+    model = write_tiny_model(tmp_path / "model")
+    home = _signed_home(tmp_path, model, keypair)
+    whole = tmp_path / "whole.vault"
+    run("bundle", "acme/tiny", "-o", whole, home=home)
+    split = run_json(
+        "bundle", "acme/tiny", "-o", tmp_path / "parts" / "tiny.vault", "--split-size", "2K", home=home
+    )
+    parts = [Path(p) for p in split["parts"]]
+    assert len(parts) > 3
+    assert [p.name for p in parts] == [f"tiny.vault.{i:03d}" for i in range(len(parts))]
+    assert all(p.stat().st_size <= 2048 for p in parts)
+    assert b"".join(p.read_bytes() for p in parts) == whole.read_bytes()
+
+    results = {}
+    for name, target in (("a", whole), ("b", tmp_path / "parts" / "tiny.vault"), ("c", parts[0])):
+        gap = _gap(tmp_path, name, keypair)
+        run("verify", target, home=gap)
+        run("import", target, home=gap)
+        shown = run_json("show", "acme/tiny", home=gap)
+        results[name] = [(f["path"], f["sha256"]) for f in shown["files"]]
+        assert (Path(shown["path"]) / "model.safetensors").read_bytes() == (
+            model / "model.safetensors"
+        ).read_bytes()
+    assert results["a"] == results["b"] == results["c"]
+
+
+def test_missing_middle_part_is_rejected(tmp_path: Path, keypair: KeyPair) -> None:
+    home = _signed_home(tmp_path, write_tiny_model(tmp_path / "model"), keypair)
+    split = run_json("bundle", "acme/tiny", "-o", tmp_path / "p" / "t.vault", "--split-size", "4K", home=home)
+    Path(split["parts"][1]).unlink()
+    gap = _gap(tmp_path, "gap", keypair)
+    before = snapshot(gap)
+    res = run("import", tmp_path / "p" / "t.vault", home=gap, code=1)
+    assert "t.vault.001: bundle part is missing" in res.stderr
+    assert snapshot(gap) == before
+
+
+def test_missing_last_part_is_rejected(tmp_path: Path, keypair: KeyPair) -> None:
+    home = _signed_home(tmp_path, write_tiny_model(tmp_path / "model"), keypair)
+    split = run_json("bundle", "acme/tiny", "-o", tmp_path / "p" / "t.vault", "--split-size", "1K", home=home)
+    parts = [Path(p) for p in split["parts"]]
+    # Drop trailing parts until real content is gone, not just tar's zero padding.
+    padding_free = sum(p.stat().st_size for p in parts) - 10240
+    while sum(p.stat().st_size for p in parts) > padding_free - 512:
+        parts.pop().unlink()
+    gap = _gap(tmp_path, "gap", keypair)
+    before = snapshot(gap)
+    res = run("import", tmp_path / "p" / "t.vault", home=gap, code=1)
+    assert "truncated" in res.stderr, res.stderr
+    assert snapshot(gap) == before
+
+
+def test_bad_split_size_is_a_usage_error(tmp_path: Path, keypair: KeyPair) -> None:
+    home = _signed_home(tmp_path, write_tiny_model(tmp_path / "model"), keypair)
+    res = run("bundle", "acme/tiny", "-o", tmp_path / "x", "--split-size", "lots", home=home, code=2)
+    assert "invalid size" in res.stderr
+
+
+def test_one_bundle_many_models_each_blob_once(tmp_path: Path, keypair: KeyPair) -> None:
+    home = tmp_path / "connected"
+    a = write_tiny_model(tmp_path / "a", seed=1)
+    b = write_tiny_model(tmp_path / "b", seed=2)
+    (b / "tokenizer" / "vocab.txt").write_bytes((a / "tokenizer" / "vocab.txt").read_bytes())
+    for repo, model in (("acme/a", a), ("acme/b", b)):
+        run("add", model, "--repo", repo, home=home)
+        run("sign", repo, "--key", keypair.private, home=home)
+    out = run_json("bundle", "acme/a", "acme/b", "-o", tmp_path / "two.vault", home=home)
+    assert out["blobs"] == 5  # 3 + 3 files, the shared vocab once
+    gap = _gap(tmp_path, "gap", keypair)
+    run("import", tmp_path / "two.vault", home=gap)
+    assert {r["repo_id"] for r in run_json("list", home=gap)} == {"acme/a", "acme/b"}
