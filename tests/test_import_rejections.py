@@ -189,3 +189,28 @@ def test_good_bundle_still_imports_after_rejections(transfer: Transfer, tmp_path
     assert_rejected(transfer, bad, "sha256 mismatch")
     run("import", transfer.bundle, home=transfer.airgapped)
     assert Path(run("path", transfer.repo_id, home=transfer.airgapped).stdout.strip()).is_dir()
+
+
+def test_trust_is_checked_before_any_blob(transfer: Transfer, tmp_path: Path) -> None:
+    """With both a bad blob and an out-of-scope key, the trust failure is what is reported."""
+    bad = bt.rewrite(transfer.bundle, tmp_path / "bad.vault", flip_byte_in_weights)
+    run("trust", "remove", "acme", home=transfer.airgapped)
+    run(
+        "trust",
+        "add",
+        "acme",
+        "--key",
+        transfer.key.public,
+        "--scope",
+        "elsewhere/*",
+        home=transfer.airgapped,
+    )
+    err = assert_rejected(transfer, bad, "is not trusted for acme/tiny")
+    assert "sha256" not in err
+
+
+def test_verify_of_a_good_bundle_writes_nothing(transfer: Transfer) -> None:
+    before = snapshot(transfer.airgapped)
+    out = run("verify", transfer.bundle, home=transfer.airgapped).stdout
+    assert out.startswith("OK: acme/tiny@")
+    assert snapshot(transfer.airgapped) == before
