@@ -1,0 +1,126 @@
+"""Benchmarks for vault, each reported as a ratio against a baseline measured in the same run.
+
+Run through `scripts/bench`. Uses the real all-MiniLM-L6-v2 snapshot by default
+(`--model DIR` for another folder). Every child process is timed with wall
+clock and its peak RSS is read from wait4's rusage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+REPO = "sentence-transformers/all-MiniLM-L6-v2"
+COMMIT = "1110a243fdf4706b3f48f1d95db1a4f5529b4d41"
+
+
+def timed(cmd: list[str | os.PathLike[str]], **kw: object) -> tuple[float, int]:
+    """(wall seconds, peak RSS in bytes) of one child process; fails loudly."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(
+            f"bench: {' '.join(map(str, cmd))} failed: {proc.stderr.read().decode() if proc.stderr else ''}"
+        )
+    return elapsed, usage.ru_maxrss * 1024
+
+
+def best(n: int, fn: object) -> tuple[float, int]:
+    runs = [fn() for _ in range(n)]  # type: ignore[operator]
+    return min(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def drop_file(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", type=Path, default=ROOT / ".cache/models/all-MiniLM-L6-v2")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    vault = VENV_BIN / "vault"
+    with tempfile.TemporaryDirectory(prefix="vault-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        subprocess.run([vault, "keygen", "-o", tmp / "k"], check=True, capture_output=True)
+        conn = tmp / "connected"
+        size = sum(p.stat().st_size for p in args.model.rglob("*") if p.is_file())
+        print(f"model: {args.model} ({size / 2**20:.1f} MiB)")
+
+        add_t, add_rss = best(
+            1, lambda: timed([vault, "--home", conn, "add", args.model, "--repo", REPO, "--revision", COMMIT])
+        )
+        sign_t, _ = best(
+            args.repeat, lambda: timed([vault, "--home", conn, "sign", REPO, "--key", tmp / "k.pem"])
+        )
+        ms_sign_t, _ = best(
+            args.repeat,
+            lambda: timed(
+                [
+                    VENV_BIN / "model_signing",
+                    "sign",
+                    "key",
+                    "--private_key",
+                    tmp / "k.pem",
+                    "--signature",
+                    tmp / "ms.sig",
+                    args.model,
+                ]
+            ),
+        )
+        bundle = tmp / "b.vault"
+        bundle_t, _ = best(1, lambda: timed([vault, "--home", conn, "bundle", REPO, "-o", bundle]))
+
+        def cp_sync() -> tuple[float, int]:
+            drop_file(tmp / "copy")
+            return timed(["sh", "-c", f"cp '{bundle}' '{tmp}/copy' && sync"])
+
+        def import_once() -> tuple[float, int]:
+            gap = tmp / "gap"
+            drop_file(gap)
+            subprocess.run(
+                [vault, "--home", gap, "trust", "add", "c", "--key", tmp / "k.pub.pem", "--scope", "*"],
+                check=True,
+                capture_output=True,
+            )
+            subprocess.run(["sync"], check=True)
+            return timed([vault, "--home", gap, "import", bundle])
+
+        cp_t, _ = best(args.repeat, cp_sync)
+        imp_t, imp_rss = best(args.repeat, import_once)
+        ver_t, ver_rss = best(args.repeat, lambda: timed([vault, "--home", tmp / "gap", "verify", bundle]))
+        path_t, _ = best(args.repeat, lambda: timed([vault, "--home", tmp / "gap", "path", REPO]))
+        bsize = bundle.stat().st_size
+
+    mib = 2**20
+    print(f"vault add            {add_t:6.2f} s   peak RSS {add_rss / mib:5.0f} MiB")
+    print(
+        f"vault sign           {sign_t:6.2f} s   model_signing sign key {ms_sign_t:.2f} s"
+        f"   ratio {sign_t / ms_sign_t:.2f} (target <= 0.5)"
+    )
+    print(f"vault bundle         {bundle_t:6.2f} s   {bsize / mib / bundle_t:6.0f} MiB/s")
+    print(f"cp + sync            {cp_t:6.2f} s   {bsize / mib / cp_t:6.0f} MiB/s")
+    print(
+        f"vault import         {imp_t:6.2f} s   {bsize / mib / imp_t:6.0f} MiB/s   "
+        f"ratio vs cp+sync {cp_t / imp_t:.2f} (target >= 0.9)   "
+        f"peak RSS {imp_rss / mib:.0f} MiB (target < 150)"
+    )
+    print(f"vault verify         {ver_t:6.2f} s   peak RSS {ver_rss / mib:.0f} MiB")
+    print(f"vault path (command) {path_t * 1000:6.0f} ms (target < 100)")
+
+
+if __name__ == "__main__":
+    main()
