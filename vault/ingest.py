@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ from vault.manifest import (
 from vault.paths import check_no_case_collisions, check_relpath
 from vault.provenance import FileRecord, build_provenance, new_provenance
 from vault.refs import DEFAULT_REF, check_ref_name, check_repo_id, is_commit
+from vault.signing.trust import VerifiedSignature
 
 if TYPE_CHECKING:
     from vault.api import Vault
@@ -104,7 +106,7 @@ def add_directory(
     if revision is not None and not is_commit(revision):
         refs.add(check_ref_name(revision))
 
-    upstream: tuple[bytes, Any] | None = None
+    upstream: VerifiedSignature | None = None
     skip: set[str] = set()
     if signature is not None:
         try:
@@ -112,14 +114,13 @@ def add_directory(
         except OSError as exc:
             raise UsageError(f"{signature}: {exc.strerror}") from None
         with vault.session() as s:
-            verified = queries.trust_policy(s).verify(raw, repo_id, str(signature))
-        upstream = (raw, verified)
+            upstream = queries.trust_policy(s).verify(raw, repo_id, str(signature))
         sig_abs = signature.absolute()
         if sig_abs.is_relative_to(directory):
             skip.add(sig_abs.relative_to(directory).as_posix())
 
     paths = scan_directory(directory, skip)
-    manifest = parse_model_statement(upstream[1].payload) if upstream else None
+    manifest = parse_model_statement(upstream.payload) if upstream else None
     if manifest is not None:
         paths = [p for p in paths if not _ignored(p, manifest.ignore_paths)]
     if not paths:
@@ -133,87 +134,104 @@ def add_directory(
         if manifest is not None:
             _check_against_signature(manifest, digests, str(signature))
         commit = revision if revision is not None and is_commit(revision) else derive_commit(digests)
+        source: dict[str, Any] = {"type": "local-directory", "uri": directory.as_uri()}
+        if upstream is not None:
+            source["upstream_signature"] = {
+                "signer": upstream.signer.name,
+                "key": upstream.signer.fingerprint,
+            }
+        records = [FileRecord(p, d.size, d.sha256) for p, d in digests.items()]
+        return commit_revision(
+            vault,
+            NewRevision(repo_id, commit, source, revision or ref, refs, records, digests, staged, upstream),
+        )
 
-        with vault.session() as s, s.begin():
-            model = queries.get_or_create_model(s, repo_id)
-            existing = queries.get_revision(s, model, commit)
-            if existing is not None:
-                same = {f.path: f.sha256 for f in existing.files} == {p: d.sha256 for p, d in digests.items()}
-                if not same:
-                    raise ConflictError(f"{repo_id}@{commit} already exists with different files")
-                for name in sorted(refs):
-                    queries.set_ref(s, model, name, existing)
-                return {
-                    "repo_id": repo_id,
-                    "commit": commit,
-                    "refs": sorted(refs),
-                    "status": "unchanged",
-                    "files": len(digests),
-                }
 
-            for p in paths:
-                vault.store.commit_blob(staged[p], digests[p].sha256)
-            resources = [Resource(p, d.sha256) for p, d in digests.items()]
-            fetched_at = audit.utc_now()
-            source: dict[str, Any] = {"type": "local-directory", "uri": directory.as_uri()}
-            if upstream is not None:
-                v = upstream[1]
-                source["upstream_signature"] = {"signer": v.signer.name, "key": v.signer.fingerprint}
-            prov = new_provenance(
-                repo_id,
-                commit,
-                source,
-                revision or ref,
-                refs,
-                fetched_at,
-                [FileRecord(p, d.size, d.sha256) for p, d in digests.items()],
-            )
-            rev = Revision(
-                model_id=model.id,
-                commit=commit,
-                source="local",
-                status=queries.AVAILABLE,
-                fetched_at=fetched_at,
-                created_at=fetched_at,
-                model_statement=build_model_statement(repo_id, resources),
-                provenance_statement=build_provenance(prov),
-            )
-            s.add(rev)
-            s.flush()
-            for p, d in digests.items():
-                if s.get(Blob, d.sha256) is None:
-                    s.add(Blob(sha256=d.sha256, size=d.size, blake3=d.blake3))
-                s.add(File(revision_id=rev.id, path=p, sha256=d.sha256, size=d.size))
-            if upstream is not None:
-                v = upstream[1]
-                s.add(
-                    Signature(
-                        revision_id=rev.id,
-                        kind="upstream",
-                        method=v.method,
-                        signer=v.signer.name,
-                        key_fingerprint=v.signer.fingerprint,
-                        verified=True,
-                        raw=v.raw,
-                    )
-                )
-            for name in sorted(refs):
-                queries.set_ref(s, model, name, rev)
-            audit.record(
-                s,
-                "add",
-                f"{repo_id}@{commit}",
-                source=directory.as_uri(),
-                files=len(digests),
-                refs=sorted(refs),
-                upstream_signer=upstream[1].signer.name if upstream else None,
-            )
-        vault.store.build_revision_view(repo_id, commit, ((p, d.sha256) for p, d in digests.items()))
-    return {
-        "repo_id": repo_id,
-        "commit": commit,
-        "refs": sorted(refs),
-        "status": "added",
-        "files": len(digests),
-        "bytes": sum(d.size for d in digests.values()),
+@dataclass
+class NewRevision:
+    """A revision whose files are hashed and staged, ready to be committed."""
+
+    repo_id: str
+    commit: str
+    source: dict[str, Any]
+    requested_revision: str
+    refs: set[str]
+    records: list[FileRecord]
+    digests: dict[str, FileDigest]
+    staged: dict[str, Path]
+    upstream: VerifiedSignature | None = None
+
+
+def commit_revision(vault: Vault, new: NewRevision) -> dict[str, Any]:
+    """Move staged blobs into the store, catalog the revision in one transaction, build its view.
+
+    The caller holds the writer lock. A revision already present with the same
+    files is not added again; only its refs are moved.
+    """
+    label = f"{new.repo_id}@{new.commit}"
+    result: dict[str, Any] = {
+        "repo_id": new.repo_id,
+        "commit": new.commit,
+        "refs": sorted(new.refs),
+        "files": len(new.digests),
+        "bytes": sum(d.size for d in new.digests.values()),
     }
+    with vault.session() as s, s.begin():
+        model = queries.get_or_create_model(s, new.repo_id)
+        existing = queries.get_revision(s, model, new.commit)
+        if existing is not None:
+            if {f.path: f.sha256 for f in existing.files} != {p: d.sha256 for p, d in new.digests.items()}:
+                raise ConflictError(f"{label} already exists with different files")
+            for name in sorted(new.refs):
+                queries.set_ref(s, model, name, existing)
+            return {**result, "status": "unchanged"}
+
+        for p, d in new.digests.items():
+            vault.store.commit_blob(new.staged[p], d.sha256)
+        fetched_at = audit.utc_now()
+        prov = new_provenance(
+            new.repo_id, new.commit, new.source, new.requested_revision, new.refs, fetched_at, new.records
+        )
+        resources = [Resource(p, d.sha256) for p, d in new.digests.items()]
+        rev = Revision(
+            model_id=model.id,
+            commit=new.commit,
+            source=str(new.source["type"]),
+            status=queries.AVAILABLE,
+            fetched_at=fetched_at,
+            created_at=fetched_at,
+            model_statement=build_model_statement(new.repo_id, resources),
+            provenance_statement=build_provenance(prov),
+        )
+        s.add(rev)
+        s.flush()
+        for p, d in new.digests.items():
+            if s.get(Blob, d.sha256) is None:
+                s.add(Blob(sha256=d.sha256, size=d.size, blake3=d.blake3))
+            s.add(File(revision_id=rev.id, path=p, sha256=d.sha256, size=d.size))
+        if new.upstream is not None:
+            v = new.upstream
+            s.add(
+                Signature(
+                    revision_id=rev.id,
+                    kind="upstream",
+                    method=v.method,
+                    signer=v.signer.name,
+                    key_fingerprint=v.signer.fingerprint,
+                    verified=True,
+                    raw=v.raw,
+                )
+            )
+        for name in sorted(new.refs):
+            queries.set_ref(s, model, name, rev)
+        audit.record(
+            s,
+            "add" if new.source["type"] == "local-directory" else "pull",
+            label,
+            source=new.source.get("uri"),
+            files=len(new.digests),
+            refs=sorted(new.refs),
+            upstream_signer=new.upstream.signer.name if new.upstream else None,
+        )
+    vault.store.build_revision_view(new.repo_id, new.commit, ((p, d.sha256) for p, d in new.digests.items()))
+    return {**result, "status": "added"}
