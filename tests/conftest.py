@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,13 @@ from click.testing import CliRunner, Result
 from safetensors.numpy import save_file
 
 from vault.cli import cli
+
+# huggingface_hub reads these at import time: keep its state out of the user's home and quiet.
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="vault-tests-hf-home-")
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ.pop("HF_HUB_OFFLINE", None)
+os.environ.pop("HF_TOKEN", None)
+os.environ.pop("HF_ENDPOINT", None)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"

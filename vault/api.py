@@ -120,6 +120,11 @@ class Vault:
 
         return add_directory(self, directory, repo_id, **kwargs)
 
+    def pull(self, repo_id: str, **kwargs: Any) -> dict[str, Any]:
+        from vault.hub import pull
+
+        return pull(self, repo_id, **kwargs)
+
     def sign(self, ref: str, key_path: Path, out_dir: Path | None = None) -> dict[str, Any]:
         from vault.attest import sign_revision
 

@@ -52,3 +52,15 @@ class ConflictError(VaultError):
     """The request contradicts the vault's state (e.g. a name already taken)."""
 
     exit_code = 4
+
+
+class AccessDeniedError(VaultError):
+    """The Hub refused the credentials (or their absence) for this repository."""
+
+    exit_code = 6
+
+
+class NetworkError(VaultError):
+    """The Hub could not be reached, or a transfer failed part-way."""
+
+    exit_code = 7

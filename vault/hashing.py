@@ -32,32 +32,41 @@ class FileDigest:
     size: int
     sha256: str
     blake3: str
+    # git's blob id, sha1("blob <size>\0" + content): what the Hub publishes for non-LFS files.
+    git_sha1: str | None = None
 
 
 class MultiHasher:
-    """Feeds sha256 and blake3 from one buffer."""
+    """Feeds sha256 and blake3 (and, given the size up front, git's blob sha1) from one buffer."""
 
-    def __init__(self) -> None:
+    def __init__(self, git_blob_size: int | None = None) -> None:
         self._sha = hashlib.sha256()
         self._b3 = blake3.blake3()
+        self._git: hashlib._Hash | None = None
+        if git_blob_size is not None:
+            self._git = hashlib.sha1(b"blob %d\0" % git_blob_size, usedforsecurity=False)
         self.size = 0
 
     def update(self, data: bytes | memoryview) -> None:
         self._sha.update(data)
         self._b3.update(data)
+        if self._git is not None:
+            self._git.update(data)
         self.size += len(data)
 
     def digest(self) -> FileDigest:
-        return FileDigest(self.size, self._sha.hexdigest(), self._b3.hexdigest())
+        git = self._git.hexdigest() if self._git is not None else None
+        return FileDigest(self.size, self._sha.hexdigest(), self._b3.hexdigest(), git)
 
 
 def hash_stream(
     source: Readable,
     sink: BinaryIO | None = None,
     limit: int | None = None,
+    git_blob_size: int | None = None,
 ) -> FileDigest:
     """Hash `source` (at most `limit` bytes), copying into `sink` as it goes."""
-    hasher = MultiHasher()
+    hasher = MultiHasher(git_blob_size)
     buf = bytearray(CHUNK)
     view = memoryview(buf)
     remaining = limit
@@ -75,11 +84,11 @@ def hash_stream(
     return hasher.digest()
 
 
-def hash_file(path: Path, copy_to: Path | None = None) -> FileDigest:
+def hash_file(path: Path, copy_to: Path | None = None, git_blob: bool = False) -> FileDigest:
     """Hash one file; with `copy_to`, also write a durable copy (fsynced)."""
     with open(path, "rb") as src:
         if copy_to is None:
-            return hash_stream(src)
+            return hash_stream(src, git_blob_size=os.fstat(src.fileno()).st_size if git_blob else None)
         with open(copy_to, "xb") as dst:
             digest = hash_stream(src, dst)
             dst.flush()

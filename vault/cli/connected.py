@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -36,6 +37,44 @@ def add(
     emit(
         settings, r, f"{r['repo_id']}@{r['commit']}: {verb} ({r['files']} files; refs {', '.join(r['refs'])})"
     )
+
+
+@click.command()
+@click.argument("repo_id")
+@click.option("--revision", default="main", show_default=True, help="Branch, tag or 40-hex commit.")
+@click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Skip files matching this glob (repeatable).")
+@click.option("--endpoint", envvar="HF_ENDPOINT", help="Hub or mirror URL (default: HF_ENDPOINT or the Hub).")
+@click.option("--token", help="Access token for gated or private repos (default: HF_TOKEN). Never stored.")
+@pass_settings
+def pull(
+    settings: Settings,
+    repo_id: str,
+    revision: str,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    endpoint: str | None,
+    token: str | None,
+) -> None:
+    """Pull a model from the Hugging Face Hub, pinned to one commit and checked file by file."""
+    progress = not settings.as_json and sys.stderr.isatty()
+    with settings.open() as v:
+        r = v.pull(
+            repo_id,
+            revision=revision,
+            include=include,
+            exclude=exclude,
+            endpoint=endpoint,
+            token=token,
+            progress=progress,
+        )
+    refs = f"; refs {', '.join(r['refs'])}" if r["refs"] else ""
+    if r["status"] == "added":
+        size = human_bytes(r["bytes"])
+        text = f"{r['repo_id']}@{r['commit']}: pulled {r['files']} files, {size}, all match the Hub{refs}"
+    else:
+        text = f"{r['repo_id']}@{r['commit']}: already present, nothing downloaded{refs}"
+    emit(settings, r, text)
 
 
 @click.command()
@@ -114,4 +153,4 @@ def bundle(settings: Settings, refs: tuple[str, ...], out: Path, split_size: str
     )
 
 
-COMMANDS = [add, keygen, sign, bundle]
+COMMANDS = [pull, add, keygen, sign, bundle]
