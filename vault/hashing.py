@@ -84,13 +84,18 @@ def hash_stream(
     return hasher.digest()
 
 
-def hash_file(path: Path, copy_to: Path | None = None, git_blob: bool = False) -> FileDigest:
-    """Hash one file; with `copy_to`, also write a durable copy (fsynced)."""
+def hash_file(path: Path, copy_to: Path | None = None, git_blob_below: int = 0) -> FileDigest:
+    """Hash one file; with `copy_to`, also write a durable copy (fsynced).
+
+    Files smaller than `git_blob_below` bytes also get git's blob sha1.
+    """
     with open(path, "rb") as src:
+        size = os.fstat(src.fileno()).st_size
+        git_size = size if size < git_blob_below else None
         if copy_to is None:
-            return hash_stream(src, git_blob_size=os.fstat(src.fileno()).st_size if git_blob else None)
+            return hash_stream(src, git_blob_size=git_size)
         with open(copy_to, "xb") as dst:
-            digest = hash_stream(src, dst)
+            digest = hash_stream(src, dst, git_blob_size=git_size)
             dst.flush()
             os.fsync(dst.fileno())
     return digest

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from vault.catalog import queries
 from vault.errors import AccessDeniedError, IntegrityError, NetworkError, NotFoundError, UsageError
 from vault.hashing import FileDigest, hash_file, parallel_map
+from vault.hubmeta import GIT_SHA1_MAX_SIZE
 from vault.ingest import NewRevision, commit_revision
 from vault.paths import check_no_case_collisions, check_relpath
 from vault.provenance import FileRecord
@@ -51,7 +52,7 @@ class HubFile:
     @property
     def published(self) -> dict[str, Any]:
         if self.lfs_sha256 is not None:
-            return {"lfs_sha256": self.lfs_sha256, "size": self.lfs_size}
+            return {"lfs_sha256": self.lfs_sha256, "size": self.lfs_size, "git_blob_sha1": self.blob_id}
         return {"git_blob_sha1": self.blob_id, "size": self.size}
 
 
@@ -211,7 +212,7 @@ def pull(
     digests = dict(
         zip(
             (f.path for f in files),
-            parallel_map(lambda f: hash_file(local[f.path], git_blob=f.lfs_sha256 is None), files),
+            parallel_map(lambda f: hash_file(local[f.path], git_blob_below=GIT_SHA1_MAX_SIZE), files),
             strict=True,
         )
     )

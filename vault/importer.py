@@ -38,6 +38,7 @@ from vault.catalog.schema import Blob, File, ImportedBundle, Revision, Signature
 from vault.catalog.schema import Ref as RefRow
 from vault.errors import BundleFormatError, IntegrityError, TrustError
 from vault.hashing import FileDigest, hash_stream, sha256_hex
+from vault.hubmeta import GIT_SHA1_MAX_SIZE, is_lfs
 from vault.manifest import ModelManifest, parse_model_statement
 from vault.provenance import Provenance, parse_provenance
 from vault.signing.dsse import MAX_SIGNATURE_BYTES, parse_bundle
@@ -224,7 +225,7 @@ def _stream_blobs(
         if staging is not None and not vault.store.has_blob(sha):
             digests[sha] = _stage(entry.data, entry.size, staging / sha)
         else:
-            digests[sha] = hash_stream(entry.data, limit=entry.size)
+            digests[sha] = hash_stream(entry.data, limit=entry.size, git_blob_size=_git_size(entry.size))
         _check_digest(bundle, sha, digests[sha])
     for sha in sorted(set(bundle.expected) - seen):
         raise IntegrityError(f"{bundle.names[sha]}: missing from the bundle (blob {sha[:16]}…)")
@@ -233,10 +234,14 @@ def _stream_blobs(
 
 def _stage(data: EntryData, size: int, dest: Path) -> FileDigest:
     with open(dest, "xb") as out:
-        digest = hash_stream(data, out, limit=size)
+        digest = hash_stream(data, out, limit=size, git_blob_size=_git_size(size))
         out.flush()
         os.fsync(out.fileno())
     return digest
+
+
+def _git_size(size: int) -> int | None:
+    return size if size < GIT_SHA1_MAX_SIZE else None
 
 
 def _prepend(first: Entry, rest: Iterator[Entry]) -> Iterator[Entry]:
@@ -322,8 +327,10 @@ def _commit_catalog(
             s.flush()
             for p, rec in sorted(prov.files.items()):
                 if s.get(Blob, rec.sha256) is None:
-                    s.add(Blob(sha256=rec.sha256, size=rec.size, blake3=digests[rec.sha256].blake3))
-                s.add(File(revision_id=row.id, path=p, sha256=rec.sha256, size=rec.size))
+                    d = digests[rec.sha256]
+                    s.add(Blob(sha256=rec.sha256, size=rec.size, blake3=d.blake3, git_sha1=d.git_sha1))
+                lfs = is_lfs(p, rec.size, rec.published)
+                s.add(File(revision_id=row.id, path=p, sha256=rec.sha256, size=rec.size, lfs=lfs))
             for kind, v in rev.verified:
                 s.add(
                     Signature(

@@ -21,6 +21,7 @@ from vault.catalog import queries
 from vault.catalog.schema import Blob, File, Revision, Signature
 from vault.errors import ConflictError, IntegrityError, UnsafeContentError, UsageError
 from vault.hashing import FileDigest, hash_file, parallel_map
+from vault.hubmeta import GIT_SHA1_MAX_SIZE, is_lfs
 from vault.manifest import (
     ModelManifest,
     Resource,
@@ -68,6 +69,10 @@ def scan_directory(root: Path, skip: set[str] | None = None) -> list[str]:
 
 def _ignored(path: str, ignore_paths: tuple[str, ...]) -> bool:
     return any(path == p or path.startswith(p.rstrip("/") + "/") for p in ignore_paths)
+
+
+def _take_in(source: Path, staged: Path) -> FileDigest:
+    return hash_file(source, staged, git_blob_below=GIT_SHA1_MAX_SIZE)
 
 
 def derive_commit(files: dict[str, FileDigest]) -> str:
@@ -129,7 +134,7 @@ def add_directory(
     with vault.writer_lock(), vault.store.staging("add") as staging:
         staged = {p: staging / f"{i:06d}" for i, p in enumerate(paths)}
         digests = dict(
-            zip(paths, parallel_map(lambda p: hash_file(directory / p, staged[p]), paths), strict=True)
+            zip(paths, parallel_map(lambda p: _take_in(directory / p, staged[p]), paths), strict=True)
         )
         if manifest is not None:
             _check_against_signature(manifest, digests, str(signature))
@@ -205,10 +210,19 @@ def commit_revision(vault: Vault, new: NewRevision) -> dict[str, Any]:
         )
         s.add(rev)
         s.flush()
+        published = {r.path: r.published for r in new.records}
         for p, d in new.digests.items():
             if s.get(Blob, d.sha256) is None:
-                s.add(Blob(sha256=d.sha256, size=d.size, blake3=d.blake3))
-            s.add(File(revision_id=rev.id, path=p, sha256=d.sha256, size=d.size))
+                s.add(Blob(sha256=d.sha256, size=d.size, blake3=d.blake3, git_sha1=d.git_sha1))
+            s.add(
+                File(
+                    revision_id=rev.id,
+                    path=p,
+                    sha256=d.sha256,
+                    size=d.size,
+                    lfs=is_lfs(p, d.size, published[p]),
+                )
+            )
         if new.upstream is not None:
             v = new.upstream
             s.add(

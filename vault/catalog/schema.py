@@ -61,6 +61,7 @@ class Blob(Base):
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(Integer)
     blake3: Mapped[str] = mapped_column(String(64))
+    git_sha1: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 class File(Base):
@@ -69,6 +70,7 @@ class File(Base):
     path: Mapped[str] = mapped_column(String(1024), primary_key=True)
     sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"), index=True)
     size: Mapped[int] = mapped_column(Integer)
+    lfs: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     revision: Mapped[Revision] = relationship(back_populates="files")
     blob: Mapped[Blob] = relationship()
 

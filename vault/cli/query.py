@@ -85,7 +85,7 @@ def provenance(settings: Settings, ref: str) -> None:
     lines.append("  files:")
     for f in r["files"]:
         pub = f["published"]
-        check = "matched " + ", ".join(f"{k} {v}" for k, v in pub.items()) if pub else "hashed locally"
+        check = _published(pub) if pub else "hashed locally"
         verdict = check if f["matched"] else "MISMATCH"
         lines.append(f"    {f['path']}  sha256 {f['sha256']}  {f['size']} bytes  {verdict}")
     lines.append("  signatures:")
@@ -94,6 +94,14 @@ def provenance(settings: Settings, ref: str) -> None:
         for s in r["signatures"]
     ]
     emit(settings, r, "\n".join(lines))
+
+
+def _published(pub: dict) -> str:
+    if "lfs_sha256" in pub:
+        return f"matched Hub LFS sha256 {pub['lfs_sha256']}"
+    if "git_blob_sha1" in pub:
+        return f"matched Hub git blob {pub['git_blob_sha1']}"
+    return "matched " + ", ".join(f"{k} {v}" for k, v in sorted(pub.items()))
 
 
 COMMANDS = [list_, show, path, provenance]
