@@ -8,7 +8,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -22,6 +22,9 @@ from vault.refs import parse_ref
 from vault.signing.keys import key_hint, load_public_key, public_key_pem
 from vault.signing.trust import TrustEntry
 from vault.store import Store
+
+if TYPE_CHECKING:
+    from vault.hfcache import HFCacheView
 
 
 def default_home() -> Path:
@@ -40,6 +43,30 @@ class Vault:
         self.home = home
         self.engine = engine
         self.store = Store(home)
+
+    @property
+    def hf_cache(self) -> HFCacheView:
+        from vault.hfcache import HFCacheView
+
+        return HFCacheView(self.home, self.store)
+
+    def sync_hf_cache(self, repo_ids: list[str]) -> None:
+        """Bring the Hugging Face cache view of these models in line with the catalog (writer lock held)."""
+        from vault.hubview import hub_model
+
+        with self.session() as s:
+            for repo_id in repo_ids:
+                model = hub_model(s, self.store, repo_id)
+                if model is not None:
+                    self.hf_cache.sync(model)
+
+    def rebuild_hf_cache(self) -> int:
+        from vault.hubview import all_repo_ids, hub_model
+
+        with self.writer_lock(), self.session() as s:
+            models = [m for r in all_repo_ids(s) if (m := hub_model(s, self.store, r)) is not None]
+            self.hf_cache.rebuild(models)
+        return len(models)
 
     # -- lifecycle -------------------------------------------------------
 

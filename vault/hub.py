@@ -169,6 +169,7 @@ def pull(
             assert rev is not None
             for name in sorted(refs):
                 queries.set_ref(s, model, name, rev)
+        vault.sync_hf_cache([repo_id])
         return {
             "repo_id": repo_id,
             "commit": commit,

@@ -295,6 +295,7 @@ def import_bundle(vault: Vault, path: Path) -> dict[str, Any]:
                 rev.entry.commit,
                 ((p, f.sha256) for p, f in rev.provenance.files.items()),
             )
+        vault.sync_hf_cache(sorted({r.entry.repo_id for r in new}))
     return {
         "status": "imported",
         "revisions": [r.label for r in new],
@@ -393,9 +394,13 @@ def _operator() -> str:
 def recover(vault: Vault) -> None:
     """Finish what a killed import left: drop scratch files, rebuild missing views."""
     vault.store.remove_leftovers()
+    stale: set[str] = set()
     with vault.session() as s:
         revs = s.scalars(select(Revision).where(Revision.status == queries.AVAILABLE)).all()
         for rev in revs:
             repo_id = rev.model.repo_id
             if not vault.store.revision_dir(repo_id, rev.commit).is_dir():
                 vault.store.build_revision_view(repo_id, rev.commit, ((f.path, f.sha256) for f in rev.files))
+            if not vault.hf_cache.snapshot_dir(repo_id, rev.commit).is_dir():
+                stale.add(repo_id)
+    vault.sync_hf_cache(sorted(stale))

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.orm import Session
+
 from vault import audit
 from vault.catalog import queries
-from vault.catalog.schema import Blob, File, Revision, Signature
+from vault.catalog.schema import Blob, File, Model, Revision, Signature
 from vault.errors import ConflictError, IntegrityError, UnsafeContentError, UsageError
 from vault.hashing import FileDigest, hash_file, parallel_map
 from vault.hubmeta import GIT_SHA1_MAX_SIZE, is_lfs
@@ -189,63 +191,71 @@ def commit_revision(vault: Vault, new: NewRevision) -> dict[str, Any]:
                 raise ConflictError(f"{label} already exists with different files")
             for name in sorted(new.refs):
                 queries.set_ref(s, model, name, existing)
-            return {**result, "status": "unchanged"}
+        else:
+            _catalog_new_revision(vault, s, model, new)
+    if existing is None:
+        vault.store.build_revision_view(
+            new.repo_id, new.commit, ((p, d.sha256) for p, d in new.digests.items())
+        )
+    vault.sync_hf_cache([new.repo_id])
+    return {**result, "status": "unchanged" if existing is not None else "added"}
 
-        for p, d in new.digests.items():
-            vault.store.commit_blob(new.staged[p], d.sha256)
-        fetched_at = audit.utc_now()
-        prov = new_provenance(
-            new.repo_id, new.commit, new.source, new.requested_revision, new.refs, fetched_at, new.records
-        )
-        resources = [Resource(p, d.sha256) for p, d in new.digests.items()]
-        rev = Revision(
-            model_id=model.id,
-            commit=new.commit,
-            source=str(new.source["type"]),
-            status=queries.AVAILABLE,
-            fetched_at=fetched_at,
-            created_at=fetched_at,
-            model_statement=build_model_statement(new.repo_id, resources),
-            provenance_statement=build_provenance(prov),
-        )
-        s.add(rev)
-        s.flush()
-        published = {r.path: r.published for r in new.records}
-        for p, d in new.digests.items():
-            if s.get(Blob, d.sha256) is None:
-                s.add(Blob(sha256=d.sha256, size=d.size, blake3=d.blake3, git_sha1=d.git_sha1))
-            s.add(
-                File(
-                    revision_id=rev.id,
-                    path=p,
-                    sha256=d.sha256,
-                    size=d.size,
-                    lfs=is_lfs(p, d.size, published[p]),
-                )
+
+def _catalog_new_revision(vault: Vault, s: Session, model: Model, new: NewRevision) -> None:
+    """Blobs into the store, then every row of the revision, inside the caller's transaction."""
+    for p, d in new.digests.items():
+        vault.store.commit_blob(new.staged[p], d.sha256)
+    fetched_at = audit.utc_now()
+    prov = new_provenance(
+        new.repo_id, new.commit, new.source, new.requested_revision, new.refs, fetched_at, new.records
+    )
+    resources = [Resource(p, d.sha256) for p, d in new.digests.items()]
+    rev = Revision(
+        model_id=model.id,
+        commit=new.commit,
+        source=str(new.source["type"]),
+        status=queries.AVAILABLE,
+        fetched_at=fetched_at,
+        created_at=fetched_at,
+        model_statement=build_model_statement(new.repo_id, resources),
+        provenance_statement=build_provenance(prov),
+    )
+    s.add(rev)
+    s.flush()
+    published = {r.path: r.published for r in new.records}
+    for p, d in new.digests.items():
+        if s.get(Blob, d.sha256) is None:
+            s.add(Blob(sha256=d.sha256, size=d.size, blake3=d.blake3, git_sha1=d.git_sha1))
+        s.add(
+            File(
+                revision_id=rev.id,
+                path=p,
+                sha256=d.sha256,
+                size=d.size,
+                lfs=is_lfs(p, d.size, published[p]),
             )
-        if new.upstream is not None:
-            v = new.upstream
-            s.add(
-                Signature(
-                    revision_id=rev.id,
-                    kind="upstream",
-                    method=v.method,
-                    signer=v.signer.name,
-                    key_fingerprint=v.signer.fingerprint,
-                    verified=True,
-                    raw=v.raw,
-                )
-            )
-        for name in sorted(new.refs):
-            queries.set_ref(s, model, name, rev)
-        audit.record(
-            s,
-            "add" if new.source["type"] == "local-directory" else "pull",
-            label,
-            source=new.source.get("uri"),
-            files=len(new.digests),
-            refs=sorted(new.refs),
-            upstream_signer=new.upstream.signer.name if new.upstream else None,
         )
-    vault.store.build_revision_view(new.repo_id, new.commit, ((p, d.sha256) for p, d in new.digests.items()))
-    return {**result, "status": "added"}
+    if new.upstream is not None:
+        v = new.upstream
+        s.add(
+            Signature(
+                revision_id=rev.id,
+                kind="upstream",
+                method=v.method,
+                signer=v.signer.name,
+                key_fingerprint=v.signer.fingerprint,
+                verified=True,
+                raw=v.raw,
+            )
+        )
+    for name in sorted(new.refs):
+        queries.set_ref(s, model, name, rev)
+    audit.record(
+        s,
+        "add" if new.source["type"] == "local-directory" else "pull",
+        f"{new.repo_id}@{new.commit}",
+        source=new.source.get("uri"),
+        files=len(new.digests),
+        refs=sorted(new.refs),
+        upstream_signer=new.upstream.signer.name if new.upstream else None,
+    )
