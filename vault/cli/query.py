@@ -96,6 +96,19 @@ def provenance(settings: Settings, ref: str) -> None:
     emit(settings, r, "\n".join(lines))
 
 
+@click.command("hf-cache")
+@click.option("--rebuild", is_flag=True, help="Recreate the whole view from the catalog.")
+@pass_settings
+def hf_cache(settings: Settings, rebuild: bool) -> None:
+    """Show (or rebuild) the Hugging Face cache view: point HF_HUB_CACHE at it."""
+    with settings.open(create=False) as v:
+        count = v.rebuild_hf_cache() if rebuild else None
+        root = v.hf_cache.root
+    data = {"hf_hub_cache": str(root), **({"rebuilt_models": count} if rebuild else {})}
+    text = f"rebuilt {count} model(s) in {root}" if rebuild else str(root)
+    emit(settings, data, text)
+
+
 def _published(pub: dict) -> str:
     if "lfs_sha256" in pub:
         return f"matched Hub LFS sha256 {pub['lfs_sha256']}"
@@ -104,4 +117,4 @@ def _published(pub: dict) -> str:
     return "matched " + ", ".join(f"{k} {v}" for k, v in sorted(pub.items()))
 
 
-COMMANDS = [list_, show, path, provenance]
+COMMANDS = [list_, show, path, provenance, hf_cache]
