@@ -19,21 +19,13 @@ from vault.catalog.database import database_url, open_engine, upgrade_schema
 from vault.catalog.schema import TrustEntryRow
 from vault.errors import ConflictError, NotFoundError, UsageError
 from vault.refs import parse_ref
+from vault.resolver import default_home, resolve
 from vault.signing.keys import key_hint, load_public_key, public_key_pem
 from vault.signing.trust import TrustEntry
 from vault.store import Store
 
 if TYPE_CHECKING:
     from vault.hfcache import HFCacheView
-
-
-def default_home() -> Path:
-    env = os.environ.get("VAULT_HOME")
-    if env:
-        return Path(env)
-    from platformdirs import user_data_path
-
-    return user_data_path("vault", appauthor=False)
 
 
 class Vault:
@@ -224,7 +216,4 @@ def open_vault(home: Path | str | None = None, create: bool = True) -> Vault:
     return Vault.open(Path(home) if home is not None else None, create=create)
 
 
-def resolve(ref: str, home: Path | str | None = None) -> Path:
-    """Resolve ``org/name[@rev]`` to the revision's directory of verified files."""
-    with open_vault(home, create=False) as v:
-        return v.path(ref)
+__all__ = ["Vault", "open_vault", "resolve"]

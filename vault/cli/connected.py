@@ -11,7 +11,6 @@ import click
 from vault.bundle.parts import parse_size
 from vault.cli.render import Settings, emit, human_bytes
 from vault.errors import ConflictError
-from vault.signing.keys import generate_private_key, private_key_pem, public_key_pem
 
 pass_settings = click.make_pass_decorator(Settings)
 
@@ -89,6 +88,8 @@ def pull(
 @pass_settings
 def keygen(settings: Settings, prefix: str) -> None:
     """Write a new ECDSA P-256 key pair."""
+    from vault.signing.keys import generate_private_key, private_key_pem, public_key_pem
+
     private, public = Path(f"{prefix}.pem"), Path(f"{prefix}.pub.pem")
     for p in (private, public):
         if p.exists():

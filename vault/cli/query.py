@@ -59,8 +59,9 @@ def show(settings: Settings, ref: str) -> None:
 @pass_settings
 def path(settings: Settings, ref: str) -> None:
     """Print the revision's directory (and nothing else)."""
-    with settings.open(create=False) as v:
-        p = v.path(ref)
+    from vault.resolver import resolve
+
+    p = resolve(ref, settings.home_path)
     emit(settings, {"path": str(p)}, str(p))
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from vault.api import Vault
+if TYPE_CHECKING:
+    from vault.api import Vault
 
 
 @dataclass
@@ -18,8 +19,14 @@ class Settings:
     as_json: bool
     debug: bool
 
+    @property
+    def home_path(self) -> Path | None:
+        return Path(self.home) if self.home else None
+
     def open(self, create: bool = True) -> Vault:
-        return Vault.open(Path(self.home) if self.home else None, create=create)
+        from vault.api import Vault  # imported here: `vault path` must not pay for SQLAlchemy
+
+        return Vault.open(self.home_path, create=create)
 
 
 def emit(settings: Settings, data: Any, text: str | None = None) -> None:
