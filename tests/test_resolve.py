@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 import vault
-from tests.conftest import run, run_json
+from tests.conftest import run, run_json, write_tiny_model
 from vault.errors import NotFoundError, UsageError
+from vault.resolver import close_connections
 
 VAULT_BIN = Path(sys.executable).parent / "vault"
 
@@ -90,6 +91,23 @@ def test_resolving_leaves_the_home_untouched(home: tuple[Path, str]) -> None:
     h, _ = home
     before = snapshot(h)
     console("--home", h, "path", "acme/tiny")
-    vault.resolve("acme/tiny", home=h)
     run("path", "acme/tiny", home=h)
     assert snapshot(h) == before
+    vault.resolve("acme/tiny", home=h)  # keeps its read connection open, as a server would
+    close_connections()
+    assert snapshot(h) == before
+
+
+def test_cached_connection_sees_new_imports_and_a_replaced_catalog(
+    home: tuple[Path, str], tiny_model: Path
+) -> None:
+    h, commit = home
+    assert vault.resolve("acme/tiny", home=h).name == commit
+    other = write_tiny_model(tiny_model.parent / "other", seed=5)
+    newer = run_json("add", other, "--repo", "acme/tiny", home=h)["commit"]
+    assert vault.resolve("acme/tiny", home=h).name == newer
+    catalog = h / "catalog.db"
+    replaced = h / "catalog.db.new"
+    replaced.write_bytes(catalog.read_bytes())
+    os.replace(replaced, catalog)
+    assert vault.resolve(f"acme/tiny@{commit}", home=h).name == commit

@@ -44,7 +44,7 @@ def main() -> None:
     from vault.resolver import resolve
 
     try:
-        path = resolve(ref, Path(home) if home else None)
+        path = resolve(ref, Path(home) if home else None, keep_connection=False)
     except VaultError as exc:
         print(f"vault: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 from vault.errors import NotFoundError
@@ -44,7 +45,71 @@ def default_home() -> Path:
     return user_data_path("vault", appauthor=False)
 
 
-def fast_resolve(ref: str, home: Path | None = None) -> Path:
+class _Connections(threading.local):
+    """One read connection per catalog per thread, for processes that resolve often.
+
+    Opening and closing a WAL database costs more than the query (the last
+    close checkpoints and deletes the -wal file), so a server calling
+    `vault.resolve()` keeps its connection. It is reopened if the catalog file
+    is replaced.
+    """
+
+    def __init__(self) -> None:
+        self.by_db: dict[Path, tuple[sqlite3.Connection, tuple[int, int]]] = {}
+
+    def get(self, db: Path) -> sqlite3.Connection:
+        st = db.stat()
+        ident = (st.st_dev, st.st_ino)
+        cached = self.by_db.get(db)
+        if cached is not None and cached[1] == ident:
+            return cached[0]
+        if cached is not None:
+            cached[0].close()
+        conn = _connect(db)
+        self.by_db[db] = (conn, ident)
+        return conn
+
+    def close_all(self) -> None:
+        for conn, _ident in self.by_db.values():
+            conn.close()
+        self.by_db.clear()
+
+
+_connections = _Connections()
+
+
+def close_connections() -> None:
+    """Close this thread's cached catalog connections (tests, or before a home is removed)."""
+    _connections.close_all()
+
+
+def _connect(db: Path) -> sqlite3.Connection:
+    # A read-only open of a WAL database leaves its -wal/-shm files behind (it may
+    # not delete them), so open read-write where allowed and make it query-only.
+    mode = "" if os.access(db, os.W_OK) else "?mode=ro"
+    try:
+        conn = sqlite3.connect(db.as_uri() + mode, uri=True, check_same_thread=True)
+        conn.execute("PRAGMA query_only=1")
+        conn.execute("PRAGMA busy_timeout=30000")
+    except sqlite3.Error as exc:
+        raise NeedsFullVault(str(exc)) from None
+    return conn
+
+
+def _lookup(conn: sqlite3.Connection, repo_id: str, revision: str, by_commit: bool) -> str:
+    try:
+        row = conn.execute(_BY_COMMIT if by_commit else _BY_REF, (revision, repo_id)).fetchone()
+        if row is None or row[1] != AVAILABLE:
+            known = conn.execute("SELECT 1 FROM models WHERE repo_id = ?", (repo_id,)).fetchone()
+            if known is None:
+                raise NotFoundError(f"{repo_id}: no such model in this vault")
+            raise NotFoundError(f"{repo_id}@{revision}: no such revision in this vault")
+    except sqlite3.Error as exc:
+        raise NeedsFullVault(str(exc)) from None
+    return str(row[0])
+
+
+def fast_resolve(ref: str, home: Path | None = None, keep_connection: bool = False) -> Path:
     if os.environ.get("VAULT_DATABASE_URL"):
         raise NeedsFullVault("catalog is not a local SQLite file")
     spec = parse_ref(ref)
@@ -52,38 +117,29 @@ def fast_resolve(ref: str, home: Path | None = None) -> Path:
     db = home / "catalog.db"
     if not db.is_file():
         raise NotFoundError(f"{home}: no vault here (nothing has been added or trusted yet)")
-    # A read-only open of a WAL database leaves its -wal/-shm files behind (it may
-    # not delete them), so open read-write where allowed and make it query-only.
-    mode = "" if os.access(db, os.W_OK) else "?mode=ro"
-    try:
-        conn = sqlite3.connect(db.as_uri() + mode, uri=True)
-    except sqlite3.Error as exc:
-        raise NeedsFullVault(str(exc)) from None
-    try:
-        conn.execute("PRAGMA query_only=1")
-        conn.execute("PRAGMA busy_timeout=30000")
-        query = _BY_COMMIT if spec.is_commit else _BY_REF
-        row = conn.execute(query, (spec.revision, spec.repo_id)).fetchone()
-        if row is None or row[1] != AVAILABLE:
-            known = conn.execute("SELECT 1 FROM models WHERE repo_id = ?", (spec.repo_id,)).fetchone()
-            if known is None:
-                raise NotFoundError(f"{spec.repo_id}: no such model in this vault")
-            raise NotFoundError(f"{spec}: no such revision in this vault")
-    except sqlite3.Error as exc:
-        raise NeedsFullVault(str(exc)) from None
-    finally:
-        conn.close()
-    path = home / "models" / spec.repo_id / row[0]
+    if keep_connection:
+        commit = _lookup(_connections.get(db), spec.repo_id, spec.revision, spec.is_commit)
+    else:
+        conn = _connect(db)
+        try:
+            commit = _lookup(conn, spec.repo_id, spec.revision, spec.is_commit)
+        finally:
+            conn.close()
+    path = home / "models" / spec.repo_id / commit
     if not path.is_dir():
         raise NotFoundError(f"{ref}: catalogued but its directory is missing (run 'vault import' again)")
     return path
 
 
-def resolve(ref: str, home: Path | str | None = None) -> Path:
-    """Resolve ``org/name[@rev]`` to the revision's directory of verified files."""
+def resolve(ref: str, home: Path | str | None = None, keep_connection: bool = True) -> Path:
+    """Resolve ``org/name[@rev]`` to the revision's directory of verified files.
+
+    In-process callers keep a cached read connection (see `_Connections`);
+    one-shot commands pass keep_connection=False.
+    """
     home_path = Path(home) if home is not None else None
     try:
-        return fast_resolve(ref, home_path)
+        return fast_resolve(ref, home_path, keep_connection)
     except NeedsFullVault:
         from vault.api import Vault
 

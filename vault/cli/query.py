@@ -61,7 +61,7 @@ def path(settings: Settings, ref: str) -> None:
     """Print the revision's directory (and nothing else)."""
     from vault.resolver import resolve
 
-    p = resolve(ref, settings.home_path)
+    p = resolve(ref, settings.home_path, keep_connection=False)
     emit(settings, {"path": str(p)}, str(p))
 
 
