@@ -156,3 +156,17 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+@pytest.fixture(scope="session")
+def minilm_airgapped(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
+    """An air-gapped home with the real model imported through a signed bundle. Do not modify it."""
+    tmp = tmp_path_factory.mktemp("minilm-airgapped")
+    run("keygen", "-o", tmp / "k")
+    conn, gap = tmp / "connected", tmp / "airgapped"
+    run("add", minilm_dir, "--repo", MINILM_REPO, "--revision", MINILM_COMMIT, home=conn)
+    run("sign", MINILM_REPO, "--key", tmp / "k.pem", home=conn)
+    run("bundle", MINILM_REPO, "-o", tmp / "b.vault", home=conn)
+    run("trust", "add", "conn", "--key", tmp / "k.pub.pem", "--scope", "sentence-transformers/*", home=gap)
+    run("import", tmp / "b.vault", home=gap)
+    return gap

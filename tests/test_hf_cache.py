@@ -15,17 +15,9 @@ from tests.conftest import MINILM_COMMIT, MINILM_REPO, MINILM_SHA256, run, sha25
 from vault.hubmeta import git_blob_sha1
 
 
-@pytest.fixture(scope="module")
-def airgapped(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
-    tmp = tmp_path_factory.mktemp("hfview")
-    run("keygen", "-o", tmp / "k")
-    conn, gap = tmp / "connected", tmp / "airgapped"
-    run("add", minilm_dir, "--repo", MINILM_REPO, "--revision", MINILM_COMMIT, home=conn)
-    run("sign", MINILM_REPO, "--key", tmp / "k.pem", home=conn)
-    run("bundle", MINILM_REPO, "-o", tmp / "b.vault", home=conn)
-    run("trust", "add", "conn", "--key", tmp / "k.pub.pem", "--scope", "sentence-transformers/*", home=gap)
-    run("import", tmp / "b.vault", home=gap)
-    return gap
+@pytest.fixture
+def airgapped(minilm_airgapped: Path) -> Path:
+    return minilm_airgapped
 
 
 def offline_python(code: str, cache: Path) -> dict:

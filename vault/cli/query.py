@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from vault.cli.render import Settings, emit, human_bytes
@@ -110,6 +112,31 @@ def hf_cache(settings: Settings, rebuild: bool) -> None:
     emit(settings, data, text)
 
 
+@click.command()
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to bind (keep it local; see docs)."
+)
+@click.option("--port", default=8000, show_default=True, type=int, help="Port (0 picks a free one).")
+@click.option("--quiet", is_flag=True, help="Do not log requests.")
+@pass_settings
+def serve(settings: Settings, host: str, port: int, quiet: bool) -> None:
+    """Serve verified revisions read-only over the Hub API (for HF_ENDPOINT)."""
+    from vault.serve import make_server
+
+    with settings.open(create=False) as v:
+        server = make_server(v, host, port, log_requests=not quiet)
+        bound_host, bound_port = server.server_address[:2]
+        url = f"http://{bound_host}:{bound_port}"
+        emit(settings, {"url": url}, f"serving {v.home} read-only at {url} (HF_ENDPOINT={url})")
+        sys.stdout.flush()
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+
+
 def _published(pub: dict) -> str:
     if "lfs_sha256" in pub:
         return f"matched Hub LFS sha256 {pub['lfs_sha256']}"
@@ -118,4 +145,4 @@ def _published(pub: dict) -> str:
     return "matched " + ", ".join(f"{k} {v}" for k, v in sorted(pub.items()))
 
 
-COMMANDS = [list_, show, path, provenance, hf_cache]
+COMMANDS = [list_, show, path, provenance, hf_cache, serve]

@@ -1,0 +1,179 @@
+"""`vault serve`: a read-only Hub-compatible HTTP endpoint over the catalog and store.
+
+Any client built on `huggingface_hub` (vLLM, transformers, TGI's downloader)
+works unchanged with `HF_ENDPOINT=http://host:port`. Only what `hub_model`
+exposes is served: catalogued, available, verified revisions. Files stream
+from the read-only store with `sendfile`, honouring `Range`; nothing is ever
+written. There is never a Xet hint, so clients use plain HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from vault.hubmeta import HubEntry
+from vault.hubview import hub_model
+from vault.refs import is_commit
+
+if TYPE_CHECKING:
+    from vault.api import Vault
+
+_INFO = re.compile(r"/api/models/([^/]+/[^/]+?)(?:/revision/(.+))?")
+_TREE = re.compile(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)(?:/(.*))?")
+_RESOLVE = re.compile(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)")
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+class NotFound(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class HubRequestHandler(BaseHTTPRequestHandler):
+    vault: Vault
+    log_requests = True
+    protocol_version = "HTTP/1.1"
+    server_version = "vault-serve"
+
+    def log_message(self, fmt: str, *args: Any) -> None:
+        if self.log_requests:
+            sys.stderr.write(f"{self.address_string()} {fmt % args}\n")
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        try:
+            if m := _RESOLVE.fullmatch(url.path):
+                return self._resolve(unquote(m.group(1)), unquote(m.group(2)), unquote(m.group(3)))
+            if m := _TREE.fullmatch(url.path):
+                recursive = parse_qs(url.query).get("recursive", ["false"])[0].lower() in ("1", "true")
+                return self._tree(
+                    unquote(m.group(1)), unquote(m.group(2)), unquote(m.group(3) or ""), recursive
+                )
+            if m := _INFO.fullmatch(url.path):
+                return self._info(unquote(m.group(1)), unquote(m.group(2) or "main"))
+            raise NotFound("", f"no route for {url.path}")
+        except NotFound as exc:
+            self._send_json(404, {"error": str(exc)}, {"X-Error-Code": exc.code} if exc.code else {})
+
+    # -- lookups -----------------------------------------------------------
+
+    def _revision(self, repo_id: str, rev: str) -> tuple[str, list[HubEntry]]:
+        with self.vault.session() as s:
+            model = hub_model(s, self.vault.store, repo_id)
+        if model is None or not model.revisions:
+            raise NotFound("RepoNotFound", f"Repository {repo_id} not found")
+        commit = model.refs.get(rev) or (rev if is_commit(rev) else None)
+        if commit is None or commit not in model.revisions:
+            raise NotFound("RevisionNotFound", f"Invalid rev id: {rev}")
+        return commit, model.revisions[commit]
+
+    # -- routes --------------------------------------------------------------
+
+    def _info(self, repo_id: str, rev: str) -> None:
+        commit, entries = self._revision(repo_id, rev)
+        info = {"_id": repo_id, "id": repo_id, "modelId": repo_id, "sha": commit, "private": False,
+                "disabled": False, "gated": False, "tags": [],
+                "siblings": [{"rfilename": e.path} for e in entries]}  # fmt: skip
+        self._send_json(200, info, {"X-Repo-Commit": commit})
+
+    def _tree(self, repo_id: str, rev: str, prefix: str, recursive: bool) -> None:
+        commit, entries = self._revision(repo_id, rev)
+        base = prefix.strip("/")
+        under = [e for e in entries if not base or e.path.startswith(base + "/")]
+        if base and not under:
+            raise NotFound("EntryNotFound", f"{base} does not exist at {commit}")
+        out: list[dict[str, Any]] = []
+        dirs: set[str] = set()
+        for e in under:
+            rel = e.path[len(base) + 1 :] if base else e.path
+            parts = rel.split("/")
+            if not recursive and len(parts) > 1:
+                dirs.add(f"{base}/{parts[0]}" if base else parts[0])
+                continue
+            for i in range(1, len(parts)):
+                d = "/".join(parts[:i])
+                dirs.add(f"{base}/{d}" if base else d)
+            out.append(e.tree_entry())
+        out += [{"type": "directory", "oid": "0" * 40, "size": 0, "path": d} for d in sorted(dirs)]
+        self._send_json(200, out, {"X-Repo-Commit": commit})
+
+    def _resolve(self, repo_id: str, rev: str, path: str) -> None:
+        commit, entries = self._revision(repo_id, rev)
+        entry = next((e for e in entries if e.path == path), None)
+        if entry is None:
+            raise NotFound("EntryNotFound", f"{path} does not exist at {commit}")
+        headers = {
+            "X-Repo-Commit": commit,
+            "ETag": f'"{entry.etag}"',
+            "Accept-Ranges": "bytes",
+            "Content-Type": "application/octet-stream",
+        }
+        if entry.lfs:
+            headers["X-Linked-Etag"] = f'"{entry.sha256}"'
+            headers["X-Linked-Size"] = str(entry.size)
+        start, end, status = 0, entry.size, 200
+        if (rng := self.headers.get("Range")) is not None:
+            parsed = _parse_range(rng, entry.size)
+            if parsed is None:
+                self._send(416, b"", {"Content-Range": f"bytes */{entry.size}"})
+                return
+            start, end = parsed
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{end - 1}/{entry.size}"
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(end - start))
+        self.end_headers()
+        if self.command == "HEAD" or end == start:
+            return
+        self.wfile.flush()
+        with open(self.vault.store.blob_path(entry.sha256), "rb") as fh:
+            self.connection.sendfile(fh, start, end - start)
+
+    # -- plumbing ------------------------------------------------------------
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _send_json(self, status: int, obj: object, headers: dict[str, str]) -> None:
+        self._send(status, json.dumps(obj).encode(), {"Content-Type": "application/json", **headers})
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | None:
+    m = _RANGE.fullmatch(header.strip())
+    if m is None or (not m.group(1) and not m.group(2)):
+        return None
+    if not m.group(1):  # suffix range: the last N bytes
+        n = int(m.group(2))
+        return (max(size - n, 0), size) if n > 0 else None
+    start = int(m.group(1))
+    end = min(int(m.group(2)) + 1, size) if m.group(2) else size
+    if start >= size or end <= start:
+        return None
+    return start, end
+
+
+def make_server(
+    vault: Vault, host: str = "127.0.0.1", port: int = 8000, log_requests: bool = True
+) -> ThreadingHTTPServer:
+    attrs = {"vault": vault, "log_requests": log_requests}
+    handler = type("BoundHubRequestHandler", (HubRequestHandler,), attrs)
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
