@@ -7,7 +7,9 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+from safetensors.numpy import save
 
 from tests.conftest import (
     MINILM_COMMIT,
@@ -38,7 +40,7 @@ def hub() -> Iterator[FakeHub]:
         "acme/tiny",
         {
             "config.json": b'{"model_type": "tiny"}',
-            "model.safetensors": b"\x08\x00\x00\x00\x00\x00\x00\x00{}      " + bytes(range(256)) * 64,
+            "model.safetensors": save({"w": np.arange(4096, dtype=np.float32)}),
             "tokenizer/vocab.txt": b"a\nb\nc\n",
             "README.md": b"# tiny\n",
         },

@@ -65,8 +65,8 @@ def test_changed_file_is_refused(home: Path, signed_folder: Path) -> None:
 
 
 def test_extra_file_is_refused(home: Path, signed_folder: Path) -> None:
-    (signed_folder / "smuggled.bin").write_bytes(b"x")
-    _refused(home, signed_folder, "smuggled.bin is not covered by the signature")
+    (signed_folder / "smuggled.txt").write_bytes(b"x")
+    _refused(home, signed_folder, "smuggled.txt is not covered by the signature")
 
 
 def test_missing_file_is_refused(home: Path, signed_folder: Path) -> None:

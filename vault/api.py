@@ -156,15 +156,17 @@ class Vault:
 
     # -- air-gapped side -------------------------------------------------
 
-    def verify_bundle(self, path: Path) -> dict[str, Any]:
+    def verify_bundle(self, path: Path, allow_pickle: bool = False) -> dict[str, Any]:
+        from vault.checks.policy import ContentPolicy
         from vault.importer import verify_bundle
 
-        return verify_bundle(self, path)
+        return verify_bundle(self, path, ContentPolicy(allow_pickle))
 
-    def import_bundle(self, path: Path) -> dict[str, Any]:
+    def import_bundle(self, path: Path, allow_pickle: bool = False) -> dict[str, Any]:
+        from vault.checks.policy import ContentPolicy
         from vault.importer import import_bundle
 
-        return import_bundle(self, path)
+        return import_bundle(self, path, ContentPolicy(allow_pickle))
 
     # -- queries ---------------------------------------------------------
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import blake3
 
@@ -25,6 +25,10 @@ R = TypeVar("R")
 
 class Readable(Protocol):
     def readinto(self, buf: bytearray | memoryview, /) -> int: ...
+
+
+class Writable(Protocol):
+    def write(self, data: bytes | memoryview, /) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ class MultiHasher:
 
 def hash_stream(
     source: Readable,
-    sink: BinaryIO | None = None,
+    sink: Writable | None = None,
     limit: int | None = None,
     git_blob_size: int | None = None,
 ) -> FileDigest:

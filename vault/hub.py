@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vault.catalog import queries
-from vault.errors import AccessDeniedError, IntegrityError, NetworkError, NotFoundError, UsageError
+from vault.checks.policy import ContentPolicy, check_staged_file, needs_check, refuse_pickles
+from vault.errors import (
+    AccessDeniedError,
+    IntegrityError,
+    NetworkError,
+    NotFoundError,
+    UnsafeContentError,
+    UsageError,
+)
 from vault.hashing import FileDigest, hash_file, parallel_map
 from vault.hubmeta import GIT_SHA1_MAX_SIZE
 from vault.ingest import NewRevision, commit_revision
@@ -141,6 +149,7 @@ def pull(
     endpoint: str | None = None,
     token: str | None = None,
     progress: bool = False,
+    allow_pickle: bool = False,
 ) -> dict[str, Any]:
     from huggingface_hub import HfApi, hf_hub_download
     from huggingface_hub.hf_api import RepoFile
@@ -191,6 +200,8 @@ def pull(
     for f in files:
         check_relpath(f.path, f"{repo_id}@{commit}:")
     check_no_case_collisions([f.path for f in files])
+    content = ContentPolicy(allow_pickle)
+    refuse_pickles((f.path for f in files), content, " (use --exclude to skip them)")
 
     download_dir = vault.home / "downloads" / repo_id / commit
     download_dir.mkdir(parents=True, exist_ok=True)
@@ -220,7 +231,10 @@ def pull(
     try:
         for f in files:
             check_against_hub(f, digests[f.path])
-    except IntegrityError:
+        for f in files:
+            if needs_check(f.path):
+                check_staged_file(f.path, local[f.path], content)
+    except (IntegrityError, UnsafeContentError):
         _discard(download_dir, vault.home)
         raise
     for p in local.values():
@@ -238,9 +252,7 @@ def pull(
     with vault.writer_lock():
         result = commit_revision(
             vault,
-            NewRevision(
-                repo_id, commit, source, revision, refs, records, {p: d for p, d in digests.items()}, local
-            ),
+            NewRevision(repo_id, commit, source, revision, refs, records, digests, local, None, allow_pickle),
         )
     _discard(download_dir, vault.home)
     return result

@@ -16,6 +16,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +33,13 @@ from vault.bundle.index import (
     blob_entry,
     parse_index,
 )
-from vault.bundle.reader import BundleReader, Entry, EntryData
+from vault.bundle.reader import BundleReader, Entry
 from vault.catalog import queries
 from vault.catalog.schema import Blob, File, ImportedBundle, Revision, Signature
 from vault.catalog.schema import Ref as RefRow
+from vault.checks.pickle_scan import is_pickle_based, scan_pickle_path
+from vault.checks.policy import ContentPolicy, HeaderCapture, Tee, refuse_pickles
+from vault.checks.safetensors_grammar import check_safetensors, is_safetensors
 from vault.errors import BundleFormatError, IntegrityError, TrustError
 from vault.hashing import FileDigest, hash_stream, sha256_hex
 from vault.hubmeta import GIT_SHA1_MAX_SIZE, is_lfs
@@ -70,6 +74,7 @@ class CheckedBundle:
     expected: dict[str, int]  # sha256 -> signed size
     names: dict[str, str]  # sha256 -> one file path, for messages
     blake3: dict[str, str]  # sha256 -> blake3, where a signature used blake3
+    all_names: dict[str, list[str]]  # sha256 -> every path with that content
 
 
 def _read_entry(entry: Entry, cap: int) -> bytes:
@@ -135,7 +140,9 @@ def _check_revision(policy: TrustPolicy, entry: RevisionEntry, raws: dict[str, b
     return CheckedRevision(entry, manifest, prov, verified, unverified)
 
 
-def _check_metadata(vault: Vault, entries: Iterator[Entry], parts: int) -> tuple[CheckedBundle, Entry | None]:
+def _check_metadata(
+    vault: Vault, entries: Iterator[Entry], parts: int, content: ContentPolicy
+) -> tuple[CheckedBundle, Entry | None]:
     first = next(entries, None)
     if first is None or first.name != INDEX_NAME:
         raise BundleFormatError(f"bundle: first entry must be {INDEX_NAME}")
@@ -166,11 +173,13 @@ def _check_metadata(vault: Vault, entries: Iterator[Entry], parts: int) -> tuple
     expected: dict[str, int] = {}
     names: dict[str, str] = {}
     blake3: dict[str, str] = {}
+    all_names: dict[str, list[str]] = {}
     for rev in revisions:
         for path, rec in rev.provenance.files.items():
             if expected.setdefault(rec.sha256, rec.size) != rec.size:
                 raise IntegrityError(f"{rev.label}: {path}: two signed sizes for blob {rec.sha256}")
             names.setdefault(rec.sha256, path)
+            all_names.setdefault(rec.sha256, []).append(path)
             if rev.manifest.hash_type == "blake3":
                 blake3[rec.sha256] = rev.manifest.resources[path]
     for sha, size in sorted(index.blobs.items()):
@@ -180,7 +189,8 @@ def _check_metadata(vault: Vault, entries: Iterator[Entry], parts: int) -> tuple
             raise IntegrityError(f"{names[sha]}: index says {size} bytes, signed size is {expected[sha]}")
     for sha in sorted(set(expected) - set(index.blobs)):
         raise IntegrityError(f"{names[sha]}: signed file is not in the bundle (blob {sha})")
-    bundle = CheckedBundle(index, sha256_hex(raw_index), parts, revisions, expected, names, blake3)
+    refuse_pickles((p for paths in all_names.values() for p in paths), content)
+    bundle = CheckedBundle(index, sha256_hex(raw_index), parts, revisions, expected, names, blake3, all_names)
     return bundle, pending
 
 
@@ -216,25 +226,39 @@ def _stream_blobs(
     pending: Entry | None,
     staging: Path | None,
 ) -> dict[str, FileDigest]:
-    """Hash every blob; with `staging`, write new ones there (fsynced) as they stream."""
+    """Hash and check every blob; with `staging`, write new ones there (fsynced) as they stream."""
     seen: set[str] = set()
     digests: dict[str, FileDigest] = {}
     stream = entries if pending is None else _prepend(pending, entries)
-    for entry in stream:
-        sha = _check_blob(bundle, entry, seen)
-        if staging is not None and not vault.store.has_blob(sha):
-            digests[sha] = _stage(entry.data, entry.size, staging / sha)
-        else:
-            digests[sha] = hash_stream(entry.data, limit=entry.size, git_blob_size=_git_size(entry.size))
-        _check_digest(bundle, sha, digests[sha])
+    with tempfile.TemporaryDirectory(prefix="vault-verify-") as scratch:
+        for entry in stream:
+            sha = _check_blob(bundle, entry, seen)
+            names = bundle.all_names[sha]
+            capture = HeaderCapture() if any(is_safetensors(n) for n in names) else None
+            pickled = [n for n in names if is_pickle_based(n)]
+            dest: Path | None = None
+            if staging is not None and not vault.store.has_blob(sha):
+                dest = staging / sha
+            elif pickled and not vault.store.has_blob(sha):
+                dest = Path(scratch) / sha  # verify only: outside the home, gone afterwards
+            digests[sha] = _receive(entry, dest, capture)
+            _check_digest(bundle, sha, digests[sha])
+            for name in names:
+                if capture is not None and is_safetensors(name):
+                    check_safetensors(name, bytes(capture.data), entry.size)
+            for name in pickled:
+                scan_pickle_path(name, dest if dest is not None else vault.store.blob_path(sha))
     for sha in sorted(set(bundle.expected) - seen):
         raise IntegrityError(f"{bundle.names[sha]}: missing from the bundle (blob {sha[:16]}…)")
     return digests
 
 
-def _stage(data: EntryData, size: int, dest: Path) -> FileDigest:
+def _receive(entry: Entry, dest: Path | None, capture: HeaderCapture | None) -> FileDigest:
+    git_size = _git_size(entry.size)
+    if dest is None:
+        return hash_stream(entry.data, capture, limit=entry.size, git_blob_size=git_size)
     with open(dest, "xb") as out:
-        digest = hash_stream(data, out, limit=size, git_blob_size=_git_size(size))
+        digest = hash_stream(entry.data, Tee(out, capture), limit=entry.size, git_blob_size=git_size)
         out.flush()
         os.fsync(out.fileno())
     return digest
@@ -249,11 +273,12 @@ def _prepend(first: Entry, rest: Iterator[Entry]) -> Iterator[Entry]:
     yield from rest
 
 
-def verify_bundle(vault: Vault, path: Path) -> dict[str, Any]:
+def verify_bundle(vault: Vault, path: Path, policy: ContentPolicy | None = None) -> dict[str, Any]:
     """Check everything, write nothing."""
+    policy = policy or ContentPolicy()
     with BundleReader(path) as reader:
         entries = reader.entries()
-        bundle, pending = _check_metadata(vault, entries, len(reader.parts))
+        bundle, pending = _check_metadata(vault, entries, len(reader.parts), policy)
         digests = _stream_blobs(vault, bundle, entries, pending, staging=None)
     return {
         "status": "verified",
@@ -264,12 +289,13 @@ def verify_bundle(vault: Vault, path: Path) -> dict[str, Any]:
     }
 
 
-def import_bundle(vault: Vault, path: Path) -> dict[str, Any]:
+def import_bundle(vault: Vault, path: Path, policy: ContentPolicy | None = None) -> dict[str, Any]:
+    policy = policy or ContentPolicy()
     with vault.writer_lock():
         recover(vault)
         with BundleReader(path) as reader:
             entries = reader.entries()
-            bundle, pending = _check_metadata(vault, entries, len(reader.parts))
+            bundle, pending = _check_metadata(vault, entries, len(reader.parts), policy)
             with vault.session() as s:
                 present = queries.revisions_present(
                     s, [(r.entry.repo_id, r.entry.commit) for r in bundle.revisions]
@@ -288,7 +314,7 @@ def import_bundle(vault: Vault, path: Path) -> dict[str, Any]:
                     staged = staging / sha
                     if staged.exists():
                         vault.store.commit_blob(staged, sha)
-                skipped = _commit_catalog(vault, bundle, new, digests)
+                skipped = _commit_catalog(vault, bundle, new, digests, policy)
         for rev in new:
             vault.store.build_revision_view(
                 rev.entry.repo_id,
@@ -307,7 +333,11 @@ def import_bundle(vault: Vault, path: Path) -> dict[str, Any]:
 
 
 def _commit_catalog(
-    vault: Vault, bundle: CheckedBundle, new: list[CheckedRevision], digests: dict[str, FileDigest]
+    vault: Vault,
+    bundle: CheckedBundle,
+    new: list[CheckedRevision],
+    digests: dict[str, FileDigest],
+    policy: ContentPolicy,
 ) -> list[str]:
     kept: list[str] = []
     with vault.session() as s, s.begin():
@@ -380,6 +410,8 @@ def _commit_catalog(
             bundle.index_sha256,
             revisions=labels,
             signers=sorted({v.signer.name for r in new for _k, v in r.verified}),
+            allow_pickle=policy.allow_pickle,
+            pickle_files=sorted(p for r in new for p in r.provenance.files if is_pickle_based(p)),
         )
     return kept
 

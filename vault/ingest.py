@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from vault import audit
 from vault.catalog import queries
 from vault.catalog.schema import Blob, File, Model, Revision, Signature
+from vault.checks.policy import ContentPolicy, check_staged_file, needs_check, refuse_pickles
 from vault.errors import ConflictError, IntegrityError, UnsafeContentError, UsageError
 from vault.hashing import FileDigest, hash_file, parallel_map
 from vault.hubmeta import GIT_SHA1_MAX_SIZE, is_lfs
@@ -105,6 +106,7 @@ def add_directory(
     revision: str | None = None,
     ref: str = DEFAULT_REF,
     signature: Path | None = None,
+    allow_pickle: bool = False,
 ) -> dict[str, Any]:
     check_repo_id(repo_id)
     check_ref_name(ref)
@@ -132,6 +134,8 @@ def add_directory(
         paths = [p for p in paths if not _ignored(p, manifest.ignore_paths)]
     if not paths:
         raise UsageError(f"{directory}: no files to add")
+    content = ContentPolicy(allow_pickle)
+    refuse_pickles(paths, content)
 
     with vault.writer_lock(), vault.store.staging("add") as staging:
         staged = {p: staging / f"{i:06d}" for i, p in enumerate(paths)}
@@ -140,6 +144,9 @@ def add_directory(
         )
         if manifest is not None:
             _check_against_signature(manifest, digests, str(signature))
+        for p in paths:
+            if needs_check(p):
+                check_staged_file(p, staged[p], content)
         commit = revision if revision is not None and is_commit(revision) else derive_commit(digests)
         source: dict[str, Any] = {"type": "local-directory", "uri": directory.as_uri()}
         if upstream is not None:
@@ -150,7 +157,18 @@ def add_directory(
         records = [FileRecord(p, d.size, d.sha256) for p, d in digests.items()]
         return commit_revision(
             vault,
-            NewRevision(repo_id, commit, source, revision or ref, refs, records, digests, staged, upstream),
+            NewRevision(
+                repo_id,
+                commit,
+                source,
+                revision or ref,
+                refs,
+                records,
+                digests,
+                staged,
+                upstream,
+                allow_pickle,
+            ),
         )
 
 
@@ -167,6 +185,7 @@ class NewRevision:
     digests: dict[str, FileDigest]
     staged: dict[str, Path]
     upstream: VerifiedSignature | None = None
+    allow_pickle: bool = False
 
 
 def commit_revision(vault: Vault, new: NewRevision) -> dict[str, Any]:
@@ -258,4 +277,5 @@ def _catalog_new_revision(vault: Vault, s: Session, model: Model, new: NewRevisi
         files=len(new.digests),
         refs=sorted(new.refs),
         upstream_signer=new.upstream.signer.name if new.upstream else None,
+        allow_pickle=new.allow_pickle,
     )

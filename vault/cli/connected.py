@@ -25,13 +25,24 @@ pass_settings = click.make_pass_decorator(Settings)
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Publisher's OMS signature for the folder, verified against trusted keys.",
 )
+@click.option(
+    "--allow-pickle", is_flag=True, help="Admit pickle-based weights after an allow-list scan. Audited."
+)
 @pass_settings
 def add(
-    settings: Settings, directory: Path, repo_id: str, revision: str | None, ref: str, signature: Path | None
+    settings: Settings,
+    directory: Path,
+    repo_id: str,
+    revision: str | None,
+    ref: str,
+    signature: Path | None,
+    allow_pickle: bool,
 ) -> None:
     """Take in a local model folder."""
     with settings.open() as v:
-        r = v.add(directory, repo_id, revision=revision, ref=ref, signature=signature)
+        r = v.add(
+            directory, repo_id, revision=revision, ref=ref, signature=signature, allow_pickle=allow_pickle
+        )
     verb = "added" if r["status"] == "added" else "already present, nothing added"
     emit(
         settings, r, f"{r['repo_id']}@{r['commit']}: {verb} ({r['files']} files; refs {', '.join(r['refs'])})"
@@ -45,6 +56,9 @@ def add(
 @click.option("--exclude", multiple=True, help="Skip files matching this glob (repeatable).")
 @click.option("--endpoint", envvar="HF_ENDPOINT", help="Hub or mirror URL (default: HF_ENDPOINT or the Hub).")
 @click.option("--token", help="Access token for gated or private repos (default: HF_TOKEN). Never stored.")
+@click.option(
+    "--allow-pickle", is_flag=True, help="Admit pickle-based weights after an allow-list scan. Audited."
+)
 @pass_settings
 def pull(
     settings: Settings,
@@ -54,6 +68,7 @@ def pull(
     exclude: tuple[str, ...],
     endpoint: str | None,
     token: str | None,
+    allow_pickle: bool,
 ) -> None:
     """Pull a model from the Hugging Face Hub, pinned to one commit and checked file by file."""
     progress = not settings.as_json and sys.stderr.isatty()
@@ -66,6 +81,7 @@ def pull(
             endpoint=endpoint,
             token=token,
             progress=progress,
+            allow_pickle=allow_pickle,
         )
     refs = f"; refs {', '.join(r['refs'])}" if r["refs"] else ""
     if r["status"] == "added":

@@ -64,13 +64,21 @@ def trust_remove(settings: Settings, name: str) -> None:
     emit(settings, {"removed": name}, f"removed {name}")
 
 
+ALLOW_PICKLE = click.option(
+    "--allow-pickle",
+    is_flag=True,
+    help="Admit pickle-based weights (.bin, .pt, …) that pass the allow-list scan. Audited.",
+)
+
+
 @click.command()
 @click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
+@ALLOW_PICKLE
 @pass_settings
-def verify(settings: Settings, bundle: Path) -> None:
+def verify(settings: Settings, bundle: Path, allow_pickle: bool) -> None:
     """Check a bundle completely; write nothing."""
     with settings.open(create=False) as v:
-        r = v.verify_bundle(bundle)
+        r = v.verify_bundle(bundle, allow_pickle)
     emit(
         settings,
         r,
@@ -81,11 +89,12 @@ def verify(settings: Settings, bundle: Path) -> None:
 
 @click.command("import")
 @click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
+@ALLOW_PICKLE
 @pass_settings
-def import_(settings: Settings, bundle: Path) -> None:
+def import_(settings: Settings, bundle: Path, allow_pickle: bool) -> None:
     """Verify a bundle, then store and catalog it atomically."""
     with settings.open(create=False) as v:
-        r = v.import_bundle(bundle)
+        r = v.import_bundle(bundle, allow_pickle)
     if r["status"] == "already-imported":
         text = f"already imported: {', '.join(r['revisions'])}; nothing to do"
     else:

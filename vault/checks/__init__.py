@@ -1,0 +1,1 @@
+"""Content checks on weights: the safetensors grammar and the pickle allow-list."""
