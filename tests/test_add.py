@@ -117,3 +117,30 @@ def test_resolve_unknown_things(tmp_path: Path, tiny_model: Path) -> None:
     assert run("path", "acme/tiny@nope", home=home, code=3).stderr.startswith("vault: error: acme/tiny@nope")
     assert "no such model" in run("path", "acme/other", home=home, code=3).stderr
     assert "invalid" in run("path", "not-a-ref", home=home, code=2).stderr
+
+
+def test_connected_side_refuses_bad_weights_early(tmp_path: Path, tiny_model: Path) -> None:
+    home = tmp_path / "h"
+    run("trust", "list", home=home)
+    before = snapshot(home)
+    weights = tiny_model / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data += b"\0" * 16  # bytes no tensor accounts for
+    weights.write_bytes(bytes(data))
+    res = run("add", tiny_model, "--repo", "acme/tiny", home=home, code=1)
+    assert "model.safetensors: unsafe safetensors header" in res.stderr
+    assert snapshot(home) == before
+
+
+def test_pickles_need_the_flag_and_pass_the_scan(tmp_path: Path, tiny_model: Path) -> None:
+    import collections
+    import pickle
+
+    home = tmp_path / "h"
+    (tiny_model / "pytorch_model.bin").write_bytes(pickle.dumps(collections.OrderedDict(w=[1.0]), protocol=2))
+    res = run("add", tiny_model, "--repo", "acme/tiny", home=home, code=1)
+    assert "pytorch_model.bin: pickle-based weights are refused by default" in res.stderr
+    run("add", tiny_model, "--repo", "acme/tiny", "--allow-pickle", home=home)
+    with vault.open_vault(home) as v:
+        event = v.audit_events()[-1]
+    assert event["action"] == "add" and event["detail"]["allow_pickle"] is True

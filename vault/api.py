@@ -70,6 +70,7 @@ class Vault:
         if create:
             home.mkdir(parents=True, exist_ok=True)
             Store(home).create()
+            (home / "lock").touch(exist_ok=True)  # exists from the start, so taking it changes nothing
         engine = open_engine(database_url(home))
         upgrade_schema(engine)
         return cls(home, engine)
