@@ -72,3 +72,17 @@ def test_audit_events_are_hash_chained(tmp_path: Path, tiny_model: Path) -> None
     ):
         assert prev_hash == prev and h == event_hash(prev, at, action, subject, detail)
         prev = h
+
+
+def test_vault_audit_detects_a_tampered_event(tmp_path: Path, tiny_model: Path) -> None:
+    import json as _json
+
+    home = tmp_path / "h"
+    run("add", tiny_model, "--repo", "acme/tiny", home=home)
+    run("add", tiny_model, "--repo", "acme/other", home=home)
+    report = _json.loads(run("--json", "audit", home=home).stdout)
+    assert report["chain_intact"] and len(report["events"]) == 2
+    with sqlite3.connect(home / "catalog.db") as db:
+        db.execute("update audit_events set subject = 'acme/innocent' where id = 1")
+    err = run("audit", home=home, code=1).stderr
+    assert "event 1 does not match the hash chain" in err

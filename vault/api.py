@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from vault import audit
 from vault.catalog import queries
 from vault.catalog.database import database_url, open_engine, upgrade_schema
-from vault.catalog.schema import TrustEntryRow
+from vault.catalog.schema import TrustEntryRow, TrustQuorum
 from vault.errors import ConflictError, NotFoundError, UsageError
 from vault.refs import parse_ref
 from vault.resolver import default_home, resolve
@@ -99,11 +99,15 @@ class Vault:
 
     # -- trust -----------------------------------------------------------
 
-    def trust_add(self, name: str, key_path: Path, scopes: list[str]) -> TrustEntry:
+    def trust_add(
+        self, name: str, key_path: Path, scopes: list[str], expires_at: str | None = None
+    ) -> TrustEntry:
         if not name or len(name) > 100 or any(c.isspace() for c in name):
             raise UsageError(f"invalid trust entry name {name!r}")
         if not scopes:
             raise UsageError("at least one --scope is required (e.g. 'meta-llama/*')")
+        if expires_at is not None:
+            expires_at = _utc_timestamp(expires_at)
         key = load_public_key(key_path)
         pem, fp = public_key_pem(key), key_hint(key)
         with self.writer_lock(), self.session() as s, s.begin():
@@ -116,10 +120,32 @@ class Vault:
                     fingerprint=fp,
                     scopes=json.dumps(sorted(set(scopes))),
                     created_at=audit.utc_now(),
+                    expires_at=expires_at,
                 )
             )
-            audit.record(s, "trust.add", name, fingerprint=fp, scopes=sorted(set(scopes)))
-        return TrustEntry(name, pem, fp, tuple(sorted(set(scopes))))
+            audit.record(
+                s, "trust.add", name, fingerprint=fp, scopes=sorted(set(scopes)), expires_at=expires_at
+            )
+        return TrustEntry(name, pem, fp, tuple(sorted(set(scopes))), expires_at)
+
+    def trust_quorum(self, scope: str, required: int) -> None:
+        """Require `required` distinct trusted model signers for repos matching `scope` (1 removes it)."""
+        if required < 1:
+            raise UsageError("a quorum needs at least 1 signer")
+        with self.writer_lock(), self.session() as s, s.begin():
+            row = s.get(TrustQuorum, scope)
+            if required == 1:
+                if row is not None:
+                    s.delete(row)
+            elif row is None:
+                s.add(TrustQuorum(scope=scope, required=required, created_at=audit.utc_now()))
+            else:
+                row.required = required
+            audit.record(s, "trust.quorum", scope, required=required)
+
+    def trust_quorums(self) -> dict[str, int]:
+        with self.session() as s:
+            return queries.trust_quorums(s)
 
     def trust_list(self) -> list[TrustEntry]:
         with self.session() as s:
@@ -163,11 +189,13 @@ class Vault:
 
         return verify_bundle(self, path, ContentPolicy(allow_pickle))
 
-    def import_bundle(self, path: Path, allow_pickle: bool = False) -> dict[str, Any]:
+    def import_bundle(
+        self, path: Path, allow_pickle: bool = False, allow_downgrade: bool = False
+    ) -> dict[str, Any]:
         from vault.checks.policy import ContentPolicy
         from vault.importer import import_bundle
 
-        return import_bundle(self, path, ContentPolicy(allow_pickle))
+        return import_bundle(self, path, ContentPolicy(allow_pickle, allow_downgrade))
 
     # -- queries ---------------------------------------------------------
 
@@ -199,20 +227,34 @@ class Vault:
             return provenance_report(s, queries.find_revision(s, parse_ref(ref)))
 
     def audit_events(self) -> list[dict[str, Any]]:
+        return self.audit_report()["events"]
+
+    def audit_report(self) -> dict[str, Any]:
+        """Every audit event, and whether the hash chain over them is intact."""
         from vault.catalog.schema import AuditEvent
 
         with self.session() as s:
-            return [
-                {
-                    "id": e.id,
-                    "at": e.at,
-                    "action": e.action,
-                    "subject": e.subject,
-                    "detail": json.loads(e.detail),
-                    "hash": e.hash,
-                }
-                for e in s.scalars(select(AuditEvent).order_by(AuditEvent.id))
-            ]
+            rows = list(s.scalars(select(AuditEvent).order_by(AuditEvent.id)))
+        broken = audit.verify_chain(rows)
+        events = [
+            {"id": e.id, "at": e.at, "action": e.action, "subject": e.subject,
+             "detail": json.loads(e.detail), "hash": e.hash}
+            for e in rows
+        ]  # fmt: skip
+        return {"events": events, "chain_intact": broken is None, "first_broken_event": broken}
+
+
+def _utc_timestamp(text: str) -> str:
+    """'2027-01-31' or any ISO-8601 time -> canonical UTC 'YYYY-MM-DDTHH:MM:SSZ' (comparable as text)."""
+    from datetime import UTC, datetime
+
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"invalid date {text!r}: use YYYY-MM-DD or an ISO-8601 time") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def open_vault(home: Path | str | None = None, create: bool = True) -> Vault:

@@ -45,3 +45,13 @@ def record(session: Session, action: str, subject: str, **detail: Any) -> AuditE
     )
     session.add(event)
     return event
+
+
+def verify_chain(events: list[AuditEvent]) -> int | None:
+    """The id of the first event whose hash or link is wrong, or None if the chain holds."""
+    prev = GENESIS
+    for e in events:
+        if e.prev_hash != prev or e.hash != event_hash(prev, e.at, e.action, e.subject, e.detail):
+            return e.id
+        prev = e.hash
+    return None

@@ -117,6 +117,7 @@ def _verify_kind(
 def _check_revision(policy: TrustPolicy, entry: RevisionEntry, raws: dict[str, bytes]) -> CheckedRevision:
     label = f"{entry.repo_id}@{entry.commit}"
     models, bad_models = _verify_kind(policy, entry, "model", raws)
+    policy.check_quorum((v.signer for v in models), entry.repo_id, label)
     provs, bad_provs = _verify_kind(policy, entry, "provenance", raws)
     manifest = parse_model_statement(models[0].payload)
     prov = parse_provenance(provs[0].payload)
@@ -391,8 +392,12 @@ def _commit_catalog(
             for name in sorted(prov.refs):
                 current = s.get(RefRow, (model.id, name))
                 if current is not None and current.revision.fetched_at > prov.fetched_at:
-                    kept.append(f"{prov.repo_id}@{name}")
-                    continue
+                    # Rollback defence: a replayed older bundle must not move a ref backwards.
+                    if not policy.allow_downgrade:
+                        kept.append(f"{prov.repo_id}@{name}")
+                        continue
+                    audit.record(s, "ref.downgrade", f"{prov.repo_id}@{name}",
+                                 old=current.revision.commit, new=prov.commit)  # fmt: skip
                 queries.set_ref(s, model, name, row)
         labels = [r.label for r in new]
         s.add(

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault.catalog.schema import Model, Ref, Revision, TrustEntryRow
+from vault.catalog.schema import Model, Ref, Revision, TrustEntryRow, TrustQuorum
 from vault.errors import NotFoundError
 from vault.refs import Ref as RefSpec
 from vault.signing.trust import TrustEntry, TrustPolicy
@@ -63,11 +63,20 @@ def refs_of(session: Session, revision: Revision) -> list[str]:
 
 def trust_entries(session: Session) -> list[TrustEntry]:
     rows = session.scalars(select(TrustEntryRow).order_by(TrustEntryRow.name))
-    return [TrustEntry(r.name, r.public_key_pem, r.fingerprint, tuple(json.loads(r.scopes))) for r in rows]
+    return [
+        TrustEntry(r.name, r.public_key_pem, r.fingerprint, tuple(json.loads(r.scopes)), r.expires_at)
+        for r in rows
+    ]
+
+
+def trust_quorums(session: Session) -> dict[str, int]:
+    return {q.scope: q.required for q in session.scalars(select(TrustQuorum).order_by(TrustQuorum.scope))}
 
 
 def trust_policy(session: Session) -> TrustPolicy:
-    return TrustPolicy(trust_entries(session))
+    from vault.audit import utc_now
+
+    return TrustPolicy(trust_entries(session), trust_quorums(session), utc_now())
 
 
 def revisions_present(session: Session, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:

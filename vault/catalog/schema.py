@@ -98,6 +98,29 @@ class TrustEntryRow(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     scopes: Mapped[str] = mapped_column(Text)  # JSON list of globs
     created_at: Mapped[str] = mapped_column(String(40))
+    expires_at: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class TrustQuorum(Base):
+    """Repositories matching `scope` need `required` model signatures from distinct trusted signers."""
+
+    __tablename__ = "trust_quorums"
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True)
+    required: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[str] = mapped_column(String(40))
+
+
+class Revocation(Base):
+    __tablename__ = "revocations"
+    __table_args__ = (UniqueConstraint("repo_id", "commit", "key_fingerprint"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repo_id: Mapped[str] = mapped_column(String(200))
+    commit: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(Text)
+    revoked_at: Mapped[str] = mapped_column(String(40))
+    signer: Mapped[str] = mapped_column(String(200))
+    key_fingerprint: Mapped[str] = mapped_column(String(64))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ImportedBundle(Base):
@@ -122,3 +145,4 @@ class AuditEvent(Base):
 
 
 Index("ix_refs_revision", Ref.revision_id)
+Index("ix_revocations_target", Revocation.repo_id, Revocation.commit)

@@ -13,9 +13,14 @@ from vault.errors import UnsafeContentError
 
 @dataclass(frozen=True)
 class ContentPolicy:
-    """`allow_pickle` is an explicit, audited operator decision; the default refuses pickles."""
+    """Explicit, audited operator overrides; the defaults refuse.
+
+    allow_pickle: admit pickle-based weights that pass the allow-list scan.
+    allow_downgrade: let an import move a ref to a revision fetched earlier than the one it holds.
+    """
 
     allow_pickle: bool = False
+    allow_downgrade: bool = False
 
 
 def refuse_pickles(paths: Iterable[str], policy: ContentPolicy, hint: str = "") -> None:

@@ -28,16 +28,32 @@ def trust() -> None:
     required=True,
     help="Repository glob this key may sign for, e.g. 'meta-llama/*'. Repeatable.",
 )
+@click.option("--expires", help="Stop trusting the key at this date/time (UTC), e.g. 2027-06-30.")
 @pass_settings
-def trust_add(settings: Settings, name: str, key_path: Path, scopes: tuple[str, ...]) -> None:
+def trust_add(
+    settings: Settings, name: str, key_path: Path, scopes: tuple[str, ...], expires: str | None
+) -> None:
     """Trust a public key for repositories matching --scope."""
     with settings.open() as v:
-        e = v.trust_add(name, key_path, list(scopes))
+        e = v.trust_add(name, key_path, list(scopes), expires)
+    until = f" until {e.expires_at}" if e.expires_at else ""
     emit(
         settings,
-        {"name": e.name, "key": e.fingerprint, "scopes": list(e.scopes)},
-        f"trusted {e.name} (key {e.fingerprint[:16]}…) for {' '.join(e.scopes)}",
+        {"name": e.name, "key": e.fingerprint, "scopes": list(e.scopes), "expires_at": e.expires_at},
+        f"trusted {e.name} (key {e.fingerprint[:16]}…) for {' '.join(e.scopes)}{until}",
     )
+
+
+@trust.command("quorum")
+@click.argument("scope")
+@click.argument("required", type=click.IntRange(min=1))
+@pass_settings
+def trust_quorum(settings: Settings, scope: str, required: int) -> None:
+    """Require REQUIRED model signatures from distinct trusted signers for repos matching SCOPE."""
+    with settings.open() as v:
+        v.trust_quorum(scope, required)
+    text = f"{scope}: quorum removed" if required == 1 else f"{scope}: {required} distinct signers required"
+    emit(settings, {"scope": scope, "required": required}, text)
 
 
 @trust.command("list")
@@ -45,13 +61,21 @@ def trust_add(settings: Settings, name: str, key_path: Path, scopes: tuple[str, 
 def trust_list(settings: Settings) -> None:
     """List trusted keys."""
     with settings.open() as v:
-        entries = v.trust_list()
-    data = [{"name": e.name, "key": e.fingerprint, "scopes": list(e.scopes)} for e in entries]
-    emit(
-        settings,
-        data,
-        "\n".join(f"{e.name}\t{e.fingerprint}\t{' '.join(e.scopes)}" for e in entries) or "no trusted keys",
-    )
+        entries, quorums = v.trust_list(), v.trust_quorums()
+    data = {
+        "keys": [
+            {"name": e.name, "key": e.fingerprint, "scopes": list(e.scopes), "expires_at": e.expires_at}
+            for e in entries
+        ],
+        "quorums": quorums,
+    }
+    lines = [
+        f"{e.name}\t{e.fingerprint}\t{' '.join(e.scopes)}"
+        + (f"\texpires {e.expires_at}" if e.expires_at else "")
+        for e in entries
+    ]
+    lines += [f"quorum\t{scope}\t{n} signers" for scope, n in quorums.items()]
+    emit(settings, data, "\n".join(lines) or "no trusted keys")
 
 
 @trust.command("remove")
@@ -90,17 +114,22 @@ def verify(settings: Settings, bundle: Path, allow_pickle: bool) -> None:
 @click.command("import")
 @click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
 @ALLOW_PICKLE
+@click.option(
+    "--allow-downgrade",
+    is_flag=True,
+    help="Let refs move to a revision older than the one they hold (rollback). Audited.",
+)
 @pass_settings
-def import_(settings: Settings, bundle: Path, allow_pickle: bool) -> None:
+def import_(settings: Settings, bundle: Path, allow_pickle: bool, allow_downgrade: bool) -> None:
     """Verify a bundle, then store and catalog it atomically."""
     with settings.open(create=False) as v:
-        r = v.import_bundle(bundle, allow_pickle)
+        r = v.import_bundle(bundle, allow_pickle, allow_downgrade)
     if r["status"] == "already-imported":
         text = f"already imported: {', '.join(r['revisions'])}; nothing to do"
     else:
         text = f"imported {', '.join(r['revisions'])} ({r['blobs']} blobs, {human_bytes(r['bytes'])})"
         for kept in r["refs_kept"]:
-            text += f"\nnote: {kept} kept at a newer revision"
+            text += f"\nnote: {kept} kept at a newer revision (--allow-downgrade moves it back)"
     emit(settings, r, text)
 
 

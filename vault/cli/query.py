@@ -137,6 +137,22 @@ def serve(settings: Settings, host: str, port: int, quiet: bool) -> None:
             server.server_close()
 
 
+@click.command()
+@pass_settings
+def audit(settings: Settings) -> None:
+    """Show the audit trail and check its hash chain (exit 1 if it was tampered with)."""
+    from vault.errors import IntegrityError
+
+    with settings.open(create=False) as v:
+        report = v.audit_report()
+    lines = [f"{e['id']:>5}  {e['at']}  {e['action']:<14} {e['subject']}" for e in report["events"]]
+    emit(settings, report, "\n".join(lines) or "no events")
+    if not report["chain_intact"]:
+        raise IntegrityError(
+            f"audit trail: event {report['first_broken_event']} does not match the hash chain"
+        )
+
+
 def _published(pub: dict) -> str:
     if "lfs_sha256" in pub:
         return f"matched Hub LFS sha256 {pub['lfs_sha256']}"
@@ -145,4 +161,4 @@ def _published(pub: dict) -> str:
     return "matched " + ", ".join(f"{k} {v}" for k, v in sorted(pub.items()))
 
 
-COMMANDS = [list_, show, path, provenance, hf_cache, serve]
+COMMANDS = [list_, show, path, provenance, hf_cache, serve, audit]

@@ -24,9 +24,14 @@ class TrustEntry:
     public_key_pem: bytes
     fingerprint: str
     scopes: tuple[str, ...]
+    # ISO-8601 UTC; key signatures carry no trusted time, so expiry is judged at verification.
+    expires_at: str | None = None
 
     def covers(self, repo_id: str) -> bool:
         return any(fnmatch.fnmatchcase(repo_id, scope) for scope in self.scopes)
+
+    def expired(self, now: str) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
 
     def public_key(self) -> ec.EllipticCurvePublicKey:
         return load_public_key_bytes(self.public_key_pem, f"trust entry {self.name}")
@@ -43,11 +48,29 @@ class VerifiedSignature:
 
 
 class TrustPolicy:
-    def __init__(self, entries: Iterable[TrustEntry]) -> None:
+    def __init__(
+        self, entries: Iterable[TrustEntry], quorums: dict[str, int] | None = None, now: str = ""
+    ) -> None:
         self.entries = tuple(entries)
+        self.quorums = dict(quorums or {})
+        self.now = now
 
     def allows(self, signer: TrustEntry, repo_id: str) -> bool:
-        return signer in self.entries and signer.covers(repo_id)
+        return signer in self.entries and signer.covers(repo_id) and not signer.expired(self.now)
+
+    def required_signers(self, repo_id: str) -> tuple[int, str | None]:
+        """How many distinct trusted signers `repo_id` needs, and which quorum rule says so."""
+        rules = [(n, scope) for scope, n in self.quorums.items() if fnmatch.fnmatchcase(repo_id, scope)]
+        return max(rules) if rules else (1, None)
+
+    def check_quorum(self, signers: Iterable[TrustEntry], repo_id: str, label: str) -> None:
+        names = sorted({s.name for s in signers})
+        required, scope = self.required_signers(repo_id)
+        if len(names) < required:
+            raise TrustError(
+                f"{label}: needs model signatures from {required} distinct trusted signers "
+                f"(quorum for {scope!r}), has {len(names)} ({', '.join(names)})"
+            )
 
     def verify(self, raw: bytes, repo_id: str, origin: str) -> VerifiedSignature:
         """Verify a key-signed bundle for `repo_id`; raise unless a trusted, in-scope key signed it."""
@@ -69,11 +92,15 @@ class TrustPolicy:
                 )
             hint = f" (key hint {env.key_hint[:16]}…)" if env.key_hint else ""
             raise TrustError(f"{origin}: not signed by any trusted key{hint}")
-        for signer in signers:
+        live = [s for s in signers if not s.expired(self.now)]
+        if not live:
+            names = ", ".join(f"{s.name} (expired {s.expires_at})" for s in signers)
+            raise TrustError(f"{origin}: signed by {names}: trust in that key has expired")
+        for signer in live:
             if self.allows(signer, repo_id):
                 method = "certificate" if env.has_certificate else "key"
                 return VerifiedSignature(signer, env.payload, raw, method)
-        names = ", ".join(f"{s.name} (scope {' '.join(s.scopes)})" for s in signers)
+        names = ", ".join(f"{s.name} (scope {' '.join(s.scopes)})" for s in live)
         raise TrustError(f"{origin}: signer {names} is not trusted for {repo_id}")
 
     def _verifying_entries(self, env: Envelope) -> list[TrustEntry]:
