@@ -176,6 +176,11 @@ class Vault:
 
         return sign_revision(self, parse_ref(ref), key_path, out_dir)
 
+    def revoke(self, ref: str, reason: str, key_path: Path) -> dict[str, Any]:
+        from vault.revocation import revoke
+
+        return revoke(self, parse_ref(ref), reason, key_path)
+
     def bundle(self, refs: list[str], out: Path, split_size: int | None = None) -> dict[str, Any]:
         from vault.bundle.writer import write_bundle
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from vault import audit
 from vault.bundle.index import (
@@ -45,6 +46,7 @@ from vault.hashing import FileDigest, hash_stream, sha256_hex
 from vault.hubmeta import GIT_SHA1_MAX_SIZE, is_lfs
 from vault.manifest import ModelManifest, parse_model_statement
 from vault.provenance import Provenance, parse_provenance
+from vault.revocation import REVOKED, RevocationClaim, apply_revocation, is_revoked, verify_revocation
 from vault.signing.dsse import MAX_SIGNATURE_BYTES, parse_bundle
 from vault.signing.trust import TrustPolicy, VerifiedSignature
 
@@ -75,6 +77,7 @@ class CheckedBundle:
     names: dict[str, str]  # sha256 -> one file path, for messages
     blake3: dict[str, str]  # sha256 -> blake3, where a signature used blake3
     all_names: dict[str, list[str]]  # sha256 -> every path with that content
+    revocations: list[tuple[RevocationClaim, VerifiedSignature]]
 
 
 def _read_entry(entry: Entry, cap: int) -> bytes:
@@ -149,7 +152,7 @@ def _check_metadata(
         raise BundleFormatError(f"bundle: first entry must be {INDEX_NAME}")
     raw_index = _read_entry(first, MAX_INDEX_BYTES)
     index = parse_index(raw_index)
-    if not index.revisions:
+    if not index.revisions and not index.revocations:
         raise BundleFormatError(f"{INDEX_NAME}: carries no revisions")
     wanted = index.signature_entries()
     raws: dict[str, bytes] = {}
@@ -170,6 +173,7 @@ def _check_metadata(
     with vault.session() as s:
         policy = queries.trust_policy(s)
     revisions = [_check_revision(policy, e, raws) for e in index.revisions]
+    revocations = [verify_revocation(policy, raws[name], name) for name in index.revocations]
 
     expected: dict[str, int] = {}
     names: dict[str, str] = {}
@@ -191,7 +195,9 @@ def _check_metadata(
     for sha in sorted(set(expected) - set(index.blobs)):
         raise IntegrityError(f"{names[sha]}: signed file is not in the bundle (blob {sha})")
     refuse_pickles((p for paths in all_names.values() for p in paths), content)
-    bundle = CheckedBundle(index, sha256_hex(raw_index), parts, revisions, expected, names, blake3, all_names)
+    bundle = CheckedBundle(
+        index, sha256_hex(raw_index), parts, revisions, expected, names, blake3, all_names, revocations
+    )
     return bundle, pending
 
 
@@ -285,6 +291,7 @@ def verify_bundle(vault: Vault, path: Path, policy: ContentPolicy | None = None)
         "status": "verified",
         "revisions": [r.label for r in bundle.revisions],
         "signers": sorted({v.signer.name for r in bundle.revisions for _k, v in r.verified}),
+        "revocations": [f"{c.repo_id}@{c.commit}" for c, _v in bundle.revocations],
         "blobs": len(digests),
         "bytes": sum(d.size for d in digests.values()),
     }
@@ -303,6 +310,16 @@ def import_bundle(vault: Vault, path: Path, policy: ContentPolicy | None = None)
                 )
             new = [r for r in bundle.revisions if (r.entry.repo_id, r.entry.commit) not in present]
             if not new:
+                revoked = _apply_revocations(vault, bundle)
+                if revoked:
+                    vault.sync_hf_cache(sorted({c.repo_id for c in revoked}))
+                    return {
+                        "status": "revocations-applied",
+                        "revisions": [],
+                        "revoked": [f"{c.repo_id}@{c.commit}" for c in revoked],
+                        "blobs": 0,
+                        "bytes": 0,
+                    }
                 return {
                     "status": "already-imported",
                     "revisions": [r.label for r in bundle.revisions],
@@ -316,18 +333,22 @@ def import_bundle(vault: Vault, path: Path, policy: ContentPolicy | None = None)
                     if staged.exists():
                         vault.store.commit_blob(staged, sha)
                 skipped = _commit_catalog(vault, bundle, new, digests, policy)
+        revoked = {(c.repo_id, c.commit) for c, _v in bundle.revocations}
         for rev in new:
+            if (rev.entry.repo_id, rev.entry.commit) in revoked:
+                continue
             vault.store.build_revision_view(
                 rev.entry.repo_id,
                 rev.entry.commit,
                 ((p, f.sha256) for p, f in rev.provenance.files.items()),
             )
-        vault.sync_hf_cache(sorted({r.entry.repo_id for r in new}))
+        vault.sync_hf_cache(sorted({r.entry.repo_id for r in new} | {repo for repo, _c in revoked}))
     return {
         "status": "imported",
         "revisions": [r.label for r in new],
         "already_present": sorted(f"{a}@{b}" for a, b in present),
         "refs_kept": skipped,
+        "revoked": sorted(f"{repo}@{commit}" for repo, commit in revoked),
         "blobs": len(digests),
         "bytes": sum(d.size for d in digests.values()),
     }
@@ -345,11 +366,12 @@ def _commit_catalog(
         for rev in sorted(new, key=lambda r: r.provenance.fetched_at):
             prov = rev.provenance
             model = queries.get_or_create_model(s, prov.repo_id)
+            status = REVOKED if is_revoked_in(s, bundle, prov.repo_id, prov.commit) else queries.AVAILABLE
             row = Revision(
                 model_id=model.id,
                 commit=prov.commit,
                 source=str(prov.source.get("type", "unknown")),
-                status=queries.AVAILABLE,
+                status=status,
                 fetched_at=prov.fetched_at,
                 created_at=audit.utc_now(),
                 model_statement=next(v.payload for k, v in rev.verified if k == "model"),
@@ -399,6 +421,8 @@ def _commit_catalog(
                     audit.record(s, "ref.downgrade", f"{prov.repo_id}@{name}",
                                  old=current.revision.commit, new=prov.commit)  # fmt: skip
                 queries.set_ref(s, model, name, row)
+        for claim, v in bundle.revocations:
+            apply_revocation(s, claim, v.signer.name, v.signer.fingerprint, v.raw)
         labels = [r.label for r in new]
         s.add(
             ImportedBundle(
@@ -419,6 +443,21 @@ def _commit_catalog(
             pickle_files=sorted(p for r in new for p in r.provenance.files if is_pickle_based(p)),
         )
     return kept
+
+
+def is_revoked_in(s: Session, bundle: CheckedBundle, repo_id: str, commit: str) -> bool:
+    return is_revoked(s, repo_id, commit) or any(
+        (c.repo_id, c.commit) == (repo_id, commit) for c, _v in bundle.revocations
+    )
+
+
+def _apply_revocations(vault: Vault, bundle: CheckedBundle) -> list[RevocationClaim]:
+    applied = []
+    with vault.session() as s, s.begin():
+        for claim, v in bundle.revocations:
+            if apply_revocation(s, claim, v.signer.name, v.signer.fingerprint, v.raw):
+                applied.append(claim)
+    return applied
 
 
 def _operator() -> str:

@@ -99,7 +99,9 @@ def _connect(db: Path) -> sqlite3.Connection:
 def _lookup(conn: sqlite3.Connection, repo_id: str, revision: str, by_commit: bool) -> str:
     try:
         row = conn.execute(_BY_COMMIT if by_commit else _BY_REF, (revision, repo_id)).fetchone()
-        if row is None or row[1] != AVAILABLE:
+        if row is not None and row[1] != AVAILABLE:
+            raise NotFoundError(f"{repo_id}@{revision}: revision {row[0]} is {row[1]}")
+        if row is None:
             known = conn.execute("SELECT 1 FROM models WHERE repo_id = ?", (repo_id,)).fetchone()
             if known is None:
                 raise NotFoundError(f"{repo_id}: no such model in this vault")

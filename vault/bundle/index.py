@@ -39,14 +39,21 @@ class RevisionEntry:
     signatures: dict[str, tuple[str, ...]]  # kind -> entry names
 
 
+def revocation_entry(repo_id: str, commit: str, fingerprint: str) -> str:
+    return f"revocations/{repo_id}/{commit}/{fingerprint[:16]}.sig"
+
+
 @dataclass(frozen=True)
 class BundleIndex:
     revisions: tuple[RevisionEntry, ...]
     blobs: dict[str, int]  # sha256 -> size
+    revocations: tuple[str, ...] = ()  # entry names of signed revocations
 
     def to_bytes(self) -> bytes:
+        extra = {"revocations": list(self.revocations)} if self.revocations else {}
         return canonical_json(
             {
+                **extra,
                 "format": FORMAT,
                 "version": VERSION,
                 "revisions": [
@@ -62,7 +69,9 @@ class BundleIndex:
         )
 
     def signature_entries(self) -> set[str]:
-        return {name for r in self.revisions for names in r.signatures.values() for name in names}
+        """Every small signed entry that must be read (and verified) before any blob."""
+        sigs = {name for r in self.revisions for names in r.signatures.values() for name in names}
+        return sigs | set(self.revocations)
 
 
 def parse_index(raw: bytes) -> BundleIndex:
@@ -112,7 +121,14 @@ def parse_index(raw: bytes) -> BundleIndex:
         raise bad("malformed") from None
     except UsageError as exc:
         raise bad(str(exc)) from None
-    all_sigs = [n for r in revisions for names in r.signatures.values() for n in names]
+    revocations = doc.get("revocations", [])
+    if not isinstance(revocations, list) or not all(isinstance(n, str) for n in revocations):
+        raise bad("revocations must be a list of entry names")
+    for name in revocations:
+        check_relpath(name, "index entry")
+        if not name.startswith("revocations/") or not name.endswith(".sig"):
+            raise bad(f"revocation entry {name!r} outside revocations/")
+    all_sigs = [n for r in revisions for names in r.signatures.values() for n in names] + revocations
     if len(all_sigs) != len(set(all_sigs)):
         raise bad("a signature entry is listed twice")
-    return BundleIndex(tuple(revisions), blobs)
+    return BundleIndex(tuple(revisions), blobs, tuple(revocations))

@@ -14,11 +14,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from vault import audit
-from vault.bundle.index import INDEX_NAME, BundleIndex, RevisionEntry, blob_entry, revision_prefix
+from vault.bundle.index import (
+    INDEX_NAME,
+    BundleIndex,
+    RevisionEntry,
+    blob_entry,
+    revision_prefix,
+    revocation_entry,
+)
 from vault.bundle.parts import SplitWriter, part_name
 from vault.catalog import queries
 from vault.errors import TrustError, UsageError
 from vault.refs import Ref
+from vault.revocation import all_revocations
 
 if TYPE_CHECKING:
     from vault.api import Vault
@@ -58,8 +66,6 @@ class _FileSink(io.RawIOBase):
 
 
 def write_bundle(vault: Vault, refs: list[Ref], out: Path, split_size: int | None = None) -> dict[str, Any]:
-    if not refs:
-        raise UsageError("name at least one REF to bundle")
     entries: list[tuple[str, bytes]] = []
     revisions: list[RevisionEntry] = []
     blobs: dict[str, int] = {}
@@ -84,7 +90,16 @@ def write_bundle(vault: Vault, refs: list[Ref], out: Path, split_size: int | Non
             revisions.append(RevisionEntry(ref.repo_id, rev.commit, sigs))
             for f in rev.files:
                 blobs[f.sha256] = f.size
-    index = BundleIndex(tuple(revisions), blobs)
+        # Every bundle carries every known revocation: they are small, and a revocation
+        # must reach the air-gapped side even if the bundle that follows it is unrelated.
+        revocations = []
+        for r in all_revocations(s):
+            name = revocation_entry(r.repo_id, r.commit, r.key_fingerprint)
+            revocations.append(name)
+            entries.append((name, r.raw))
+    if not revisions and not revocations:
+        raise UsageError("name at least one REF to bundle")
+    index = BundleIndex(tuple(revisions), blobs, tuple(revocations))
 
     out = out.absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -120,6 +135,7 @@ def write_bundle(vault: Vault, refs: list[Ref], out: Path, split_size: int | Non
         "bundle": str(out),
         "parts": [str(p) for p in final],
         "revisions": [f"{r.repo_id}@{r.commit}" for r in revisions],
+        "revocations": len(revocations),
         "blobs": len(blobs),
         "bytes": sum(p.stat().st_size for p in final),
     }

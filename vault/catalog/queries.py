@@ -44,8 +44,10 @@ def find_revision(session: Session, ref: RefSpec) -> Revision:
     else:
         row = session.get(Ref, (model.id, ref.revision))
         rev = row.revision if row else None
-    if rev is None or rev.status != AVAILABLE:
+    if rev is None:
         raise NotFoundError(f"{ref}: no such revision in this vault")
+    if rev.status != AVAILABLE:
+        raise NotFoundError(f"{ref}: revision {rev.commit} is {rev.status}")
     return rev
 
 
@@ -83,8 +85,7 @@ def revisions_present(session: Session, pairs: Iterable[tuple[str, str]]) -> set
     present = set()
     for repo_id, commit in pairs:
         model = get_model(session, repo_id)
-        if model is not None:
-            rev = get_revision(session, model, commit)
-            if rev is not None and rev.status == AVAILABLE:
-                present.add((repo_id, commit))
+        # Any status counts: a revoked revision is catalogued, and must stay revoked.
+        if model is not None and get_revision(session, model, commit) is not None:
+            present.add((repo_id, commit))
     return present

@@ -146,7 +146,7 @@ def sign(settings: Settings, ref: str, key_path: Path, out_dir: Path | None) -> 
 
 
 @click.command()
-@click.argument("refs", nargs=-1, required=True)
+@click.argument("refs", nargs=-1)
 @click.option(
     "-o",
     "--out",
@@ -170,4 +170,22 @@ def bundle(settings: Settings, refs: tuple[str, ...], out: Path, split_size: str
     )
 
 
-COMMANDS = [pull, add, keygen, sign, bundle]
+@click.command()
+@click.argument("ref")
+@click.option("--reason", required=True, help="Why: recorded, signed, and shown wherever it is refused.")
+@click.option(
+    "--key",
+    "key_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM EC private key that signs the revocation.",
+)
+@pass_settings
+def revoke(settings: Settings, ref: str, reason: str, key_path: Path) -> None:
+    """Revoke a revision: it stops resolving here, and in every vault that imports the next bundle."""
+    with settings.open(create=False) as v:
+        r = v.revoke(ref, reason, key_path)
+    emit(settings, r, f"{r['repo_id']}@{r['commit']}: revoked ({r['reason']}); the next bundle carries it")
+
+
+COMMANDS = [pull, add, keygen, sign, bundle, revoke]

@@ -126,8 +126,12 @@ def import_(settings: Settings, bundle: Path, allow_pickle: bool, allow_downgrad
         r = v.import_bundle(bundle, allow_pickle, allow_downgrade)
     if r["status"] == "already-imported":
         text = f"already imported: {', '.join(r['revisions'])}; nothing to do"
+    elif r["status"] == "revocations-applied":
+        text = f"revoked {', '.join(r['revoked'])}: it no longer resolves"
     else:
         text = f"imported {', '.join(r['revisions'])} ({r['blobs']} blobs, {human_bytes(r['bytes'])})"
+        for revision in r.get("revoked", []):
+            text += f"\nrevoked {revision}: it no longer resolves"
         for kept in r["refs_kept"]:
             text += f"\nnote: {kept} kept at a newer revision (--allow-downgrade moves it back)"
     emit(settings, r, text)
