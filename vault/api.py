@@ -231,6 +231,11 @@ class Vault:
         with self.session() as s:
             return provenance_report(s, queries.find_revision(s, parse_ref(ref)))
 
+    def fsck(self) -> dict[str, Any]:
+        from vault.fsck import fsck
+
+        return fsck(self).as_dict()
+
     def audit_events(self) -> list[dict[str, Any]]:
         return self.audit_report()["events"]
 

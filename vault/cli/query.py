@@ -153,6 +153,26 @@ def audit(settings: Settings) -> None:
         )
 
 
+@click.command()
+@pass_settings
+def fsck(settings: Settings) -> None:
+    """Check the store and views against the catalog (exit 1 on any inconsistency)."""
+    from vault.errors import IntegrityError
+
+    with settings.open(create=False) as v:
+        report = v.fsck()
+    lines = [f"PROBLEM {p['kind']}: {p['where']}: {p['detail']}" for p in report["problems"]]
+    lines += [f"warning {w['kind']}: {w['where']}: {w['detail']}" for w in report["warnings"]]
+    checked = report["checked"]
+    lines.append(
+        f"{'clean' if report['clean'] else 'INCONSISTENT'}: "
+        f"{checked['blobs']} blobs, {checked['revisions']} revisions checked"
+    )
+    emit(settings, report, "\n".join(lines))
+    if not report["clean"]:
+        raise IntegrityError(f"fsck: {len(report['problems'])} inconsistencies (listed above)")
+
+
 def _published(pub: dict) -> str:
     if "lfs_sha256" in pub:
         return f"matched Hub LFS sha256 {pub['lfs_sha256']}"
@@ -161,4 +181,4 @@ def _published(pub: dict) -> str:
     return "matched " + ", ".join(f"{k} {v}" for k, v in sorted(pub.items()))
 
 
-COMMANDS = [list_, show, path, provenance, hf_cache, serve, audit]
+COMMANDS = [list_, show, path, provenance, hf_cache, serve, audit, fsck]

@@ -1,0 +1,121 @@
+"""`vault fsck`: is the store what the catalog says it is?
+
+Cheap structural checks (no re-hashing; that is `vault scrub`'s job): every
+catalogued blob is present, read-only and of its size; every available
+revision's directory holds exactly its files as links to those blobs; the
+Hugging Face cache view offers exactly the available revisions; no scratch is
+left by a dead process; the audit chain holds. Unreferenced blobs are reported
+as warnings: a killed import can leave them, and they are harmless.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from vault import audit
+from vault.catalog import queries
+from vault.catalog.schema import AuditEvent, Blob, Model, Revision
+
+if TYPE_CHECKING:
+    from vault.api import Vault
+
+
+@dataclass
+class FsckReport:
+    problems: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[dict[str, str]] = field(default_factory=list)
+    checked: dict[str, int] = field(default_factory=dict)
+
+    def problem(self, kind: str, where: str, detail: str) -> None:
+        self.problems.append({"kind": kind, "where": where, "detail": detail})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"clean": not self.problems, "problems": self.problems, "warnings": self.warnings,
+                "checked": self.checked}  # fmt: skip
+
+
+def fsck(vault: Vault) -> FsckReport:
+    report = FsckReport()
+    store = vault.store
+    with vault.session() as s:
+        blobs = {b.sha256: b.size for b in s.scalars(select(Blob))}
+        for sha, size in blobs.items():
+            path = store.blob_path(sha)
+            try:
+                st = path.lstat()
+            except FileNotFoundError:
+                report.problem("missing-blob", str(path), f"catalogued blob {sha} is not in the store")
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                report.problem("bad-blob", str(path), "not a regular file")
+            elif st.st_size != size:
+                report.problem("bad-blob", str(path), f"{st.st_size} bytes, catalogued as {size}")
+            elif st.st_mode & 0o222:
+                report.problem("writable-blob", str(path), "store blobs must be read-only")
+
+        revisions = s.execute(select(Model.repo_id, Revision).join(Revision)).all()
+        for repo_id, rev in revisions:
+            view = store.revision_dir(repo_id, rev.commit)
+            snapshot = vault.hf_cache.snapshot_dir(repo_id, rev.commit)
+            if rev.status != queries.AVAILABLE:
+                if snapshot.exists():
+                    report.problem(
+                        "revoked-in-view", str(snapshot), f"{rev.status} revision still in the HF view"
+                    )
+                continue
+            if not view.is_dir():
+                report.problem("missing-view", str(view), f"{repo_id}@{rev.commit} has no directory")
+            else:
+                _check_view(report, store, view, {f.path: f.sha256 for f in rev.files})
+            if not snapshot.is_dir():
+                report.problem(
+                    "missing-hf-snapshot", str(snapshot), f"{repo_id}@{rev.commit} not in the HF view"
+                )
+        report.checked = {"blobs": len(blobs), "revisions": len(revisions)}
+
+        if (
+            broken := audit.verify_chain(list(s.scalars(select(AuditEvent).order_by(AuditEvent.id))))
+        ) is not None:
+            report.problem("audit-chain", "audit_events", f"event {broken} does not match the hash chain")
+
+    for child in sorted(store.tmp.iterdir()) if store.tmp.is_dir() else ():
+        report.warnings.append(
+            {"kind": "scratch", "where": str(child), "detail": "left by an unfinished job"}
+        )
+    if store.blobs.is_dir():
+        for prefix in store.blobs.iterdir():
+            for blob in prefix.iterdir():
+                if prefix.name + blob.name not in blobs:
+                    report.warnings.append(
+                        {
+                            "kind": "orphan-blob",
+                            "where": str(blob),
+                            "detail": "not referenced (vault gc removes it)",
+                        }
+                    )
+    return report
+
+
+def _check_view(report: FsckReport, store: Any, view: Any, files: dict[str, str]) -> None:
+    present = {
+        os.path.relpath(os.path.join(root, f), view) for root, _dirs, names in os.walk(view) for f in names
+    }
+    for extra in sorted(present - set(files)):
+        report.problem("extra-file", str(view / extra), "in the revision directory but not catalogued")
+    for rel, sha in sorted(files.items()):
+        path = view / rel
+        if rel not in present:
+            report.problem("missing-file", str(path), "catalogued but not in the revision directory")
+            continue
+        blob = store.blob_path(sha)
+        try:
+            same = os.path.samefile(path, blob)
+        except FileNotFoundError:
+            same = False
+        if not same:
+            report.problem("stray-file", str(path), f"is not the store blob {sha}")
