@@ -60,6 +60,8 @@ WEIGHTS: list[tuple[str, dict[str, bytes], bool, str]] = [
     ("header is a JSON array", {"m.safetensors": st(b"[1,2]")}, False, "not a JSON object"),
     ("header not UTF-8", {"m.safetensors": st(b'{"\xff":1}')}, False, "not valid JSON"),
     ("duplicate tensor names", {"m.safetensors": st(DUPLICATE)}, False, "duplicate key"),
+    ("tensor named __metadata__", {"m.safetensors": save({"__metadata__": np.zeros(2, np.float32)},
+                                                         metadata={"a": "b"})}, False, "duplicate key"),
     ("unknown dtype", {"m.safetensors": st({"w": {**F32x2, "dtype": "F128"}})}, False, "unknown dtype"),
     ("negative dimension", {"m.safetensors": st({"w": {**F32x2, "shape": [-2]}})}, False, "malformed shape"),
     ("float dimension", {"m.safetensors": st({"w": {**F32x2, "shape": [2.0]}})}, False, "malformed shape"),
