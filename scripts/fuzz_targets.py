@@ -1,0 +1,94 @@
+"""atheris harnesses: the bundle reader + verifier, the safetensors grammar, the pickle scanner.
+
+A harness fails only on an exception that is not a VaultError (a crash or an
+unhandled case); a clean refusal is the expected answer to garbage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+import tempfile
+from pathlib import Path
+
+import atheris
+
+with atheris.instrument_imports(include=["vault"]):
+    import vault.bundle.reader
+    import vault.importer  # noqa: F401 - instrumented for the bundle harness
+    from vault.api import Vault
+    from vault.checks.pickle_scan import scan_pickle_file
+    from vault.checks.safetensors_grammar import check_safetensors
+    from vault.errors import VaultError
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _bundle_harness() -> tuple[object, list[bytes]]:
+    """Verify arbitrary bytes as a bundle against a home that trusts the seed's key."""
+    from click.testing import CliRunner
+
+    from vault.cli import cli
+
+    work = Path(tempfile.mkdtemp(prefix="vault-fuzz-"))
+    model = work / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"a": 1}')
+    (model / "vocab.txt").write_text("a\nb\n")
+    runner = CliRunner()
+    for args in (
+        ["keygen", "-o", str(work / "k")],
+        ["--home", str(work / "c"), "add", str(model), "--repo", "acme/fuzz"],
+        ["--home", str(work / "c"), "sign", "acme/fuzz", "--key", str(work / "k.pem")],
+        ["--home", str(work / "c"), "bundle", "acme/fuzz", "-o", str(work / "seed.vault")],
+        ["--home", str(work / "g"), "trust", "add", "k", "--key", str(work / "k.pub.pem"), "--scope", "*"],
+    ):
+        assert runner.invoke(cli, args).exit_code == 0, args
+    vault = Vault.open(work / "g", create=False)
+    target = work / "input.vault"
+
+    def one(data: bytes) -> None:
+        target.write_bytes(data)
+        with contextlib.suppress(VaultError):
+            vault.verify_bundle(target)
+
+    return one, [(work / "seed.vault").read_bytes()]
+
+
+def _safetensors_harness() -> tuple[object, list[bytes]]:
+    import numpy as np
+    from safetensors.numpy import save
+
+    def one(data: bytes) -> None:
+        with contextlib.suppress(VaultError):
+            check_safetensors("f.safetensors", data, len(data))
+
+    return one, [save({"a": np.zeros((2, 3), np.float32), "b": np.ones(4, np.int8)})]
+
+
+def _pickle_harness() -> tuple[object, list[bytes]]:
+    import collections
+    import pickle
+
+    def one(data: bytes) -> None:
+        with contextlib.suppress(VaultError):
+            scan_pickle_file("f.pkl", io.BytesIO(data), len(data))
+
+    return one, [pickle.dumps(collections.OrderedDict(a=[1.0]), protocol=p) for p in (2, 4)]
+
+
+def main() -> None:
+    target, corpus = sys.argv[1], Path(sys.argv[2])
+    one, seeds = {"bundle": _bundle_harness, "safetensors": _safetensors_harness, "pickle": _pickle_harness}[
+        target
+    ]()
+    for i, seed in enumerate(seeds):
+        (corpus / f"seed-{i}").write_bytes(seed)
+    atheris.Setup([sys.argv[0], str(corpus), *sys.argv[3:]], one)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
