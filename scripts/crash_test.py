@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import random
@@ -16,6 +15,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from vault.hashing import hash_file  # noqa: E402 - after the path set-up above
+
 VAULT = [sys.executable, "-m", "vault.cli"]
 REPO = "sentence-transformers/all-MiniLM-L6-v2"
 COMMIT = "1110a243fdf4706b3f48f1d95db1a4f5529b4d41"
@@ -30,11 +33,7 @@ def vault(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[
 
 
 def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return hash_file(path).sha256
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 from safetensors.numpy import save_file
 
 from vault.cli import cli
+from vault.hashing import hash_file
 
 # huggingface_hub reads these at import time: keep its state out of the user's home and quiet.
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="vault-tests-hf-home-")
@@ -151,11 +152,7 @@ def snapshot(home: Path) -> dict[str, str]:
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return hash_file(path).sha256
 
 
 @pytest.fixture(scope="session")

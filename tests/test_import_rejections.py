@@ -152,18 +152,14 @@ def test_no_trust_entries_at_all(transfer: Transfer) -> None:
     assert_rejected(transfer, transfer.bundle, "no trusted keys in this vault")
 
 
+def retrust(t: Transfer, scope: str) -> None:
+    """Trust the signing key again, but only for `scope`."""
+    run("trust", "remove", "acme", home=t.airgapped)
+    run("trust", "add", "acme", "--key", t.key.public, "--scope", scope, home=t.airgapped)
+
+
 def test_key_trusted_for_another_scope_is_rejected(transfer: Transfer) -> None:
-    run("trust", "remove", "acme", home=transfer.airgapped)
-    run(
-        "trust",
-        "add",
-        "acme",
-        "--key",
-        transfer.key.public,
-        "--scope",
-        "other-org/*",
-        home=transfer.airgapped,
-    )
+    retrust(transfer, "other-org/*")
     assert_rejected(transfer, transfer.bundle, "signer acme (scope other-org/*) is not trusted for acme/tiny")
 
 
@@ -194,17 +190,7 @@ def test_good_bundle_still_imports_after_rejections(transfer: Transfer, tmp_path
 def test_trust_is_checked_before_any_blob(transfer: Transfer, tmp_path: Path) -> None:
     """With both a bad blob and an out-of-scope key, the trust failure is what is reported."""
     bad = bt.rewrite(transfer.bundle, tmp_path / "bad.vault", flip_byte_in_weights)
-    run("trust", "remove", "acme", home=transfer.airgapped)
-    run(
-        "trust",
-        "add",
-        "acme",
-        "--key",
-        transfer.key.public,
-        "--scope",
-        "elsewhere/*",
-        home=transfer.airgapped,
-    )
+    retrust(transfer, "elsewhere/*")
     err = assert_rejected(transfer, bad, "is not trusted for acme/tiny")
     assert "sha256" not in err
 

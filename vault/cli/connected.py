@@ -14,6 +14,14 @@ from vault.errors import ConflictError
 
 pass_settings = click.make_pass_decorator(Settings)
 
+SIGNING_KEY = click.option(
+    "--key",
+    "key_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM EC private key (P-256, P-384 or P-521).",
+)
+
 
 @click.command()
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -124,13 +132,7 @@ def keygen(settings: Settings, prefix: str) -> None:
 
 @click.command()
 @click.argument("ref")
-@click.option(
-    "--key",
-    "key_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="PEM EC private key (P-256, P-384 or P-521).",
-)
+@SIGNING_KEY
 @click.option(
     "--out",
     "out_dir",
@@ -173,13 +175,7 @@ def bundle(settings: Settings, refs: tuple[str, ...], out: Path, split_size: str
 @click.command()
 @click.argument("ref")
 @click.option("--reason", required=True, help="Why: recorded, signed, and shown wherever it is refused.")
-@click.option(
-    "--key",
-    "key_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="PEM EC private key that signs the revocation.",
-)
+@SIGNING_KEY
 @pass_settings
 def revoke(settings: Settings, ref: str, reason: str, key_path: Path) -> None:
     """Revoke a revision: it stops resolving here, and in every vault that imports the next bundle."""
