@@ -13,6 +13,12 @@ from vault.api import Vault
 from vault.catalog.database import _alembic_config
 
 
+def test_schema_head_constant_matches_the_migrations() -> None:
+    from vault.catalog.database import SCHEMA_HEAD
+
+    assert ScriptDirectory.from_config(_alembic_config()).get_current_head() == SCHEMA_HEAD
+
+
 def test_first_use_runs_migrations_to_head(tmp_path: Path) -> None:
     with Vault.open(tmp_path / "h"):
         pass
