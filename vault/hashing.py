@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -52,11 +52,17 @@ class MultiHasher:
         self.size = 0
 
     def update(self, data: bytes | memoryview) -> None:
+        self.update_sha(data)
+        self.update_b3(data)
+
+    def update_sha(self, data: bytes | memoryview) -> None:
         self._sha.update(data)
-        self._b3.update(data)
         if self._git is not None:
             self._git.update(data)
         self.size += len(data)
+
+    def update_b3(self, data: bytes | memoryview) -> None:
+        self._b3.update(data)
 
     def digest(self) -> FileDigest:
         git = self._git.hexdigest() if self._git is not None else None
@@ -69,23 +75,91 @@ def hash_stream(
     limit: int | None = None,
     git_blob_size: int | None = None,
 ) -> FileDigest:
-    """Hash `source` (at most `limit` bytes), copying into `sink` as it goes."""
+    """Hash `source` (at most `limit` bytes), copying into `sink` as it goes.
+
+    From the second chunk on, sha256 and blake3 each run on a worker thread
+    (both release the GIL) while this thread writes the chunk and reads the
+    next one into the other buffer: hashing overlaps I/O, on every core.
+    """
     hasher = MultiHasher(git_blob_size)
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
+    buffers = (bytearray(CHUNK), bytearray(CHUNK))
+    pool: ThreadPoolExecutor | None = None
+    pending: list[Future[None]] = []
     remaining = limit
-    while remaining is None or remaining > 0:
-        want = CHUNK if remaining is None else min(CHUNK, remaining)
-        n = source.readinto(view[:want])
-        if not n:
-            break
-        chunk = view[:n]
-        hasher.update(chunk)
-        if sink is not None:
-            sink.write(chunk)
-        if remaining is not None:
-            remaining -= n
+    turn = 0
+    try:
+        while remaining is None or remaining > 0:
+            want = CHUNK if remaining is None else min(CHUNK, remaining)
+            view = memoryview(buffers[turn])
+            n = source.readinto(view[:want])
+            if not n:
+                break
+            chunk = view[:n]
+            for f in pending:  # the other buffer's hashes: must finish before the next read into it
+                f.result()
+            if pool is None and n == CHUNK:
+                pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vault-hash")
+            if pool is None:
+                hasher.update(chunk)
+                pending = []
+            else:
+                pending = [pool.submit(hasher.update_sha, chunk), pool.submit(hasher.update_b3, chunk)]
+            if sink is not None:
+                sink.write(chunk)
+            if remaining is not None:
+                remaining -= n
+            turn ^= 1
+        for f in pending:
+            f.result()
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
     return hasher.digest()
+
+
+class DurableFile:
+    """A new file whose bytes reach the disk while it is still being written.
+
+    Every FLUSH_EVERY bytes a background fdatasync starts write-back, so the
+    closing fsync (needed before the rename that publishes the file) has little
+    left to wait for, and disk time overlaps hashing instead of following it.
+    """
+
+    FLUSH_EVERY = 64 * 1024 * 1024
+
+    def __init__(self, path: Path) -> None:
+        self._fh = open(path, "xb")  # noqa: SIM115 - closed in close()
+        self._since = 0
+        self._flusher: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
+
+    def write(self, data: bytes | memoryview) -> int:
+        n = self._fh.write(data)
+        self._since += n
+        if self._since >= self.FLUSH_EVERY and (self._pending is None or self._pending.done()):
+            self._fh.flush()
+            if self._flusher is None:
+                self._flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vault-flush")
+            self._pending = self._flusher.submit(os.fdatasync, self._fh.fileno())
+            self._since = 0
+        return n
+
+    def close(self) -> None:
+        try:
+            self._fh.flush()
+            if self._pending is not None:
+                self._pending.result()
+            os.fsync(self._fh.fileno())
+        finally:
+            if self._flusher is not None:
+                self._flusher.shutdown(wait=True)
+            self._fh.close()
+
+    def __enter__(self) -> DurableFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def hash_file(path: Path, copy_to: Path | None = None, git_blob_below: int = 0) -> FileDigest:
@@ -98,11 +172,8 @@ def hash_file(path: Path, copy_to: Path | None = None, git_blob_below: int = 0) 
         git_size = size if size < git_blob_below else None
         if copy_to is None:
             return hash_stream(src, git_blob_size=git_size)
-        with open(copy_to, "xb") as dst:
-            digest = hash_stream(src, dst, git_blob_size=git_size)
-            dst.flush()
-            os.fsync(dst.fileno())
-    return digest
+        with DurableFile(copy_to) as dst:
+            return hash_stream(src, dst, git_blob_size=git_size)
 
 
 def parallel_map(fn: Callable[[T], R], items: Iterable[T], workers: int | None = None) -> Iterator[R]:

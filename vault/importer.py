@@ -42,7 +42,7 @@ from vault.checks.pickle_scan import is_pickle_based, scan_pickle_path
 from vault.checks.policy import ContentPolicy, HeaderCapture, Tee, refuse_pickles
 from vault.checks.safetensors_grammar import check_safetensors, is_safetensors
 from vault.errors import BundleFormatError, IntegrityError, TrustError
-from vault.hashing import FileDigest, hash_stream, sha256_hex
+from vault.hashing import DurableFile, FileDigest, hash_stream, sha256_hex
 from vault.hubmeta import GIT_SHA1_MAX_SIZE, is_lfs
 from vault.manifest import ModelManifest, parse_model_statement
 from vault.provenance import Provenance, parse_provenance
@@ -264,11 +264,8 @@ def _receive(entry: Entry, dest: Path | None, capture: HeaderCapture | None) -> 
     git_size = _git_size(entry.size)
     if dest is None:
         return hash_stream(entry.data, capture, limit=entry.size, git_blob_size=git_size)
-    with open(dest, "xb") as out:
-        digest = hash_stream(entry.data, Tee(out, capture), limit=entry.size, git_blob_size=git_size)
-        out.flush()
-        os.fsync(out.fileno())
-    return digest
+    with DurableFile(dest) as out:
+        return hash_stream(entry.data, Tee(out, capture), limit=entry.size, git_blob_size=git_size)
 
 
 def _git_size(size: int) -> int | None:

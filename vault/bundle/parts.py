@@ -105,26 +105,75 @@ def glob_escape(name: str) -> str:
 
 
 class ChainedReader(io.RawIOBase):
-    """Reads parts back to back as one stream."""
+    """Reads parts back to back as one seekable stream (tarfile then reads entries directly)."""
 
     def __init__(self, paths: list[Path]) -> None:
         self._paths = list(paths)
+        self._sizes = [p.stat().st_size for p in self._paths]
+        self._starts = [sum(self._sizes[:i]) for i in range(len(self._sizes))]
+        self._size = sum(self._sizes)
+        self._pos = 0
+        self._index = -1
         self._fh: BinaryIO | None = None
 
     def readable(self) -> bool:
         return True
 
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def _part_at(self, pos: int) -> int:
+        for i in range(len(self._paths) - 1, -1, -1):
+            if pos >= self._starts[i]:
+                return i
+        return 0
+
     def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
-        while True:
-            if self._fh is None:
-                if not self._paths:
-                    return 0
-                self._fh = open(self._paths.pop(0), "rb")  # noqa: SIM115 - closed on exhaustion
-            n = self._fh.readinto(buf)
-            if n:
-                return n
-            self._fh.close()
-            self._fh = None
+        if self._pos >= self._size or not self._paths:
+            return 0
+        i = self._part_at(self._pos)
+        fh = self._open_part(i)
+        fh.seek(self._pos - self._starts[i])
+        view = memoryview(buf)[: self._starts[i] + self._sizes[i] - self._pos]
+        n = fh.readinto(view)
+        if not n:
+            return 0
+        self._pos += n
+        return n
+
+    def read(self, size: int = -1) -> bytes:
+        """Full reads across part boundaries: tarfile treats a short read as truncation."""
+        if size is None or size < 0:
+            size = self._size - self._pos
+        pieces: list[bytes] = []
+        want = min(size, self._size - self._pos)
+        while want > 0:
+            i = self._part_at(self._pos)
+            fh = self._open_part(i)
+            fh.seek(self._pos - self._starts[i])
+            piece = fh.read(min(want, self._starts[i] + self._sizes[i] - self._pos))
+            if not piece:
+                break
+            pieces.append(piece)
+            self._pos += len(piece)
+            want -= len(piece)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def _open_part(self, i: int) -> BinaryIO:
+        if i != self._index or self._fh is None:
+            if self._fh is not None:
+                self._fh.close()
+            self._fh = open(self._paths[i], "rb")  # noqa: SIM115 - closed on switch or close()
+            self._index = i
+        return self._fh
 
     def close(self) -> None:
         if self._fh is not None:

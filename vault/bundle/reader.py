@@ -68,7 +68,9 @@ class BundleReader:
         self.total_size = sum(p.stat().st_size for p in self.parts)
         self._stream = ChainedReader(self.parts)
         try:
-            self._tar = tarfile.open(fileobj=self._stream, mode="r|")  # type: ignore[call-overload]  # noqa: SIM115
+            # Seekable, uncompressed mode: entry data is read straight from the parts
+            # (stream mode copies everything through small internal buffers).
+            self._tar = tarfile.open(fileobj=self._stream, mode="r:")  # type: ignore[call-overload]  # noqa: SIM115
         except (tarfile.TarError, EOFError) as exc:
             self._stream.close()
             raise BundleFormatError(f"{path}: not a tar bundle ({exc})") from None
