@@ -131,13 +131,14 @@ def revoke(vault: Vault, ref: Ref, reason: str, key_path: Path) -> dict[str, Any
         raise UsageError("--reason must say why the revision is revoked")
     key = load_private_key(key_path)
     fingerprint = key_hint(key.public_key())
-    with vault.writer_lock(), vault.session() as s, s.begin():
-        model = queries.get_model(s, ref.repo_id)
-        rev = _any_revision(s, model, ref)
-        claim = RevocationClaim(ref.repo_id, rev.commit, reason.strip(), audit.utc_now())
-        raw = sign_payload(key, build_revocation(claim))
-        apply_revocation(s, claim, "self", fingerprint, raw)
-    vault.sync_hf_cache([ref.repo_id])
+    with vault.writer_lock():
+        with vault.session() as s, s.begin():
+            model = queries.get_model(s, ref.repo_id)
+            rev = _any_revision(s, model, ref)
+            claim = RevocationClaim(ref.repo_id, rev.commit, reason.strip(), audit.utc_now())
+            raw = sign_payload(key, build_revocation(claim))
+            apply_revocation(s, claim, "self", fingerprint, raw)
+        vault.sync_hf_cache([ref.repo_id])
     return {"repo_id": ref.repo_id, "commit": claim.commit, "reason": claim.reason, "key": fingerprint}
 
 
