@@ -170,6 +170,11 @@ def main() -> None:
         cp_t, _ = best(args.repeat, cp_sync)
         imp_t, imp_rss = best(args.repeat, import_once)
         ver_t, ver_rss = best(args.repeat, lambda: timed([vault, "--home", tmp / "gap", "verify", bundle]))
+        store = tmp / "gap" / "store"
+        cat_t, _ = best(
+            args.repeat, lambda: timed(["sh", "-c", f"find '{store}' -type f -exec cat {{}} + >/dev/null"])
+        )
+        scrub_t, scrub_rss = best(args.repeat, lambda: timed([vault, "--home", tmp / "gap", "scrub"]))
         bench_resolve(tmp, args.repeat)
         bsize = bundle.stat().st_size
 
@@ -187,6 +192,10 @@ def main() -> None:
         f"peak RSS {imp_rss / mib:.0f} MiB (target < 150)"
     )
     print(f"vault verify         {ver_t:6.2f} s   peak RSS {ver_rss / mib:.0f} MiB")
+    print(
+        f"vault scrub          {scrub_t:6.2f} s   cat of the same blobs {cat_t:.2f} s   "
+        f"throughput ratio {cat_t / scrub_t:.2f} (target >= 0.75)   peak RSS {scrub_rss / mib:.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

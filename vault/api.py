@@ -236,6 +236,16 @@ class Vault:
 
         return fsck(self).as_dict()
 
+    def scrub(self) -> dict[str, Any]:
+        from vault.maintenance import scrub
+
+        return scrub(self)
+
+    def gc(self, dry_run: bool = False) -> dict[str, Any]:
+        from vault.maintenance import gc
+
+        return gc(self, dry_run)
+
     def audit_events(self) -> list[dict[str, Any]]:
         return self.audit_report()["events"]
 

@@ -173,6 +173,34 @@ def fsck(settings: Settings) -> None:
         raise IntegrityError(f"fsck: {len(report['problems'])} inconsistencies (listed above)")
 
 
+@click.command()
+@pass_settings
+def scrub(settings: Settings) -> None:
+    """Re-hash every stored blob (blake3, all cores); exit 1 if any is missing or changed."""
+    from vault.errors import IntegrityError
+
+    with settings.open(create=False) as v:
+        report = v.scrub()
+    lines = [f"DAMAGED {d['sha256']}: {d['problem']} ({', '.join(d['files']) or 'unreferenced'})"
+             for d in report["damaged"]]  # fmt: skip
+    lines.append(f"{report['checked']} blobs checked, {human_bytes(report['bytes'])} intact")
+    emit(settings, report, "\n".join(lines))
+    if report["damaged"]:
+        raise IntegrityError(f"scrub: {len(report['damaged'])} damaged blob(s) (listed above)")
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@pass_settings
+def gc(settings: Settings, dry_run: bool) -> None:
+    """Remove unreferenced blobs and the directories of revoked revisions."""
+    with settings.open(create=False) as v:
+        r = v.gc(dry_run)
+    verb = "would remove" if dry_run else "removed"
+    emit(settings, r, f"{verb} {len(r['blobs'])} unreferenced blob(s) ({human_bytes(r['bytes'])}) "
+                      f"and {len(r['views'])} revoked revision director(ies)")  # fmt: skip
+
+
 def _published(pub: dict) -> str:
     if "lfs_sha256" in pub:
         return f"matched Hub LFS sha256 {pub['lfs_sha256']}"
@@ -181,4 +209,4 @@ def _published(pub: dict) -> str:
     return "matched " + ", ".join(f"{k} {v}" for k, v in sorted(pub.items()))
 
 
-COMMANDS = [list_, show, path, provenance, hf_cache, serve, audit, fsck]
+COMMANDS = [list_, show, path, provenance, hf_cache, serve, audit, fsck, scrub, gc]

@@ -1,0 +1,118 @@
+"""`vault scrub` and `vault gc`: re-check every stored byte, and drop what nothing needs.
+
+scrub re-hashes every blob with blake3 (fast, recorded at ingest) across all
+cores and reports each blob that is missing, resized or changed, with the
+revisions it belongs to. gc removes blobs no catalogued file references (a
+killed import can leave them) and the directories of revoked revisions; it
+never touches anything a catalogued, available revision needs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import TYPE_CHECKING, Any
+
+import blake3
+from sqlalchemy import select
+
+from vault import audit
+from vault.catalog import queries
+from vault.catalog.schema import Blob, File, Model, Revision
+from vault.hashing import CHUNK, parallel_map
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from vault.api import Vault
+
+
+def _blake3_file(path: Path) -> tuple[int, str] | None:
+    try:
+        with open(path, "rb") as fh:
+            h = blake3.blake3()
+            size = 0
+            buf = bytearray(CHUNK)
+            view = memoryview(buf)
+            while n := fh.readinto(buf):
+                h.update(view[:n])
+                size += n
+            return size, h.hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def scrub(vault: Vault) -> dict[str, Any]:
+    with vault.session() as s:
+        blobs = [(b.sha256, b.size, b.blake3) for b in s.scalars(select(Blob).order_by(Blob.sha256))]
+        owners: dict[str, list[str]] = {}
+        for repo_id, commit, path, sha in s.execute(
+            select(Model.repo_id, Revision.commit, File.path, File.sha256)
+            .join(Revision, Revision.model_id == Model.id)
+            .join(File, File.revision_id == Revision.id)
+        ):
+            owners.setdefault(sha, []).append(f"{repo_id}@{commit}:{path}")
+    results = parallel_map(lambda b: _blake3_file(vault.store.blob_path(b[0])), blobs)
+    damaged = []
+    total = 0
+    for (sha, size, b3), got in zip(blobs, results, strict=True):
+        if got is None:
+            problem = "missing"
+        elif got[0] != size:
+            problem = f"{got[0]} bytes, catalogued as {size}"
+        elif got[1] != b3:
+            problem = "content changed (blake3 mismatch)"
+        else:
+            total += size
+            continue
+        damaged.append({"sha256": sha, "problem": problem, "files": sorted(owners.get(sha, []))})
+    return {"checked": len(blobs), "bytes": total, "damaged": damaged, "clean": not damaged}
+
+
+def gc(vault: Vault, dry_run: bool = False) -> dict[str, Any]:
+    from vault.importer import recover
+
+    removed_blobs: list[str] = []
+    removed_views: list[str] = []
+    freed = 0
+    with vault.writer_lock():
+        if not dry_run:
+            recover(vault)
+        with vault.session() as s:
+            referenced = set(s.scalars(select(File.sha256).distinct()))
+            revoked = s.execute(
+                select(Model.repo_id, Revision.commit)
+                .join(Revision, Revision.model_id == Model.id)
+                .where(Revision.status != queries.AVAILABLE)
+            ).all()
+        for repo_id, commit in revoked:
+            view = vault.store.revision_dir(repo_id, commit)
+            if view.is_dir():
+                removed_views.append(f"{repo_id}@{commit}")
+                if not dry_run:
+                    shutil.rmtree(view)
+        root = vault.store.blobs
+        for prefix in sorted(root.iterdir()) if root.is_dir() else ():
+            for blob in sorted(prefix.iterdir()):
+                if prefix.name + blob.name in referenced:
+                    continue
+                removed_blobs.append(prefix.name + blob.name)
+                freed += blob.stat().st_size
+                if not dry_run:
+                    blob.unlink()
+            if not dry_run and not any(prefix.iterdir()):
+                prefix.rmdir()
+        if not dry_run and (removed_blobs or removed_views):
+            with vault.session() as s, s.begin():
+                audit.record(s, "gc", str(vault.home), blobs=len(removed_blobs), views=removed_views,
+                             bytes=freed)  # fmt: skip
+        _prune_empty_dirs(vault.store.models, dry_run)
+    return {"dry_run": dry_run, "blobs": removed_blobs, "views": removed_views, "bytes": freed}
+
+
+def _prune_empty_dirs(root: Path, dry_run: bool) -> None:
+    if dry_run or not root.is_dir():
+        return
+    for dirpath, _dirs, _files in sorted(os.walk(root, topdown=False), reverse=True):
+        if dirpath != str(root) and not os.listdir(dirpath):
+            os.rmdir(dirpath)
