@@ -1,0 +1,33 @@
+"""The command-line reference in docs/cli.md, generated from the commands' own --help.
+
+`python -m vault.cli.reference > docs/cli.md` rewrites it; a test fails when it
+is stale, so the reference cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import click
+
+from vault.cli import cli
+
+
+def _walk(cmd: click.Command, path: list[str]) -> list[tuple[list[str], click.Command]]:
+    out = [(path, cmd)]
+    if isinstance(cmd, click.Group):
+        for name in sorted(cmd.commands):
+            out += _walk(cmd.commands[name], [*path, name])
+    return out
+
+
+def render() -> str:
+    parts = ["# Command-line reference", "", "Generated from `--help` by `python -m vault.cli.reference`."]
+    parts.append("")
+    for path, cmd in _walk(cli, ["vault"]):
+        with click.Context(cmd, info_name=" ".join(path), terminal_width=100) as ctx:
+            text = cmd.get_help(ctx)
+        parts += [f"## `{' '.join(path)}`", "", "```", text, "```", ""]
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    print(render(), end="")
