@@ -122,3 +122,34 @@ def test_same_input_gives_same_bundle_bytes(tmp_path: Path, tiny_model: Path, ke
     run("bundle", "acme/tiny", "-o", tmp_path / "a.vault", home=home)
     run("bundle", "acme/tiny", "-o", tmp_path / "b.vault", home=home)
     assert (tmp_path / "a.vault").read_bytes() == (tmp_path / "b.vault").read_bytes()
+
+
+class RecordingProgress:
+    def __init__(self) -> None:
+        self.started: list[tuple[int, str]] = []
+        self.advanced = 0
+        self.finished = 0
+
+    def start(self, total: int, description: str) -> None:
+        self.started.append((total, description))
+
+    def advance(self, n: int) -> None:
+        self.advanced += n
+
+    def finish(self) -> None:
+        self.finished += 1
+
+
+def test_progress_counts_every_byte(tmp_path: Path, tiny_model: Path, keypair: KeyPair) -> None:
+    from tests.conftest import make_transfer
+    from vault.api import Vault
+
+    t = make_transfer(tmp_path, tiny_model, keypair)
+    size = sum(p.stat().st_size for p in tiny_model.rglob("*") if p.is_file())
+    with Vault.open(t.airgapped, create=False) as v:
+        for call, label in ((v.verify_bundle, "verify"), (v.import_bundle, "import")):
+            progress = RecordingProgress()
+            call(t.bundle, progress=progress)
+            assert (
+                progress.started == [(size, label)] and progress.advanced == size and progress.finished == 1
+            )

@@ -26,6 +26,7 @@ from vault.store import Store
 
 if TYPE_CHECKING:
     from vault.hfcache import HFCacheView
+    from vault.progress import Progress
 
 
 class Vault:
@@ -181,26 +182,34 @@ class Vault:
 
         return revoke(self, parse_ref(ref), reason, key_path)
 
-    def bundle(self, refs: list[str], out: Path, split_size: int | None = None) -> dict[str, Any]:
+    def bundle(
+        self, refs: list[str], out: Path, split_size: int | None = None, progress: Progress | None = None
+    ) -> dict[str, Any]:
         from vault.bundle.writer import write_bundle
 
-        return write_bundle(self, [parse_ref(r) for r in refs], out, split_size)
+        return write_bundle(self, [parse_ref(r) for r in refs], out, split_size, progress)
 
     # -- air-gapped side -------------------------------------------------
 
-    def verify_bundle(self, path: Path, allow_pickle: bool = False) -> dict[str, Any]:
+    def verify_bundle(
+        self, path: Path, allow_pickle: bool = False, progress: Progress | None = None
+    ) -> dict[str, Any]:
         from vault.checks.policy import ContentPolicy
         from vault.importer import verify_bundle
 
-        return verify_bundle(self, path, ContentPolicy(allow_pickle))
+        return verify_bundle(self, path, ContentPolicy(allow_pickle), progress)
 
     def import_bundle(
-        self, path: Path, allow_pickle: bool = False, allow_downgrade: bool = False
+        self,
+        path: Path,
+        allow_pickle: bool = False,
+        allow_downgrade: bool = False,
+        progress: Progress | None = None,
     ) -> dict[str, Any]:
         from vault.checks.policy import ContentPolicy
         from vault.importer import import_bundle
 
-        return import_bundle(self, path, ContentPolicy(allow_pickle, allow_downgrade))
+        return import_bundle(self, path, ContentPolicy(allow_pickle, allow_downgrade), progress)
 
     # -- queries ---------------------------------------------------------
 

@@ -18,6 +18,8 @@ from typing import Protocol, TypeVar
 
 import blake3
 
+from vault.progress import CountingReader, Progress
+
 CHUNK = 1 << 20  # 1 MiB: large enough to release the GIL inside hashlib, small enough for RSS
 T = TypeVar("T")
 R = TypeVar("R")
@@ -145,14 +147,17 @@ class DurableFile:
         self.close()
 
 
-def hash_file(path: Path, copy_to: Path | None = None, git_blob_below: int = 0) -> FileDigest:
+def hash_file(
+    path: Path, copy_to: Path | None = None, git_blob_below: int = 0, progress: Progress | None = None
+) -> FileDigest:
     """Hash one file; with `copy_to`, also write a durable copy (fsynced).
 
     Files smaller than `git_blob_below` bytes also get git's blob sha1.
     """
-    with open(path, "rb") as src:
-        size = os.fstat(src.fileno()).st_size
+    with open(path, "rb") as raw:
+        size = os.fstat(raw.fileno()).st_size
         git_size = size if size < git_blob_below else None
+        src: Readable = raw if progress is None else CountingReader(raw, progress)
         if copy_to is None:
             return hash_stream(src, git_blob_size=git_size)
         with DurableFile(copy_to) as dst:

@@ -45,6 +45,7 @@ from vault.errors import BundleFormatError, IntegrityError, TrustError
 from vault.hashing import DurableFile, FileDigest, hash_stream, sha256_hex
 from vault.hubmeta import GIT_SHA1_MAX_SIZE, is_lfs
 from vault.manifest import ModelManifest, parse_model_statement
+from vault.progress import CountingReader, NoProgress, Progress
 from vault.provenance import Provenance, parse_provenance
 from vault.revocation import REVOKED, RevocationClaim, apply_revocation, is_revoked, verify_revocation
 from vault.signing.dsse import MAX_SIGNATURE_BYTES, parse_bundle
@@ -232,6 +233,7 @@ def _stream_blobs(
     entries: Iterator[Entry],
     pending: Entry | None,
     staging: Path | None,
+    progress: Progress,
 ) -> dict[str, FileDigest]:
     """Hash and check every blob; with `staging`, write new ones there (fsynced) as they stream."""
     seen: set[str] = set()
@@ -248,7 +250,7 @@ def _stream_blobs(
                 dest = staging / sha
             elif pickled and not vault.store.has_blob(sha):
                 dest = Path(scratch) / sha  # verify only: outside the home, gone afterwards
-            digests[sha] = _receive(entry, dest, capture)
+            digests[sha] = _receive(entry, dest, capture, progress)
             _check_digest(bundle, sha, digests[sha])
             for name in names:
                 if capture is not None and is_safetensors(name):
@@ -260,12 +262,15 @@ def _stream_blobs(
     return digests
 
 
-def _receive(entry: Entry, dest: Path | None, capture: HeaderCapture | None) -> FileDigest:
+def _receive(
+    entry: Entry, dest: Path | None, capture: HeaderCapture | None, progress: Progress
+) -> FileDigest:
     git_size = _git_size(entry.size)
+    source = CountingReader(entry.data, progress)
     if dest is None:
-        return hash_stream(entry.data, capture, limit=entry.size, git_blob_size=git_size)
+        return hash_stream(source, capture, limit=entry.size, git_blob_size=git_size)
     with DurableFile(dest) as out:
-        return hash_stream(entry.data, Tee(out, capture), limit=entry.size, git_blob_size=git_size)
+        return hash_stream(source, Tee(out, capture), limit=entry.size, git_blob_size=git_size)
 
 
 def _git_size(size: int) -> int | None:
@@ -277,13 +282,20 @@ def _prepend(first: Entry, rest: Iterator[Entry]) -> Iterator[Entry]:
     yield from rest
 
 
-def verify_bundle(vault: Vault, path: Path, policy: ContentPolicy | None = None) -> dict[str, Any]:
+def verify_bundle(
+    vault: Vault, path: Path, policy: ContentPolicy | None = None, progress: Progress | None = None
+) -> dict[str, Any]:
     """Check everything, write nothing."""
     policy = policy or ContentPolicy()
+    progress = progress or NoProgress()
     with BundleReader(path) as reader:
         entries = reader.entries()
         bundle, pending = _check_metadata(vault, entries, len(reader.parts), policy)
-        digests = _stream_blobs(vault, bundle, entries, pending, staging=None)
+        progress.start(sum(bundle.expected.values()), "verify")
+        try:
+            digests = _stream_blobs(vault, bundle, entries, pending, None, progress)
+        finally:
+            progress.finish()
     return {
         "status": "verified",
         "revisions": [r.label for r in bundle.revisions],
@@ -294,8 +306,11 @@ def verify_bundle(vault: Vault, path: Path, policy: ContentPolicy | None = None)
     }
 
 
-def import_bundle(vault: Vault, path: Path, policy: ContentPolicy | None = None) -> dict[str, Any]:
+def import_bundle(
+    vault: Vault, path: Path, policy: ContentPolicy | None = None, progress: Progress | None = None
+) -> dict[str, Any]:
     policy = policy or ContentPolicy()
+    progress = progress or NoProgress()
     with vault.writer_lock():
         recover(vault)
         with BundleReader(path) as reader:
@@ -324,7 +339,11 @@ def import_bundle(vault: Vault, path: Path, policy: ContentPolicy | None = None)
                     "bytes": 0,
                 }
             with vault.store.staging("import") as staging:
-                digests = _stream_blobs(vault, bundle, entries, pending, staging)
+                progress.start(sum(bundle.expected.values()), "import")
+                try:
+                    digests = _stream_blobs(vault, bundle, entries, pending, staging, progress)
+                finally:
+                    progress.finish()
                 for sha in sorted(digests):
                     staged = staging / sha
                     if staged.exists():

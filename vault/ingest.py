@@ -33,6 +33,7 @@ from vault.manifest import (
     parse_model_statement,
 )
 from vault.paths import check_no_case_collisions, check_relpath
+from vault.progress import NoProgress, Progress
 from vault.provenance import FileRecord, build_provenance, new_provenance
 from vault.refs import DEFAULT_REF, check_ref_name, check_repo_id, is_commit
 from vault.signing.trust import VerifiedSignature
@@ -74,8 +75,8 @@ def _ignored(path: str, ignore_paths: tuple[str, ...]) -> bool:
     return any(path == p or path.startswith(p.rstrip("/") + "/") for p in ignore_paths)
 
 
-def _take_in(source: Path, staged: Path) -> FileDigest:
-    return hash_file(source, staged, git_blob_below=GIT_SHA1_MAX_SIZE)
+def _take_in(source: Path, staged: Path, progress: Progress) -> FileDigest:
+    return hash_file(source, staged, git_blob_below=GIT_SHA1_MAX_SIZE, progress=progress)
 
 
 def derive_commit(files: dict[str, FileDigest]) -> str:
@@ -107,6 +108,7 @@ def add_directory(
     ref: str = DEFAULT_REF,
     signature: Path | None = None,
     allow_pickle: bool = False,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     check_repo_id(repo_id)
     check_ref_name(ref)
@@ -139,9 +141,13 @@ def add_directory(
 
     with vault.writer_lock(), vault.store.staging("add") as staging:
         staged = {p: staging / f"{i:06d}" for i, p in enumerate(paths)}
-        digests = dict(
-            zip(paths, parallel_map(lambda p: _take_in(directory / p, staged[p]), paths), strict=True)
-        )
+        progress = progress or NoProgress()
+        progress.start(sum((directory / p).stat().st_size for p in paths), "add")
+        try:
+            taken = parallel_map(lambda p: _take_in(directory / p, staged[p], progress), paths)
+            digests = dict(zip(paths, taken, strict=True))
+        finally:
+            progress.finish()
         if manifest is not None:
             _check_against_signature(manifest, digests, str(signature))
         for p in paths:

@@ -25,6 +25,7 @@ from vault.bundle.index import (
 from vault.bundle.parts import SplitWriter, part_name
 from vault.catalog import queries
 from vault.errors import TrustError, UsageError
+from vault.progress import CountingReader, NoProgress, Progress
 from vault.refs import Ref
 from vault.revocation import all_revocations
 
@@ -65,7 +66,10 @@ class _FileSink(io.RawIOBase):
         super().close()
 
 
-def write_bundle(vault: Vault, refs: list[Ref], out: Path, split_size: int | None = None) -> dict[str, Any]:
+def write_bundle(
+    vault: Vault, refs: list[Ref], out: Path, split_size: int | None = None, progress: Progress | None = None
+) -> dict[str, Any]:
+    progress = progress or NoProgress()
     entries: list[tuple[str, bytes]] = []
     revisions: list[RevisionEntry] = []
     blobs: dict[str, int] = {}
@@ -113,9 +117,11 @@ def write_bundle(vault: Vault, refs: list[Ref], out: Path, split_size: int | Non
             tar.addfile(_tarinfo(INDEX_NAME, len(raw_index)), io.BytesIO(raw_index))
             for name, raw in entries:
                 tar.addfile(_tarinfo(name, len(raw)), io.BytesIO(raw))
+            progress.start(sum(blobs.values()), "bundle")
             for sha256, size in sorted(blobs.items()):
                 with open(vault.store.blob_path(sha256), "rb") as fh:
-                    tar.addfile(_tarinfo(blob_entry(sha256), size), fh)
+                    tar.addfile(_tarinfo(blob_entry(sha256), size), CountingReader(fh, progress))
+            progress.finish()
         sink.close()
     except BaseException:
         sink.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from vault.bundle.parts import parse_size
-from vault.cli.render import Settings, emit, human_bytes
+from vault.cli.render import Settings, TerminalProgress, emit, human_bytes
 from vault.errors import ConflictError
 
 pass_settings = click.make_pass_decorator(Settings)
@@ -49,7 +49,13 @@ def add(
     """Take in a local model folder."""
     with settings.open() as v:
         r = v.add(
-            directory, repo_id, revision=revision, ref=ref, signature=signature, allow_pickle=allow_pickle
+            directory,
+            repo_id,
+            revision=revision,
+            ref=ref,
+            signature=signature,
+            allow_pickle=allow_pickle,
+            progress=TerminalProgress(settings),
         )
     verb = "added" if r["status"] == "added" else "already present, nothing added"
     emit(
@@ -162,7 +168,7 @@ def bundle(settings: Settings, refs: tuple[str, ...], out: Path, split_size: str
     """Write signed revisions into a bundle for transfer."""
     size = parse_size(split_size) if split_size else None
     with settings.open() as v:
-        r = v.bundle(list(refs), out, size)
+        r = v.bundle(list(refs), out, size, TerminalProgress(settings))
     parts = f" in {len(r['parts'])} parts" if size else ""
     emit(
         settings,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vault.cli.render import Settings, emit, human_bytes
+from vault.cli.render import Settings, TerminalProgress, emit, human_bytes
 
 pass_settings = click.make_pass_decorator(Settings)
 
@@ -102,7 +102,7 @@ ALLOW_PICKLE = click.option(
 def verify(settings: Settings, bundle: Path, allow_pickle: bool) -> None:
     """Check a bundle completely; write nothing."""
     with settings.open(create=False) as v:
-        r = v.verify_bundle(bundle, allow_pickle)
+        r = v.verify_bundle(bundle, allow_pickle, TerminalProgress(settings))
     emit(
         settings,
         r,
@@ -123,7 +123,7 @@ def verify(settings: Settings, bundle: Path, allow_pickle: bool) -> None:
 def import_(settings: Settings, bundle: Path, allow_pickle: bool, allow_downgrade: bool) -> None:
     """Verify a bundle, then store and catalog it atomically."""
     with settings.open(create=False) as v:
-        r = v.import_bundle(bundle, allow_pickle, allow_downgrade)
+        r = v.import_bundle(bundle, allow_pickle, allow_downgrade, TerminalProgress(settings))
     if r["status"] == "already-imported":
         text = f"already imported: {', '.join(r['revisions'])}; nothing to do"
     elif r["status"] == "revocations-applied":

@@ -44,3 +44,28 @@ def human_bytes(n: int) -> str:
             return f"{size:.1f} {unit}" if unit != "B" else f"{n} B"
         size /= 1024
     return f"{n} B"
+
+
+class TerminalProgress:
+    """A tqdm byte bar on stderr, only when stderr is a terminal and --json is off."""
+
+    def __init__(self, settings: Settings) -> None:
+        import sys
+
+        self.enabled = not settings.as_json and sys.stderr.isatty()
+        self._bar: Any = None
+
+    def start(self, total: int, description: str) -> None:
+        if self.enabled:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc=description, unit="B", unit_scale=True, unit_divisor=1024)
+
+    def advance(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
