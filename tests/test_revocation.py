@@ -64,6 +64,12 @@ def test_revocation_stops_every_way_of_resolving(transfer: Transfer, tmp_path: P
     shown = run_json("audit", home=t.airgapped)["events"]
     assert any(e["action"] == "revoke" and e["detail"]["reason"].startswith("CVE-2026-0001") for e in shown)
 
+    # The security team can still see what it was, and why it went.
+    shown = run_json("show", f"{t.repo_id}@{t.commit}", home=t.airgapped)
+    assert shown["status"] == "revoked" and shown["revocations"][0]["reason"].startswith("CVE-2026-0001")
+    text = run("provenance", f"{t.repo_id}@{t.commit}", home=t.airgapped).stdout
+    assert "REVOKED" in text and "CVE-2026-0001" in text
+
     # Re-importing the original bundle does not bring the revision back.
     run("import", t.bundle, home=t.airgapped)
     run("path", t.repo_id, home=t.airgapped, code=3)

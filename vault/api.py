@@ -232,13 +232,13 @@ class Vault:
         from vault.reports import show_revision
 
         with self.session() as s:
-            return show_revision(s, queries.find_revision(s, parse_ref(ref)), self)
+            return show_revision(s, queries.find_revision(s, parse_ref(ref), any_status=True), self)
 
     def provenance(self, ref: str) -> dict[str, Any]:
         from vault.reports import provenance_report
 
         with self.session() as s:
-            return provenance_report(s, queries.find_revision(s, parse_ref(ref)))
+            return provenance_report(s, queries.find_revision(s, parse_ref(ref), any_status=True))
 
     def fsck(self) -> dict[str, Any]:
         from vault.fsck import fsck

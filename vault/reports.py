@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.catalog import queries
-from vault.catalog.schema import Model, Revision
+from vault.catalog.schema import Model, Revision, Revocation
 from vault.provenance import parse_provenance
 
 if TYPE_CHECKING:
@@ -60,7 +60,17 @@ def show_revision(session: Session, rev: Revision, vault: Vault) -> dict[str, An
             {"path": f.path, "size": f.size, "sha256": f.sha256, "blake3": f.blob.blake3} for f in rev.files
         ],
         "signatures": _signatures(rev),
+        "revocations": _revocations(session, rev.model.repo_id, rev.commit),
     }
+
+
+def _revocations(session: Session, repo_id: str, commit: str) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(Revocation)
+        .where(Revocation.repo_id == repo_id, Revocation.commit == commit)
+        .order_by(Revocation.id)
+    )
+    return [{"reason": r.reason, "revoked_at": r.revoked_at, "signer": r.signer} for r in rows]
 
 
 def provenance_report(session: Session, rev: Revision) -> dict[str, Any]:
@@ -68,6 +78,8 @@ def provenance_report(session: Session, rev: Revision) -> dict[str, Any]:
     return {
         "repo_id": prov.repo_id,
         "commit": prov.commit,
+        "status": rev.status,
+        "revocations": _revocations(session, prov.repo_id, prov.commit),
         "source": prov.source,
         "requested_revision": prov.requested_revision,
         "refs_seen": prov.refs,

@@ -35,7 +35,8 @@ def get_revision(session: Session, model: Model, commit: str) -> Revision | None
     ).first()
 
 
-def find_revision(session: Session, ref: RefSpec) -> Revision:
+def find_revision(session: Session, ref: RefSpec, any_status: bool = False) -> Revision:
+    """The revision a REF names; only available ones unless `any_status` (show, provenance)."""
     model = get_model(session, ref.repo_id)
     if model is None:
         raise NotFoundError(f"{ref.repo_id}: no such model in this vault")
@@ -46,7 +47,7 @@ def find_revision(session: Session, ref: RefSpec) -> Revision:
         rev = row.revision if row else None
     if rev is None:
         raise NotFoundError(f"{ref}: no such revision in this vault")
-    if rev.status != AVAILABLE:
+    if rev.status != AVAILABLE and not any_status:
         raise NotFoundError(f"{ref}: revision {rev.commit} is {rev.status}")
     return rev
 

@@ -40,7 +40,8 @@ def show(settings: Settings, ref: str) -> None:
     with settings.open(create=False) as v:
         r = v.show(ref)
     lines = [
-        f"{r['repo_id']}@{r['commit']}",
+        f"{r['repo_id']}@{r['commit']}"
+        + ("" if r["status"] == "available" else f"  [{r['status'].upper()}]"),
         f"  refs: {', '.join(r['refs']) or '-'}",
         f"  source: {r['source']}, fetched {r['fetched_at']}",
         f"  path: {r['path']}",
@@ -53,6 +54,7 @@ def show(settings: Settings, ref: str) -> None:
         f"{'' if s['verified'] else ' UNVERIFIED'}"
         for s in r["signatures"]
     ]
+    lines += [f"  revoked {x['revoked_at']} by {x['signer']}: {x['reason']}" for x in r["revocations"]]
     emit(settings, r, "\n".join(lines))
 
 
@@ -96,6 +98,7 @@ def provenance(settings: Settings, ref: str) -> None:
         f"    {s['kind']}: {s['signer']} (key {s['key'][:16]}…){'' if s['verified'] else ' UNVERIFIED'}"
         for s in r["signatures"]
     ]
+    lines += [f"  REVOKED {x['revoked_at']} by {x['signer']}: {x['reason']}" for x in r["revocations"]]
     emit(settings, r, "\n".join(lines))
 
 
