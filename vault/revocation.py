@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from vault import audit
 from vault.catalog import queries
@@ -89,7 +90,9 @@ def verify_revocation(policy: TrustPolicy, raw: bytes, origin: str) -> tuple[Rev
     return parse_revocation(verified.payload, origin), verified
 
 
-def apply_revocation(session: Any, claim: RevocationClaim, signer: str, fingerprint: str, raw: bytes) -> bool:
+def apply_revocation(
+    session: Session, claim: RevocationClaim, signer: str, fingerprint: str, raw: bytes
+) -> bool:
     """Record the revocation and mark the revision revoked; False if it was already known."""
     known = session.scalars(
         select(Revocation).where(
@@ -116,7 +119,7 @@ def apply_revocation(session: Any, claim: RevocationClaim, signer: str, fingerpr
     return changed
 
 
-def is_revoked(session: Any, repo_id: str, commit: str) -> bool:
+def is_revoked(session: Session, repo_id: str, commit: str) -> bool:
     return (
         session.scalars(
             select(Revocation.id).where(Revocation.repo_id == repo_id, Revocation.commit == commit)
@@ -142,7 +145,7 @@ def revoke(vault: Vault, ref: Ref, reason: str, key_path: Path) -> dict[str, Any
     return {"repo_id": ref.repo_id, "commit": claim.commit, "reason": claim.reason, "key": fingerprint}
 
 
-def _any_revision(s: Any, model: Model | None, ref: Ref) -> Revision:
+def _any_revision(s: Session, model: Model | None, ref: Ref) -> Revision:
     if model is None:
         raise NotFoundError(f"{ref.repo_id}: no such model in this vault")
     if ref.is_commit:
@@ -155,7 +158,7 @@ def _any_revision(s: Any, model: Model | None, ref: Ref) -> Revision:
     return rev
 
 
-def all_revocations(session: Any) -> list[Revocation]:
+def all_revocations(session: Session) -> list[Revocation]:
     return list(
         session.scalars(select(Revocation).order_by(Revocation.repo_id, Revocation.commit, Revocation.id))
     )
