@@ -18,7 +18,6 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,179 +26,25 @@ from sqlalchemy.orm import Session
 
 from vault import audit
 from vault.bundle.index import (
-    INDEX_NAME,
-    MAX_INDEX_BYTES,
-    BundleIndex,
-    RevisionEntry,
     blob_entry,
-    parse_index,
 )
 from vault.bundle.reader import BundleReader, Entry
+from vault.bundle_checks import CheckedBundle, CheckedRevision, check_metadata
 from vault.catalog import queries
 from vault.catalog.schema import Blob, File, ImportedBundle, Revision, Signature
 from vault.catalog.schema import Ref as RefRow
 from vault.checks.pickle_scan import is_pickle_based, scan_pickle_path
-from vault.checks.policy import ContentPolicy, HeaderCapture, Tee, refuse_pickles
+from vault.checks.policy import ContentPolicy, HeaderCapture, Tee
 from vault.checks.safetensors_grammar import check_safetensors, is_safetensors
-from vault.errors import BundleFormatError, IntegrityError, TrustError
+from vault.errors import BundleFormatError, IntegrityError
 from vault.hashing import DurableFile, FileDigest, hash_stream, sha256_hex
 from vault.hubmeta import GIT_SHA1_MAX_SIZE, is_lfs
-from vault.manifest import ModelManifest, parse_model_statement
 from vault.progress import CountingReader, NoProgress, Progress
-from vault.provenance import Provenance, parse_provenance
-from vault.revocation import REVOKED, RevocationClaim, apply_revocation, is_revoked, verify_revocation
-from vault.signing.dsse import MAX_SIGNATURE_BYTES, parse_bundle
-from vault.signing.trust import TrustPolicy, VerifiedSignature
+from vault.revocation import REVOKED, RevocationClaim, apply_revocation, is_revoked
+from vault.signing.dsse import parse_bundle
 
 if TYPE_CHECKING:
     from vault.api import Vault
-
-
-@dataclass
-class CheckedRevision:
-    entry: RevisionEntry
-    manifest: ModelManifest
-    provenance: Provenance
-    verified: list[tuple[str, VerifiedSignature]]  # (kind, signature)
-    unverified: list[tuple[str, bytes]] = field(default_factory=list)
-
-    @property
-    def label(self) -> str:
-        return f"{self.entry.repo_id}@{self.entry.commit}"
-
-
-@dataclass
-class CheckedBundle:
-    index: BundleIndex
-    index_sha256: str
-    parts: int
-    revisions: list[CheckedRevision]
-    expected: dict[str, int]  # sha256 -> signed size
-    names: dict[str, str]  # sha256 -> one file path, for messages
-    blake3: dict[str, str]  # sha256 -> blake3, where a signature used blake3
-    all_names: dict[str, list[str]]  # sha256 -> every path with that content
-    revocations: list[tuple[RevocationClaim, VerifiedSignature]]
-
-
-def _read_entry(entry: Entry, cap: int) -> bytes:
-    if entry.size > cap:
-        raise BundleFormatError(
-            f"bundle entry {entry.name!r}: {entry.size} bytes exceeds the {cap}-byte limit"
-        )
-    data = entry.data.read(entry.size + 1)
-    if len(data) != entry.size:
-        raise BundleFormatError(f"bundle entry {entry.name!r}: truncated")
-    return data
-
-
-def _verify_kind(
-    policy: TrustPolicy, entry: RevisionEntry, kind: str, raws: dict[str, bytes]
-) -> tuple[list[VerifiedSignature], list[bytes]]:
-    """At least one signature of `kind` must verify under a trusted in-scope key."""
-    names = entry.signatures.get(kind, ())
-    if not names:
-        raise TrustError(f"{entry.repo_id}@{entry.commit}: bundle carries no {kind} signature")
-    good: list[VerifiedSignature] = []
-    bad: list[bytes] = []
-    first_error: TrustError | None = None
-    for name in names:
-        try:
-            good.append(policy.verify(raws[name], entry.repo_id, name))
-        except TrustError as exc:
-            first_error = first_error or exc
-            bad.append(raws[name])
-    if not good:
-        assert first_error is not None
-        raise first_error
-    if len({v.payload for v in good}) > 1:
-        raise IntegrityError(
-            f"{entry.repo_id}@{entry.commit}: trusted {kind} signatures sign different statements"
-        )
-    return good, bad
-
-
-def _check_revision(policy: TrustPolicy, entry: RevisionEntry, raws: dict[str, bytes]) -> CheckedRevision:
-    label = f"{entry.repo_id}@{entry.commit}"
-    models, bad_models = _verify_kind(policy, entry, "model", raws)
-    policy.check_quorum((v.signer for v in models), entry.repo_id, label)
-    provs, bad_provs = _verify_kind(policy, entry, "provenance", raws)
-    manifest = parse_model_statement(models[0].payload)
-    prov = parse_provenance(provs[0].payload)
-    if (prov.repo_id, prov.commit) != (entry.repo_id, entry.commit):
-        raise IntegrityError(f"{label}: provenance is signed for {prov.repo_id}@{prov.commit}")
-    signed, recorded = set(manifest.resources), set(prov.files)
-    if signed != recorded:
-        odd = sorted(signed ^ recorded)[0]
-        raise IntegrityError(f"{label}: {odd} is in one signed statement but not the other")
-    if manifest.hash_type == "sha256":
-        for path, digest in manifest.resources.items():
-            if prov.files[path].sha256 != digest:
-                raise IntegrityError(f"{label}: {path}: provenance and model signature disagree on sha256")
-    verified = [("model", v) for v in models] + [("provenance", v) for v in provs]
-    unverified = [("model", r) for r in bad_models] + [("provenance", r) for r in bad_provs]
-    for name in entry.signatures.get("upstream", ()):
-        try:
-            verified.append(("upstream", policy.verify(raws[name], entry.repo_id, name)))
-        except TrustError:
-            unverified.append(("upstream", raws[name]))  # evidence only; the vault signature decides
-    return CheckedRevision(entry, manifest, prov, verified, unverified)
-
-
-def _check_metadata(
-    vault: Vault, entries: Iterator[Entry], parts: int, content: ContentPolicy
-) -> tuple[CheckedBundle, Entry | None]:
-    first = next(entries, None)
-    if first is None or first.name != INDEX_NAME:
-        raise BundleFormatError(f"bundle: first entry must be {INDEX_NAME}")
-    raw_index = _read_entry(first, MAX_INDEX_BYTES)
-    index = parse_index(raw_index)
-    if not index.revisions and not index.revocations:
-        raise BundleFormatError(f"{INDEX_NAME}: carries no revisions")
-    wanted = index.signature_entries()
-    raws: dict[str, bytes] = {}
-    pending: Entry | None = None
-    for entry in entries:
-        if entry.name not in wanted:
-            pending = entry
-            break
-        raws[entry.name] = _read_entry(entry, MAX_SIGNATURE_BYTES)
-        if len(raws) == len(wanted):
-            break
-    missing = sorted(wanted - set(raws))
-    if missing:
-        raise BundleFormatError(f"bundle entry {missing[0]!r} is missing (signatures must precede blobs)")
-    for raw_name, raw in raws.items():
-        parse_bundle(raw, raw_name)  # cheap structural check before any crypto
-
-    with vault.session() as s:
-        policy = queries.trust_policy(s)
-    revisions = [_check_revision(policy, e, raws) for e in index.revisions]
-    revocations = [verify_revocation(policy, raws[name], name) for name in index.revocations]
-
-    expected: dict[str, int] = {}
-    names: dict[str, str] = {}
-    blake3: dict[str, str] = {}
-    all_names: dict[str, list[str]] = {}
-    for rev in revisions:
-        for path, rec in rev.provenance.files.items():
-            if expected.setdefault(rec.sha256, rec.size) != rec.size:
-                raise IntegrityError(f"{rev.label}: {path}: two signed sizes for blob {rec.sha256}")
-            names.setdefault(rec.sha256, path)
-            all_names.setdefault(rec.sha256, []).append(path)
-            if rev.manifest.hash_type == "blake3":
-                blake3[rec.sha256] = rev.manifest.resources[path]
-    for sha, size in sorted(index.blobs.items()):
-        if sha not in expected:
-            raise BundleFormatError(f"{INDEX_NAME}: blob {sha} is not part of any signed revision")
-        if size != expected[sha]:
-            raise IntegrityError(f"{names[sha]}: index says {size} bytes, signed size is {expected[sha]}")
-    for sha in sorted(set(expected) - set(index.blobs)):
-        raise IntegrityError(f"{names[sha]}: signed file is not in the bundle (blob {sha})")
-    refuse_pickles((p for paths in all_names.values() for p in paths), content)
-    bundle = CheckedBundle(
-        index, sha256_hex(raw_index), parts, revisions, expected, names, blake3, all_names, revocations
-    )
-    return bundle, pending
 
 
 def _check_blob(bundle: CheckedBundle, entry: Entry, seen: set[str]) -> str:
@@ -290,7 +135,7 @@ def verify_bundle(
     progress = progress or NoProgress()
     with BundleReader(path) as reader:
         entries = reader.entries()
-        bundle, pending = _check_metadata(vault, entries, len(reader.parts), policy)
+        bundle, pending = check_metadata(vault, entries, len(reader.parts), policy)
         progress.start(sum(bundle.expected.values()), "verify")
         try:
             digests = _stream_blobs(vault, bundle, entries, pending, None, progress)
@@ -315,7 +160,7 @@ def import_bundle(
         recover(vault)
         with BundleReader(path) as reader:
             entries = reader.entries()
-            bundle, pending = _check_metadata(vault, entries, len(reader.parts), policy)
+            bundle, pending = check_metadata(vault, entries, len(reader.parts), policy)
             with vault.session() as s:
                 present = queries.revisions_present(
                     s, [(r.entry.repo_id, r.entry.commit) for r in bundle.revisions]
