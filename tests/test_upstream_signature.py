@@ -112,7 +112,7 @@ def test_certificate_signature_with_untrusted_leaf_is_refused(
     folder = tmp_path / "cert"
     shutil.copytree(testdata / "oms" / "v1.1.0-certificate", folder)
     res = run("add", folder, "--repo", REPO, "--signature", folder / "model.sig", home=home, code=1)
-    assert "certificate signature whose leaf key is not trusted" in res.stderr
+    assert "certificate signature whose leaf key or Sigstore identity is not trusted" in res.stderr
 
 
 def test_upstream_signature_travels_with_the_revision(
@@ -137,3 +137,63 @@ def test_upstream_signature_travels_with_the_revision(
     sigs = {s["kind"]: s for s in run_json("show", REPO, home=gap)["signatures"]}
     assert sigs["upstream"]["signer"] == "publisher" and sigs["upstream"]["verified"]
     assert sigs["model"]["signer"] == "connected"
+
+
+SIGSTORE_IDENTITY = "stefanb@us.ibm.com"
+SIGSTORE_ISSUER = "https://sigstore.verify.ibm.com/oauth2"
+
+
+def _sigstore_home(tmp_path: Path, testdata: Path, identity: str = SIGSTORE_IDENTITY) -> Path:
+    home = tmp_path / "sigstore-home"
+    run("trust", "add", "stefan", "--identity", identity, "--issuer", SIGSTORE_ISSUER,
+        "--trusted-root", testdata / "sigstore" / "production_trusted_root.json", "--scope", "acme/*",
+        home=home)  # fmt: skip
+    return home
+
+
+def _sigstore_folder(testdata: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "keyless"
+    shutil.copytree(testdata / "oms" / "v1.1.0-sigstore", folder)
+    for p in folder.iterdir():
+        p.chmod(0o644)
+    return folder
+
+
+def test_real_sigstore_signature_is_verified_offline(testdata: Path, tmp_path: Path) -> None:
+    home = _sigstore_home(tmp_path, testdata)
+    folder = _sigstore_folder(testdata, tmp_path)
+    run("add", folder, "--repo", REPO, "--signature", folder / "model.sig", home=home)
+    shown = run_json("show", REPO, home=home)
+    assert [f["path"] for f in shown["files"]] == ["signme-1", "signme-2"]
+    upstream = next(s for s in shown["signatures"] if s["kind"] == "upstream")
+    assert upstream["method"] == "sigstore" and upstream["signer"] == "stefan" and upstream["verified"]
+
+
+def test_sigstore_wrong_identity_is_refused(testdata: Path, tmp_path: Path) -> None:
+    home = _sigstore_home(tmp_path, testdata, identity="someone-else@example.com")
+    folder = _sigstore_folder(testdata, tmp_path)
+    before = snapshot(home)
+    err = run("add", folder, "--repo", REPO, "--signature", folder / "model.sig", home=home, code=1).stderr
+    assert "Sigstore identity is not trusted" in err
+    assert snapshot(home) == before
+
+
+def test_sigstore_signature_still_checks_the_files(testdata: Path, tmp_path: Path) -> None:
+    """sigstore-python does not look at the statement's resources; vault does."""
+    home = _sigstore_home(tmp_path, testdata)
+    folder = _sigstore_folder(testdata, tmp_path)
+    (folder / "signme-2").write_text("changed")
+    err = run("add", folder, "--repo", REPO, "--signature", folder / "model.sig", home=home, code=1).stderr
+    assert "signme-2: sha256" in err
+
+
+def test_sigstore_trust_needs_all_three_parts(testdata: Path, tmp_path: Path) -> None:
+    err = run(
+        "trust", "add", "x", "--identity", SIGSTORE_IDENTITY, "--scope", "*", home=tmp_path / "h", code=2
+    ).stderr
+    assert "--identity, --issuer and --trusted-root go together" in err
+    bad_root = tmp_path / "root.json"
+    bad_root.write_text("{}")
+    err = run("trust", "add", "x", "--identity", SIGSTORE_IDENTITY, "--issuer", SIGSTORE_ISSUER,
+              "--trusted-root", bad_root, "--scope", "*", home=tmp_path / "h", code=2).stderr  # fmt: skip
+    assert "not a Sigstore trusted root" in err

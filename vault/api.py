@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -101,33 +102,52 @@ class Vault:
     # -- trust -----------------------------------------------------------
 
     def trust_add(
-        self, name: str, key_path: Path, scopes: list[str], expires_at: str | None = None
+        self,
+        name: str,
+        key_path: Path | None,
+        scopes: list[str],
+        expires_at: str | None = None,
+        sigstore: tuple[str, str, Path] | None = None,
     ) -> TrustEntry:
+        """Trust a public key, or a Sigstore identity (identity, issuer, trusted root JSON), for `scopes`."""
         if not name or len(name) > 100 or any(c.isspace() for c in name):
             raise UsageError(f"invalid trust entry name {name!r}")
         if not scopes:
             raise UsageError("at least one --scope is required (e.g. 'meta-llama/*')")
+        if (key_path is None) == (sigstore is None):
+            raise UsageError("give either --key, or --identity with --issuer and --trusted-root")
         if expires_at is not None:
             expires_at = _utc_timestamp(expires_at)
-        key = load_public_key(key_path)
-        pem, fp = public_key_pem(key), key_hint(key)
+        scopes = sorted(set(scopes))
+        if key_path is not None:
+            key = load_public_key(key_path)
+            pem, fp, kind, identity, issuer, root = (
+                public_key_pem(key),
+                key_hint(key),
+                "key",
+                None,
+                None,
+                None,
+            )
+        else:
+            assert sigstore is not None
+            identity, issuer, root_path = sigstore
+            root = _load_trusted_root(root_path)
+            pem, kind = b"", "sigstore"
+            fp = hashlib.sha256(f"sigstore:{identity}:{issuer}".encode()).hexdigest()
         with self.writer_lock(), self.session() as s, s.begin():
             if s.get(TrustEntryRow, name) is not None:
                 raise ConflictError(f"trust entry {name!r} already exists")
             s.add(
                 TrustEntryRow(
-                    name=name,
-                    public_key_pem=pem,
-                    fingerprint=fp,
-                    scopes=json.dumps(sorted(set(scopes))),
-                    created_at=audit.utc_now(),
-                    expires_at=expires_at,
+                    name=name, public_key_pem=pem, fingerprint=fp, scopes=json.dumps(scopes),
+                    created_at=audit.utc_now(), expires_at=expires_at, kind=kind, identity=identity,
+                    issuer=issuer, trusted_root=root,
                 )
-            )
-            audit.record(
-                s, "trust.add", name, fingerprint=fp, scopes=sorted(set(scopes)), expires_at=expires_at
-            )
-        return TrustEntry(name, pem, fp, tuple(sorted(set(scopes))), expires_at)
+            )  # fmt: skip
+            audit.record(s, "trust.add", name, kind=kind, fingerprint=fp, identity=identity, issuer=issuer,
+                         scopes=scopes, expires_at=expires_at)  # fmt: skip
+        return TrustEntry(name, pem, fp, tuple(scopes), expires_at, kind, identity, issuer, root)
 
     def trust_quorum(self, scope: str, required: int) -> None:
         """Require `required` distinct trusted model signers for repos matching `scope` (1 removes it)."""
@@ -271,6 +291,20 @@ class Vault:
             for e in rows
         ]  # fmt: skip
         return {"events": events, "chain_intact": broken is None, "first_broken_event": broken}
+
+
+def _load_trusted_root(path: Path) -> bytes:
+    """A Sigstore trusted_root.json, checked to parse before it is trusted."""
+    from vault.signing.trust import trusted_root_from_bytes
+
+    try:
+        raw = path.read_bytes()
+        trusted_root_from_bytes(raw)
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror}") from None
+    except Exception as exc:  # sigstore raises several types for a bad root
+        raise UsageError(f"{path}: not a Sigstore trusted root ({type(exc).__name__})") from None
+    return raw
 
 
 def _utc_timestamp(text: str) -> str:

@@ -67,9 +67,12 @@ def refs_of(session: Session, revision: Revision) -> list[str]:
 def trust_entries(session: Session) -> list[TrustEntry]:
     rows = session.scalars(select(TrustEntryRow).order_by(TrustEntryRow.name))
     return [
-        TrustEntry(r.name, r.public_key_pem, r.fingerprint, tuple(json.loads(r.scopes)), r.expires_at)
+        TrustEntry(
+            r.name, r.public_key_pem, r.fingerprint, tuple(json.loads(r.scopes)), r.expires_at,
+            r.kind, r.identity, r.issuer, r.trusted_root,
+        )
         for r in rows
-    ]
+    ]  # fmt: skip
 
 
 def trust_quorums(session: Session) -> dict[str, int]:

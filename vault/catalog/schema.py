@@ -99,6 +99,12 @@ class TrustEntryRow(Base):
     scopes: Mapped[str] = mapped_column(Text)  # JSON list of globs
     created_at: Mapped[str] = mapped_column(String(40))
     expires_at: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # "key": public_key_pem is the key. "sigstore": a keyless identity (certificate
+    # SAN + OIDC issuer) checked offline against the pinned Sigstore trusted root.
+    kind: Mapped[str] = mapped_column(String(20), default="key", server_default="key")
+    identity: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    issuer: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    trusted_root: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class TrustQuorum(Base):

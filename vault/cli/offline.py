@@ -18,30 +18,49 @@ def trust() -> None:
 
 @trust.command("add")
 @click.argument("name")
-@click.option(
-    "--key", "key_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@click.option("--key", "key_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PEM public key (P-256, P-384 or P-521).")  # fmt: skip
+@click.option("--identity", help="Sigstore: the signer's certificate identity (e-mail or workflow URI).")
+@click.option("--issuer", help="Sigstore: the OIDC issuer that vouched for --identity.")
+@click.option("--trusted-root", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Sigstore: trusted_root.json to verify against, offline.")  # fmt: skip
 @click.option(
     "--scope",
     "scopes",
     multiple=True,
     required=True,
-    help="Repository glob this key may sign for, e.g. 'meta-llama/*'. Repeatable.",
+    help="Repository glob this signer may sign for, e.g. 'meta-llama/*'. Repeatable.",
 )
-@click.option("--expires", help="Stop trusting the key at this date/time (UTC), e.g. 2027-06-30.")
+@click.option("--expires", help="Stop trusting the signer at this date/time (UTC), e.g. 2027-06-30.")
 @pass_settings
 def trust_add(
-    settings: Settings, name: str, key_path: Path, scopes: tuple[str, ...], expires: str | None
+    settings: Settings,
+    name: str,
+    key_path: Path | None,
+    identity: str | None,
+    issuer: str | None,
+    trusted_root: Path | None,
+    scopes: tuple[str, ...],
+    expires: str | None,
 ) -> None:
-    """Trust a public key for repositories matching --scope."""
+    """Trust a public key, or a Sigstore identity, for repositories matching --scope."""
+    sigstore = None
+    if identity or issuer or trusted_root:
+        if not (identity and issuer and trusted_root):
+            raise click.UsageError("--identity, --issuer and --trusted-root go together")
+        sigstore = (identity, issuer, trusted_root)
     with settings.open() as v:
-        e = v.trust_add(name, key_path, list(scopes), expires)
+        e = v.trust_add(name, key_path, list(scopes), expires, sigstore)
     until = f" until {e.expires_at}" if e.expires_at else ""
+    who = (
+        f"key {e.fingerprint[:16]}…" if e.kind == "key" else f"Sigstore identity {e.identity} via {e.issuer}"
+    )
     emit(
         settings,
-        {"name": e.name, "key": e.fingerprint, "scopes": list(e.scopes), "expires_at": e.expires_at},
-        f"trusted {e.name} (key {e.fingerprint[:16]}…) for {' '.join(e.scopes)}{until}",
-    )
+        {"name": e.name, "kind": e.kind, "key": e.fingerprint, "identity": e.identity, "issuer": e.issuer,
+         "scopes": list(e.scopes), "expires_at": e.expires_at},
+        f"trusted {e.name} ({who}) for {' '.join(e.scopes)}{until}",
+    )  # fmt: skip
 
 
 @trust.command("quorum")
@@ -59,19 +78,27 @@ def trust_quorum(settings: Settings, scope: str, required: int) -> None:
 @trust.command("list")
 @pass_settings
 def trust_list(settings: Settings) -> None:
-    """List trusted keys."""
+    """List trusted keys and Sigstore identities, and quorum rules."""
     with settings.open() as v:
         entries, quorums = v.trust_list(), v.trust_quorums()
     data = {
         "keys": [
-            {"name": e.name, "key": e.fingerprint, "scopes": list(e.scopes), "expires_at": e.expires_at}
+            {
+                "name": e.name,
+                "kind": e.kind,
+                "key": e.fingerprint,
+                "identity": e.identity,
+                "issuer": e.issuer,
+                "scopes": list(e.scopes),
+                "expires_at": e.expires_at,
+            }
             for e in entries
         ],
         "quorums": quorums,
     }
     lines = [
-        f"{e.name}\t{e.fingerprint}\t{' '.join(e.scopes)}"
-        + (f"\texpires {e.expires_at}" if e.expires_at else "")
+        f"{e.name}\t{e.fingerprint if e.kind == 'key' else f'sigstore:{e.identity} via {e.issuer}'}"
+        f"\t{' '.join(e.scopes)}" + (f"\texpires {e.expires_at}" if e.expires_at else "")
         for e in entries
     ]
     lines += [f"quorum\t{scope}\t{n} signers" for scope, n in quorums.items()]
@@ -82,7 +109,7 @@ def trust_list(settings: Settings) -> None:
 @click.argument("name")
 @pass_settings
 def trust_remove(settings: Settings, name: str) -> None:
-    """Stop trusting a key."""
+    """Stop trusting a key or identity."""
     with settings.open() as v:
         v.trust_remove(name)
     emit(settings, {"removed": name}, f"removed {name}")

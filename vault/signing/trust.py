@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -26,12 +27,20 @@ class TrustEntry:
     scopes: tuple[str, ...]
     # ISO-8601 UTC; key signatures carry no trusted time, so expiry is judged at verification.
     expires_at: str | None = None
+    kind: str = "key"  # or "sigstore"
+    identity: str | None = None
+    issuer: str | None = None
+    trusted_root: bytes | None = None
 
     def covers(self, repo_id: str) -> bool:
         return any(fnmatch.fnmatchcase(repo_id, scope) for scope in self.scopes)
 
     def expired(self, now: str) -> bool:
         return self.expires_at is not None and now >= self.expires_at
+
+    @property
+    def label(self) -> str:
+        return self.name if self.kind == "key" else f"{self.name} ({self.identity} via {self.issuer})"
 
     def public_key(self) -> ec.EllipticCurvePublicKey:
         return load_public_key_bytes(self.public_key_pem, f"trust entry {self.name}")
@@ -81,7 +90,7 @@ class TrustPolicy:
         if not signers:
             if env.has_certificate and env.key_hint is None:
                 raise TrustError(
-                    f"{origin}: certificate signature whose leaf key is not trusted "
+                    f"{origin}: certificate signature whose leaf key or Sigstore identity is not trusted "
                     "(CA-chain trust is not supported yet: trust the leaf's public key)"
                 )
             named = [e.name for e in self.entries if e.fingerprint == env.key_hint]
@@ -98,12 +107,50 @@ class TrustPolicy:
             raise TrustError(f"{origin}: signed by {names}: trust in that key has expired")
         for signer in live:
             if self.allows(signer, repo_id):
-                method = "certificate" if env.has_certificate else "key"
+                method = (
+                    "sigstore"
+                    if signer.kind == "sigstore"
+                    else "certificate"
+                    if env.has_certificate
+                    else "key"
+                )
                 return VerifiedSignature(signer, env.payload, raw, method)
         names = ", ".join(f"{s.name} (scope {' '.join(s.scopes)})" for s in live)
         raise TrustError(f"{origin}: signer {names} is not trusted for {repo_id}")
 
     def _verifying_entries(self, env: Envelope) -> list[TrustEntry]:
         # The hint narrows the search; without one every key is tried.
-        candidates = [e for e in self.entries if env.key_hint in (None, e.fingerprint)]
-        return [e for e in candidates if verify_envelope(env, e.public_key())]
+        keys = [e for e in self.entries if e.kind == "key" and env.key_hint in (None, e.fingerprint)]
+        found = [e for e in keys if verify_envelope(env, e.public_key())]
+        if env.has_certificate:
+            found += [e for e in self.entries if e.kind == "sigstore" and verify_sigstore(env.raw, e)]
+        return found
+
+
+def verify_sigstore(raw: bytes, entry: TrustEntry) -> bool:
+    """Offline Sigstore verification against the entry's pinned trusted root and identity.
+
+    sigstore-python checks the certificate chain, the transparency-log proof and
+    the identity; it does not look inside the statement, which vault checks
+    itself like any other signature's.
+    """
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.models import Bundle
+    from sigstore.verify import Verifier
+    from sigstore.verify.policy import Identity
+
+    assert entry.trusted_root is not None and entry.identity and entry.issuer
+    try:
+        verifier = Verifier(trusted_root=trusted_root_from_bytes(entry.trusted_root))
+        verifier.verify_dsse(Bundle.from_json(raw), Identity(identity=entry.identity, issuer=entry.issuer))
+    except (SigstoreError, ValueError):
+        return False
+    return True
+
+
+def trusted_root_from_bytes(raw: bytes) -> Any:
+    """sigstore-python reads trusted roots only from files; this parses the stored bytes."""
+    from sigstore.models import TrustedRoot
+    from sigstore_models.trustroot import v1 as trustroot_v1
+
+    return TrustedRoot(trustroot_v1.TrustedRoot.from_json(raw))
