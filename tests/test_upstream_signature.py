@@ -112,7 +112,7 @@ def test_certificate_signature_with_untrusted_leaf_is_refused(
     folder = tmp_path / "cert"
     shutil.copytree(testdata / "oms" / "v1.1.0-certificate", folder)
     res = run("add", folder, "--repo", REPO, "--signature", folder / "model.sig", home=home, code=1)
-    assert "certificate signature whose leaf key or Sigstore identity is not trusted" in res.stderr
+    assert "certificate signature whose chain, leaf key or Sigstore identity is not trusted" in res.stderr
 
 
 def test_upstream_signature_travels_with_the_revision(
@@ -197,3 +197,51 @@ def test_sigstore_trust_needs_all_three_parts(testdata: Path, tmp_path: Path) ->
     err = run("trust", "add", "x", "--identity", SIGSTORE_IDENTITY, "--issuer", SIGSTORE_ISSUER,
               "--trusted-root", bad_root, "--scope", "*", home=tmp_path / "h", code=2).stderr  # fmt: skip
     assert "not a Sigstore trusted root" in err
+
+
+def _ca_home(tmp_path: Path, testdata: Path, *ca_files: str) -> Path:
+    home = tmp_path / "ca-home"
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(b"".join((testdata / "oms" / "keys" / f).read_bytes() for f in ca_files))
+    run("trust", "add", "corp-ca", "--ca", bundle, "--scope", "acme/*", home=home)
+    return home
+
+
+def test_real_certificate_signature_chains_to_a_trusted_ca(testdata: Path, tmp_path: Path) -> None:
+    """The model_signing certificate signature: leaf -> intermediate -> root, root trusted."""
+    home = _ca_home(tmp_path, testdata, "ca-cert.pem")
+    folder = tmp_path / "cert"
+    shutil.copytree(testdata / "oms" / "v1.1.0-certificate", folder)
+    run("add", folder, "--repo", REPO, "--signature", folder / "model.sig", home=home)
+    upstream = next(s for s in run_json("show", REPO, home=home)["signatures"] if s["kind"] == "upstream")
+    assert upstream["method"] == "certificate" and upstream["signer"] == "corp-ca"
+
+
+def test_certificate_chain_to_an_untrusted_ca_is_refused(testdata: Path, tmp_path: Path) -> None:
+    # A CA that did not issue this chain: a self-signed one made here.
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Other CA")])
+    now = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    other = tmp_path / "other-ca.pem"
+    other.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    home = tmp_path / "h"
+    run("trust", "add", "other", "--ca", other, "--scope", "acme/*", home=home)
+    folder = tmp_path / "cert"
+    shutil.copytree(testdata / "oms" / "v1.1.0-certificate", folder)
+    before = snapshot(home)
+    err = run("add", folder, "--repo", REPO, "--signature", folder / "model.sig", home=home, code=1).stderr
+    assert "whose chain, leaf key or Sigstore identity is not trusted" in err
+    assert snapshot(home) == before

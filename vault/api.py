@@ -108,27 +108,26 @@ class Vault:
         scopes: list[str],
         expires_at: str | None = None,
         sigstore: tuple[str, str, Path] | None = None,
+        ca_path: Path | None = None,
     ) -> TrustEntry:
-        """Trust a public key, or a Sigstore identity (identity, issuer, trusted root JSON), for `scopes`."""
+        """Trust a public key, a CA (certificate signatures) or a Sigstore identity, for `scopes`."""
         if not name or len(name) > 100 or any(c.isspace() for c in name):
             raise UsageError(f"invalid trust entry name {name!r}")
         if not scopes:
             raise UsageError("at least one --scope is required (e.g. 'meta-llama/*')")
-        if (key_path is None) == (sigstore is None):
-            raise UsageError("give either --key, or --identity with --issuer and --trusted-root")
+        if sum(x is not None for x in (key_path, sigstore, ca_path)) != 1:
+            raise UsageError("give one of --key, --ca, or --identity with --issuer and --trusted-root")
         if expires_at is not None:
             expires_at = _utc_timestamp(expires_at)
         scopes = sorted(set(scopes))
+        identity = issuer = None
+        root: bytes | None = None
         if key_path is not None:
             key = load_public_key(key_path)
-            pem, fp, kind, identity, issuer, root = (
-                public_key_pem(key),
-                key_hint(key),
-                "key",
-                None,
-                None,
-                None,
-            )
+            pem, fp, kind = public_key_pem(key), key_hint(key), "key"
+        elif ca_path is not None:
+            pem, kind = _load_ca(ca_path), "ca"
+            fp = hashlib.sha256(pem).hexdigest()
         else:
             assert sigstore is not None
             identity, issuer, root_path = sigstore
@@ -291,6 +290,20 @@ class Vault:
             for e in rows
         ]  # fmt: skip
         return {"events": events, "chain_intact": broken is None, "first_broken_event": broken}
+
+
+def _load_ca(path: Path) -> bytes:
+    """The CA certificate(s) a certificate signature's chain must lead to, as canonical PEM."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    try:
+        certs = x509.load_pem_x509_certificates(path.read_bytes())
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UsageError(f"{path}: not PEM certificates ({exc})") from None
+    return b"".join(c.public_bytes(Encoding.PEM) for c in certs)
 
 
 def _load_trusted_root(path: Path) -> bytes:

@@ -20,6 +20,8 @@ def trust() -> None:
 @click.argument("name")
 @click.option("--key", "key_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="PEM public key (P-256, P-384 or P-521).")  # fmt: skip
+@click.option("--ca", "ca_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CA certificate(s), PEM: certificate signatures whose chain leads here.")  # fmt: skip
 @click.option("--identity", help="Sigstore: the signer's certificate identity (e-mail or workflow URI).")
 @click.option("--issuer", help="Sigstore: the OIDC issuer that vouched for --identity.")
 @click.option("--trusted-root", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -37,24 +39,27 @@ def trust_add(
     settings: Settings,
     name: str,
     key_path: Path | None,
+    ca_path: Path | None,
     identity: str | None,
     issuer: str | None,
     trusted_root: Path | None,
     scopes: tuple[str, ...],
     expires: str | None,
 ) -> None:
-    """Trust a public key, or a Sigstore identity, for repositories matching --scope."""
+    """Trust a public key, a CA, or a Sigstore identity, for repositories matching --scope."""
     sigstore = None
     if identity or issuer or trusted_root:
         if not (identity and issuer and trusted_root):
             raise click.UsageError("--identity, --issuer and --trusted-root go together")
         sigstore = (identity, issuer, trusted_root)
     with settings.open() as v:
-        e = v.trust_add(name, key_path, list(scopes), expires, sigstore)
+        e = v.trust_add(name, key_path, list(scopes), expires, sigstore, ca_path)
     until = f" until {e.expires_at}" if e.expires_at else ""
-    who = (
-        f"key {e.fingerprint[:16]}…" if e.kind == "key" else f"Sigstore identity {e.identity} via {e.issuer}"
-    )
+    who = {
+        "key": f"key {e.fingerprint[:16]}…",
+        "ca": f"CA {e.fingerprint[:16]}…",
+        "sigstore": f"Sigstore identity {e.identity} via {e.issuer}",
+    }[e.kind]
     emit(
         settings,
         {"name": e.name, "kind": e.kind, "key": e.fingerprint, "identity": e.identity, "issuer": e.issuer,

@@ -90,8 +90,8 @@ class TrustPolicy:
         if not signers:
             if env.has_certificate and env.key_hint is None:
                 raise TrustError(
-                    f"{origin}: certificate signature whose leaf key or Sigstore identity is not trusted "
-                    "(CA-chain trust is not supported yet: trust the leaf's public key)"
+                    f"{origin}: certificate signature whose chain, leaf key or Sigstore identity "
+                    "is not trusted"
                 )
             named = [e.name for e in self.entries if e.fingerprint == env.key_hint]
             if named:
@@ -107,13 +107,9 @@ class TrustPolicy:
             raise TrustError(f"{origin}: signed by {names}: trust in that key has expired")
         for signer in live:
             if self.allows(signer, repo_id):
-                method = (
-                    "sigstore"
-                    if signer.kind == "sigstore"
-                    else "certificate"
-                    if env.has_certificate
-                    else "key"
-                )
+                method = {"sigstore": "sigstore", "ca": "certificate"}.get(signer.kind, "key")
+                if env.has_certificate and method == "key":
+                    method = "certificate"
                 return VerifiedSignature(signer, env.payload, raw, method)
         names = ", ".join(f"{s.name} (scope {' '.join(s.scopes)})" for s in live)
         raise TrustError(f"{origin}: signer {names} is not trusted for {repo_id}")
@@ -124,6 +120,7 @@ class TrustPolicy:
         found = [e for e in keys if verify_envelope(env, e.public_key())]
         if env.has_certificate:
             found += [e for e in self.entries if e.kind == "sigstore" and verify_sigstore(env.raw, e)]
+            found += [e for e in self.entries if e.kind == "ca" and verify_certificate_chain(env, e)]
         return found
 
 
@@ -154,3 +151,36 @@ def trusted_root_from_bytes(raw: bytes) -> Any:
     from sigstore_models.trustroot import v1 as trustroot_v1
 
     return TrustedRoot(trustroot_v1.TrustedRoot.from_json(raw))
+
+
+def verify_certificate_chain(env: Envelope, entry: TrustEntry) -> bool:
+    """OMS certificate signatures: the chain must lead to the entry's CA, and the leaf key must sign.
+
+    Like model_signing, the chain is checked at the leaf's notBefore: the bundle
+    carries no trusted signing time, so "valid when it was issued" is the only
+    claim that can be checked; the trust entry's own --expires bounds it.
+    """
+    import base64
+    import json
+
+    from cryptography import x509
+    from OpenSSL import crypto
+
+    try:
+        chain = json.loads(env.raw)["verificationMaterial"]["x509CertificateChain"]["certificates"]
+        certs = [x509.load_der_x509_certificate(base64.b64decode(c["rawBytes"])) for c in chain]
+        store = crypto.X509Store()
+        for ca in x509.load_pem_x509_certificates(entry.public_key_pem):
+            store.add_cert(crypto.X509.from_cryptography(ca))
+        leaf = certs[0]
+        store.set_time(leaf.not_valid_before_utc)
+        context = crypto.X509StoreContext(
+            store,
+            crypto.X509.from_cryptography(leaf),
+            [crypto.X509.from_cryptography(c) for c in certs[1:]],
+        )
+        context.verify_certificate()
+        key = leaf.public_key()
+    except (KeyError, IndexError, TypeError, ValueError, crypto.X509StoreContextError, crypto.Error):
+        return False
+    return isinstance(key, ec.EllipticCurvePublicKey) and verify_envelope(env, key)
