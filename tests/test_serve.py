@@ -147,3 +147,14 @@ def test_many_clients_at_once(server: str) -> None:
 
     with ThreadPoolExecutor(8) as pool:
         assert set(pool.map(fetch, range(8))) == {MINILM_SHA256}
+
+
+def test_vault_pull_from_vault_serve(server: str, tmp_path: Path) -> None:
+    """A vault can mirror another: every file served passes pull's cross-check against the served tree."""
+    home = tmp_path / "mirror"
+    pulled = json.loads(run("--json", "pull", MINILM_REPO, "--endpoint", server, home=home).stdout)
+    assert pulled["commit"] == MINILM_COMMIT and pulled["files"] == 13
+    prov = json.loads(run("--json", "provenance", MINILM_REPO, home=home).stdout)
+    assert all(f["matched"] for f in prov["files"])
+    weights = next(f for f in prov["files"] if f["path"] == "model.safetensors")
+    assert weights["published"]["lfs_sha256"] == MINILM_SHA256
