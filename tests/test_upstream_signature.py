@@ -12,13 +12,17 @@ from tests.conftest import KeyPair, run, run_json, snapshot
 REPO = "acme/signed"
 
 
-@pytest.fixture
-def signed_folder(testdata: Path, tmp_path: Path) -> Path:
-    dest = tmp_path / "published"
-    shutil.copytree(testdata / "oms" / "v1.1.0-elliptic-key", dest)
+def copy_signed(testdata: Path, variant: str, dest: Path) -> Path:
+    """A writable copy of one of the real model_signing test folders."""
+    shutil.copytree(testdata / "oms" / variant, dest)
     for p in dest.iterdir():
         p.chmod(0o644)
     return dest
+
+
+@pytest.fixture
+def signed_folder(testdata: Path, tmp_path: Path) -> Path:
+    return copy_signed(testdata, "v1.1.0-elliptic-key", tmp_path / "published")
 
 
 @pytest.fixture
@@ -97,8 +101,7 @@ def test_out_of_scope_is_refused(home: Path, signed_folder: Path) -> None:
 
 def test_certificate_signature_checks_the_leaf_key(home: Path, testdata: Path, tmp_path: Path) -> None:
     """The real certificate-method signature: its leaf key is the trusted publisher key."""
-    folder = tmp_path / "cert"
-    shutil.copytree(testdata / "oms" / "v1.1.0-certificate", folder)
+    folder = copy_signed(testdata, "v1.1.0-certificate", tmp_path / "cert")
     run("add", folder, "--repo", REPO, "--signature", folder / "model.sig", home=home)
     upstream = [s for s in run_json("show", REPO, home=home)["signatures"] if s["kind"] == "upstream"]
     assert upstream[0]["method"] == "certificate" and upstream[0]["signer"] == "publisher"
@@ -109,8 +112,7 @@ def test_certificate_signature_with_untrusted_leaf_is_refused(
 ) -> None:
     run("trust", "remove", "publisher", home=home)
     run("trust", "add", "someone", "--key", keypair.public, "--scope", "*", home=home)
-    folder = tmp_path / "cert"
-    shutil.copytree(testdata / "oms" / "v1.1.0-certificate", folder)
+    folder = copy_signed(testdata, "v1.1.0-certificate", tmp_path / "cert")
     res = run("add", folder, "--repo", REPO, "--signature", folder / "model.sig", home=home, code=1)
     assert "certificate signature whose chain, leaf key or Sigstore identity is not trusted" in res.stderr
 
@@ -152,11 +154,7 @@ def _sigstore_home(tmp_path: Path, testdata: Path, identity: str = SIGSTORE_IDEN
 
 
 def _sigstore_folder(testdata: Path, tmp_path: Path) -> Path:
-    folder = tmp_path / "keyless"
-    shutil.copytree(testdata / "oms" / "v1.1.0-sigstore", folder)
-    for p in folder.iterdir():
-        p.chmod(0o644)
-    return folder
+    return copy_signed(testdata, "v1.1.0-sigstore", tmp_path / "keyless")
 
 
 def test_real_sigstore_signature_is_verified_offline(testdata: Path, tmp_path: Path) -> None:
@@ -210,8 +208,7 @@ def _ca_home(tmp_path: Path, testdata: Path, *ca_files: str) -> Path:
 def test_real_certificate_signature_chains_to_a_trusted_ca(testdata: Path, tmp_path: Path) -> None:
     """The model_signing certificate signature: leaf -> intermediate -> root, root trusted."""
     home = _ca_home(tmp_path, testdata, "ca-cert.pem")
-    folder = tmp_path / "cert"
-    shutil.copytree(testdata / "oms" / "v1.1.0-certificate", folder)
+    folder = copy_signed(testdata, "v1.1.0-certificate", tmp_path / "cert")
     run("add", folder, "--repo", REPO, "--signature", folder / "model.sig", home=home)
     upstream = next(s for s in run_json("show", REPO, home=home)["signatures"] if s["kind"] == "upstream")
     assert upstream["method"] == "certificate" and upstream["signer"] == "corp-ca"
@@ -239,8 +236,7 @@ def test_certificate_chain_to_an_untrusted_ca_is_refused(testdata: Path, tmp_pat
     other.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     home = tmp_path / "h"
     run("trust", "add", "other", "--ca", other, "--scope", "acme/*", home=home)
-    folder = tmp_path / "cert"
-    shutil.copytree(testdata / "oms" / "v1.1.0-certificate", folder)
+    folder = copy_signed(testdata, "v1.1.0-certificate", tmp_path / "cert")
     before = snapshot(home)
     err = run("add", folder, "--repo", REPO, "--signature", folder / "model.sig", home=home, code=1).stderr
     assert "whose chain, leaf key or Sigstore identity is not trusted" in err
