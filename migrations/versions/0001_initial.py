@@ -42,7 +42,7 @@ def upgrade() -> None:
     op.create_table(
         "blobs",
         sa.Column("sha256", sa.String(64), primary_key=True),
-        sa.Column("size", sa.Integer, nullable=False),
+        sa.Column("size", sa.BigInteger, nullable=False),
         sa.Column("blake3", sa.String(64), nullable=False),
     )
     op.create_table(
@@ -50,7 +50,7 @@ def upgrade() -> None:
         sa.Column("revision_id", sa.Integer, sa.ForeignKey("revisions.id"), primary_key=True),
         sa.Column("path", sa.String(1024), primary_key=True),
         sa.Column("sha256", sa.String(64), sa.ForeignKey("blobs.sha256"), nullable=False),
-        sa.Column("size", sa.Integer, nullable=False),
+        sa.Column("size", sa.BigInteger, nullable=False),
     )
     op.create_index("ix_files_sha256", "files", ["sha256"])
     op.create_table(

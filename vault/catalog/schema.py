@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -59,7 +60,7 @@ class Ref(Base):
 class Blob(Base):
     __tablename__ = "blobs"
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)  # weights files pass 2 GiB
     blake3: Mapped[str] = mapped_column(String(64))
     git_sha1: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
@@ -69,7 +70,7 @@ class File(Base):
     revision_id: Mapped[int] = mapped_column(ForeignKey("revisions.id"), primary_key=True)
     path: Mapped[str] = mapped_column(String(1024), primary_key=True)
     sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"), index=True)
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)  # weights files pass 2 GiB
     lfs: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     revision: Mapped[Revision] = relationship(back_populates="files")
     blob: Mapped[Blob] = relationship()
