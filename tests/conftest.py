@@ -49,12 +49,14 @@ def testdata() -> Path:
     return TESTDATA
 
 
-def run(*args: str | os.PathLike[str], home: Path | None = None, code: int | None = 0) -> Result:
+def run(
+    *args: str | os.PathLike[str], home: Path | None = None, code: int | None = 0, env: dict | None = None
+) -> Result:
     """Invoke the CLI in-process; assert the exit code (unless `code` is None)."""
     argv = [str(a) for a in args]
     if home is not None:
         argv = ["--home", str(home), *argv]
-    result = CliRunner().invoke(cli, argv, catch_exceptions=False)
+    result = CliRunner().invoke(cli, argv, catch_exceptions=False, env=env)
     assert code is None or result.exit_code == code, (
         f"vault {' '.join(argv)} exited {result.exit_code}, wanted {code}\n"
         f"stdout: {result.stdout}\nstderr: {result.stderr}"
@@ -62,9 +64,9 @@ def run(*args: str | os.PathLike[str], home: Path | None = None, code: int | Non
     return result
 
 
-def run_json(*args: str | os.PathLike[str], home: Path | None = None) -> object:
+def run_json(*args: str | os.PathLike[str], home: Path | None = None, env: dict | None = None) -> object:
     argv = ["--json", *(str(a) for a in args)]
-    return json.loads(run(*argv, home=home).stdout)
+    return json.loads(run(*argv, home=home, env=env).stdout)
 
 
 @dataclass
