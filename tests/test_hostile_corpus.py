@@ -124,8 +124,8 @@ def test_allowed_pickles_pass_the_scan(gap: Path, keypair: KeyPair, tmp_path: Pa
     bundle = forge_bundle(tmp_path / "ok.vault", keypair.private, files)
     refused(gap, bundle, "a.bin: pickle-based weights are refused")
     run("import", bundle, "--allow-pickle", home=gap)
-    events = [e for e in run_json("provenance", "acme/tiny", home=gap)["files"]]
-    assert {e["path"] for e in events} == set(files)
+    imported = run_json("provenance", "acme/tiny", home=gap)["files"]
+    assert {f["path"] for f in imported} == set(files)
 
 
 def _entries_edit(edit: Callable[[bt.Entries], bt.Entries]) -> Callable[[Transfer, Path], Path]:

@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from tests.conftest import Transfer, run, run_json, snapshot
+from vault.api import Vault
+from vault.serve import make_server
 
 
 def _revoke_and_ship(t: Transfer, tmp_path: Path) -> Path:
@@ -42,14 +47,9 @@ def test_revocation_stops_every_way_of_resolving(transfer: Transfer, tmp_path: P
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "is revoked" in out
     assert not (view / "snapshots" / t.commit).exists() and not (view / "refs" / "main").exists()
-    from vault.api import Vault
-    from vault.serve import make_server
 
     with Vault.open(t.airgapped, create=False) as v:
         server = make_server(v, "127.0.0.1", 0, log_requests=False)
-        import threading
-        import urllib.error
-        import urllib.request
 
         threading.Thread(target=server.serve_forever, daemon=True).start()
         url = f"http://127.0.0.1:{server.server_address[1]}/api/models/{t.repo_id}"

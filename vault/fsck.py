@@ -22,7 +22,10 @@ from vault.catalog import queries
 from vault.catalog.schema import AuditEvent, Blob, Model, Revision
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from vault.api import Vault
+    from vault.store import Store
 
 
 @dataclass
@@ -101,7 +104,7 @@ def fsck(vault: Vault) -> FsckReport:
     return report
 
 
-def _check_view(report: FsckReport, store: Any, view: Any, files: dict[str, str]) -> None:
+def _check_view(report: FsckReport, store: Store, view: Path, files: dict[str, str]) -> None:
     present = {
         os.path.relpath(os.path.join(root, f), view) for root, _dirs, names in os.walk(view) for f in names
     }

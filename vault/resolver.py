@@ -19,17 +19,17 @@ from vault.refs import parse_ref
 AVAILABLE = "available"
 
 _BY_REF = """
-SELECT r.commit_, r.status FROM models m
+SELECT r."commit", r.status FROM models m
 JOIN refs f ON f.model_id = m.id AND f.name = ?
 JOIN revisions r ON r.id = f.revision_id
 WHERE m.repo_id = ?
-""".replace("commit_", '"commit"')
+"""
 
 _BY_COMMIT = """
-SELECT r.commit_, r.status FROM models m
+SELECT r."commit", r.status FROM models m
 JOIN revisions r ON r.model_id = m.id AND r."commit" = ?
 WHERE m.repo_id = ?
-""".replace("commit_", '"commit"')
+"""
 
 
 class NeedsFullVault(Exception):

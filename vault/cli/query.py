@@ -7,6 +7,7 @@ import sys
 import click
 
 from vault.cli.render import Settings, emit, human_bytes
+from vault.errors import IntegrityError
 
 pass_settings = click.make_pass_decorator(Settings)
 
@@ -144,8 +145,6 @@ def serve(settings: Settings, host: str, port: int, quiet: bool) -> None:
 @pass_settings
 def audit(settings: Settings) -> None:
     """Show the audit trail and check its hash chain (exit 1 if it was tampered with)."""
-    from vault.errors import IntegrityError
-
     with settings.open(create=False) as v:
         report = v.audit_report()
     lines = [f"{e['id']:>5}  {e['at']}  {e['action']:<14} {e['subject']}" for e in report["events"]]
@@ -160,8 +159,6 @@ def audit(settings: Settings) -> None:
 @pass_settings
 def fsck(settings: Settings) -> None:
     """Check the store and views against the catalog (exit 1 on any inconsistency)."""
-    from vault.errors import IntegrityError
-
     with settings.open(create=False) as v:
         report = v.fsck()
     lines = [f"PROBLEM {p['kind']}: {p['where']}: {p['detail']}" for p in report["problems"]]
@@ -180,8 +177,6 @@ def fsck(settings: Settings) -> None:
 @pass_settings
 def scrub(settings: Settings) -> None:
     """Re-hash every stored blob (blake3, all cores); exit 1 if any is missing or changed."""
-    from vault.errors import IntegrityError
-
     with settings.open(create=False) as v:
         report = v.scrub()
     lines = [f"DAMAGED {d['sha256']}: {d['problem']} ({', '.join(d['files']) or 'unreferenced'})"
