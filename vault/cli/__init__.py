@@ -1,54 +1,162 @@
 """The `vault` command: a thin click layer that parses, calls `vault.api`, and renders.
 
-Errors become one line on stderr and an exit code (see docs/operator-guide.md);
-a traceback only with --debug.
+Every failure ends the same way, whichever command it came from: one line on
+stderr (with `--json`, also one `{"error": …}` object on stdout) and an exit
+code from the table in docs/operator-guide.md. A traceback only with --debug.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+import traceback
+from collections.abc import Sequence
+from types import FrameType
 from typing import Any
 
 import click
 
-from vault.cli.render import Settings
+from vault.cli.render import FailedWithReport, Settings, emit_error
 from vault.errors import VaultError
 from vault.version import __version__
 
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+EXIT_FAILURE = 5
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is so that cleanup (`finally`, partial files) runs."""
+
+
+def _raise_terminated(_signum: int, _frame: FrameType | None) -> None:
+    raise Terminated
+
+
+def _scan_flags(args: Sequence[str], settings: Settings) -> None:
+    """Global flags, for failures that happen before click has parsed them."""
+    settings.as_json = settings.as_json or "--json" in args
+    settings.debug = settings.debug or "--debug" in args
+
+
+def _failure(settings: Settings, code: int, kind: str, message: str, report: Any = None) -> int:
+    if settings.debug and sys.exc_info()[0] is not None:
+        traceback.print_exc()
+    emit_error(settings, code, kind, message, report)
+    return code
+
 
 class VaultGroup(click.Group):
-    def invoke(self, ctx: click.Context) -> Any:
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run click without its own error handling, and map every outcome to one exit code."""
+        argv = list(sys.argv[1:] if args is None else args)
+        settings = extra.pop("obj", None) or Settings()
+        code = self._run(argv, prog_name or "vault", settings, **extra)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+    def _run(self, argv: list[str], prog_name: str, settings: Settings, **extra: Any) -> int:
+        # Only the main thread may set handlers; an embedding program keeps its own.
+        previous = signal.getsignal(signal.SIGTERM)
+        own_handler = (
+            previous in (signal.SIG_DFL, None) and threading.current_thread() is threading.main_thread()
+        )
+        if own_handler:
+            signal.signal(signal.SIGTERM, _raise_terminated)
         try:
-            return super().invoke(ctx)
+            result = super().main(argv, prog_name, standalone_mode=False, obj=settings, **extra)
+            return result if isinstance(result, int) else 0
+        except click.exceptions.Exit as exc:
+            return exc.exit_code
+        except click.ClickException as exc:
+            _scan_flags(argv, settings)
+            if settings.as_json:
+                return _failure(settings, exc.exit_code, "usage", exc.format_message())
+            exc.show()
+            return exc.exit_code
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            _scan_flags(argv, settings)
+            return _failure(
+                settings, EXIT_INTERRUPTED, "interrupted", "interrupted; nothing half-done was kept"
+            )
+        except Terminated:
+            _scan_flags(argv, settings)
+            return _failure(settings, EXIT_TERMINATED, "terminated", "terminated; nothing half-done was kept")
         except VaultError as exc:
-            if ctx.obj is not None and ctx.obj.debug:
-                raise
-            click.echo(f"vault: error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
+            _scan_flags(argv, settings)
+            report = exc.report if isinstance(exc, FailedWithReport) else None
+            return _failure(settings, exc.exit_code, exc.kind, str(exc), report)
         except OSError as exc:
-            if ctx.obj is not None and ctx.obj.debug:
-                raise
+            _scan_flags(argv, settings)
             where = f"{exc.filename}: " if exc.filename else ""
-            click.echo(f"vault: error: {where}{exc.strerror or exc}", err=True)
-            ctx.exit(5)
+            return _failure(settings, EXIT_FAILURE, "io", f"{where}{exc.strerror or exc}")
+        except Exception as exc:
+            _scan_flags(argv, settings)
+            message = f"unexpected {type(exc).__name__}: {exc}" + (
+                "" if settings.debug else " (--debug shows the traceback)"
+            )
+            return _failure(settings, EXIT_FAILURE, "internal", message)
+        finally:
+            if own_handler:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-@click.group(cls=VaultGroup)
+def _set_home(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(Settings).home = value
+
+
+def _set_flag(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        setattr(ctx.ensure_object(Settings), param.name or "", True)
+
+
+def global_options() -> list[click.Option]:
+    """--home, --json and --debug, accepted before or after the subcommand (`vault show REF --json`)."""
+    return [
+        click.Option(["--home"], type=click.Path(file_okay=False), expose_value=False, callback=_set_home,
+                     help="Vault home directory (default: VAULT_HOME, else the user data dir)."),
+        click.Option(["--json", "as_json"], is_flag=True, expose_value=False, callback=_set_flag,
+                     help="Machine-readable output on stdout (errors too)."),
+        click.Option(["--debug"], is_flag=True, expose_value=False, callback=_set_flag,
+                     help="Show tracebacks on errors."),
+    ]  # fmt: skip
+
+
+@click.group(cls=VaultGroup, context_settings=CONTEXT_SETTINGS)
 @click.option(
     "--home",
     type=click.Path(file_okay=False),
     envvar="VAULT_HOME",
     help="Vault home directory (default: the user data dir).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout (errors too).")
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
-@click.version_option(__version__, prog_name="vault")
+@click.version_option(__version__, "-V", "--version", prog_name="vault")
 @click.pass_context
 def cli(ctx: click.Context, home: str | None, as_json: bool, debug: bool) -> None:
     """vault: carry model weights across an air gap, verified."""
-    ctx.obj = Settings(home=home, as_json=as_json, debug=debug)
+    settings = ctx.ensure_object(Settings)
+    settings.home = settings.home or home
+    settings.as_json = settings.as_json or as_json
+    settings.debug = settings.debug or debug
+
+
+def _add_global_options(command: click.Command) -> None:
+    command.params.extend(global_options())
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _add_global_options(sub)
 
 
 def _register() -> None:
@@ -56,6 +164,7 @@ def _register() -> None:
 
     for module in (connected, offline, query):
         for command in module.COMMANDS:
+            _add_global_options(command)
             cli.add_command(command)
 
 
@@ -63,4 +172,4 @@ _register()
 
 
 def main() -> None:
-    sys.exit(cli.main(prog_name="vault"))
+    cli.main(prog_name="vault")

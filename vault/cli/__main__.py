@@ -1,5 +1,5 @@
 """`python -m vault.cli`: the same command as the `vault` console script."""
 
-from vault.cli import main
+from vault._entry import main
 
 main()

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from vault.cli.render import Settings, emit, human_bytes
+from vault.cli.render import Settings, emit, emit_or_fail, human_bytes
 from vault.errors import IntegrityError
 
 pass_settings = click.make_pass_decorator(Settings)
@@ -148,11 +148,14 @@ def audit(settings: Settings) -> None:
     with settings.open(create=False) as v:
         report = v.audit_report()
     lines = [f"{e['id']:>5}  {e['at']}  {e['action']:<14} {e['subject']}" for e in report["events"]]
-    emit(settings, report, "\n".join(lines) or "no events")
-    if not report["chain_intact"]:
-        raise IntegrityError(
+    broken = (
+        None
+        if report["chain_intact"]
+        else IntegrityError(
             f"audit trail: event {report['first_broken_event']} does not match the hash chain"
         )
+    )
+    emit_or_fail(settings, report, "\n".join(lines) or "no events", broken)
 
 
 @click.command()
@@ -168,9 +171,12 @@ def fsck(settings: Settings) -> None:
         f"{'clean' if report['clean'] else 'INCONSISTENT'}: "
         f"{checked['blobs']} blobs, {checked['revisions']} revisions checked"
     )
-    emit(settings, report, "\n".join(lines))
-    if not report["clean"]:
-        raise IntegrityError(f"fsck: {len(report['problems'])} inconsistencies (listed above)")
+    bad = (
+        None
+        if report["clean"]
+        else IntegrityError(f"fsck: {len(report['problems'])} inconsistencies (listed above)")
+    )
+    emit_or_fail(settings, report, "\n".join(lines), bad)
 
 
 @click.command()
@@ -182,9 +188,12 @@ def scrub(settings: Settings) -> None:
     lines = [f"DAMAGED {d['sha256']}: {d['problem']} ({', '.join(d['files']) or 'unreferenced'})"
              for d in report["damaged"]]  # fmt: skip
     lines.append(f"{report['checked']} blobs checked, {human_bytes(report['bytes'])} intact")
-    emit(settings, report, "\n".join(lines))
-    if report["damaged"]:
-        raise IntegrityError(f"scrub: {len(report['damaged'])} damaged blob(s) (listed above)")
+    bad = (
+        IntegrityError(f"scrub: {len(report['damaged'])} damaged blob(s) (listed above)")
+        if report["damaged"]
+        else None
+    )
+    emit_or_fail(settings, report, "\n".join(lines), bad)
 
 
 @click.command()

@@ -23,7 +23,9 @@ def render() -> str:
     parts = ["# Command-line reference", "", "Generated from `--help` by `python -m vault.cli.reference`."]
     parts.append("")
     for path, cmd in _walk(cli, ["vault"]):
-        with click.Context(cmd, info_name=" ".join(path), terminal_width=100) as ctx:
+        with click.Context(
+            cmd, info_name=" ".join(path), terminal_width=100, help_option_names=["-h", "--help"]
+        ) as ctx:
             text = cmd.get_help(ctx)
         parts += [f"## `{' '.join(path)}`", "", "```", text, "```", ""]
     return "\n".join(parts)

@@ -9,15 +9,19 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from vault.errors import VaultError
+
 if TYPE_CHECKING:
     from vault.api import Vault
 
 
 @dataclass
 class Settings:
-    home: str | None
-    as_json: bool
-    debug: bool
+    """The global options, filled in wherever they appear on the command line."""
+
+    home: str | None = None
+    as_json: bool = False
+    debug: bool = False
 
     @property
     def home_path(self) -> Path | None:
@@ -35,6 +39,37 @@ def emit(settings: Settings, data: Any, text: str | None = None) -> None:
         click.echo(json.dumps(data, indent=2, sort_keys=True))
     elif text is not None:
         click.echo(text)
+
+
+class FailedWithReport(VaultError):
+    """A check that produced a report and then failed (fsck, scrub, audit).
+
+    With --json the report and the error go out as one object, so stdout
+    always parses as exactly one JSON document.
+    """
+
+    def __init__(self, error: VaultError, report: Any) -> None:
+        super().__init__(str(error))
+        self.exit_code, self.kind, self.report = error.exit_code, error.kind, report
+
+
+def emit_or_fail(settings: Settings, data: Any, text: str, error: VaultError | None) -> None:
+    """Render a report; if `error`, then fail with it (exit code and error line as for any failure)."""
+    if error is None:
+        emit(settings, data, text)
+        return
+    if not settings.as_json:
+        click.echo(text)
+    raise FailedWithReport(error, data)
+
+
+def emit_error(settings: Settings, code: int, kind: str, message: str, report: Any = None) -> None:
+    """One line on stderr; with --json also one object on stdout, the same shape for every failure."""
+    if settings.as_json:
+        error = {"error": {"code": code, "kind": kind, "message": message}}
+        body = {**report, **error} if isinstance(report, dict) else error
+        click.echo(json.dumps(body, indent=2, sort_keys=True))
+    click.echo(f"vault: error: {message}", err=True)
 
 
 def human_bytes(n: int) -> str:

@@ -1,0 +1,5 @@
+"""`python -m vault`: the same command as the `vault` console script."""
+
+from vault._entry import main
+
+main()
