@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 from safetensors.numpy import save_file
 
+import vault
 from vault.cli import cli
 from vault.hashing import hash_file
 
@@ -62,6 +63,11 @@ def run(
         f"stdout: {result.stdout}\nstderr: {result.stderr}"
     )
     return result
+
+
+def make_home(home: Path) -> None:
+    """An empty vault home with its catalog, for tests that snapshot it before a refused command."""
+    vault.open_vault(home).close()
 
 
 def run_json(*args: str | os.PathLike[str], home: Path | None = None, env: dict | None = None) -> object:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import vault
-from tests.conftest import KeyPair, run, run_json, snapshot, write_tiny_model
+from tests.conftest import KeyPair, make_home, run, run_json, snapshot, write_tiny_model
 from vault.errors import NotFoundError
 
 
@@ -52,7 +52,7 @@ def test_same_commit_with_other_files_is_a_conflict(tmp_path: Path, tiny_model: 
 @pytest.mark.parametrize("kind", ["file-symlink", "dir-symlink", "fifo"])
 def test_links_and_special_files_are_refused(tmp_path: Path, tiny_model: Path, kind: str) -> None:
     home = tmp_path / "h"
-    run("trust", "list", home=home)
+    make_home(home)
     if kind == "file-symlink":
         (tiny_model / "link.json").symlink_to(tiny_model / "config.json")
     elif kind == "dir-symlink":
@@ -96,7 +96,7 @@ def test_openssl_generated_key_signs(tmp_path: Path, tiny_model: Path) -> None:
 def test_unsigned_revision_cannot_be_bundled(tmp_path: Path, tiny_model: Path) -> None:
     home = tmp_path / "h"
     run("add", tiny_model, "--repo", "acme/tiny", home=home)
-    res = run("bundle", "acme/tiny", "-o", tmp_path / "b.vault", home=home, code=1)
+    res = run("bundle", "acme/tiny", "-o", tmp_path / "b.vault", home=home, code=4)
     assert "is not signed" in res.stderr
     assert not list(tmp_path.glob("b.vault*"))
 
@@ -121,7 +121,7 @@ def test_resolve_unknown_things(tmp_path: Path, tiny_model: Path) -> None:
 
 def test_connected_side_refuses_bad_weights_early(tmp_path: Path, tiny_model: Path) -> None:
     home = tmp_path / "h"
-    run("trust", "list", home=home)
+    make_home(home)
     before = snapshot(home)
     weights = tiny_model / "model.safetensors"
     data = bytearray(weights.read_bytes())

@@ -16,6 +16,7 @@ from tests.conftest import (
     MINILM_REPO,
     MINILM_SHA256,
     KeyPair,
+    make_home,
     run,
     run_json,
     sha256_file,
@@ -72,7 +73,7 @@ def test_pull_real_model_and_show_provenance(tmp_path: Path, minilm_hub: FakeHub
 
 def test_lying_server_fails_and_keeps_nothing(tmp_path: Path, hub: FakeHub) -> None:
     home = tmp_path / "h"
-    run("trust", "list", home=home)
+    make_home(home)
     before = snapshot(home)
     hub.lie.add("model.safetensors")
     res = run("pull", "acme/tiny", "--endpoint", hub.url, home=home, code=1)

@@ -16,9 +16,15 @@ from sqlalchemy.orm import Session
 
 from vault import audit
 from vault.catalog import queries
-from vault.catalog.database import database_url, open_engine, upgrade_schema
+from vault.catalog.database import (
+    check_schema_readable,
+    database_url,
+    open_engine,
+    require_writable,
+    upgrade_schema,
+)
 from vault.catalog.schema import TrustEntryRow, TrustQuorum
-from vault.errors import ConflictError, NotFoundError, UsageError
+from vault.errors import ConflictError, HomeNotWritableError, NotFoundError, UsageError
 from vault.refs import parse_ref
 from vault.resolver import default_home, resolve
 from vault.signing.keys import key_hint, load_public_key, public_key_pem
@@ -33,10 +39,11 @@ if TYPE_CHECKING:
 class Vault:
     """Owns one home: its catalog, its store and its lock. Pass it explicitly."""
 
-    def __init__(self, home: Path, engine: Engine) -> None:
+    def __init__(self, home: Path, engine: Engine, readonly: bool = False) -> None:
         self.home = home
         self.engine = engine
         self.store = Store(home)
+        self.readonly = readonly
 
     @property
     def hf_cache(self) -> HFCacheView:
@@ -65,10 +72,22 @@ class Vault:
     # -- lifecycle -------------------------------------------------------
 
     @classmethod
-    def open(cls, home: Path | None = None, create: bool = True) -> Vault:
+    def open(cls, home: Path | None = None, create: bool = True, readonly: bool = False) -> Vault:
+        """Open a home to write (`create` makes it), or with `readonly` only to read.
+
+        A reader never writes a byte: no directories, no lock file, no schema
+        upgrade, and the catalog opened as `sqlite_read` explains, so a user who
+        is not the owner, or a read-only mount, can still resolve and list.
+        """
         home = (home or default_home()).absolute()
-        if not create and not (home / "catalog.db").exists() and "VAULT_DATABASE_URL" not in os.environ:
+        external = "VAULT_DATABASE_URL" in os.environ
+        if (readonly or not create) and not (home / "catalog.db").exists() and not external:
             raise NotFoundError(f"{home}: no vault here (nothing has been added or trusted yet)")
+        if readonly:
+            engine = open_engine(database_url(home), readonly=True)
+            check_schema_readable(engine)
+            return cls(home, engine, readonly=True)
+        require_writable(home)
         if create:
             home.mkdir(parents=True, exist_ok=True)
             Store(home).create()
@@ -92,6 +111,8 @@ class Vault:
     @contextlib.contextmanager
     def writer_lock(self) -> Iterator[None]:
         """One writer at a time per home; readers never take it."""
+        if self.readonly:
+            raise HomeNotWritableError(f"{self.home}: opened read-only; this needs a writable home")
         with open(self.home / "lock", "a+b") as fh:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             try:
@@ -333,8 +354,8 @@ def _utc_timestamp(text: str) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def open_vault(home: Path | str | None = None, create: bool = True) -> Vault:
-    return Vault.open(Path(home) if home is not None else None, create=create)
+def open_vault(home: Path | str | None = None, create: bool = True, readonly: bool = False) -> Vault:
+    return Vault.open(Path(home) if home is not None else None, create=create, readonly=readonly)
 
 
 __all__ = ["Vault", "open_vault", "resolve"]

@@ -13,10 +13,23 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from vault.catalog.sqlite_read import CatalogUnreadable, FileState, ReadConnection, open_for_reading
 from vault.errors import NotFoundError
 from vault.refs import parse_ref
 
 AVAILABLE = "available"
+DAMAGED = "damaged"
+
+
+def unavailable_message(ref: str, commit: str, status: str) -> str:
+    """Why a catalogued revision is not handed out; one wording for every view."""
+    if status == DAMAGED:
+        return (
+            f"{ref}: revision {commit} is damaged (vault scrub found a stored file changed or missing); "
+            "import a bundle that carries it to repair it"
+        )
+    return f"{ref}: revision {commit} is {status}"
+
 
 _BY_REF = """
 SELECT r."commit", r.status FROM models m
@@ -51,23 +64,28 @@ class _Connections(threading.local):
     Opening and closing a WAL database costs more than the query (the last
     close checkpoints and deletes the -wal file), so a server calling
     `vault.resolve()` keeps its connection. It is reopened if the catalog file
-    is replaced.
+    is replaced. Immutable connections (a reader that cannot write the home,
+    see `sqlite_read`) are never kept: they would not see later writes, such
+    as a revocation.
     """
 
     def __init__(self) -> None:
         self.by_db: dict[Path, tuple[sqlite3.Connection, tuple[int, int]]] = {}
 
-    def get(self, db: Path) -> sqlite3.Connection:
+    def lookup(self, db: Path, repo_id: str, revision: str, by_commit: bool) -> tuple[str, str]:
         st = db.stat()
         ident = (st.st_dev, st.st_ino)
         cached = self.by_db.get(db)
         if cached is not None and cached[1] == ident:
-            return cached[0]
+            return _lookup(cached[0], repo_id, revision, by_commit)
         if cached is not None:
             cached[0].close()
-        conn = _connect(db)
-        self.by_db[db] = (conn, ident)
-        return conn
+            del self.by_db[db]
+        read = _connect(db)
+        if read.immutable:
+            return _lookup_once(read, db, repo_id, revision, by_commit)
+        self.by_db[db] = (read.conn, ident)
+        return _lookup(read.conn, repo_id, revision, by_commit)
 
     def close_all(self) -> None:
         for conn, _ident in self.by_db.values():
@@ -83,24 +101,17 @@ def close_connections() -> None:
     _connections.close_all()
 
 
-def _connect(db: Path) -> sqlite3.Connection:
-    # A read-only open of a WAL database leaves its -wal/-shm files behind (it may
-    # not delete them), so open read-write where allowed and make it query-only.
-    mode = "" if os.access(db, os.W_OK) else "?mode=ro"
+def _connect(db: Path) -> ReadConnection:
     try:
-        conn = sqlite3.connect(db.as_uri() + mode, uri=True, check_same_thread=True)
-        conn.execute("PRAGMA query_only=1")
-        conn.execute("PRAGMA busy_timeout=30000")
-    except sqlite3.Error as exc:
+        return open_for_reading(db)
+    except CatalogUnreadable as exc:
         raise NeedsFullVault(str(exc)) from None
-    return conn
 
 
-def _lookup(conn: sqlite3.Connection, repo_id: str, revision: str, by_commit: bool) -> str:
+def _lookup(conn: sqlite3.Connection, repo_id: str, revision: str, by_commit: bool) -> tuple[str, str]:
+    """(commit, status) of the revision, or NotFoundError naming what is missing."""
     try:
         row = conn.execute(_BY_COMMIT if by_commit else _BY_REF, (revision, repo_id)).fetchone()
-        if row is not None and row[1] != AVAILABLE:
-            raise NotFoundError(f"{repo_id}@{revision}: revision {row[0]} is {row[1]}")
         if row is None:
             known = conn.execute("SELECT 1 FROM models WHERE repo_id = ?", (repo_id,)).fetchone()
             if known is None:
@@ -108,7 +119,24 @@ def _lookup(conn: sqlite3.Connection, repo_id: str, revision: str, by_commit: bo
             raise NotFoundError(f"{repo_id}@{revision}: no such revision in this vault")
     except sqlite3.Error as exc:
         raise NeedsFullVault(str(exc)) from None
-    return str(row[0])
+    return str(row[0]), str(row[1])
+
+
+def _lookup_once(
+    read: ReadConnection, db: Path, repo_id: str, revision: str, by_commit: bool
+) -> tuple[str, str]:
+    """Look up on a fresh connection; an immutable one must see the file unchanged around the read."""
+    try:
+        for _attempt in range(5):
+            before = FileState.of(db)
+            answer = _lookup(read.conn, repo_id, revision, by_commit)
+            if not read.immutable or FileState.of(db) == before:
+                return answer
+            read.conn.close()
+            read = _connect(db)  # a writer came and went: read again
+        raise NeedsFullVault(f"{db}: the catalog kept changing while it was read")
+    finally:
+        read.conn.close()
 
 
 def fast_resolve(ref: str, home: Path | None = None, keep_connection: bool = False) -> Path:
@@ -120,13 +148,11 @@ def fast_resolve(ref: str, home: Path | None = None, keep_connection: bool = Fal
     if not db.is_file():
         raise NotFoundError(f"{home}: no vault here (nothing has been added or trusted yet)")
     if keep_connection:
-        commit = _lookup(_connections.get(db), spec.repo_id, spec.revision, spec.is_commit)
+        commit, status = _connections.lookup(db, spec.repo_id, spec.revision, spec.is_commit)
     else:
-        conn = _connect(db)
-        try:
-            commit = _lookup(conn, spec.repo_id, spec.revision, spec.is_commit)
-        finally:
-            conn.close()
+        commit, status = _lookup_once(_connect(db), db, spec.repo_id, spec.revision, spec.is_commit)
+    if status != AVAILABLE:
+        raise NotFoundError(unavailable_message(ref, commit, status))
     path = home / "models" / spec.repo_id / commit
     if not path.is_dir():
         raise NotFoundError(f"{ref}: catalogued but its directory is missing (run 'vault import' again)")
@@ -145,5 +171,5 @@ def resolve(ref: str, home: Path | str | None = None, keep_connection: bool = Tr
     except NeedsFullVault:
         from vault.api import Vault
 
-        with Vault.open(home_path, create=False) as v:
+        with Vault.open(home_path, create=False, readonly=True) as v:
             return v.path(ref)

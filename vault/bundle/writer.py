@@ -24,7 +24,7 @@ from vault.bundle.index import (
 )
 from vault.bundle.parts import SplitWriter, part_name
 from vault.catalog import queries
-from vault.errors import TrustError, UsageError
+from vault.errors import ConflictError, UsageError
 from vault.progress import CountingReader, NoProgress, Progress
 from vault.refs import Ref
 from vault.revocation import all_revocations
@@ -86,7 +86,9 @@ def write_bundle(
             for kind in ("model", "provenance", "upstream"):
                 raws = sorted((sig.key_fingerprint, sig.raw) for sig in rev.signatures if sig.kind == kind)
                 if kind != "upstream" and not raws:
-                    raise TrustError(f"{ref}: revision {rev.commit} is not signed (run 'vault sign' first)")
+                    raise ConflictError(
+                        f"{ref}: revision {rev.commit} is not signed (run 'vault sign' first)"
+                    )
                 if raws:
                     names = _signature_names(prefix, kind, len(raws))
                     sigs[kind] = tuple(names)

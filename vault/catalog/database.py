@@ -12,8 +12,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError
+
+from vault.catalog.sqlite_read import CatalogUnreadable
+from vault.errors import CatalogUnavailableError, HomeNotWritableError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -33,11 +36,41 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def open_engine(url: str) -> Engine:
+def open_engine(url: str, readonly: bool = False) -> Engine:
+    """An engine for the catalog at `url`; `readonly` SQLite engines open as `sqlite_read` says."""
+    parsed = make_url(url)
+    if readonly and parsed.get_backend_name() == "sqlite" and parsed.database:
+        from sqlalchemy.pool import NullPool
+
+        from vault.catalog.sqlite_read import open_for_reading
+
+        db = Path(parsed.database)
+        # A fresh connection per session: an immutable one must not outlive one read.
+        return create_engine("sqlite://", creator=lambda: open_for_reading(db).conn, poolclass=NullPool)
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def describe(engine_or_url: Engine | str) -> str:
+    """The catalog's address for messages, never with its password."""
+    url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
+    return url.render_as_string(hide_password=True)
+
+
+def require_writable(home: Path) -> None:
+    """Writers fail up front, naming the home, rather than half-way with a database error."""
+    probe = home
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    targets = [probe] + [p for p in (home / "catalog.db", home / "lock") if p.exists()]
+    for target in targets:
+        if not os.access(target, os.W_OK):
+            raise HomeNotWritableError(
+                f"{home}: not writable by this user (uid {os.getuid()}) or mounted read-only; "
+                "read-only commands (path, list, show, provenance, serve, verify) still work"
+            )
 
 
 def _alembic_config() -> Any:
@@ -57,10 +90,27 @@ SCHEMA_HEAD = "0004"
 
 def _current_version(engine: Engine) -> str | None:
     try:
-        with engine.connect() as conn:
+        conn = engine.connect()
+    except (DBAPIError, CatalogUnreadable) as exc:
+        detail = exc.orig if isinstance(exc, DBAPIError) else exc
+        raise CatalogUnavailableError(
+            f"catalog {describe(engine)}: cannot connect ({detail})".strip()
+        ) from None
+    try:
+        with conn:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except DBAPIError:
         return None  # no catalog yet
+
+
+def check_schema_readable(engine: Engine) -> None:
+    """A reader cannot migrate: it needs the catalog already at this vault's schema."""
+    version = _current_version(engine)
+    if version != SCHEMA_HEAD:
+        raise CatalogUnavailableError(
+            f"catalog {describe(engine)}: schema {version or 'missing'}, this vault reads {SCHEMA_HEAD}; "
+            "any command that writes, run by the home's owner, upgrades it"
+        )
 
 
 def upgrade_schema(engine: Engine) -> None:

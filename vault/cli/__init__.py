@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from vault.cli.render import FailedWithReport, Settings, emit_error
+from vault.cli.render import FailedWithReport, Settings, Terminated, emit_error
 from vault.errors import VaultError
 from vault.version import __version__
 
@@ -25,10 +25,6 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 EXIT_FAILURE = 5
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
-
-
-class Terminated(BaseException):
-    """SIGTERM, raised where the process is so that cleanup (`finally`, partial files) runs."""
 
 
 def _raise_terminated(_signum: int, _frame: FrameType | None) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from vault.cli.render import Settings, TerminalProgress, emit, human_bytes
+from vault.errors import NotFoundError
 
 pass_settings = click.make_pass_decorator(Settings)
 
@@ -84,8 +85,11 @@ def trust_quorum(settings: Settings, scope: str, required: int) -> None:
 @pass_settings
 def trust_list(settings: Settings) -> None:
     """List trusted keys and Sigstore identities, and quorum rules."""
-    with settings.open() as v:
-        entries, quorums = v.trust_list(), v.trust_quorums()
+    try:
+        with settings.open(readonly=True) as v:
+            entries, quorums = v.trust_list(), v.trust_quorums()
+    except NotFoundError:  # no vault here yet: it trusts nobody
+        entries, quorums = [], {}
     data = {
         "keys": [
             {
@@ -133,7 +137,7 @@ ALLOW_PICKLE = click.option(
 @pass_settings
 def verify(settings: Settings, bundle: Path, allow_pickle: bool) -> None:
     """Check a bundle completely; write nothing."""
-    with settings.open(create=False) as v:
+    with settings.open(readonly=True) as v:
         r = v.verify_bundle(bundle, allow_pickle, TerminalProgress(settings))
     emit(
         settings,

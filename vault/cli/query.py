@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from vault.cli.render import Settings, emit, emit_or_fail, human_bytes
+from vault.cli.render import Settings, Terminated, emit, emit_or_fail, human_bytes
 from vault.errors import IntegrityError
 
 pass_settings = click.make_pass_decorator(Settings)
@@ -16,7 +16,7 @@ pass_settings = click.make_pass_decorator(Settings)
 @pass_settings
 def list_(settings: Settings) -> None:
     """List catalogued revisions."""
-    with settings.open(create=False) as v:
+    with settings.open(readonly=True) as v:
         rows = v.list()
     lines = [
         "\t".join(
@@ -38,7 +38,7 @@ def list_(settings: Settings) -> None:
 @pass_settings
 def show(settings: Settings, ref: str) -> None:
     """Show one revision: refs, files, signatures."""
-    with settings.open(create=False) as v:
+    with settings.open(readonly=True) as v:
         r = v.show(ref)
     lines = [
         f"{r['repo_id']}@{r['commit']}"
@@ -75,7 +75,7 @@ def path(settings: Settings, ref: str) -> None:
 @pass_settings
 def provenance(settings: Settings, ref: str) -> None:
     """Where a revision came from, and the evidence for it."""
-    with settings.open(create=False) as v:
+    with settings.open(readonly=True) as v:
         r = v.provenance(ref)
     src = r["source"]
     lines = [
@@ -108,7 +108,7 @@ def provenance(settings: Settings, ref: str) -> None:
 @pass_settings
 def hf_cache(settings: Settings, rebuild: bool) -> None:
     """Show (or rebuild) the Hugging Face cache view: point HF_HUB_CACHE at it."""
-    with settings.open(create=False) as v:
+    with settings.open(create=False, readonly=not rebuild) as v:
         count = v.rebuild_hf_cache() if rebuild else None
         root = v.hf_cache.root
     data = {"hf_hub_cache": str(root), **({"rebuilt_models": count} if rebuild else {})}
@@ -127,7 +127,7 @@ def serve(settings: Settings, host: str, port: int, quiet: bool) -> None:
     """Serve verified revisions read-only over the Hub API (for HF_ENDPOINT)."""
     from vault.serve import make_server
 
-    with settings.open(create=False) as v:
+    with settings.open(readonly=True) as v:
         server = make_server(v, host, port, log_requests=not quiet)
         bound_host, bound_port = server.server_address[:2]
         url = f"http://{bound_host}:{bound_port}"
@@ -135,8 +135,8 @@ def serve(settings: Settings, host: str, port: int, quiet: bool) -> None:
         sys.stdout.flush()
         try:
             server.serve_forever()
-        except KeyboardInterrupt:
-            pass
+        except (KeyboardInterrupt, Terminated):
+            pass  # the way a server is meant to stop
         finally:
             server.server_close()
 
@@ -145,7 +145,7 @@ def serve(settings: Settings, host: str, port: int, quiet: bool) -> None:
 @pass_settings
 def audit(settings: Settings) -> None:
     """Show the audit trail and check its hash chain (exit 1 if it was tampered with)."""
-    with settings.open(create=False) as v:
+    with settings.open(readonly=True) as v:
         report = v.audit_report()
     lines = [f"{e['id']:>5}  {e['at']}  {e['action']:<14} {e['subject']}" for e in report["events"]]
     broken = (
@@ -162,7 +162,7 @@ def audit(settings: Settings) -> None:
 @pass_settings
 def fsck(settings: Settings) -> None:
     """Check the store and views against the catalog (exit 1 on any inconsistency)."""
-    with settings.open(create=False) as v:
+    with settings.open(readonly=True) as v:
         report = v.fsck()
     lines = [f"PROBLEM {p['kind']}: {p['where']}: {p['detail']}" for p in report["problems"]]
     lines += [f"warning {w['kind']}: {w['where']}: {w['detail']}" for w in report["warnings"]]

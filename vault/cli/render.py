@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from vault.api import Vault
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is so that cleanup (`finally`, partial files) runs."""
+
+
 @dataclass
 class Settings:
     """The global options, filled in wherever they appear on the command line."""
@@ -27,10 +31,10 @@ class Settings:
     def home_path(self) -> Path | None:
         return Path(self.home) if self.home else None
 
-    def open(self, create: bool = True) -> Vault:
+    def open(self, create: bool = True, readonly: bool = False) -> Vault:
         from vault.api import Vault  # imported here: `vault path` must not pay for SQLAlchemy
 
-        return Vault.open(self.home_path, create=create)
+        return Vault.open(self.home_path, create=create, readonly=readonly)
 
 
 def emit(settings: Settings, data: Any, text: str | None = None) -> None:
