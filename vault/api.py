@@ -33,6 +33,7 @@ from vault.store import Store
 
 if TYPE_CHECKING:
     from vault.hfcache import HFCacheView
+    from vault.importer import ImportResult
     from vault.progress import Progress
 
 
@@ -245,7 +246,7 @@ class Vault:
         allow_pickle: bool = False,
         allow_downgrade: bool = False,
         progress: Progress | None = None,
-    ) -> dict[str, Any]:
+    ) -> ImportResult:
         from vault.checks.policy import ContentPolicy
         from vault.importer import import_bundle
 

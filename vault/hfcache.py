@@ -75,7 +75,8 @@ class HFCacheView:
             for e in entries:
                 wanted_blobs.add(e.etag)
                 target = blobs / e.etag
-                if not target.exists():
+                # A blob repaired after scrub is a new file: relink, or the view keeps the damaged one.
+                if not target.exists() or not os.path.samefile(target, self.store.blob_path(e.sha256)):
                     tmp = blobs / f".{e.etag}.{secrets.token_hex(4)}.tmp"
                     os.link(self.store.blob_path(e.sha256), tmp)
                     os.replace(tmp, target)

@@ -18,6 +18,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,15 +37,31 @@ from vault.catalog.schema import Ref as RefRow
 from vault.checks.pickle_scan import is_pickle_based, scan_pickle_path
 from vault.checks.policy import ContentPolicy, HeaderCapture, Tee
 from vault.checks.safetensors_grammar import check_safetensors, is_safetensors
+from vault.damage import RevisionFiles, clear_damage, damaged_blobs, rebuild_views
 from vault.errors import BundleFormatError, IntegrityError
 from vault.hashing import DurableFile, FileDigest, hash_stream, sha256_hex
 from vault.hubmeta import GIT_SHA1_MAX_SIZE, is_lfs
 from vault.progress import CountingReader, NoProgress, Progress
-from vault.revocation import REVOKED, RevocationClaim, apply_revocation, is_revoked
+from vault.revocation import REVOKED, apply_revocation, is_revoked
 from vault.signing.dsse import parse_bundle
 
 if TYPE_CHECKING:
     from vault.api import Vault
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What one `vault import` did. Every field is always there, whatever the outcome."""
+
+    status: str  # imported | already-imported | revocations-applied | repaired
+    revisions: list[str]  # repo@commit newly catalogued
+    already_present: list[str]  # repo@commit the vault held before
+    refs_kept: list[str]  # repo@ref not moved back to an older fetch (no --allow-downgrade)
+    refs_moved: list[str]  # repo@ref moved by this import
+    revoked: list[str]  # repo@commit revoked by this import's revocations
+    repaired: list[str]  # sha256 of damaged or missing store blobs rewritten from the bundle
+    blobs: int  # blobs read, checked and stored
+    bytes: int
 
 
 def _check_blob(bundle: CheckedBundle, entry: Entry, seen: set[str]) -> str:
@@ -79,8 +96,13 @@ def _stream_blobs(
     pending: Entry | None,
     staging: Path | None,
     progress: Progress,
+    absent: set[str],
 ) -> dict[str, FileDigest]:
-    """Hash and check every blob; with `staging`, write new ones there (fsynced) as they stream."""
+    """Hash and check every blob; with `staging`, write the `absent` ones there (fsynced) as they stream.
+
+    `absent` is what the store lacks a good copy of: new blobs, and damaged or
+    missing ones an import repairs.
+    """
     seen: set[str] = set()
     digests: dict[str, FileDigest] = {}
     stream = entries if pending is None else _prepend(pending, entries)
@@ -91,9 +113,9 @@ def _stream_blobs(
             capture = HeaderCapture() if any(is_safetensors(n) for n in names) else None
             pickled = [n for n in names if is_pickle_based(n)]
             dest: Path | None = None
-            if staging is not None and not vault.store.has_blob(sha):
+            if staging is not None and sha in absent:
                 dest = staging / sha
-            elif pickled and not vault.store.has_blob(sha):
+            elif pickled and sha in absent:
                 dest = Path(scratch) / sha  # verify only: outside the home, gone afterwards
             digests[sha] = _receive(entry, dest, capture, progress)
             _check_digest(bundle, sha, digests[sha])
@@ -136,9 +158,10 @@ def verify_bundle(
     with BundleReader(path) as reader:
         entries = reader.entries()
         bundle, pending = check_metadata(vault, entries, len(reader.parts), policy)
+        absent = _absent_blobs(vault, bundle)
         progress.start(sum(bundle.expected.values()), "verify")
         try:
-            digests = _stream_blobs(vault, bundle, entries, pending, None, progress)
+            digests = _stream_blobs(vault, bundle, entries, pending, None, progress, absent)
         finally:
             progress.finish()
     return {
@@ -151,9 +174,19 @@ def verify_bundle(
     }
 
 
+def _absent_blobs(vault: Vault, bundle: CheckedBundle) -> set[str]:
+    """Blobs the store has no good copy of: never stored, missing, resized, or marked damaged by scrub."""
+    with vault.session() as s:
+        damaged = set(damaged_blobs(s))
+    return {
+        sha for sha, size in bundle.expected.items()
+        if sha in damaged or not vault.store.has_blob_of_size(sha, size)
+    }  # fmt: skip
+
+
 def import_bundle(
     vault: Vault, path: Path, policy: ContentPolicy | None = None, progress: Progress | None = None
-) -> dict[str, Any]:
+) -> ImportResult:
     policy = policy or ContentPolicy()
     progress = progress or NoProgress()
     with vault.writer_lock():
@@ -166,34 +199,22 @@ def import_bundle(
                     s, [(r.entry.repo_id, r.entry.commit) for r in bundle.revisions]
                 )
             new = [r for r in bundle.revisions if (r.entry.repo_id, r.entry.commit) not in present]
-            if not new:
-                revoked = _apply_revocations(vault, bundle)
-                if revoked:
-                    vault.sync_hf_cache(sorted({c.repo_id for c in revoked}))
-                    return {
-                        "status": "revocations-applied",
-                        "revisions": [],
-                        "revoked": [f"{c.repo_id}@{c.commit}" for c in revoked],
-                        "blobs": 0,
-                        "bytes": 0,
-                    }
-                return {
-                    "status": "already-imported",
-                    "revisions": [r.label for r in bundle.revisions],
-                    "blobs": 0,
-                    "bytes": 0,
-                }
-            with vault.store.staging("import") as staging:
-                progress.start(sum(bundle.expected.values()), "import")
-                try:
-                    digests = _stream_blobs(vault, bundle, entries, pending, staging, progress)
-                finally:
-                    progress.finish()
-                for sha in sorted(digests):
-                    staged = staging / sha
-                    if staged.exists():
-                        vault.store.commit_blob(staged, sha)
-                skipped = _commit_catalog(vault, bundle, new, digests, policy)
+            old = [r for r in bundle.revisions if (r.entry.repo_id, r.entry.commit) in present]
+            absent = _absent_blobs(vault, bundle)
+            digests: dict[str, FileDigest] = {}
+            if new or absent:
+                with vault.store.staging("import") as staging:
+                    progress.start(sum(bundle.expected.values()), "import")
+                    try:
+                        digests = _stream_blobs(vault, bundle, entries, pending, staging, progress, absent)
+                    finally:
+                        progress.finish()
+                    # Everything verified: only now does a byte of it enter the store.
+                    for sha in sorted(absent):
+                        vault.store.commit_blob(staging / sha, sha, replace=True)
+                    outcome = _commit_catalog(vault, bundle, new, old, digests, absent, policy)
+            else:
+                outcome = _commit_catalog(vault, bundle, new, old, digests, absent, policy)
         revoked = {(c.repo_id, c.commit) for c, _v in bundle.revocations}
         for rev in new:
             if (rev.entry.repo_id, rev.entry.commit) in revoked:
@@ -203,122 +224,177 @@ def import_bundle(
                 rev.entry.commit,
                 ((p, f.sha256) for p, f in rev.provenance.files.items()),
             )
-        vault.sync_hf_cache(sorted({r.entry.repo_id for r in new} | {repo for repo, _c in revoked}))
-    return {
-        "status": "imported",
-        "revisions": [r.label for r in new],
-        "already_present": sorted(f"{a}@{b}" for a, b in present),
-        "refs_kept": skipped,
-        "revoked": sorted(f"{repo}@{commit}" for repo, commit in revoked),
-        "blobs": len(digests),
-        "bytes": sum(d.size for d in digests.values()),
-    }
+        for repo_id, commit in outcome.newly_revoked:
+            vault.store.remove_revision_view(repo_id, commit)  # a path handed out earlier stops loading
+        if outcome.repaired_views:
+            rebuild_views(vault, outcome.repaired_views)
+        touched = {r.entry.repo_id for r in new} | {repo for repo, _c in outcome.newly_revoked}
+        touched |= {ref.split("@")[0] for ref in outcome.refs_moved}
+        if touched:
+            vault.sync_hf_cache(sorted(touched))
+    if new:
+        status = "imported"
+    elif outcome.repaired:
+        status = "repaired"
+    elif outcome.newly_revoked:
+        status = "revocations-applied"
+    elif outcome.refs_moved:
+        status = "refs-moved"
+    else:
+        status = "already-imported"
+    return ImportResult(
+        status=status,
+        revisions=[r.label for r in new],
+        already_present=sorted(f"{a}@{b}" for a, b in present),
+        refs_kept=outcome.refs_kept,
+        refs_moved=outcome.refs_moved,
+        revoked=sorted(f"{repo}@{commit}" for repo, commit in outcome.newly_revoked),
+        repaired=outcome.repaired,
+        blobs=len(absent & set(digests)),
+        bytes=sum(digests[sha].size for sha in absent & set(digests)),
+    )
+
+
+@dataclass
+class _CatalogOutcome:
+    refs_kept: list[str] = field(default_factory=list)
+    refs_moved: list[str] = field(default_factory=list)
+    newly_revoked: list[tuple[str, str]] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+    repaired_views: list[RevisionFiles] = field(default_factory=list)
 
 
 def _commit_catalog(
     vault: Vault,
     bundle: CheckedBundle,
     new: list[CheckedRevision],
+    old: list[CheckedRevision],
     digests: dict[str, FileDigest],
+    written: set[str],
     policy: ContentPolicy,
-) -> list[str]:
-    kept: list[str] = []
+) -> _CatalogOutcome:
+    """Everything the import changes in the catalog, in one transaction (nothing, if nothing changed)."""
+    outcome = _CatalogOutcome()
     with vault.session() as s, s.begin():
+        # Written blobs the catalog already knew: their stored copy was missing or damaged.
+        outcome.repaired = sorted(sha for sha in written if s.get(Blob, sha) is not None)
         for rev in sorted(new, key=lambda r: r.provenance.fetched_at):
-            prov = rev.provenance
-            model = queries.get_or_create_model(s, prov.repo_id)
-            status = REVOKED if is_revoked_in(s, bundle, prov.repo_id, prov.commit) else queries.AVAILABLE
-            row = Revision(
-                model_id=model.id,
-                commit=prov.commit,
-                source=str(prov.source.get("type", "unknown")),
-                status=status,
-                fetched_at=prov.fetched_at,
-                created_at=audit.utc_now(),
-                model_statement=next(v.payload for k, v in rev.verified if k == "model"),
-                provenance_statement=next(v.payload for k, v in rev.verified if k == "provenance"),
-            )
-            s.add(row)
-            s.flush()
-            for p, rec in sorted(prov.files.items()):
-                if s.get(Blob, rec.sha256) is None:
-                    d = digests[rec.sha256]
-                    s.add(Blob(sha256=rec.sha256, size=rec.size, blake3=d.blake3, git_sha1=d.git_sha1))
-                lfs = is_lfs(p, rec.size, rec.published)
-                s.add(File(revision_id=row.id, path=p, sha256=rec.sha256, size=rec.size, lfs=lfs))
-            for kind, v in rev.verified:
-                s.add(
-                    Signature(
-                        revision_id=row.id,
-                        kind=kind,
-                        method=v.method,
-                        signer=v.signer.name,
-                        key_fingerprint=v.signer.fingerprint,
-                        verified=True,
-                        raw=v.raw,
-                    )
-                )
-            for kind, raw in rev.unverified:
-                env = parse_bundle(raw, kind)
-                s.add(
-                    Signature(
-                        revision_id=row.id,
-                        kind=kind,
-                        method="certificate" if env.has_certificate else "key",
-                        signer="(untrusted)",
-                        key_fingerprint=env.key_hint or sha256_hex(raw),
-                        verified=False,
-                        raw=raw,
-                    )
-                )
-            s.flush()
-            for name in sorted(prov.refs):
-                current = s.get(RefRow, (model.id, name))
-                if current is not None and current.revision.fetched_at > prov.fetched_at:
-                    # Rollback defence: a replayed older bundle must not move a ref backwards.
-                    if not policy.allow_downgrade:
-                        kept.append(f"{prov.repo_id}@{name}")
-                        continue
-                    audit.record(s, "ref.downgrade", f"{prov.repo_id}@{name}",
-                                 old=current.revision.commit, new=prov.commit)  # fmt: skip
-                queries.set_ref(s, model, name, row)
+            row = _add_revision(s, bundle, rev, digests)
+            _move_refs(s, row, rev, policy, outcome)
+        if policy.allow_downgrade:
+            # A deliberate rollback after the fact: re-importing an older bundle moves its refs back.
+            for rev in old:
+                model = queries.get_model(s, rev.entry.repo_id)
+                row = queries.get_revision(s, model, rev.entry.commit) if model is not None else None
+                if row is not None and row.status == queries.AVAILABLE:
+                    _move_refs(s, row, rev, policy, outcome)
         for claim, v in bundle.revocations:
-            apply_revocation(s, claim, v.signer.name, v.signer.fingerprint, v.raw)
-        labels = [r.label for r in new]
+            if apply_revocation(s, claim, v.signer.name, v.signer.fingerprint, v.raw):
+                outcome.newly_revoked.append((claim.repo_id, claim.commit))
+        if outcome.repaired:
+            fresh = {(r.entry.repo_id, r.entry.commit) for r in new}
+            views = clear_damage(s, set(outcome.repaired), f"import {bundle.index_sha256}")
+            outcome.repaired_views = [v for v in views if (v[0], v[1]) not in fresh]
+        if new:
+            labels = [r.label for r in new]
+            s.add(
+                ImportedBundle(
+                    index_sha256=bundle.index_sha256,
+                    parts=bundle.parts,
+                    operator=_operator(),
+                    imported_at=audit.utc_now(),
+                    revisions=json.dumps(labels),
+                )
+            )
+            audit.record(
+                s,
+                "import",
+                bundle.index_sha256,
+                revisions=labels,
+                signers=sorted({v.signer.name for r in new for _k, v in r.verified}),
+                allow_pickle=policy.allow_pickle,
+                pickle_files=sorted(p for r in new for p in r.provenance.files if is_pickle_based(p)),
+            )
+    return outcome
+
+
+def _add_revision(
+    s: Session, bundle: CheckedBundle, rev: CheckedRevision, digests: dict[str, FileDigest]
+) -> Revision:
+    prov = rev.provenance
+    model = queries.get_or_create_model(s, prov.repo_id)
+    status = REVOKED if is_revoked_in(s, bundle, prov.repo_id, prov.commit) else queries.AVAILABLE
+    row = Revision(
+        model_id=model.id,
+        commit=prov.commit,
+        source=str(prov.source.get("type", "unknown")),
+        status=status,
+        fetched_at=prov.fetched_at,
+        created_at=audit.utc_now(),
+        model_statement=next(v.payload for k, v in rev.verified if k == "model"),
+        provenance_statement=next(v.payload for k, v in rev.verified if k == "provenance"),
+    )
+    s.add(row)
+    s.flush()
+    for p, rec in sorted(prov.files.items()):
+        if s.get(Blob, rec.sha256) is None:
+            d = digests[rec.sha256]
+            s.add(Blob(sha256=rec.sha256, size=rec.size, blake3=d.blake3, git_sha1=d.git_sha1))
+        lfs = is_lfs(p, rec.size, rec.published)
+        s.add(File(revision_id=row.id, path=p, sha256=rec.sha256, size=rec.size, lfs=lfs))
+    for kind, v in rev.verified:
         s.add(
-            ImportedBundle(
-                index_sha256=bundle.index_sha256,
-                parts=bundle.parts,
-                operator=_operator(),
-                imported_at=audit.utc_now(),
-                revisions=json.dumps(labels),
+            Signature(
+                revision_id=row.id,
+                kind=kind,
+                method=v.method,
+                signer=v.signer.name,
+                key_fingerprint=v.signer.fingerprint,
+                verified=True,
+                raw=v.raw,
             )
         )
-        audit.record(
-            s,
-            "import",
-            bundle.index_sha256,
-            revisions=labels,
-            signers=sorted({v.signer.name for r in new for _k, v in r.verified}),
-            allow_pickle=policy.allow_pickle,
-            pickle_files=sorted(p for r in new for p in r.provenance.files if is_pickle_based(p)),
+    for kind, raw in rev.unverified:
+        env = parse_bundle(raw, kind)
+        s.add(
+            Signature(
+                revision_id=row.id,
+                kind=kind,
+                method="certificate" if env.has_certificate else "key",
+                signer="(untrusted)",
+                key_fingerprint=env.key_hint or sha256_hex(raw),
+                verified=False,
+                raw=raw,
+            )
         )
-    return kept
+    s.flush()
+    return row
+
+
+def _move_refs(
+    s: Session, row: Revision, rev: CheckedRevision, policy: ContentPolicy, outcome: _CatalogOutcome
+) -> None:
+    """Point the refs the signed provenance names at `row`, never back to an older fetch unless allowed."""
+    prov = rev.provenance
+    for name in sorted(prov.refs):
+        current = s.get(RefRow, (row.model_id, name))
+        if current is not None and current.revision_id == row.id:
+            continue
+        if current is not None and current.revision.fetched_at > prov.fetched_at:
+            # Rollback defence: a replayed older bundle must not move a ref backwards.
+            if not policy.allow_downgrade:
+                outcome.refs_kept.append(f"{prov.repo_id}@{name}")
+                continue
+            audit.record(s, "ref.downgrade", f"{prov.repo_id}@{name}",
+                         old=current.revision.commit, new=prov.commit)  # fmt: skip
+        queries.set_ref(s, row.model, name, row)
+        outcome.refs_moved.append(f"{prov.repo_id}@{name}")
 
 
 def is_revoked_in(s: Session, bundle: CheckedBundle, repo_id: str, commit: str) -> bool:
     return is_revoked(s, repo_id, commit) or any(
         (c.repo_id, c.commit) == (repo_id, commit) for c, _v in bundle.revocations
     )
-
-
-def _apply_revocations(vault: Vault, bundle: CheckedBundle) -> list[RevocationClaim]:
-    applied = []
-    with vault.session() as s, s.begin():
-        for claim, v in bundle.revocations:
-            if apply_revocation(s, claim, v.signer.name, v.signer.fingerprint, v.raw):
-                applied.append(claim)
-    return applied
 
 
 def _operator() -> str:

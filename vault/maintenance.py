@@ -15,11 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import blake3
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from vault import audit
-from vault.catalog import queries
 from vault.catalog.schema import Blob, File, Model, Revision
+from vault.damage import clear_damage, damaged_blobs, rebuild_views, record_damage
 from vault.hashing import CHUNK, parallel_map
+from vault.resolver import DAMAGED
+from vault.revocation import REVOKED
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -54,6 +57,7 @@ def scrub(vault: Vault) -> dict[str, Any]:
             owners.setdefault(sha, []).append(f"{repo_id}@{commit}:{path}")
     results = parallel_map(lambda b: _blake3_file(vault.store.blob_path(b[0])), blobs)
     damaged = []
+    findings: dict[str, str] = {}
     total = 0
     for (sha, size, b3), got in zip(blobs, results, strict=True):
         if got is None:
@@ -65,8 +69,39 @@ def scrub(vault: Vault) -> dict[str, Any]:
         else:
             total += size
             continue
+        findings[sha] = problem
         damaged.append({"sha256": sha, "problem": problem, "files": sorted(owners.get(sha, []))})
-    return {"checked": len(blobs), "bytes": total, "damaged": damaged, "clean": not damaged}
+    withdrawn, restored = _record(vault, findings)
+    return {"checked": len(blobs), "bytes": total, "damaged": damaged, "clean": not damaged,
+            "withdrawn": withdrawn, "restored": restored}  # fmt: skip
+
+
+def _record(vault: Vault, findings: dict[str, str]) -> tuple[list[str], list[str]]:
+    """Write what scrub found into the catalog, so every view stops (or resumes) handing it out."""
+    with vault.writer_lock():
+        with vault.session() as s, s.begin():
+            before = {f"{r}@{c}" for r, c in _damaged_revisions(s)}
+            touched = record_damage(s, findings)
+            # Blobs marked damaged earlier that now hash right were put back by hand.
+            healed = set(damaged_blobs(s)) - set(findings)
+            views = clear_damage(s, healed, "scrub") if healed else []
+            after = {f"{r}@{c}" for r, c in _damaged_revisions(s)}
+        if views:
+            rebuild_views(vault, views)
+        if touched:
+            vault.sync_hf_cache(touched)
+    return sorted(after - before), sorted(before - after)
+
+
+def _damaged_revisions(s: Session) -> list[tuple[str, str]]:
+    return [
+        (repo_id, commit)
+        for repo_id, commit in s.execute(
+            select(Model.repo_id, Revision.commit)
+            .join(Revision, Revision.model_id == Model.id)
+            .where(Revision.status == DAMAGED)
+        )
+    ]
 
 
 def gc(vault: Vault, dry_run: bool = False) -> dict[str, Any]:
@@ -83,7 +118,7 @@ def gc(vault: Vault, dry_run: bool = False) -> dict[str, Any]:
             revoked = s.execute(
                 select(Model.repo_id, Revision.commit)
                 .join(Revision, Revision.model_id == Model.id)
-                .where(Revision.status != queries.AVAILABLE)
+                .where(Revision.status == REVOKED)
             ).all()
         for repo_id, commit in revoked:
             view = vault.store.revision_dir(repo_id, commit)

@@ -141,6 +141,7 @@ def revoke(vault: Vault, ref: Ref, reason: str, key_path: Path) -> dict[str, Any
             claim = RevocationClaim(ref.repo_id, rev.commit, reason.strip(), audit.utc_now())
             raw = sign_payload(key, build_revocation(claim))
             apply_revocation(s, claim, "self", fingerprint, raw)
+        vault.store.remove_revision_view(ref.repo_id, claim.commit)  # a path handed out earlier stops loading
         vault.sync_hf_cache([ref.repo_id])
     return {"repo_id": ref.repo_id, "commit": claim.commit, "reason": claim.reason, "key": fingerprint}
 

@@ -54,6 +54,13 @@ class Store:
     def has_blob(self, sha256: str) -> bool:
         return self.blob_path(sha256).is_file()
 
+    def has_blob_of_size(self, sha256: str, size: int) -> bool:
+        """Present and of its size: the cheap test an import uses to decide what to (re)write."""
+        try:
+            return self.blob_path(sha256).stat().st_size == size
+        except FileNotFoundError:
+            return False
+
     @contextlib.contextmanager
     def staging(self, kind: str) -> Iterator[Path]:
         """A private scratch dir under tmp/, removed whatever happens."""
@@ -64,10 +71,14 @@ class Store:
         finally:
             shutil.rmtree(path, ignore_errors=True)
 
-    def commit_blob(self, staged: Path, sha256: str) -> None:
-        """Move a staged, already fsynced file into the store under its digest."""
+    def commit_blob(self, staged: Path, sha256: str, replace: bool = False) -> None:
+        """Move a staged, already fsynced and verified file into the store under its digest.
+
+        `replace` overwrites a damaged copy (a repair): the rename swaps it
+        whole, so a reader sees the old file or the new one, never a mix.
+        """
         final = self.blob_path(sha256)
-        if final.exists():
+        if final.exists() and not replace:
             staged.unlink()
             return
         os.chmod(staged, READ_ONLY)
@@ -101,6 +112,22 @@ class Store:
             raise
         return final
 
+    def remove_revision_view(self, repo_id: str, commit: str) -> bool:
+        """Take a revision's directory away at once (revoked, or about to be rebuilt)."""
+        final = self.revision_dir(repo_id, commit)
+        if not final.is_dir():
+            return False
+        doomed = final.parent / f".removing-{commit}-{secrets.token_hex(4)}"
+        os.replace(final, doomed)
+        fsync_dir(final.parent)
+        shutil.rmtree(doomed, ignore_errors=True)
+        return True
+
+    def rebuild_revision_view(self, repo_id: str, commit: str, files: Iterable[tuple[str, str]]) -> Path:
+        """A fresh directory of links to the current store blobs (after a blob was repaired)."""
+        self.remove_revision_view(repo_id, commit)
+        return self.build_revision_view(repo_id, commit, files)
+
     def remove_leftovers(self) -> None:
         """Remove scratch dirs of killed runs; they never hold anything committed."""
         for child in self.tmp.iterdir() if self.tmp.is_dir() else ():
@@ -109,8 +136,9 @@ class Store:
                 continue
             _make_writable(child)
             shutil.rmtree(child, ignore_errors=True)
-        for building in self.models.glob("*/*/.building-*"):
-            shutil.rmtree(building, ignore_errors=True)
+        for pattern in ("*/*/.building-*", "*/*/.removing-*"):
+            for leftover in self.models.glob(pattern):
+                shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _pid_alive(pid: int) -> bool:

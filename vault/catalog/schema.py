@@ -63,6 +63,10 @@ class Blob(Base):
     size: Mapped[int] = mapped_column(BigInteger)  # weights files pass 2 GiB
     blake3: Mapped[str] = mapped_column(String(64))
     git_sha1: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # What `vault scrub` found wrong with the stored copy (missing, resized, changed);
+    # revisions using it are `damaged` and do not resolve until an import repairs it.
+    damage: Mapped[str | None] = mapped_column(Text, nullable=True)
+    damaged_at: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 class File(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -160,17 +161,22 @@ def import_(settings: Settings, bundle: Path, allow_pickle: bool, allow_downgrad
     """Verify a bundle, then store and catalog it atomically."""
     with settings.open(create=False) as v:
         r = v.import_bundle(bundle, allow_pickle, allow_downgrade, TerminalProgress(settings))
-    if r["status"] == "already-imported":
-        text = f"already imported: {', '.join(r['revisions'])}; nothing to do"
-    elif r["status"] == "revocations-applied":
-        text = f"revoked {', '.join(r['revoked'])}: it no longer resolves"
-    else:
-        text = f"imported {', '.join(r['revisions'])} ({r['blobs']} blobs, {human_bytes(r['bytes'])})"
-        for revision in r.get("revoked", []):
-            text += f"\nrevoked {revision}: it no longer resolves"
-        for kept in r["refs_kept"]:
-            text += f"\nnote: {kept} kept at a newer revision (--allow-downgrade moves it back)"
-    emit(settings, r, text)
+    lines = {
+        "imported": f"imported {', '.join(r.revisions)} ({r.blobs} blobs, {human_bytes(r.bytes)})",
+        "repaired": f"repaired {len(r.repaired)} damaged blob(s) from the bundle",
+        "revocations-applied": "",
+        "refs-moved": "",
+        "already-imported": f"already imported: {', '.join(r.already_present)}; nothing to do",
+    }
+    text = [lines[r.status]] if lines[r.status] else []
+    if r.status != "repaired" and r.repaired:
+        text.append(f"repaired {len(r.repaired)} damaged blob(s) from the bundle")
+    text += [f"revoked {revision}: it no longer resolves" for revision in r.revoked]
+    text += [f"moved {ref} to this bundle's revision" for ref in r.refs_moved if r.status != "imported"]
+    text += [
+        f"note: {kept} kept at a newer revision (--allow-downgrade moves it back)" for kept in r.refs_kept
+    ]
+    emit(settings, asdict(r), "\n".join(text))
 
 
 COMMANDS = [trust, verify, import_]
