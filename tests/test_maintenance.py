@@ -32,7 +32,8 @@ def test_scrub_clean_then_finds_a_changed_blob(transfer: Transfer) -> None:
     damaged = json.loads(res.stdout)["damaged"]
     assert damaged[0]["problem"] == "content changed (blake3 mismatch)"
     assert damaged[0]["files"] == [f"acme/tiny@{t.commit}:model.safetensors"]
-    assert run_json("fsck", home=t.airgapped)["clean"], "fsck is structural; scrub is the one that re-hashes"
+    problems = json.loads(run("--json", "fsck", home=t.airgapped, code=1).stdout)["problems"]
+    assert [p["kind"] for p in problems] == ["damaged-blob"], "fsck reports what scrub recorded"
 
 
 def test_gc_removes_orphans_and_revoked_views_only(transfer: Transfer, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from vault import audit
 from vault.catalog import queries
 from vault.catalog.schema import AuditEvent, Blob, Model, Revision
+from vault.revocation import REVOKED
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -46,7 +47,13 @@ def fsck(vault: Vault) -> FsckReport:
     report = FsckReport()
     store = vault.store
     with vault.session() as s:
-        blobs = {b.sha256: b.size for b in s.scalars(select(Blob))}
+        rows = list(s.scalars(select(Blob)))
+        blobs = {b.sha256: b.size for b in rows}
+        for b in rows:
+            if b.damage is not None:
+                report.problem("damaged-blob", str(store.blob_path(b.sha256)),
+                               f"scrub found it {b.damage} at {b.damaged_at}; importing a bundle "
+                               "that carries it repairs it")  # fmt: skip
         for sha, size in blobs.items():
             path = store.blob_path(sha)
             try:
@@ -70,6 +77,9 @@ def fsck(vault: Vault) -> FsckReport:
                     report.problem(
                         "revoked-in-view", str(snapshot), f"{rev.status} revision still in the HF view"
                     )
+                if rev.status == REVOKED and view.exists():
+                    report.problem("revoked-directory", str(view), "revoked revision still has a directory "
+                                   "(vault gc removes it)")  # fmt: skip
                 continue
             if not view.is_dir():
                 report.problem("missing-view", str(view), f"{repo_id}@{rev.commit} has no directory")

@@ -27,6 +27,7 @@ def list_(settings: Settings) -> None:
                 human_bytes(r["bytes"]),
                 "signed" if r["signed"] else "unsigned",
             ]
+            + ([] if r["status"] == "available" else [f"[{r['status'].upper()}]"])
         )
         for r in rows
     ]
