@@ -47,30 +47,76 @@ def test_split_bundle_imports_like_whole(tmp_path: Path, keypair: KeyPair) -> No
     assert results["a"] == results["b"] == results["c"]
 
 
-def test_missing_middle_part_is_rejected(tmp_path: Path, keypair: KeyPair) -> None:
+def _split(tmp_path: Path, keypair: KeyPair, size: str = "4K") -> list[Path]:
     home = _signed_home(tmp_path, write_tiny_model(tmp_path / "model"), keypair)
-    split = run_json("bundle", "acme/tiny", "-o", tmp_path / "p" / "t.vault", "--split-size", "4K", home=home)
-    Path(split["parts"][1]).unlink()
-    gap = _gap(tmp_path, "gap", keypair)
-    before = snapshot(gap)
-    res = run("import", tmp_path / "p" / "t.vault", home=gap, code=1)
-    assert "t.vault.001: bundle part is missing" in res.stderr
-    assert snapshot(gap) == before
+    split = run_json("bundle", "acme/tiny", "-o", tmp_path / "p" / "t.vault", "--split-size", size, home=home)
+    return [Path(p) for p in split["parts"]]
 
 
-def test_missing_last_part_is_rejected(tmp_path: Path, keypair: KeyPair) -> None:
-    home = _signed_home(tmp_path, write_tiny_model(tmp_path / "model"), keypair)
-    split = run_json("bundle", "acme/tiny", "-o", tmp_path / "p" / "t.vault", "--split-size", "1K", home=home)
-    parts = [Path(p) for p in split["parts"]]
-    # Drop trailing parts until real content is gone, not just tar's zero padding.
-    padding_free = sum(p.stat().st_size for p in parts) - 10240
-    while sum(p.stat().st_size for p in parts) > padding_free - 512:
-        parts.pop().unlink()
+def _refused(tmp_path: Path, keypair: KeyPair, target: Path) -> str:
     gap = _gap(tmp_path, "gap", keypair)
     before = snapshot(gap)
-    res = run("import", tmp_path / "p" / "t.vault", home=gap, code=1)
-    assert "truncated" in res.stderr, res.stderr
+    res = run("import", target, home=gap, code=1)
+    assert len(res.stderr.strip().splitlines()) == 1
     assert snapshot(gap) == before
+    assert run("verify", target, home=gap, code=1).stderr == res.stderr
+    return res.stderr
+
+
+def test_missing_middle_part_is_named(tmp_path: Path, keypair: KeyPair) -> None:
+    parts = _split(tmp_path, keypair)
+    parts[1].unlink()
+    err = _refused(tmp_path, keypair, tmp_path / "p" / "t.vault")
+    assert f"part 2 of {len(parts)} (t.vault.001) is missing" in err, err
+
+
+def test_missing_last_part_is_named(tmp_path: Path, keypair: KeyPair) -> None:
+    parts = _split(tmp_path, keypair, "1K")
+    parts[-1].unlink()
+    err = _refused(tmp_path, keypair, tmp_path / "p" / "t.vault")
+    n = len(parts)
+    assert f"part {n} of {n} (t.vault.{n - 1:03d}) is missing" in err, err
+
+
+def test_truncated_part_is_named_with_its_length(tmp_path: Path, keypair: KeyPair) -> None:
+    parts = _split(tmp_path, keypair)
+    with open(parts[2], "r+b") as fh:
+        fh.truncate(1000)
+    err = _refused(tmp_path, keypair, parts[0])
+    assert f"part 3 of {len(parts)} (t.vault.002) ends at byte 1000 of 4096" in err, err
+
+
+def test_truncated_single_file_is_named(tmp_path: Path, keypair: KeyPair) -> None:
+    home = _signed_home(tmp_path, write_tiny_model(tmp_path / "model"), keypair)
+    whole = Path(run_json("bundle", "acme/tiny", "-o", tmp_path / "w.vault", home=home)["bundle"])
+    size = whole.stat().st_size
+    with open(whole, "r+b") as fh:
+        fh.truncate(size - 15000)
+    err = _refused(tmp_path, keypair, whole)
+    assert f"w.vault: bundle ends at byte {size - 15000} of {size}" in err, err
+
+
+def test_stray_part_is_named(tmp_path: Path, keypair: KeyPair) -> None:
+    parts = _split(tmp_path, keypair)
+    stray = parts[0].with_name(f"t.vault.{len(parts):03d}")
+    stray.write_bytes(b"\0" * 100)
+    err = _refused(tmp_path, keypair, parts[0])
+    assert f"{stray.name}: not part of this bundle, which has {len(parts)} parts" in err, err
+
+
+def test_rebundle_to_the_same_name_removes_the_old_parts(tmp_path: Path, keypair: KeyPair) -> None:
+    home = _signed_home(tmp_path, write_tiny_model(tmp_path / "model"), keypair)
+    out = tmp_path / "p" / "t.vault"
+    many = run_json("bundle", "acme/tiny", "-o", out, "--split-size", "1K", home=home)["parts"]
+    fewer = run_json("bundle", "acme/tiny", "-o", out, "--split-size", "8K", home=home)["parts"]
+    assert len(fewer) < len(many)
+    assert sorted(p.name for p in out.parent.iterdir()) == sorted(Path(p).name for p in fewer)
+    whole = run_json("bundle", "acme/tiny", "-o", out, home=home)["parts"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["t.vault"] == [Path(p).name for p in whole]
+    again = run_json("bundle", "acme/tiny", "-o", out, "--split-size", "8K", home=home)["parts"]
+    assert sorted(p.name for p in out.parent.iterdir()) == sorted(Path(p).name for p in again)
+    gap = _gap(tmp_path, "gap", keypair)
+    assert run_json("import", out, home=gap)["status"] == "imported"
 
 
 def test_bad_split_size_is_a_usage_error(tmp_path: Path, keypair: KeyPair) -> None:

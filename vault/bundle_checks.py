@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from vault.bundle.index import INDEX_NAME, MAX_INDEX_BYTES, BundleIndex, RevisionEntry, parse_index
-from vault.bundle.reader import Entry
+from vault.bundle.reader import BundleReader, Entry
 from vault.catalog import queries
 from vault.checks.policy import ContentPolicy, refuse_pickles
 from vault.errors import BundleFormatError, IntegrityError, TrustError
@@ -121,13 +121,16 @@ def _check_revision(policy: TrustPolicy, entry: RevisionEntry, raws: dict[str, b
 
 
 def check_metadata(
-    vault: Vault, entries: Iterator[Entry], parts: int, content: ContentPolicy
+    vault: Vault, reader: BundleReader, entries: Iterator[Entry], content: ContentPolicy
 ) -> tuple[CheckedBundle, Entry | None]:
     first = next(entries, None)
     if first is None or first.name != INDEX_NAME:
+        reader.check_layout(None)
         raise BundleFormatError(f"bundle: first entry must be {INDEX_NAME}")
     raw_index = _read_entry(first, MAX_INDEX_BYTES)
     index = parse_index(raw_index)
+    reader.check_layout(index.size)
+    parts = max(len(reader.files.numbered), 1)
     if not index.revisions and not index.revocations:
         raise BundleFormatError(f"{INDEX_NAME}: carries no revisions")
     wanted = index.signature_entries()

@@ -157,7 +157,7 @@ def verify_bundle(
     progress = progress or NoProgress()
     with BundleReader(path) as reader:
         entries = reader.entries()
-        bundle, pending = check_metadata(vault, entries, len(reader.parts), policy)
+        bundle, pending = check_metadata(vault, reader, entries, policy)
         absent = _absent_blobs(vault, bundle)
         progress.start(sum(bundle.expected.values()), "verify")
         try:
@@ -193,7 +193,7 @@ def import_bundle(
         recover(vault)
         with BundleReader(path) as reader:
             entries = reader.entries()
-            bundle, pending = check_metadata(vault, entries, len(reader.parts), policy)
+            bundle, pending = check_metadata(vault, reader, entries, policy)
             with vault.session() as s:
                 present = queries.revisions_present(
                     s, [(r.entry.repo_id, r.entry.commit) for r in bundle.revisions]

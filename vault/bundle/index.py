@@ -48,9 +48,14 @@ class BundleIndex:
     revisions: tuple[RevisionEntry, ...]
     blobs: dict[str, int]  # sha256 -> size
     revocations: tuple[str, ...] = ()  # entry names of signed revocations
+    # The length of the whole tar stream, so a reader can name a missing or short
+    # part. Absent in bundles of vault 0.1.0; unsigned, so it only shapes messages.
+    size: int | None = None
 
     def to_bytes(self) -> bytes:
-        extra = {"revocations": list(self.revocations)} if self.revocations else {}
+        extra: dict[str, object] = {"revocations": list(self.revocations)} if self.revocations else {}
+        if self.size is not None:
+            extra["size"] = self.size
         return canonical_json(
             {
                 **extra,
@@ -128,7 +133,10 @@ def parse_index(raw: bytes) -> BundleIndex:
         check_relpath(name, "index entry")
         if not name.startswith("revocations/") or not name.endswith(".sig"):
             raise bad(f"revocation entry {name!r} outside revocations/")
+    size = doc.get("size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise bad(f"bad bundle size {size!r}")
     all_sigs = [n for r in revisions for names in r.signatures.values() for n in names] + revocations
     if len(all_sigs) != len(set(all_sigs)):
         raise bad("a signature entry is listed twice")
-    return BundleIndex(tuple(revisions), blobs, tuple(revocations))
+    return BundleIndex(tuple(revisions), blobs, tuple(revocations), size)

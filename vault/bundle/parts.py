@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -40,6 +41,7 @@ class SplitWriter(io.RawIOBase):
     def __init__(self, out: Path, split_size: int, suffix: str = "") -> None:
         self.out, self.split_size, self.suffix = out, split_size, suffix
         self.paths: list[Path] = []
+        self.written = 0
         self._fh: BinaryIO | None = None
         self._left = 0
 
@@ -70,6 +72,7 @@ class SplitWriter(io.RawIOBase):
             n = min(self._left, len(view))
             self._fh.write(view[:n])
             self._left -= n
+            self.written += n
             view = view[n:]
         return len(data)
 
@@ -80,24 +83,83 @@ class SplitWriter(io.RawIOBase):
         super().close()
 
 
-def find_parts(path: Path) -> list[Path]:
+@dataclass(frozen=True)
+class PartFiles:
+    """The files of one bundle as found on the media.
+
+    `paths` is what can be read as one stream: the single file, or the
+    numbered parts from .000 up to the first gap. `numbered` maps every part
+    number present to its file (empty for a single file), so a gap or a stray
+    part can be named once the index says how long the bundle is.
+    """
+
+    paths: list[Path]
+    base: Path
+    numbered: dict[int, Path]
+
+
+def find_parts(path: Path) -> PartFiles:
     """The files that make up the bundle named by `path` (OUT, OUT.000 or a single file)."""
     m = re.match(r"^(.*)\.(\d{3})$", path.name)
     if m and path.is_file():
         base = path.with_name(m.group(1))
     elif path.is_file():
-        return [path]
+        return PartFiles([path], path, {})
     elif part_name(path, 0).is_file():
         base = path
     else:
         raise NotFoundError(f"{path}: no such bundle (nor {part_name(path, 0).name})")
-    numbered = sorted(
-        int(p.name.rsplit(".", 1)[1]) for p in base.parent.glob(f"{glob_escape(base.name)}.[0-9][0-9][0-9]")
-    )
-    for expected, got in enumerate(numbered):
-        if expected != got:
-            raise BundleFormatError(f"{part_name(base, expected)}: bundle part is missing")
-    return [part_name(base, n) for n in numbered]
+    numbered = {
+        int(p.name.rsplit(".", 1)[1]): p
+        for p in base.parent.glob(f"{glob_escape(base.name)}.[0-9][0-9][0-9]")
+        if p.is_file()
+    }
+    if 0 not in numbered:
+        raise BundleFormatError(f"part 1 ({part_name(base, 0).name}) is missing: it starts the bundle")
+    contiguous = []
+    while len(contiguous) in numbered:
+        contiguous.append(numbered[len(contiguous)])
+    return PartFiles(contiguous, base, dict(sorted(numbered.items())))
+
+
+def check_layout(files: PartFiles, total: int) -> None:
+    """Name the missing, short or stray part, given the bundle's length from its index.
+
+    Parts are equal slices but the last; the largest part present gives the
+    slice size. The index is unsigned, so this only sharpens error messages:
+    every byte is still checked against the signatures.
+    """
+    if not files.numbered:
+        size = files.paths[0].stat().st_size
+        if size < total:
+            raise BundleFormatError(
+                f"{files.paths[0].name}: bundle ends at byte {size} of {total} (truncated)"
+            )
+        return
+    sizes = {n: p.stat().st_size for n, p in files.numbered.items()}
+    slice_size = max(sizes.values())
+    if slice_size <= 0:
+        raise BundleFormatError(f"{files.numbered[0].name}: bundle part is empty")
+    count = max(1, -(-total // slice_size))
+    for n in range(count):
+        name = part_name(files.base, n).name
+        want = slice_size if n < count - 1 else total - slice_size * (count - 1)
+        if n not in sizes:
+            raise BundleFormatError(f"part {n + 1} of {count} ({name}) is missing")
+        if sizes[n] < want:
+            raise BundleFormatError(f"part {n + 1} of {count} ({name}) ends at byte {sizes[n]} of {want}")
+    for n in sorted(set(sizes) - set(range(count))):
+        raise BundleFormatError(
+            f"{files.numbered[n].name}: not part of this bundle, which has {count} parts (a leftover?)"
+        )
+
+
+def missing_part_message(files: PartFiles) -> str | None:
+    """For bundles whose index does not carry their length (vault 0.1.0): the first gap, if any."""
+    n = len(files.paths)
+    if files.numbered and max(files.numbered) >= n:
+        return f"{part_name(files.base, n).name}: bundle part is missing"
+    return None
 
 
 def glob_escape(name: str) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from vault.bundle.parts import ChainedReader, find_parts
+from vault.bundle.parts import ChainedReader, check_layout, find_parts, missing_part_message
 from vault.errors import BundleFormatError, UnsafeContentError
 from vault.paths import check_relpath
 
@@ -64,7 +64,8 @@ class EntryData:
 
 class BundleReader:
     def __init__(self, path: Path) -> None:
-        self.parts = find_parts(path)
+        self.files = find_parts(path)
+        self.parts = self.files.paths
         self.total_size = sum(p.stat().st_size for p in self.parts)
         self._stream = ChainedReader(self.parts)
         try:
@@ -75,6 +76,13 @@ class BundleReader:
             self._stream.close()
             raise BundleFormatError(f"{path}: not a tar bundle ({exc})") from None
         self._names: dict[str, str] = {}
+
+    def check_layout(self, total: int | None) -> None:
+        """With the index's bundle length, name a missing or short part before anything else."""
+        if total is not None:
+            check_layout(self.files, total)
+        elif (gap := missing_part_message(self.files)) is not None:
+            raise BundleFormatError(gap)
 
     def close(self) -> None:
         self._tar.close()

@@ -7,9 +7,11 @@ when complete.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -22,9 +24,9 @@ from vault.bundle.index import (
     revision_prefix,
     revocation_entry,
 )
-from vault.bundle.parts import SplitWriter, part_name
+from vault.bundle.parts import SplitWriter, glob_escape, part_name
 from vault.catalog import queries
-from vault.errors import ConflictError, UsageError
+from vault.errors import ConflictError, UsageError, VaultError
 from vault.progress import CountingReader, NoProgress, Progress
 from vault.refs import Ref
 from vault.revocation import all_revocations
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from vault.api import Vault
 
 PARTIAL = ".partial"
+TAR_ENCODING = "utf-8"  # fixed, not the locale's: the same input gives the same bytes
 
 
 def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
@@ -50,13 +53,17 @@ def _signature_names(prefix: str, kind: str, count: int) -> list[str]:
 class _FileSink(io.RawIOBase):
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.paths = [path]
+        self.written = 0
         self._fh: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed in close()
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:
-        return self._fh.write(data)
+        n = self._fh.write(data)
+        self.written += n
+        return n
 
     def close(self) -> None:
         if not self._fh.closed:
@@ -64,6 +71,49 @@ class _FileSink(io.RawIOBase):
             os.fsync(self._fh.fileno())
             self._fh.close()
         super().close()
+
+
+def _member_size(name: str, size: int) -> int:
+    """Bytes one entry takes in the tar stream: its header blocks and its data padded to a block."""
+    header = _tarinfo(name, size).tobuf(tarfile.PAX_FORMAT, TAR_ENCODING, "surrogateescape")
+    return len(header) + -(-size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+
+
+def _sized_index(index: BundleIndex, entries: list[tuple[str, bytes]]) -> BundleIndex:
+    """The index carrying the length of the whole stream it starts, computed before writing a byte.
+
+    The index's own length depends on the number it carries, so settle it by
+    recomputing until it stops changing (twice at most: a digit more rarely
+    moves it across a 512-byte block).
+    """
+    rest = sum(_member_size(name, len(raw)) for name, raw in entries)
+    rest += sum(_member_size(blob_entry(sha), size) for sha, size in index.blobs.items())
+    sized = replace(index, size=0)
+    while True:
+        body = _member_size(INDEX_NAME, len(sized.to_bytes())) + rest + 2 * tarfile.BLOCKSIZE
+        total = -(-body // tarfile.RECORDSIZE) * tarfile.RECORDSIZE  # tar pads the last record
+        if total == sized.size:
+            return sized
+        sized = replace(sized, size=total)
+
+
+def _publish(sink: SplitWriter | _FileSink, out: Path) -> list[Path]:
+    """Give the finished files their names, and remove what a previous bundle at `out` left.
+
+    A re-bundle to the same -o that needs fewer parts (or none) would otherwise
+    leave old parts beside the new ones, and the reader would take them for
+    part of this bundle.
+    """
+    split = isinstance(sink, SplitWriter)
+    final = [part_name(out, i) for i in range(len(sink.paths))] if split else [out]
+    for tmp, dst in zip(sink.paths, final, strict=True):
+        os.replace(tmp, dst)
+    keep = set(final)
+    stale = [out] if out not in keep and out.is_file() else []
+    stale += [p for p in out.parent.glob(f"{glob_escape(out.name)}.[0-9][0-9][0-9]") if p not in keep]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return final
 
 
 def write_bundle(
@@ -105,7 +155,7 @@ def write_bundle(
             entries.append((name, r.raw))
     if not revisions and not revocations:
         raise UsageError("name at least one REF to bundle")
-    index = BundleIndex(tuple(revisions), blobs, tuple(revocations))
+    index = _sized_index(BundleIndex(tuple(revisions), blobs, tuple(revocations)), entries)
 
     out = out.absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -114,7 +164,7 @@ def write_bundle(
         SplitWriter(out, split_size, PARTIAL) if split_size else _FileSink(out.with_name(out.name + PARTIAL))
     )
     try:
-        with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT, encoding=TAR_ENCODING) as tar:
             raw_index = index.to_bytes()
             tar.addfile(_tarinfo(INDEX_NAME, len(raw_index)), io.BytesIO(raw_index))
             for name, raw in entries:
@@ -125,18 +175,18 @@ def write_bundle(
                     tar.addfile(_tarinfo(blob_entry(sha256), size), CountingReader(fh, progress))
             progress.finish()
         sink.close()
-    except BaseException:
-        sink.close()
-        for p in sink.paths if isinstance(sink, SplitWriter) else [sink.path]:
+        if sink.written != index.size:
+            raise VaultError(f"{out}: wrote {sink.written} bytes, the index announced {index.size}")
+        final = _publish(sink, out)
+    except BaseException as exc:
+        # Full disk, Ctrl-C, SIGTERM: no .partial file outlives the attempt.
+        with contextlib.suppress(OSError):
+            sink.close()
+        for p in sink.paths:
             p.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(out)  # "No space left on device" alone does not say where
         raise
-    if isinstance(sink, SplitWriter):
-        final = [part_name(out, i) for i in range(len(sink.paths))]
-        for tmp, dst in zip(sink.paths, final, strict=True):
-            os.replace(tmp, dst)
-    else:
-        final = [out]
-        os.replace(sink.path, out)
     with vault.session() as s, s.begin():
         audit.record(s, "bundle", str(out), revisions=[f"{r.repo_id}@{r.commit}" for r in revisions])
     return {
