@@ -104,3 +104,56 @@ def test_replayed_older_revision_does_not_move_the_ref(tmp_path: Path, keypair: 
     assert run("path", "acme/tiny", home=gap2).stdout.strip().endswith("1" * 40)
     events = [e for e in run_json("audit", home=gap2)["events"] if e["action"] == "ref.downgrade"]
     assert events and events[0]["detail"] == {"old": "2" * 40, "new": "1" * 40}
+
+
+def _old_then_new(tmp_path: Path, keypair: KeyPair) -> tuple[Path, Path, Path]:
+    old = forge_bundle(tmp_path / "old.vault", keypair.private, {"config.json": b'{"v": 1}'},
+                       commit="1" * 40, fetched_at="2026-01-01T00:00:00Z")  # fmt: skip
+    new = forge_bundle(tmp_path / "new.vault", keypair.private, {"config.json": b'{"v": 2}'},
+                       commit="2" * 40, fetched_at="2026-02-01T00:00:00Z")  # fmt: skip
+    gap = tmp_path / "gap"
+    run("trust", "add", "acme", "--key", keypair.public, "--scope", "acme/*", home=gap)
+    run("import", old, home=gap)
+    run("import", new, home=gap)
+    assert run("path", "acme/tiny", home=gap).stdout.strip().endswith("2" * 40)
+    return gap, old, new
+
+
+def _main_in_hf_view(gap: Path) -> str:
+    return (gap / "hf" / "hub" / "models--acme--tiny" / "refs" / "main").read_text()
+
+
+def test_reimport_with_allow_downgrade_moves_the_ref_back_after_the_fact(
+    tmp_path: Path, keypair: KeyPair
+) -> None:
+    gap, old, _new = _old_then_new(tmp_path, keypair)
+    plain = run_json("import", old, home=gap)
+    assert plain["status"] == "already-imported" and plain["refs_moved"] == []
+    assert run("path", "acme/tiny", home=gap).stdout.strip().endswith("2" * 40)
+    out = run_json("import", old, "--allow-downgrade", home=gap)
+    assert out["status"] == "refs-moved" and out["refs_moved"] == ["acme/tiny@main"]
+    assert set(out) == set(plain), "import answers with one shape, whatever happened"
+    assert run("path", "acme/tiny", home=gap).stdout.strip().endswith("1" * 40)
+    assert _main_in_hf_view(gap) == "1" * 40
+    events = [e for e in run_json("audit", home=gap)["events"] if e["action"] == "ref.downgrade"]
+    assert [e["detail"] for e in events] == [{"old": "2" * 40, "new": "1" * 40}]
+
+
+def test_ref_set_moves_back_only_when_asked_and_is_audited(tmp_path: Path, keypair: KeyPair) -> None:
+    gap, _old, _new = _old_then_new(tmp_path, keypair)
+    before = snapshot(gap)
+    res = run("ref", "set", "acme/tiny@main", "1" * 40, home=gap, code=4)
+    assert "needs --allow-downgrade" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert snapshot(gap) == before
+    assert "no such revision" in run("ref", "set", "acme/tiny@main", "3" * 40, home=gap, code=3).stderr
+    assert "not a commit" in run("ref", "set", f"acme/tiny@{'1' * 40}", "1" * 40, home=gap, code=2).stderr
+    moved = run_json("ref", "set", "acme/tiny@main", "1" * 40, "--allow-downgrade", home=gap)
+    assert moved == {"repo_id": "acme/tiny", "ref": "main", "old_commit": "2" * 40, "new_commit": "1" * 40,
+                     "downgrade": True}  # fmt: skip
+    assert run("path", "acme/tiny", home=gap).stdout.strip().endswith("1" * 40)
+    assert _main_in_hf_view(gap) == "1" * 40
+    forward = run_json("ref", "set", "acme/tiny@stable", "2" * 40, home=gap)
+    assert forward["old_commit"] is None and not forward["downgrade"]
+    assert run("path", "acme/tiny@stable", home=gap).stdout.strip().endswith("2" * 40)
+    actions = [(e["action"], e["subject"]) for e in run_json("audit", home=gap)["events"]]
+    assert ("ref.downgrade", "acme/tiny@main") in actions and ("ref.set", "acme/tiny@stable") in actions

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from vault.hfcache import HFCacheView
     from vault.importer import ImportResult
     from vault.progress import Progress
+    from vault.ref_update import RefMove
 
 
 class Vault:
@@ -213,15 +214,17 @@ class Vault:
 
         return pull(self, repo_id, **kwargs)
 
-    def sign(self, ref: str, key_path: Path, out_dir: Path | None = None) -> dict[str, Any]:
+    def sign(
+        self, ref: str, key_path: Path, out_dir: Path | None = None, password: bytes | None = None
+    ) -> dict[str, Any]:
         from vault.attest import sign_revision
 
-        return sign_revision(self, parse_ref(ref), key_path, out_dir)
+        return sign_revision(self, parse_ref(ref), key_path, out_dir, password)
 
-    def revoke(self, ref: str, reason: str, key_path: Path) -> dict[str, Any]:
+    def revoke(self, ref: str, reason: str, key_path: Path, password: bytes | None = None) -> dict[str, Any]:
         from vault.revocation import revoke
 
-        return revoke(self, parse_ref(ref), reason, key_path)
+        return revoke(self, parse_ref(ref), reason, key_path, password)
 
     def bundle(
         self, refs: list[str], out: Path, split_size: int | None = None, progress: Progress | None = None
@@ -229,6 +232,12 @@ class Vault:
         from vault.bundle.writer import write_bundle
 
         return write_bundle(self, [parse_ref(r) for r in refs], out, split_size, progress)
+
+    def set_ref(self, ref: str, commit: str, allow_downgrade: bool = False) -> RefMove:
+        """Point a ref at a held revision on the operator's word (audited; back in time only if allowed)."""
+        from vault.ref_update import move_ref
+
+        return move_ref(self, parse_ref(ref), commit, allow_downgrade)
 
     # -- air-gapped side -------------------------------------------------
 

@@ -25,8 +25,10 @@ MODEL_SIG = "model.sig"
 PROVENANCE_SIG = "provenance.sig"
 
 
-def sign_revision(vault: Vault, ref: Ref, key_path: Path, out_dir: Path | None = None) -> dict[str, Any]:
-    key = load_private_key(key_path)
+def sign_revision(
+    vault: Vault, ref: Ref, key_path: Path, out_dir: Path | None = None, password: bytes | None = None
+) -> dict[str, Any]:
+    key = load_private_key(key_path, password)
     fingerprint = key_hint(key.public_key())
     with vault.writer_lock(), vault.session() as s, s.begin():
         rev = queries.find_revision(s, ref)

@@ -128,11 +128,13 @@ def is_revoked(session: Session, repo_id: str, commit: str) -> bool:
     )
 
 
-def revoke(vault: Vault, ref: Ref, reason: str, key_path: Path) -> dict[str, Any]:
+def revoke(
+    vault: Vault, ref: Ref, reason: str, key_path: Path, password: bytes | None = None
+) -> dict[str, Any]:
     """Connected side: sign a revocation for REF's revision and apply it here."""
     if not reason.strip():
         raise UsageError("--reason must say why the revision is revoked")
-    key = load_private_key(key_path)
+    key = load_private_key(key_path, password)
     fingerprint = key_hint(key.public_key())
     with vault.writer_lock():
         with vault.session() as s, s.begin():

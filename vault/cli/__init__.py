@@ -56,7 +56,7 @@ class VaultGroup(click.Group):
         """Run click without its own error handling, and map every outcome to one exit code."""
         argv = list(sys.argv[1:] if args is None else args)
         settings = extra.pop("obj", None) or Settings()
-        code = self._run(argv, prog_name or "vault", settings, **extra)
+        code = self._run(argv, "vault", settings, **extra)  # whatever launched it, the command is `vault`
         if standalone_mode:
             sys.exit(code)
         return code

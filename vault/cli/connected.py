@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -10,7 +9,6 @@ import click
 
 from vault.bundle.parts import parse_size
 from vault.cli.render import Settings, TerminalProgress, emit, human_bytes
-from vault.errors import ConflictError
 
 pass_settings = click.make_pass_decorator(Settings)
 
@@ -20,6 +18,11 @@ SIGNING_KEY = click.option(
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="PEM EC private key (P-256, P-384 or P-521).",
+)
+PASSWORD_FILE = click.option(
+    "--password-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File whose first line is the key's passphrase (default: VAULT_KEY_PASSWORD, else none).",
 )
 
 
@@ -115,20 +118,13 @@ def pull(
     show_default=True,
     help="Writes PREFIX.pem (private, mode 0600) and PREFIX.pub.pem.",
 )
+@PASSWORD_FILE
 @pass_settings
-def keygen(settings: Settings, prefix: str) -> None:
-    """Write a new ECDSA P-256 key pair."""
-    from vault.signing.keys import generate_private_key, private_key_pem, public_key_pem
+def keygen(settings: Settings, prefix: str, password_file: Path | None) -> None:
+    """Write a new ECDSA P-256 key pair (the private key encrypted if a passphrase is given)."""
+    from vault.signing.keys import read_password, write_key_pair
 
-    private, public = Path(f"{prefix}.pem"), Path(f"{prefix}.pub.pem")
-    for p in (private, public):
-        if p.exists():
-            raise ConflictError(f"{p}: already exists, not overwriting a key")
-    key = generate_private_key()
-    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(private_key_pem(key))
-    public.write_bytes(public_key_pem(key.public_key()))
+    private, public = write_key_pair(prefix, read_password(password_file))
     emit(
         settings,
         {"private_key": str(private), "public_key": str(public)},
@@ -139,6 +135,7 @@ def keygen(settings: Settings, prefix: str) -> None:
 @click.command()
 @click.argument("ref")
 @SIGNING_KEY
+@PASSWORD_FILE
 @click.option(
     "--out",
     "out_dir",
@@ -146,10 +143,14 @@ def keygen(settings: Settings, prefix: str) -> None:
     help="Also write model.sig and provenance.sig into this directory.",
 )
 @pass_settings
-def sign(settings: Settings, ref: str, key_path: Path, out_dir: Path | None) -> None:
+def sign(
+    settings: Settings, ref: str, key_path: Path, password_file: Path | None, out_dir: Path | None
+) -> None:
     """Sign a revision (OMS signature + signed provenance)."""
+    from vault.signing.keys import read_password
+
     with settings.open() as v:
-        r = v.sign(ref, key_path, out_dir)
+        r = v.sign(ref, key_path, out_dir, read_password(password_file))
     emit(settings, r, f"{r['repo_id']}@{r['commit']}: signed with key {r['key'][:16]}…")
 
 
@@ -182,11 +183,14 @@ def bundle(settings: Settings, refs: tuple[str, ...], out: Path, split_size: str
 @click.argument("ref")
 @click.option("--reason", required=True, help="Why: recorded, signed, and shown wherever it is refused.")
 @SIGNING_KEY
+@PASSWORD_FILE
 @pass_settings
-def revoke(settings: Settings, ref: str, reason: str, key_path: Path) -> None:
+def revoke(settings: Settings, ref: str, reason: str, key_path: Path, password_file: Path | None) -> None:
     """Revoke a revision: it stops resolving here, and in every vault that imports the next bundle."""
+    from vault.signing.keys import read_password
+
     with settings.open(create=False) as v:
-        r = v.revoke(ref, reason, key_path)
+        r = v.revoke(ref, reason, key_path, read_password(password_file))
     emit(settings, r, f"{r['repo_id']}@{r['commit']}: revoked ({r['reason']}); the next bundle carries it")
 
 

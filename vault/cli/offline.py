@@ -179,4 +179,26 @@ def import_(settings: Settings, bundle: Path, allow_pickle: bool, allow_downgrad
     emit(settings, asdict(r), "\n".join(text))
 
 
-COMMANDS = [trust, verify, import_]
+@click.group()
+def ref() -> None:
+    """Move refs by hand (e.g. roll main back after the fact)."""
+
+
+@ref.command("set")
+@click.argument("ref_", metavar="REF")
+@click.argument("commit")
+@click.option("--allow-downgrade", is_flag=True, help="Allow pointing the ref at an older fetch. Audited.")
+@pass_settings
+def ref_set(settings: Settings, ref_: str, commit: str, allow_downgrade: bool) -> None:
+    """Point REF (org/name@ref) at COMMIT, a revision this vault holds."""
+    with settings.open(create=False) as v:
+        m = v.set_ref(ref_, commit, allow_downgrade)
+    was = f" (was {m.old_commit})" if m.old_commit and m.old_commit != m.new_commit else ""
+    emit(
+        settings,
+        asdict(m),
+        f"{m.repo_id}@{m.ref} -> {m.new_commit}{was}" + (" [downgrade]" if m.downgrade else ""),
+    )
+
+
+COMMANDS = [trust, verify, import_, ref]

@@ -69,6 +69,7 @@ def emit_or_fail(settings: Settings, data: Any, text: str, error: VaultError | N
 
 def emit_error(settings: Settings, code: int, kind: str, message: str, report: Any = None) -> None:
     """One line on stderr; with --json also one object on stdout, the same shape for every failure."""
+    message = " ".join(message.split())  # a driver's multi-line text must not break "one line"
     if settings.as_json:
         error = {"error": {"code": code, "kind": kind, "message": message}}
         body = {**report, **error} if isinstance(report, dict) else error

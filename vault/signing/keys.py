@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from vault.errors import UsageError
+from vault.errors import ConflictError, UsageError
 
 # The OMS algorithm registry allows these curves; each pairs with one hash.
 CURVE_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
@@ -22,12 +23,45 @@ def generate_private_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def private_key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
+PASSWORD_ENV = "VAULT_KEY_PASSWORD"
+
+
+def private_key_pem(key: ec.EllipticCurvePrivateKey, password: bytes | None = None) -> bytes:
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
     )
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+
+
+def read_password(password_file: Path | None) -> bytes | None:
+    """A signing key's passphrase: the file's first line, else VAULT_KEY_PASSWORD, else none.
+
+    Never a command-line argument: those show up in `ps` and shell history.
+    """
+    if password_file is not None:
+        try:
+            lines = password_file.read_bytes().splitlines()
+        except OSError as exc:
+            raise UsageError(f"{password_file}: {exc.strerror}") from None
+        if not lines or not lines[0]:
+            raise UsageError(f"{password_file}: empty password file")
+        return lines[0]
+    env = os.environ.get(PASSWORD_ENV)
+    return env.encode() if env else None
+
+
+def write_key_pair(prefix: str, password: bytes | None = None) -> tuple[Path, Path]:
+    """PREFIX.pem (private, 0600, encrypted if `password`) and PREFIX.pub.pem; never overwrites."""
+    private, public = Path(f"{prefix}.pem"), Path(f"{prefix}.pub.pem")
+    for p in (private, public):
+        if p.exists():
+            raise ConflictError(f"{p}: already exists, not overwriting a key")
+    key = generate_private_key()
+    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(private_key_pem(key, password))
+    public.write_bytes(public_key_pem(key.public_key()))
+    return private, public
 
 
 def public_key_pem(key: ec.EllipticCurvePublicKey) -> bytes:
@@ -46,10 +80,20 @@ def hash_for(key: ec.EllipticCurvePublicKey) -> hashes.HashAlgorithm:
         raise UsageError(f"unsupported curve {key.curve.name}: use P-256, P-384 or P-521") from None
 
 
-def load_private_key(path: Path) -> ec.EllipticCurvePrivateKey:
+def load_private_key(path: Path, password: bytes | None = None) -> ec.EllipticCurvePrivateKey:
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror}") from None
+    encrypted = b"ENCRYPTED" in data.split(b"\n", 1)[0] or b"Proc-Type: 4,ENCRYPTED" in data
+    if encrypted and not password:
+        raise UsageError(f"{path}: the key is encrypted: give --password-file or set {PASSWORD_ENV}")
+    try:
+        key = serialization.load_pem_private_key(data, password=password if encrypted else None)
+    except ValueError as exc:
+        reason = "wrong password" if encrypted else str(exc)
+        raise UsageError(f"{path}: cannot load PEM private key ({reason})") from None
+    except TypeError as exc:
         raise UsageError(f"{path}: cannot load PEM private key ({exc})") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise UsageError(f"{path}: not an elliptic-curve private key")
