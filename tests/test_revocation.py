@@ -29,13 +29,19 @@ def test_revocation_stops_every_way_of_resolving(transfer: Transfer, tmp_path: P
     view = t.airgapped / "hf" / "hub" / "models--acme--tiny"
     assert (view / "snapshots" / t.commit).is_dir() and (view / "refs" / "main").is_file()
 
+    handed_out = Path(run("path", t.repo_id, home=t.airgapped).stdout.strip())
+    connected_dir = Path(run("path", t.repo_id, home=t.connected).stdout.strip())
     shipped = _revoke_and_ship(t, tmp_path)
-    # The connected side stops resolving at once.
+    # The connected side stops resolving at once, and its directory is gone (not only at gc).
     err = run("path", t.repo_id, home=t.connected, code=3).stderr
     assert f"revision {t.commit} is revoked" in err
+    assert not connected_dir.exists()
     assert "acme/tiny@" + t.commit in run_json("verify", shipped, home=t.airgapped)["revocations"]
     res = run_json("import", shipped, home=t.airgapped)
     assert res["status"] == "revocations-applied" and res["revoked"] == [f"{t.repo_id}@{t.commit}"]
+    # A path handed out before the revocation stops loading.
+    assert not handed_out.exists()
+    assert run("list", home=t.airgapped).stdout.rstrip().endswith("[REVOKED]")
 
     # vault path, by ref and by commit; vault.resolve(); the HF cache view; vault serve.
     for ref in (t.repo_id, f"{t.repo_id}@{t.commit}"):
