@@ -127,13 +127,17 @@ def _lookup_once(
 ) -> tuple[str, str]:
     """Look up on a fresh connection; an immutable one must see the file unchanged around the read."""
     try:
+        if not read.immutable:
+            return _lookup(read.conn, repo_id, revision, by_commit)
         for _attempt in range(5):
             before = FileState.of(db)
             answer = _lookup(read.conn, repo_id, revision, by_commit)
-            if not read.immutable or FileState.of(db) == before:
+            if FileState.of(db) == before:
                 return answer
             read.conn.close()
             read = _connect(db)  # a writer came and went: read again
+            if not read.immutable:
+                return _lookup(read.conn, repo_id, revision, by_commit)
         raise NeedsFullVault(f"{db}: the catalog kept changing while it was read")
     finally:
         read.conn.close()

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from vault.catalog.schema import Model, Ref, Revision, TrustEntryRow, TrustQuorum
 from vault.errors import NotFoundError
 from vault.refs import Ref as RefSpec
+from vault.resolver import unavailable_message
 from vault.signing.trust import TrustEntry, TrustPolicy
 
 AVAILABLE = "available"
@@ -48,7 +49,7 @@ def find_revision(session: Session, ref: RefSpec, any_status: bool = False) -> R
     if rev is None:
         raise NotFoundError(f"{ref}: no such revision in this vault")
     if rev.status != AVAILABLE and not any_status:
-        raise NotFoundError(f"{ref}: revision {rev.commit} is {rev.status}")
+        raise NotFoundError(unavailable_message(str(ref), rev.commit, rev.status))
     return rev
 
 

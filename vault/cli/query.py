@@ -112,7 +112,7 @@ def hf_cache(settings: Settings, rebuild: bool) -> None:
     with settings.open(create=False, readonly=not rebuild) as v:
         count = v.rebuild_hf_cache() if rebuild else None
         root = v.hf_cache.root
-    data = {"hf_hub_cache": str(root), **({"rebuilt_models": count} if rebuild else {})}
+    data = {"hf_hub_cache": str(root), "rebuilt_models": count}  # null unless --rebuild
     text = f"rebuilt {count} model(s) in {root}" if rebuild else str(root)
     emit(settings, data, text)
 
