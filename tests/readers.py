@@ -91,6 +91,7 @@ def main() -> None:
         "provenance": vault("provenance", repo, "--json"),
         "trust_list": vault("trust", "list", "--json"),
         "fsck": vault("fsck", "--json"),
+        "scrub": vault("scrub", "--json"),
         "verify": vault("verify", bundle, "--json"),
         "serve": serve(home, repo),
         "hf_cache": hf_cache(home, repo, scratch),

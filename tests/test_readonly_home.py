@@ -2,8 +2,9 @@
 
 Inference servers run as their own user and containers mount the vault home
 read-only. Every reader (path, resolve, list, show, provenance, trust list,
-fsck, verify, serve, the HF cache view) must work there and leave the home
-byte-identical; every writer must refuse with one line naming the home.
+fsck, scrub as a report, verify, serve, the HF cache view) must work there and
+leave the home byte-identical; every writer must refuse with one line naming
+the home.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ def _check(out: dict, t: Transfer) -> None:
     assert json.loads(ok("provenance")["stdout"])["commit"] == t.commit
     assert [k["name"] for k in json.loads(ok("trust_list")["stdout"])["keys"]] == ["acme"]
     assert json.loads(ok("fsck")["stdout"])["clean"] is True
+    scrub = json.loads(ok("scrub")["stdout"])
+    assert scrub["clean"] is True and scrub["recorded"] is False and scrub["checked"] == 3
     assert json.loads(ok("verify")["stdout"])["status"] == "verified"
     assert out["serve"].get("sha") == t.commit, out["serve"]
     assert out["serve"]["config_sha256"] == originals["config.json"]

@@ -71,9 +71,10 @@ def scrub(vault: Vault) -> dict[str, Any]:
             continue
         findings[sha] = problem
         damaged.append({"sha256": sha, "problem": problem, "files": sorted(owners.get(sha, []))})
-    withdrawn, restored = _record(vault, findings)
+    # A reader who may not write the home (an auditor) still gets the report; only the owner records it.
+    withdrawn, restored = _record(vault, findings) if not vault.readonly else ([], [])
     return {"checked": len(blobs), "bytes": total, "damaged": damaged, "clean": not damaged,
-            "withdrawn": withdrawn, "restored": restored}  # fmt: skip
+            "recorded": not vault.readonly, "withdrawn": withdrawn, "restored": restored}  # fmt: skip
 
 
 def _record(vault: Vault, findings: dict[str, str]) -> tuple[list[str], list[str]]:

@@ -7,7 +7,7 @@ import sys
 import click
 
 from vault.cli.render import Settings, Terminated, emit, emit_or_fail, human_bytes
-from vault.errors import IntegrityError
+from vault.errors import HomeNotWritableError, IntegrityError
 
 pass_settings = click.make_pass_decorator(Settings)
 
@@ -183,11 +183,23 @@ def fsck(settings: Settings) -> None:
 @click.command()
 @pass_settings
 def scrub(settings: Settings) -> None:
-    """Re-hash every stored blob (blake3, all cores); exit 1 if any is missing or changed."""
-    with settings.open(create=False) as v:
+    """Re-hash every stored blob (blake3, all cores); exit 1 if any is missing or changed.
+
+    Damage is recorded, and the revisions using it withdrawn until a re-import
+    repairs them. On a home this user cannot write, scrub only reports.
+    """
+    try:
+        v = settings.open(create=False)
+    except HomeNotWritableError:
+        v = settings.open(readonly=True)
+    with v:
         report = v.scrub()
     lines = [f"DAMAGED {d['sha256']}: {d['problem']} ({', '.join(d['files']) or 'unreferenced'})"
              for d in report["damaged"]]  # fmt: skip
+    lines += [f"withdrawn until repaired: {r}" for r in report["withdrawn"]]
+    lines += [f"restored: {r}" for r in report["restored"]]
+    if report["damaged"] and not report["recorded"]:
+        lines.append("not recorded: this user cannot write the home (the owner's scrub records it)")
     lines.append(f"{report['checked']} blobs checked, {human_bytes(report['bytes'])} intact")
     bad = (
         IntegrityError(f"scrub: {len(report['damaged'])} damaged blob(s) (listed above)")
