@@ -242,12 +242,16 @@ class Vault:
     # -- air-gapped side -------------------------------------------------
 
     def verify_bundle(
-        self, path: Path, allow_pickle: bool = False, progress: Progress | None = None
+        self,
+        path: Path,
+        allow_pickle: bool = False,
+        progress: Progress | None = None,
+        allow_unknown: bool = False,
     ) -> dict[str, Any]:
         from vault.checks.policy import ContentPolicy
         from vault.importer import verify_bundle
 
-        return verify_bundle(self, path, ContentPolicy(allow_pickle), progress)
+        return verify_bundle(self, path, ContentPolicy(allow_pickle, allow_unknown=allow_unknown), progress)
 
     def import_bundle(
         self,
@@ -255,11 +259,13 @@ class Vault:
         allow_pickle: bool = False,
         allow_downgrade: bool = False,
         progress: Progress | None = None,
+        allow_unknown: bool = False,
     ) -> ImportResult:
         from vault.checks.policy import ContentPolicy
         from vault.importer import import_bundle
 
-        return import_bundle(self, path, ContentPolicy(allow_pickle, allow_downgrade), progress)
+        policy = ContentPolicy(allow_pickle, allow_downgrade, allow_unknown)
+        return import_bundle(self, path, policy, progress)
 
     # -- queries ---------------------------------------------------------
 

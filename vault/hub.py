@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vault.catalog import queries
-from vault.checks.policy import ContentPolicy, check_staged_file, needs_check, refuse_pickles
+from vault.checks.content import Content, check_files
+from vault.checks.policy import ContentPolicy, refuse_pickles
 from vault.errors import (
     AccessDeniedError,
     IntegrityError,
@@ -150,6 +151,7 @@ def pull(
     token: str | None = None,
     progress: bool = False,
     allow_pickle: bool = False,
+    allow_unknown: bool = False,
 ) -> dict[str, Any]:
     from huggingface_hub import HfApi, hf_hub_download
     from huggingface_hub.hf_api import RepoFile
@@ -200,7 +202,7 @@ def pull(
     for f in files:
         check_relpath(f.path, f"{repo_id}@{commit}:")
     check_no_case_collisions([f.path for f in files])
-    content = ContentPolicy(allow_pickle)
+    content = ContentPolicy(allow_pickle, allow_unknown=allow_unknown)
     refuse_pickles((f.path for f in files), content, " (use --exclude to skip them)")
 
     download_dir = vault.home / "downloads" / repo_id / commit
@@ -231,9 +233,7 @@ def pull(
     try:
         for f in files:
             check_against_hub(f, digests[f.path])
-        for f in files:
-            if needs_check(f.path):
-                check_staged_file(f.path, local[f.path], content)
+        check_files(f"{repo_id}@{commit}", {f.path: Content.of_file(local[f.path]) for f in files}, content)
     except (IntegrityError, UnsafeContentError):
         _discard(download_dir, vault.home)
         raise
@@ -252,7 +252,19 @@ def pull(
     with vault.writer_lock():
         result = commit_revision(
             vault,
-            NewRevision(repo_id, commit, source, revision, refs, records, digests, local, None, allow_pickle),
+            NewRevision(
+                repo_id,
+                commit,
+                source,
+                revision,
+                refs,
+                records,
+                digests,
+                local,
+                None,
+                allow_pickle,
+                allow_unknown,
+            ),
         )
     _discard(download_dir, vault.home)
     return result

@@ -14,13 +14,14 @@ A rejection at any step leaves the home as it was.
 from __future__ import annotations
 
 import getpass
+import io
 import json
 import os
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,9 +35,9 @@ from vault.bundle_checks import CheckedBundle, CheckedRevision, check_metadata
 from vault.catalog import queries
 from vault.catalog.schema import Blob, File, ImportedBundle, Revision, Signature
 from vault.catalog.schema import Ref as RefRow
-from vault.checks.pickle_scan import is_pickle_based, scan_pickle_path
-from vault.checks.policy import ContentPolicy, HeaderCapture, Tee
-from vault.checks.safetensors_grammar import check_safetensors, is_safetensors
+from vault.checks.content import Content, check_content, judge_revision
+from vault.checks.formats import FileKind, Verdict
+from vault.checks.policy import ContentPolicy
 from vault.damage import RevisionFiles, clear_damage, damaged_blobs, rebuild_views
 from vault.errors import BundleFormatError, IntegrityError
 from vault.hashing import DurableFile, FileDigest, hash_stream, sha256_hex
@@ -91,53 +92,57 @@ def _check_digest(bundle: CheckedBundle, sha: str, got: FileDigest) -> None:
 
 def _stream_blobs(
     vault: Vault,
+    reader: BundleReader,
     bundle: CheckedBundle,
     entries: Iterator[Entry],
     pending: Entry | None,
     staging: Path | None,
     progress: Progress,
     absent: set[str],
-) -> dict[str, FileDigest]:
+    policy: ContentPolicy,
+) -> tuple[dict[str, FileDigest], dict[str, Verdict]]:
     """Hash and check every blob; with `staging`, write the `absent` ones there (fsynced) as they stream.
 
     `absent` is what the store lacks a good copy of: new blobs, and damaged or
-    missing ones an import repairs.
+    missing ones an import repairs. Each blob's content is then judged by its
+    bytes: on import, the very copy that will be stored (a medium that answers
+    a second read differently gains nothing); on verify, the bundle's bytes.
     """
     seen: set[str] = set()
     digests: dict[str, FileDigest] = {}
+    verdicts: dict[str, Verdict] = {}
     stream = entries if pending is None else _prepend(pending, entries)
-    with tempfile.TemporaryDirectory(prefix="vault-verify-") as scratch:
-        for entry in stream:
-            sha = _check_blob(bundle, entry, seen)
-            names = bundle.all_names[sha]
-            capture = HeaderCapture() if any(is_safetensors(n) for n in names) else None
-            pickled = [n for n in names if is_pickle_based(n)]
-            dest: Path | None = None
-            if staging is not None and sha in absent:
-                dest = staging / sha
-            elif pickled and sha in absent:
-                dest = Path(scratch) / sha  # verify only: outside the home, gone afterwards
-            digests[sha] = _receive(entry, dest, capture, progress)
-            _check_digest(bundle, sha, digests[sha])
-            for name in names:
-                if capture is not None and is_safetensors(name):
-                    check_safetensors(name, bytes(capture.data), entry.size)
-            for name in pickled:
-                scan_pickle_path(name, dest if dest is not None else vault.store.blob_path(sha))
+    for entry in stream:
+        sha = _check_blob(bundle, entry, seen)
+        dest = staging / sha if staging is not None and sha in absent else None
+        digests[sha] = _receive(entry, dest, progress)
+        _check_digest(bundle, sha, digests[sha])
+        if dest is not None:
+            content = Content.of_file(dest)
+        elif staging is not None:
+            content = Content.of_file(vault.store.blob_path(sha))
+        else:
+            content = Content(entry.size, partial(_open_region, reader, entry))
+        verdicts[sha] = check_content(bundle.names[sha], content)
     for sha in sorted(set(bundle.expected) - seen):
         raise IntegrityError(f"{bundle.names[sha]}: missing from the bundle (blob {sha[:16]}…)")
-    return digests
+    for rev in bundle.revisions:
+        files = {p: verdicts[rec.sha256] for p, rec in rev.provenance.files.items()}
+        judge_revision(rev.label, files, policy)
+    return digests, verdicts
 
 
-def _receive(
-    entry: Entry, dest: Path | None, capture: HeaderCapture | None, progress: Progress
-) -> FileDigest:
+def _open_region(reader: BundleReader, entry: Entry) -> BinaryIO:
+    return io.BufferedReader(reader.region(entry), buffer_size=1 << 20)
+
+
+def _receive(entry: Entry, dest: Path | None, progress: Progress) -> FileDigest:
     git_size = _git_size(entry.size)
     source = CountingReader(entry.data, progress)
     if dest is None:
-        return hash_stream(source, capture, limit=entry.size, git_blob_size=git_size)
+        return hash_stream(source, None, limit=entry.size, git_blob_size=git_size)
     with DurableFile(dest) as out:
-        return hash_stream(source, Tee(out, capture), limit=entry.size, git_blob_size=git_size)
+        return hash_stream(source, out, limit=entry.size, git_blob_size=git_size)
 
 
 def _git_size(size: int) -> int | None:
@@ -161,7 +166,9 @@ def verify_bundle(
         absent = _absent_blobs(vault, bundle)
         progress.start(sum(bundle.expected.values()), "verify")
         try:
-            digests = _stream_blobs(vault, bundle, entries, pending, None, progress, absent)
+            digests, _verdicts = _stream_blobs(
+                vault, reader, bundle, entries, pending, None, progress, absent, policy
+            )
         finally:
             progress.finish()
     return {
@@ -206,15 +213,17 @@ def import_bundle(
                 with vault.store.staging("import") as staging:
                     progress.start(sum(bundle.expected.values()), "import")
                     try:
-                        digests = _stream_blobs(vault, bundle, entries, pending, staging, progress, absent)
+                        digests, verdicts = _stream_blobs(
+                            vault, reader, bundle, entries, pending, staging, progress, absent, policy
+                        )
                     finally:
                         progress.finish()
                     # Everything verified: only now does a byte of it enter the store.
                     for sha in sorted(absent):
                         vault.store.commit_blob(staging / sha, sha, replace=True)
-                    outcome = _commit_catalog(vault, bundle, new, old, digests, absent, policy)
+                    outcome = _commit_catalog(vault, bundle, new, old, digests, verdicts, absent, policy)
             else:
-                outcome = _commit_catalog(vault, bundle, new, old, digests, absent, policy)
+                outcome = _commit_catalog(vault, bundle, new, old, digests, {}, absent, policy)
         revoked = {(c.repo_id, c.commit) for c, _v in bundle.revocations}
         for rev in new:
             if (rev.entry.repo_id, rev.entry.commit) in revoked:
@@ -270,6 +279,7 @@ def _commit_catalog(
     new: list[CheckedRevision],
     old: list[CheckedRevision],
     digests: dict[str, FileDigest],
+    verdicts: dict[str, Verdict],
     written: set[str],
     policy: ContentPolicy,
 ) -> _CatalogOutcome:
@@ -313,7 +323,9 @@ def _commit_catalog(
                 revisions=labels,
                 signers=sorted({v.signer.name for r in new for _k, v in r.verified}),
                 allow_pickle=policy.allow_pickle,
-                pickle_files=sorted(p for r in new for p in r.provenance.files if is_pickle_based(p)),
+                allow_unknown_format=policy.allow_unknown,
+                pickle_files=_files_where(new, verdicts, lambda v: v.pickle),
+                unknown_format_files=_files_where(new, verdicts, lambda v: v.kind is FileKind.UNKNOWN),
             )
     return outcome
 
@@ -389,6 +401,16 @@ def _move_refs(
                          old=current.revision.commit, new=prov.commit)  # fmt: skip
         queries.set_ref(s, row.model, name, row)
         outcome.refs_moved.append(f"{prov.repo_id}@{name}")
+
+
+def _files_where(
+    revisions: list[CheckedRevision], verdicts: dict[str, Verdict], test: Callable[[Verdict], bool]
+) -> list[str]:
+    """The revision files (repo@commit:path) whose content passed only under an override, for the audit."""
+    return sorted(
+        f"{r.label}:{p}" for r in revisions for p, rec in r.provenance.files.items()
+        if rec.sha256 in verdicts and test(verdicts[rec.sha256])
+    )  # fmt: skip
 
 
 def is_revoked_in(s: Session, bundle: CheckedBundle, repo_id: str, commit: str) -> bool:

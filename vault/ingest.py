@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from vault import audit
 from vault.catalog import queries
 from vault.catalog.schema import Blob, File, Model, Revision, Signature
-from vault.checks.policy import ContentPolicy, check_staged_file, needs_check, refuse_pickles
+from vault.checks.content import Content, check_files
+from vault.checks.policy import ContentPolicy, refuse_pickles
 from vault.errors import ConflictError, IntegrityError, UnsafeContentError, UsageError
 from vault.hashing import FileDigest, hash_file, parallel_map
 from vault.hubmeta import GIT_SHA1_MAX_SIZE, is_lfs
@@ -109,6 +110,7 @@ def add_directory(
     signature: Path | None = None,
     allow_pickle: bool = False,
     progress: Progress | None = None,
+    allow_unknown: bool = False,
 ) -> dict[str, Any]:
     check_repo_id(repo_id)
     check_ref_name(ref)
@@ -136,7 +138,7 @@ def add_directory(
         paths = [p for p in paths if not _ignored(p, manifest.ignore_paths)]
     if not paths:
         raise UsageError(f"{directory}: no files to add")
-    content = ContentPolicy(allow_pickle)
+    content = ContentPolicy(allow_pickle, allow_unknown=allow_unknown)
     refuse_pickles(paths, content)
 
     with vault.writer_lock(), vault.store.staging("add") as staging:
@@ -150,9 +152,7 @@ def add_directory(
             progress.finish()
         if manifest is not None:
             _check_against_signature(manifest, digests, str(signature))
-        for p in paths:
-            if needs_check(p):
-                check_staged_file(p, staged[p], content)
+        check_files(repo_id, {p: Content.of_file(staged[p]) for p in paths}, content)
         commit = revision if revision is not None and is_commit(revision) else derive_commit(digests)
         source: dict[str, Any] = {"type": "local-directory", "uri": directory.as_uri()}
         if upstream is not None:
@@ -174,6 +174,7 @@ def add_directory(
                 staged,
                 upstream,
                 allow_pickle,
+                allow_unknown,
             ),
         )
 
@@ -192,6 +193,7 @@ class NewRevision:
     staged: dict[str, Path]
     upstream: VerifiedSignature | None = None
     allow_pickle: bool = False
+    allow_unknown: bool = False
 
 
 def commit_revision(vault: Vault, new: NewRevision) -> dict[str, Any]:
@@ -284,4 +286,5 @@ def _catalog_new_revision(vault: Vault, s: Session, model: Model, new: NewRevisi
         refs=sorted(new.refs),
         upstream_signer=new.upstream.signer.name if new.upstream else None,
         allow_pickle=new.allow_pickle,
+        allow_unknown_format=new.allow_unknown,
     )

@@ -8,6 +8,7 @@ Entry data is handed out as a bounded stream; nothing is written to disk here.
 
 from __future__ import annotations
 
+import io
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ class Entry:
     name: str
     size: int
     data: EntryData
+    offset: int  # where its data starts in the whole (chained) bundle stream
 
 
 class EntryData:
@@ -62,6 +64,42 @@ class EntryData:
             raise self._fail(exc) from None
 
 
+class RegionFile(io.RawIOBase):
+    """Bytes [offset, offset + size) of a stream, as a read-only seekable file."""
+
+    def __init__(self, stream: ChainedReader, offset: int, size: int) -> None:
+        self._stream, self._offset, self._size, self._pos = stream, offset, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = min(max(0, base + offset), self._size)
+        return self._pos
+
+    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+        want = min(len(buf), self._size - self._pos)
+        if want <= 0:
+            return 0
+        self._stream.seek(self._offset + self._pos)
+        data = self._stream.read(want)
+        n = len(data)
+        memoryview(buf)[:n] = data
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()
+
+
 class BundleReader:
     def __init__(self, path: Path) -> None:
         self.files = find_parts(path)
@@ -84,6 +122,10 @@ class BundleReader:
         elif (gap := missing_part_message(self.files)) is not None:
             raise BundleFormatError(gap)
 
+    def region(self, entry: Entry) -> RegionFile:
+        """An entry's bytes as a seekable file of their own (content checks read headers, not all)."""
+        return RegionFile(ChainedReader(self.parts), entry.offset, entry.size)
+
     def close(self) -> None:
         self._tar.close()
         self._stream.close()
@@ -100,7 +142,7 @@ class BundleReader:
                 self._check(member)
                 data = self._tar.extractfile(member)
                 assert data is not None
-                yield Entry(member.name, member.size, EntryData(member.name, data))
+                yield Entry(member.name, member.size, EntryData(member.name, data), member.offset_data)
         except tarfile.TarError as exc:
             raise BundleFormatError(f"bundle is truncated or corrupt ({exc})") from None
         self._check_trailer()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import pickletools
-import zipfile
 from pathlib import Path
 from typing import IO
 
@@ -39,10 +38,18 @@ ALLOWED_GLOBALS = frozenset(
         ("torch", "float32"),
         ("torch", "bfloat16"),
         ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        # numpy 2.x moved numpy.core to numpy._core; its pickles name the new module.
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "scalar"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
     }
 )
+# A legacy (pre-zip) torch.save file: five pickles (this magic number, the protocol
+# version, system info, the object, the storage keys), then raw storage bytes.
+TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+TORCH_LEGACY_PICKLES = 5
 
 # Opcodes that build plain data, memoise, or call an (already allow-listed) global.
 # INST, OBJ and EXT* are absent: they import or call without a checkable GLOBAL.
@@ -75,19 +82,36 @@ def is_pickle_based(path: str) -> bool:
     return path.lower().endswith(PICKLE_SUFFIXES)
 
 
-def scan_pickle_stream(name: str, data: bytes) -> set[tuple[str, str]]:
-    """Walk the opcodes without executing anything; return the globals it imports."""
+class PickleError(UnsafeContentError):
+    """A pickle the allow-list scan refuses, or one too malformed to scan."""
 
-    def bad(reason: str) -> UnsafeContentError:
-        return UnsafeContentError(f"{name}: refused pickle: {reason}")
+
+def scan_pickle_stream(name: str, data: bytes, trailing_ok: bool = False) -> set[tuple[str, str]]:
+    """Walk the opcodes without executing anything; return the globals it imports."""
+    imports, _end, _first = _scan_one(name, data, 0, trailing_ok)
+    return imports
+
+
+def _scan_one(
+    name: str, data: bytes, start: int, trailing_ok: bool
+) -> tuple[set[tuple[str, str]], int, object]:
+    """Scan the pickle at `start`; (globals, offset after its STOP, its first pushed value if an int)."""
+
+    def bad(reason: str) -> PickleError:
+        return PickleError(f"{name}: refused pickle: {reason}")
 
     imports: set[tuple[str, str]] = set()
     recent: list[str | None] = []  # values pushed, as far as strings matter for STACK_GLOBAL
     memo: dict[int, str | None] = {}
     end = -1
+    first: object = None
+    stream = io.BytesIO(data)
+    stream.seek(start)
     try:
-        for op, arg, pos in pickletools.genops(io.BytesIO(data)):
+        for op, arg, pos in pickletools.genops(stream):
             end = pos
+            if first is None and isinstance(arg, int) and op.name.startswith(("LONG", "BININT", "INT")):
+                first = arg
             if op.name not in ALLOWED_OPCODES:
                 raise bad(f"opcode {op.name} is not allowed")
             if op.name in _STRING_OPS:
@@ -114,35 +138,51 @@ def scan_pickle_stream(name: str, data: bytes) -> set[tuple[str, str]]:
         raise
     except Exception as exc:  # pickletools raises a variety of errors on garbage
         raise bad(f"not a well-formed pickle ({type(exc).__name__}: {exc})") from None
-    if end + 1 != len(data):
-        # A second pickle after STOP is how legacy torch files (and smuggled payloads) look.
-        raise bad("data after the end of the pickle (legacy torch format is not supported)")
+    if end < 0:
+        raise bad("empty")
+    if not trailing_ok and end + 1 != len(data):
+        # Something after STOP is a smuggled second payload (legacy torch files are handled apart).
+        raise bad("data after the end of the pickle")
     for module, attr in sorted(imports):
         if (module, attr) not in ALLOWED_GLOBALS:
             raise bad(f"imports {module}.{attr}, which is not on the allow-list")
-    return imports
+    return imports, end + 1, first
+
+
+def is_torch_legacy(data: bytes) -> bool:
+    """Does the stream start with the pickled magic number of a pre-zip torch.save file?"""
+    try:
+        _imports, _end, first = _scan_one("", data[:64], 0, trailing_ok=True)
+    except UnsafeContentError:
+        return False
+    return first == TORCH_LEGACY_MAGIC
+
+
+def scan_torch_legacy(name: str, data: bytes) -> None:
+    """Scan the five pickles of a legacy torch file; what follows them is raw storage bytes."""
+    pos = 0
+    for i in range(TORCH_LEGACY_PICKLES):
+        if pos >= len(data):
+            raise PickleError(f"{name}: refused pickle: legacy torch file ends after {i} of 5 pickles")
+        _imports, pos, _first = _scan_one(f"{name} (pickle {i + 1} of 5)", data, pos, trailing_ok=True)
 
 
 def scan_pickle_file(name: str, fh: IO[bytes], size: int) -> None:
-    """Scan a raw pickle, or every pickle inside a zip-wrapped torch checkpoint."""
+    """Scan a raw pickle, a legacy torch file, or every pickle inside a zip-wrapped torch checkpoint."""
     head = fh.read(4)
     fh.seek(0)
     if head == b"PK\x03\x04":
-        try:
-            with zipfile.ZipFile(fh) as zf:
-                pickles = [i for i in zf.infolist() if i.filename.endswith(".pkl")]
-                if not pickles:
-                    raise UnsafeContentError(f"{name}: zip checkpoint without a data.pkl")
-                for info in pickles:
-                    if info.file_size > MAX_PICKLE_BYTES:
-                        raise UnsafeContentError(f"{name}: {info.filename} is too large to scan")
-                    scan_pickle_stream(f"{name}:{info.filename}", zf.read(info))
-        except zipfile.BadZipFile as exc:
-            raise UnsafeContentError(f"{name}: malformed zip checkpoint ({exc})") from None
+        from vault.checks.zip_archive import scan_zip_pickles
+
+        scan_zip_pickles(name, fh)
+        return
+    data = fh.read(min(size, MAX_PICKLE_BYTES))
+    if is_torch_legacy(data):
+        scan_torch_legacy(name, data)
         return
     if size > MAX_PICKLE_BYTES:
-        raise UnsafeContentError(f"{name}: pickle too large to scan")
-    scan_pickle_stream(name, fh.read())
+        raise PickleError(f"{name}: pickle too large to scan ({size} bytes, limit {MAX_PICKLE_BYTES})")
+    scan_pickle_stream(name, data)
 
 
 def scan_pickle_path(name: str, path: Path) -> None:

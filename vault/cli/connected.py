@@ -12,6 +12,19 @@ from vault.cli.render import Settings, TerminalProgress, emit, human_bytes
 
 pass_settings = click.make_pass_decorator(Settings)
 
+ALLOW_PICKLE = click.option(
+    "--allow-pickle",
+    is_flag=True,
+    help="Admit content that unpickles on load (torch checkpoints, pickles, object arrays) "
+    "after an allow-list scan. Audited.",
+)
+ALLOW_UNKNOWN = click.option(
+    "--allow-unknown-format",
+    "allow_unknown",
+    is_flag=True,
+    help="Admit binary files of no format vault can check (refused by default). Audited.",
+)
+
 SIGNING_KEY = click.option(
     "--key",
     "key_path",
@@ -36,9 +49,8 @@ PASSWORD_FILE = click.option(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Publisher's OMS signature for the folder, verified against trusted keys.",
 )
-@click.option(
-    "--allow-pickle", is_flag=True, help="Admit pickle-based weights after an allow-list scan. Audited."
-)
+@ALLOW_PICKLE
+@ALLOW_UNKNOWN
 @pass_settings
 def add(
     settings: Settings,
@@ -48,6 +60,7 @@ def add(
     ref: str,
     signature: Path | None,
     allow_pickle: bool,
+    allow_unknown: bool,
 ) -> None:
     """Take in a local model folder."""
     with settings.open() as v:
@@ -59,6 +72,7 @@ def add(
             signature=signature,
             allow_pickle=allow_pickle,
             progress=TerminalProgress(settings),
+            allow_unknown=allow_unknown,
         )
     verb = "added" if r["status"] == "added" else "already present, nothing added"
     emit(
@@ -73,9 +87,8 @@ def add(
 @click.option("--exclude", multiple=True, help="Skip files matching this glob (repeatable).")
 @click.option("--endpoint", envvar="HF_ENDPOINT", help="Hub or mirror URL (default: HF_ENDPOINT or the Hub).")
 @click.option("--token", help="Access token for gated or private repos (default: HF_TOKEN). Never stored.")
-@click.option(
-    "--allow-pickle", is_flag=True, help="Admit pickle-based weights after an allow-list scan. Audited."
-)
+@ALLOW_PICKLE
+@ALLOW_UNKNOWN
 @pass_settings
 def pull(
     settings: Settings,
@@ -86,6 +99,7 @@ def pull(
     endpoint: str | None,
     token: str | None,
     allow_pickle: bool,
+    allow_unknown: bool,
 ) -> None:
     """Pull a model from the Hugging Face Hub, pinned to one commit and checked file by file."""
     progress = not settings.as_json and sys.stderr.isatty()
@@ -99,6 +113,7 @@ def pull(
             token=token,
             progress=progress,
             allow_pickle=allow_pickle,
+            allow_unknown=allow_unknown,
         )
     refs = f"; refs {', '.join(r['refs'])}" if r["refs"] else ""
     if r["status"] == "added":

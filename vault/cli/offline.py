@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from vault.cli.connected import ALLOW_PICKLE, ALLOW_UNKNOWN
 from vault.cli.render import Settings, TerminalProgress, emit, human_bytes
 from vault.errors import NotFoundError
 
@@ -125,21 +126,15 @@ def trust_remove(settings: Settings, name: str) -> None:
     emit(settings, {"removed": name}, f"removed {name}")
 
 
-ALLOW_PICKLE = click.option(
-    "--allow-pickle",
-    is_flag=True,
-    help="Admit pickle-based weights (.bin, .pt, …) that pass the allow-list scan. Audited.",
-)
-
-
 @click.command()
 @click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
 @ALLOW_PICKLE
+@ALLOW_UNKNOWN
 @pass_settings
-def verify(settings: Settings, bundle: Path, allow_pickle: bool) -> None:
+def verify(settings: Settings, bundle: Path, allow_pickle: bool, allow_unknown: bool) -> None:
     """Check a bundle completely; write nothing."""
     with settings.open(readonly=True) as v:
-        r = v.verify_bundle(bundle, allow_pickle, TerminalProgress(settings))
+        r = v.verify_bundle(bundle, allow_pickle, TerminalProgress(settings), allow_unknown)
     emit(
         settings,
         r,
@@ -156,11 +151,14 @@ def verify(settings: Settings, bundle: Path, allow_pickle: bool) -> None:
     is_flag=True,
     help="Let refs move to a revision older than the one they hold (rollback). Audited.",
 )
+@ALLOW_UNKNOWN
 @pass_settings
-def import_(settings: Settings, bundle: Path, allow_pickle: bool, allow_downgrade: bool) -> None:
+def import_(
+    settings: Settings, bundle: Path, allow_pickle: bool, allow_downgrade: bool, allow_unknown: bool
+) -> None:
     """Verify a bundle, then store and catalog it atomically."""
     with settings.open(create=False) as v:
-        r = v.import_bundle(bundle, allow_pickle, allow_downgrade, TerminalProgress(settings))
+        r = v.import_bundle(bundle, allow_pickle, allow_downgrade, TerminalProgress(settings), allow_unknown)
     lines = {
         "imported": f"imported {', '.join(r.revisions)} ({r.blobs} blobs, {human_bytes(r.bytes)})",
         "repaired": f"repaired {len(r.repaired)} damaged blob(s) from the bundle",

@@ -1,0 +1,214 @@
+"""Judge every file by its bytes, then each revision as a whole.
+
+`check_content` classifies one file by magic numbers and structure and runs
+that format's checker; it needs only a way to open the bytes (a staged file,
+a store blob, or a region of the bundle), so `add`, `pull`, `verify` and
+`import` share it. `judge_revision` then applies what depends on the other
+files and on the operator: names that announce a format, ONNX external data
+that must be signed in the same revision, pickles and unknown binaries that
+need an explicit, audited override.
+"""
+
+from __future__ import annotations
+
+import codecs
+import pickletools
+import posixpath
+import shutil
+import struct
+import tempfile
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from vault.checks.formats import FileKind, FormatError, Verdict, check_name_matches
+from vault.checks.gguf_grammar import check_gguf
+from vault.checks.hdf5_probe import SIGNATURE as HDF5_SIGNATURE
+from vault.checks.hdf5_probe import check_hdf5, superblock_offsets
+from vault.checks.numpy_grammar import MAGIC as NPY_MAGIC
+from vault.checks.numpy_grammar import PREFIX_BYTES as NPY_PREFIX
+from vault.checks.numpy_grammar import check_npy_size, parse_npy_header
+from vault.checks.onnx_grammar import ONNXError, onnx_external_locations
+from vault.checks.pickle_scan import (
+    MAX_PICKLE_BYTES,
+    PickleError,
+    is_pickle_based,
+    scan_pickle_file,
+    scan_pickle_stream,
+)
+from vault.checks.policy import ContentPolicy
+from vault.checks.safetensors_grammar import MAX_HEADER_BYTES, check_safetensors
+from vault.checks.zip_archive import inspect_zip
+from vault.errors import UnsafeContentError
+from vault.paths import check_relpath
+
+_TEXT_CONTROLS = frozenset(range(32)) - {9, 10, 11, 12, 13, 27}
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Content:
+    """One file's bytes, however the caller holds them; `path` when they are a file of their own."""
+
+    size: int
+    open: Callable[[], AbstractContextManager[BinaryIO]]
+    path: Path | None = None
+
+    @classmethod
+    def of_file(cls, path: Path) -> Content:
+        return cls(path.stat().st_size, lambda: open(path, "rb"), path)
+
+
+def _looks_like_safetensors(head: bytes, size: int) -> bool:
+    if len(head) < 9 or head[8:9] != b"{":
+        return False
+    (n,) = struct.unpack("<Q", head[:8])
+    return 2 <= n <= size - 8
+
+
+def _complete_pickle(fh: BinaryIO, size: int) -> bool:
+    """Would `pickle.load` parse all of it? (Protocol 0 and 1 pickles have no magic number.)
+
+    Walked straight from the file, so a large data file costs a seek or two.
+    """
+    if size == 0:
+        return False
+    fh.seek(size - 1)
+    if fh.read(1) != b".":
+        return False
+    fh.seek(0)
+    try:
+        last = -1
+        for _op, _arg, pos in pickletools.genops(fh):
+            last = pos
+    except Exception:  # pickletools raises many types on non-pickles
+        return False
+    return last == size - 1
+
+
+def _is_text(fh: BinaryIO) -> bool:
+    """UTF-8 throughout, with no NUL or other control bytes that text files do not carry."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    fh.seek(0)
+    try:
+        while chunk := fh.read(_CHUNK):
+            if not _TEXT_CONTROLS.isdisjoint(chunk):
+                return False
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _hdf5_at(fh: BinaryIO, size: int) -> bool:
+    for offset in superblock_offsets(size):
+        fh.seek(offset)
+        if fh.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
+            return True
+    return False
+
+
+def check_content(name: str, content: Content) -> Verdict:
+    """What the file is, by its bytes, once its format's checker has passed (else FormatError)."""
+    size = content.size
+    lower = name.lower()
+    with content.open() as fh:
+        head = fh.read(max(NPY_PREFIX, 8 + 1))
+        # A name that announces a format gets that format's checker, and its precise error.
+        if lower.endswith(".safetensors"):
+            fh.seek(0)
+            check_safetensors(name, fh.read(8 + MAX_HEADER_BYTES), size)
+            return Verdict(FileKind.SAFETENSORS)
+        if head[:4] == b"GGUF" or lower.endswith(".gguf"):
+            fh.seek(0)
+            check_gguf(name, fh, size)
+            return Verdict(FileKind.GGUF)
+        if head[:6] == NPY_MAGIC or lower.endswith(".npy"):
+            header = parse_npy_header(name, head)
+            check_npy_size(name, header, size)
+            if header.has_object:
+                if size > MAX_PICKLE_BYTES:
+                    raise FormatError(f"{name}: NumPy object array too large to scan ({size} bytes)")
+                fh.seek(header.data_offset)
+                scan_pickle_stream(name, fh.read())
+            return Verdict(FileKind.NUMPY, pickle=header.has_object)
+        if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+            fh.seek(0)
+            verdict = inspect_zip(name, fh)
+            if verdict.kind is FileKind.UNKNOWN and is_pickle_based(name):
+                raise PickleError(f"{name}: zip checkpoint without a data.pkl")
+            return verdict
+        if _looks_like_safetensors(head, size):
+            (n,) = struct.unpack("<Q", head[:8])
+            fh.seek(0)
+            check_safetensors(name, fh.read(8 + min(n, MAX_HEADER_BYTES)), size)
+            return Verdict(FileKind.SAFETENSORS)
+        if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+            fh.seek(0)
+            scan_pickle_file(name, fh, size)
+            return Verdict(FileKind.PICKLE, pickle=True)
+        if _hdf5_at(fh, size):
+            return Verdict(FileKind.HDF5, detail=_with_path(name, content, fh, check_hdf5))
+        if head[:1] == b"\x08" or lower.endswith(".onnx"):
+            fh.seek(0)
+            try:
+                return Verdict(FileKind.ONNX, external=onnx_external_locations(name, fh, size))
+            except ONNXError:
+                if name.lower().endswith(".onnx"):
+                    raise
+        if size <= MAX_PICKLE_BYTES and _complete_pickle(fh, size):
+            fh.seek(0)
+            scan_pickle_stream(name, fh.read())
+            return Verdict(FileKind.PICKLE, pickle=True, detail="protocol 0/1 pickle")
+        if _is_text(fh):
+            return Verdict(FileKind.TEXT)
+    return Verdict(FileKind.UNKNOWN, detail="binary of no format vault can check")
+
+
+def _with_path(name: str, content: Content, fh: BinaryIO, check: Callable[[str, Path], str]) -> str:
+    """Run a checker that needs a file of its own, copying a bundle region to scratch if need be."""
+    if content.path is not None:
+        return check(name, content.path)
+    with tempfile.TemporaryDirectory(prefix="vault-check-") as scratch:
+        copy = Path(scratch) / "content"
+        fh.seek(0)
+        with open(copy, "wb") as out:
+            shutil.copyfileobj(fh, out, _CHUNK)
+        return check(name, copy)
+
+
+def judge_revision(label: str, files: Mapping[str, Verdict], policy: ContentPolicy) -> None:
+    """The rules that need the whole revision (or the operator) beyond each file's own check."""
+    referenced: set[str] = set()
+    for path, verdict in sorted(files.items()):
+        check_name_matches(path, verdict)
+        for location in verdict.external:
+            try:
+                check_relpath(location, "external data location")
+            except UnsafeContentError as exc:
+                raise FormatError(f"{path}: ONNX {exc} (it would read outside the model)") from None
+            target = posixpath.join(posixpath.dirname(path), location)
+            if target not in files:
+                raise FormatError(f"{path}: ONNX external data {location!r} is not a file signed in {label}")
+            referenced.add(target)
+    for path, verdict in sorted(files.items()):
+        if verdict.pickle and not policy.allow_pickle:
+            raise UnsafeContentError(
+                f"{path}: {verdict.kind.value} content unpickles when loaded (it can run code) and is "
+                "refused by default, whatever its name; --allow-pickle admits it after the allow-list scan"
+            )
+        if verdict.kind is FileKind.UNKNOWN and path not in referenced and not policy.allow_unknown:
+            raise UnsafeContentError(
+                f"{path}: {verdict.detail}; refused by default so a new format fails closed "
+                "(--allow-unknown-format admits it, audited)"
+            )
+
+
+def check_files(label: str, files: Mapping[str, Content], policy: ContentPolicy) -> dict[str, Verdict]:
+    """Check every file of one revision held as files (add, pull): each by its bytes, then together."""
+    verdicts = {path: check_content(path, content) for path, content in sorted(files.items())}
+    judge_revision(label, verdicts, policy)
+    return verdicts

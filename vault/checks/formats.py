@@ -1,0 +1,73 @@
+"""What a file is, judged by its bytes: the kinds vault knows and the verdict on one file.
+
+The name of a file says what its owner claims; the bytes say what a loader
+will do with it. `torch.load` does not care that a pickle is called
+`weights.dat`, and `numpy.load` unpickles an object array whatever the suffix.
+So every file is classified by magic numbers and structure, and a name can
+only add a check (a `.safetensors` that is not safetensors is refused), never
+waive one.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from vault.errors import UnsafeContentError
+
+
+class FileKind(enum.Enum):
+    SAFETENSORS = "safetensors"
+    GGUF = "gguf"
+    NUMPY = "numpy"  # .npy
+    NUMPY_ZIP = "numpy-zip"  # .npz
+    TORCH_ZIP = "torch-zip"  # torch.save's zip, pickles inside
+    PICKLE = "pickle"  # a raw pickle, or a legacy (pre-zip) torch checkpoint
+    KERAS = "keras"  # Keras v3 .keras zip
+    HDF5 = "hdf5"  # Keras .h5 or any HDF5
+    ONNX = "onnx"
+    TEXT = "text"  # JSON, tokenizer files, markdown, plain text
+    UNKNOWN = "unknown"  # binary vault cannot judge: refused unless allowed
+
+
+class FormatError(UnsafeContentError):
+    """A file that breaks its format's grammar; the message says what was expected and found."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one file is and what its checks found, independent of the name it goes by.
+
+    `pickle` means loading it unpickles (a pickle, a torch checkpoint, an
+    object-dtype NumPy array): admitted only with --allow-pickle, and only
+    after the allow-list scan, which has already passed if this exists.
+    `external` lists the ONNX external-data locations it reads, relative to
+    its own directory; the revision must sign each of them.
+    """
+
+    kind: FileKind
+    pickle: bool = False
+    external: tuple[str, ...] = ()
+    detail: str = ""
+
+
+# Names that announce a format: the bytes must then be that format.
+NAMED_KINDS: dict[str, frozenset[FileKind]] = {
+    ".safetensors": frozenset({FileKind.SAFETENSORS}),
+    ".gguf": frozenset({FileKind.GGUF}),
+    ".npy": frozenset({FileKind.NUMPY}),
+    ".npz": frozenset({FileKind.NUMPY_ZIP}),
+    ".onnx": frozenset({FileKind.ONNX}),
+    ".keras": frozenset({FileKind.KERAS}),
+    ".h5": frozenset({FileKind.HDF5}),
+    ".hdf5": frozenset({FileKind.HDF5}),
+}
+
+
+def check_name_matches(name: str, verdict: Verdict) -> None:
+    lower = name.lower()
+    for suffix, kinds in NAMED_KINDS.items():
+        if lower.endswith(suffix) and verdict.kind not in kinds:
+            expected = " or ".join(sorted(k.value for k in kinds))
+            found = verdict.kind.value
+            raise FormatError(f"{name}: named {suffix} but the bytes are {found}, not {expected}")
