@@ -21,6 +21,7 @@ from typing import BinaryIO
 from vault.checks.formats import FormatError
 
 MAX_DEPTH = 64
+FULL_PARSE_BYTES = 64 << 20
 _READ_LIMIT = 1 << 20  # fields we must decode (names, keys) are small; larger ones are skipped
 
 # message -> {field number: message type} for the fields that can lead to a tensor.
@@ -137,4 +138,24 @@ def onnx_external_locations(name: str, fh: BinaryIO, size: int) -> tuple[str, ..
         raise r.fail(0, "a model with a graph", "none")
     locations: list[str] = []
     _walk(r, _MODEL, 0, size, 0, locations)
+    if size <= FULL_PARSE_BYTES:
+        _full_parse(name, fh)
     return tuple(dict.fromkeys(locations))
+
+
+def _full_parse(name: str, fh: BinaryIO) -> None:
+    """Models small enough to hold also go through the onnx package's own protobuf parser.
+
+    The walk checks only the fields that can lead to tensors; this checks the
+    rest against the real schema. Larger models keep their weights outside
+    (ONNX's own 2 GiB limit) or in raw_data, and are judged by the walk alone,
+    in bounded memory.
+    """
+    from google.protobuf.message import DecodeError
+    from onnx import ModelProto
+
+    fh.seek(0)
+    try:
+        ModelProto.FromString(fh.read())
+    except (DecodeError, ValueError, RuntimeError) as exc:
+        raise ONNXError(f"{name}: the ONNX protobuf does not parse ({exc})") from None

@@ -1,0 +1,189 @@
+"""Weights judged by their bytes: a corpus per format, refused or admitted as docs/threat-model.md says.
+
+Every hostile file is refused in both modes (default and --allow-pickle) by
+`verify` and `import`, with one line, leaving the home byte-identical; every
+benign one loads with its format's reference reader and is admitted (pickle
+kinds only with --allow-pickle). Names never waive a check.
+"""
+
+from __future__ import annotations
+
+import pickle
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests import contentcorpus as cc
+from tests.conftest import KeyPair, make_home, run, run_json, snapshot
+from tests.forge import forge_bundle
+from tests.test_hostile_corpus import refused
+
+EVIL = "not on the allow-list"
+DEFAULT_REFUSAL = "refused by default"
+UNKNOWN = bytes(random.Random(7).randrange(256) for _ in range(4096))
+
+# (label, files, message in the default mode, message with --allow-pickle)
+HOSTILE: list[tuple[str, dict[str, bytes], str, str]] = [
+    ("pickle named .joblib", {"model.joblib": cc.evil_pickle()}, EVIL, EVIL),
+    ("torch zip named .pth.tar", {"model.pth.tar": cc.torch_zip(cc.evil_pickle(2))}, EVIL, EVIL),
+    ("pickle named .dat", {"weights.dat": cc.evil_pickle()}, EVIL, EVIL),
+    ("torch zip named .pt2", {"model.pt2": cc.torch_zip(cc.evil_pickle(2))}, EVIL, EVIL),
+    ("torch zip named .ot", {"rust_model.ot": cc.torch_zip(cc.evil_pickle(2))}, EVIL, EVIL),
+    ("protocol-0 pickle, no extension", {"weights": cc.evil_pickle(0)}, EVIL, EVIL),
+    ("protocol-1 pickle", {"weights.data": cc.evil_pickle(1)}, EVIL, EVIL),
+    ("pickle posing as safetensors", {"model.safetensors": cc.evil_pickle()}, "safetensors", "safetensors"),
+    ("pickle posing as gguf", {"model.gguf": cc.evil_pickle()}, "magic GGUF", "magic GGUF"),
+    ("npy object array", {"arr.npy": cc.npy_object_evil()}, EVIL, EVIL),
+    ("npz with an object array", {"arr.npz": cc.npz(a=cc.npy_object_evil())}, EVIL, EVIL),
+    ("object array named .bin", {"arr.bin": cc.npy_object_evil()}, DEFAULT_REFUSAL, EVIL),
+    ("npy header with an extra key",
+     {"arr.npy": cc.npy_header_literal("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), 'x': 1}")},
+     "exactly the keys", "exactly the keys"),
+    ("npy header that is code",
+     {"arr.npy": cc.npy_header_literal("{'descr': __import__('os'), 'fortran_order': False, 'shape': (4,)}")},
+     "a Python dict literal", "a Python dict literal"),
+    ("npy data shorter than its shape", {"arr.npy": cc.npy(np.zeros(8, np.float32))[:-4]}, "needs", "needs"),
+    ("keras h5 with a Lambda layer", {"model.h5": cc.h5(cc.LAMBDA_KERAS)}, "Lambda", "Lambda"),
+    ("keras h5 named .bin", {"tf_model.bin": cc.h5(cc.LAMBDA_KERAS)}, DEFAULT_REFUSAL, "Lambda"),
+    ("keras archive with a Lambda layer", {"model.keras": cc.keras_zip(cc.LAMBDA_KERAS)}, "Lambda", "Lambda"),
+    ("keras archive importing a module", {"model.keras": cc.keras_zip(cc.MODULE_KERAS)}, "module 'os'",
+     "module 'os'"),
+    ("onnx external data up the tree", {"model.onnx": cc.onnx_model("../../../etc/passwd")},
+     "outside the model", "outside the model"),
+    ("onnx external data at an absolute path", {"model.onnx": cc.onnx_model("/etc/passwd")},
+     "outside the model", "outside the model"),
+    ("onnx external data in a subgraph", {"model.onnx": cc.onnx_model("../w.data", nested=True)},
+     "outside the model", "outside the model"),
+    ("onnx external data not signed", {"model.onnx": cc.onnx_model("missing.data")},
+     "is not a file signed in", "is not a file signed in"),
+    ("onnx with no extension", {"model": cc.onnx_model("/proc/self/environ")},
+     "outside the model", "outside the model"),
+    ("bytes named .onnx that are not", {"model.onnx": b"\x08\x07\xff\xff\xff"}, "ONNX", "ONNX"),
+    ("gguf tensor count beyond the file", {"m.gguf": cc.gguf_file(n_tensors=2**40)}, "tensors", "tensors"),
+    ("gguf string length past the end", {"m.gguf": cc.gguf_file(kv=[("k", 8, cc.u64(2**40))])},
+     "bytes left", "bytes left"),
+    ("gguf tensor past the end", {"m.gguf": cc.gguf_file(tensors=[("w", [32], 0, 4096)])},
+     "of the data section", "of the data section"),
+    ("gguf unknown tensor type", {"m.gguf": cc.gguf_file(tensors=[("w", [32], 4, 0)])},
+     "known ggml type", "known ggml type"),
+    ("gguf unknown value type", {"m.gguf": cc.gguf_file(kv=[("k", 13, cc.u32(1))])},
+     "value type", "value type"),
+    ("gguf misaligned tensor", {"m.gguf": cc.gguf_file(tensors=[("w", [32], 0, 8)])}, "aligned", "aligned"),
+    ("gguf version 1", {"m.gguf": cc.gguf_file(version=1)}, "version 2 or 3", "version 2 or 3"),
+    ("gguf five dimensions", {"m.gguf": cc.gguf_file(tensors=[("w", [1, 1, 1, 1, 32], 0, 0)])},
+     "dimensions", "dimensions"),
+    ("gguf overlapping tensors", {"m.gguf": cc.gguf_file(tensors=[("w", [32], 0, 0), ("v", [32], 0, 64)])},
+     "overlaps", "overlaps"),
+    ("gguf with no extension", {"model": cc.gguf_file(n_tensors=2**40)}, "tensors", "tensors"),
+    ("zip with the encrypted flag", {"model.pt": cc.encrypted_zip()}, DEFAULT_REFUSAL, "encrypted"),
+    ("zip member failing its CRC", {"model.pt": cc.crc_mismatch_zip()}, DEFAULT_REFUSAL, "CRC"),
+    ("zip names that differ", {"model.pt": cc.name_mismatch_zip()}, DEFAULT_REFUSAL, "differ"),
+    ("unknown binary", {"flax_model.msgpack": UNKNOWN}, "no format vault can check",
+     "no format vault can check"),
+]  # fmt: skip
+
+# (label, files, admitted without --allow-pickle)
+BENIGN: list[tuple[str, dict[str, bytes], bool]] = [
+    ("safetensors", {"model.safetensors": cc.safetensors_file()}, True),
+    ("numpy array", {"arr.npy": cc.npy(np.arange(12, dtype=np.int16).reshape(3, 4))}, True),
+    ("structured numpy array", {"rec.npy": cc.npy(np.zeros(3, dtype=[("x", "<f4"), ("y", "<i8", (2,))]))},
+     True),
+    ("npz", {"arrs.npz": cc.npz(a=cc.npy(np.zeros(3)), b=cc.npy(np.ones((2, 2), np.float16)))}, True),
+    ("keras h5 of plain layers", {"model.h5": cc.h5(cc.PLAIN_KERAS)}, True),
+    ("weights-only h5", {"weights.h5": cc.h5(None)}, True),
+    ("keras archive of plain layers", {"model.keras": cc.keras_zip(cc.PLAIN_KERAS)}, True),
+    ("onnx, weights inline", {"model.onnx": cc.onnx_model()}, True),
+    ("onnx with signed external data", {"onnx/model.onnx": cc.onnx_model("model.data"),
+                                        "onnx/model.data": np.arange(4, dtype=np.float32).tobytes()}, True),
+    ("gguf from its writer", {"m.gguf": cc.gguf_written()}, True),
+    ("gguf built by hand", {"m.gguf": cc.gguf_file()}, True),
+    ("text files", {"README.md": b"# model\n", "tokenizer.json": b'{"a": 1}',
+                    "vocab.txt": "\u00fcn\n".encode(), "merges.txt": b"a b\r\n"}, True),
+    ("torch zip checkpoint (real torch.save)", {"pytorch_model.bin": cc.fixture("torch-zip.pt")}, False),
+    ("legacy torch checkpoint (real torch.save)", {"model.pt": cc.fixture("torch-legacy.pt")}, False),
+    ("torch training checkpoint", {"ckpt.pth": cc.fixture("torch-checkpoint.pth")}, False),
+    ("numpy 2.x pickle of an array", {"arr.pkl": cc.benign_pickle()}, False),
+    ("protocol-0 pickle with no extension", {"state": pickle.dumps({"w": [1.0, 2.0]}, protocol=0)}, False),
+]  # fmt: skip
+
+
+@pytest.fixture
+def gap(tmp_path: Path, keypair: KeyPair) -> Path:
+    home = tmp_path / "gap"
+    run("trust", "add", "acme", "--key", keypair.public, "--scope", "acme/*", home=home)
+    return home
+
+
+@pytest.mark.parametrize(("label", "files", "default", "allowed"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_content_is_refused_in_both_modes(
+    gap: Path, keypair: KeyPair, tmp_path: Path, label: str, files: dict, default: str, allowed: str
+) -> None:
+    bundle = forge_bundle(tmp_path / "w.vault", keypair.private, {"config.json": b"{}", **files})
+    refused(gap, bundle, default)
+    refused(gap, bundle, allowed, "--allow-pickle")
+
+
+@pytest.mark.parametrize(("label", "files", "plain"), BENIGN, ids=[b[0] for b in BENIGN])
+def test_benign_content_is_admitted(
+    gap: Path, keypair: KeyPair, tmp_path: Path, label: str, files: dict, plain: bool
+) -> None:
+    for name, data in files.items():
+        cc.load_with_reference(name, data)
+    bundle = forge_bundle(tmp_path / "ok.vault", keypair.private, {"config.json": b"{}", **files})
+    flags: list[str] = []
+    if not plain:
+        refused(gap, bundle, DEFAULT_REFUSAL)
+        flags = ["--allow-pickle"]
+    assert run_json("verify", bundle, *flags, home=gap)["status"] == "verified"
+    assert run_json("import", bundle, *flags, home=gap)["status"] == "imported"
+    assert {f["path"] for f in run_json("provenance", "acme/tiny", home=gap)["files"]} == {
+        "config.json",
+        *files,
+    }
+
+
+def test_unknown_binary_needs_its_own_override_which_is_audited(
+    gap: Path, keypair: KeyPair, tmp_path: Path
+) -> None:
+    bundle = forge_bundle(tmp_path / "u.vault", keypair.private, {"flax_model.msgpack": UNKNOWN})
+    refused(gap, bundle, "--allow-unknown-format admits it", "--allow-pickle")
+    run("import", bundle, "--allow-unknown-format", home=gap)
+    event = next(e for e in run_json("audit", home=gap)["events"] if e["action"] == "import")
+    assert event["detail"]["allow_unknown_format"] is True
+    assert event["detail"]["unknown_format_files"] == [f"acme/tiny@{'c' * 40}:flax_model.msgpack"]
+
+
+@pytest.mark.parametrize(
+    ("files", "expect"),
+    [
+        ({"weights.dat": cc.evil_pickle()}, EVIL),
+        ({"model.onnx": cc.onnx_model("../../etc/passwd")}, "outside the model"),
+        ({"m.gguf": cc.gguf_file(tensors=[("w", [32], 0, 4096)])}, "of the data section"),
+        ({"model.h5": cc.h5(cc.LAMBDA_KERAS)}, "Lambda"),
+        ({"flax_model.msgpack": UNKNOWN}, "no format vault can check"),
+    ],
+    ids=["pickle .dat", "onnx traversal", "gguf past the end", "keras lambda", "unknown binary"],
+)
+def test_connected_side_runs_the_same_checks(tmp_path: Path, files: dict, expect: str) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    home = tmp_path / "h"
+    make_home(home)
+    for flags in ([], ["--allow-pickle"]):
+        before = snapshot(home)
+        res = run("add", folder, "--repo", "acme/tiny", *flags, home=home, code=1)
+        assert expect in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+        assert snapshot(home) == before
+
+
+def test_connected_side_admits_onnx_with_its_external_data(tmp_path: Path) -> None:
+    folder = tmp_path / "model" / "onnx"
+    folder.mkdir(parents=True)
+    (folder / "model.onnx").write_bytes(cc.onnx_model("model.data"))
+    (folder / "model.data").write_bytes(np.arange(4, dtype=np.float32).tobytes())
+    out = run_json("add", tmp_path / "model", "--repo", "acme/tiny", home=tmp_path / "h")
+    assert out["files"] == 2
