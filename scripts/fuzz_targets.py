@@ -1,4 +1,5 @@
-"""atheris harnesses: the bundle reader + verifier, the safetensors grammar, the pickle scanner.
+"""atheris harnesses: the bundle reader + verifier, the safetensors grammar, the pickle scanner,
+and the content classifier with every format checker behind it.
 
 A harness fails only on an exception that is not a VaultError (a crash or an
 unhandled case); a clean refusal is the expected answer to garbage.
@@ -18,6 +19,7 @@ with atheris.instrument_imports(include=["vault"]):
     import vault.bundle.reader
     import vault.importer  # noqa: F401 - instrumented for the bundle harness
     from vault.api import Vault
+    from vault.checks.content import Content, check_content
     from vault.checks.pickle_scan import scan_pickle_file
     from vault.checks.safetensors_grammar import check_safetensors
     from vault.errors import VaultError
@@ -79,11 +81,25 @@ def _pickle_harness() -> tuple[object, list[bytes]]:
     return one, [pickle.dumps(collections.OrderedDict(a=[1.0]), protocol=p) for p in (2, 4)]
 
 
+def _content_harness() -> tuple[object, list[bytes]]:
+    """Any bytes through the classifier (GGUF, ONNX, NumPy, zip, HDF5 probe, pickle, text)."""
+    sys.path.insert(0, str(ROOT))
+    from tests import contentcorpus as cc
+
+    def one(data: bytes) -> None:
+        with contextlib.suppress(VaultError):
+            check_content("f", Content(len(data), lambda: io.BytesIO(data)))
+
+    seeds = [cc.gguf_written(), cc.onnx_model("w.data"), cc.npy(cc.np.arange(4)), cc.torch_zip(b"\x80\x02N."),
+             cc.keras_zip(cc.PLAIN_KERAS), cc.benign_pickle()]  # fmt: skip
+    return one, seeds
+
+
 def main() -> None:
     target, corpus = sys.argv[1], Path(sys.argv[2])
-    one, seeds = {"bundle": _bundle_harness, "safetensors": _safetensors_harness, "pickle": _pickle_harness}[
-        target
-    ]()
+    harnesses = {"bundle": _bundle_harness, "safetensors": _safetensors_harness, "pickle": _pickle_harness,
+                 "content": _content_harness}  # fmt: skip
+    one, seeds = harnesses[target]()
     for i, seed in enumerate(seeds):
         (corpus / f"seed-{i}").write_bytes(seed)
     atheris.Setup([sys.argv[0], str(corpus), *sys.argv[3:]], one)

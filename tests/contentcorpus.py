@@ -84,6 +84,15 @@ def name_mismatch_zip() -> bytes:
     return bytes(raw)
 
 
+def corrupt_deflate_zip() -> bytes:
+    """A Keras archive whose deflated config.json is not a valid deflate stream (found by the fuzzer)."""
+    raw = bytearray(keras_zip(PLAIN_KERAS))
+    info = zipfile.ZipFile(io.BytesIO(bytes(raw))).getinfo("config.json")
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    raw[start : start + 4] = b"\xff\xff\xff\xff"
+    return bytes(raw)
+
+
 def npy(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, array, allow_pickle=True)

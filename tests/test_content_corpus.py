@@ -80,6 +80,8 @@ HOSTILE: list[tuple[str, dict[str, bytes], str, str]] = [
     ("zip with the encrypted flag", {"model.pt": cc.encrypted_zip()}, DEFAULT_REFUSAL, "encrypted"),
     ("zip member failing its CRC", {"model.pt": cc.crc_mismatch_zip()}, DEFAULT_REFUSAL, "CRC"),
     ("zip names that differ", {"model.pt": cc.name_mismatch_zip()}, DEFAULT_REFUSAL, "differ"),
+    ("zip with a broken deflate stream", {"model.keras": cc.corrupt_deflate_zip()}, "zip member",
+     "zip member"),
     ("unknown binary", {"flax_model.msgpack": UNKNOWN}, "no format vault can check",
      "no format vault can check"),
 ]  # fmt: skip

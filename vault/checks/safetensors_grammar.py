@@ -30,10 +30,6 @@ DTYPE_BITS = {
 _TENSOR_KEYS = {"dtype", "shape", "data_offsets"}
 
 
-def is_safetensors(path: str) -> bool:
-    return path.lower().endswith(".safetensors")
-
-
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in pairs:
