@@ -15,6 +15,7 @@ import pickle
 import struct
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import gguf
@@ -213,6 +214,33 @@ def gguf_written() -> bytes:
         return path.read_bytes()
 
 
+def sentencepiece_model() -> bytes:
+    """A real (tiny) SentencePiece tokenizer.model, trained here."""
+    import sentencepiece as spm
+
+    lines = ["the quick brown fox jumps over the lazy dog", "hello world model vault"] * 40
+    out = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(lines), model_writer=out, vocab_size=30,
+                                   minloglevel=2)  # fmt: skip
+    return out.getvalue()
+
+
+def png() -> bytes:
+    """A 1x1 PNG, built from its chunks."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x00\x00")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def gif_pickle_polyglot() -> bytes:
+    """Starts like a GIF, and is also a complete pickle: BINFLOAT eats 'IF89a...', POP, then a payload."""
+    return b"GIF89a\x00\x00\x000" + evil_pickle(0)
+
+
 def safetensors_file() -> bytes:
     return save({"a": np.zeros((2, 2), np.float32)})
 
@@ -231,3 +259,7 @@ def load_with_reference(name: str, data: bytes) -> None:
             onnx.load_model_from_string(data)
         elif name.endswith(".h5"):
             h5py.File(path, "r").close()
+        elif name.endswith(".model"):
+            import sentencepiece as spm
+
+            assert spm.SentencePieceProcessor(model_file=str(path)).vocab_size() > 0

@@ -82,6 +82,9 @@ HOSTILE: list[tuple[str, dict[str, bytes], str, str]] = [
     ("zip names that differ", {"model.pt": cc.name_mismatch_zip()}, DEFAULT_REFUSAL, "differ"),
     ("zip with a broken deflate stream", {"model.keras": cc.corrupt_deflate_zip()}, "zip member",
      "zip member"),
+    ("pickle that starts like a GIF", {"card.gif": cc.gif_pickle_polyglot()}, EVIL, EVIL),
+    ("keras archive appended to a PNG", {"card.png": cc.png() + cc.keras_zip(cc.LAMBDA_KERAS)}, "Lambda",
+     "Lambda"),
     ("unknown binary", {"flax_model.msgpack": UNKNOWN}, "no format vault can check",
      "no format vault can check"),
 ]  # fmt: skip
@@ -103,6 +106,8 @@ BENIGN: list[tuple[str, dict[str, bytes], bool]] = [
     ("gguf built by hand", {"m.gguf": cc.gguf_file()}, True),
     ("text files", {"README.md": b"# model\n", "tokenizer.json": b'{"a": 1}',
                     "vocab.txt": "\u00fcn\n".encode(), "merges.txt": b"a b\r\n"}, True),
+    ("sentencepiece tokenizer.model", {"tokenizer.model": cc.sentencepiece_model()}, True),
+    ("image in the model card", {"assets/card.png": cc.png()}, True),
     ("torch zip checkpoint (real torch.save)", {"pytorch_model.bin": cc.fixture("torch-zip.pt")}, False),
     ("legacy torch checkpoint (real torch.save)", {"model.pt": cc.fixture("torch-legacy.pt")}, False),
     ("torch training checkpoint", {"ckpt.pth": cc.fixture("torch-checkpoint.pth")}, False),

@@ -17,6 +17,7 @@ import posixpath
 import shutil
 import struct
 import tempfile
+import zipfile
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from vault.checks.hdf5_probe import check_hdf5, superblock_offsets
 from vault.checks.numpy_grammar import MAGIC as NPY_MAGIC
 from vault.checks.numpy_grammar import PREFIX_BYTES as NPY_PREFIX
 from vault.checks.numpy_grammar import check_npy_size, parse_npy_header
-from vault.checks.onnx_grammar import ONNXError, onnx_external_locations
+from vault.checks.onnx_grammar import ONNXError, is_sentencepiece, onnx_external_locations
 from vault.checks.pickle_scan import (
     MAX_PICKLE_BYTES,
     PickleError,
@@ -44,6 +45,9 @@ from vault.checks.zip_archive import inspect_zip
 from vault.errors import UnsafeContentError
 from vault.paths import check_relpath
 
+# Image formats model cards carry; checked only after the pickle test, since a GIF header
+# ("GIF8…") is also the start of a valid pickle.
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
 _TEXT_CONTROLS = frozenset(range(32)) - {9, 10, 11, 12, 13, 27}
 _CHUNK = 1 << 20
 
@@ -163,6 +167,14 @@ def check_content(name: str, content: Content) -> Verdict:
             fh.seek(0)
             scan_pickle_stream(name, fh.read())
             return Verdict(FileKind.PICKLE, pickle=True, detail="protocol 0/1 pickle")
+        fh.seek(0)
+        if zipfile.is_zipfile(fh):  # a zip appended to anything is still a zip to some loaders
+            fh.seek(0)
+            return inspect_zip(name, fh)
+        if head[:1] == b"\x0a" and is_sentencepiece(fh, size):
+            return Verdict(FileKind.SENTENCEPIECE)
+        if head.startswith(IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+            return Verdict(FileKind.IMAGE)
         if _is_text(fh):
             return Verdict(FileKind.TEXT)
     return Verdict(FileKind.UNKNOWN, detail="binary of no format vault can check")

@@ -26,6 +26,8 @@ class FileKind(enum.Enum):
     KERAS = "keras"  # Keras v3 .keras zip
     HDF5 = "hdf5"  # Keras .h5 or any HDF5
     ONNX = "onnx"
+    SENTENCEPIECE = "sentencepiece"  # tokenizer.model: a protobuf of pieces, data only
+    IMAGE = "image"  # PNG, JPEG, GIF, WebP in model cards: no loader runs them
     TEXT = "text"  # JSON, tokenizer files, markdown, plain text
     UNKNOWN = "unknown"  # binary vault cannot judge: refused unless allowed
 

@@ -21,7 +21,7 @@ from typing import BinaryIO
 from vault.checks.formats import FormatError
 
 MAX_DEPTH = 64
-FULL_PARSE_BYTES = 64 << 20
+FULL_PARSE_BYTES = 32 << 20  # parsed whole only below this, to keep memory bounded
 _READ_LIMIT = 1 << 20  # fields we must decode (names, keys) are small; larger ones are skipped
 
 # message -> {field number: message type} for the fields that can lead to a tensor.
@@ -125,6 +125,29 @@ def _walk(r: _Reader, kind: int, start: int, end: int, depth: int, locations: li
         if len(found) > 1 or (external and not found) or any(not v for v in found):
             raise ONNXError(f"{r.name}: an external tensor needs exactly one non-empty location")
         locations.extend(found)
+
+
+def is_sentencepiece(fh: BinaryIO, size: int) -> bool:
+    """A SentencePiece `tokenizer.model`: a protobuf of pieces (field 1: {piece, score, type}) and specs.
+
+    Loading one builds a vocabulary and nothing else, so it is data; the shape
+    is checked field by field so that no other binary passes for one.
+    """
+    r = _Reader(fh, "")
+    try:
+        top = _fields(r, 0, size)
+        if not top or any(f not in (1, 2, 3, 4, 5) or w != 2 for f, w, _p, _n in top):
+            return False
+        pieces = [(p, n) for f, _w, p, n in top if f == 1]
+        for pos, length in pieces:
+            for f, w, p, n in _fields(r, pos, pos + length):
+                if (f, w) not in ((1, 2), (2, 5), (3, 0)):
+                    return False
+                if f == 1:
+                    r.read(p, n).decode("utf-8")
+        return bool(pieces)
+    except (ONNXError, UnicodeDecodeError):
+        return False
 
 
 def onnx_external_locations(name: str, fh: BinaryIO, size: int) -> tuple[str, ...]:
