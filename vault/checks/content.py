@@ -72,6 +72,15 @@ def _looks_like_safetensors(head: bytes, size: int) -> bool:
     return 2 <= n <= size - 8
 
 
+def _safetensors_prefix(fh: BinaryIO, head: bytes) -> bytes:
+    """The 8-byte length and as much header as it announces (bounded): never the tensors."""
+    if len(head) < 8:
+        return head
+    (n,) = struct.unpack("<Q", head[:8])
+    fh.seek(0)
+    return fh.read(8 + min(n, MAX_HEADER_BYTES))
+
+
 def _complete_pickle(fh: BinaryIO, size: int) -> bool:
     """Would `pickle.load` parse all of it? (Protocol 0 and 1 pickles have no magic number.)
 
@@ -123,8 +132,7 @@ def check_content(name: str, content: Content) -> Verdict:
         head = fh.read(max(NPY_PREFIX, 8 + 1))
         # A name that announces a format gets that format's checker, and its precise error.
         if lower.endswith(".safetensors"):
-            fh.seek(0)
-            check_safetensors(name, fh.read(8 + MAX_HEADER_BYTES), size)
+            check_safetensors(name, _safetensors_prefix(fh, head), size)
             return Verdict(FileKind.SAFETENSORS)
         if head[:4] == b"GGUF" or lower.endswith(".gguf"):
             fh.seek(0)
@@ -146,9 +154,7 @@ def check_content(name: str, content: Content) -> Verdict:
                 raise PickleError(f"{name}: zip checkpoint without a data.pkl")
             return verdict
         if _looks_like_safetensors(head, size):
-            (n,) = struct.unpack("<Q", head[:8])
-            fh.seek(0)
-            check_safetensors(name, fh.read(8 + min(n, MAX_HEADER_BYTES)), size)
+            check_safetensors(name, _safetensors_prefix(fh, head), size)
             return Verdict(FileKind.SAFETENSORS)
         if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
             fh.seek(0)
