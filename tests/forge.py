@@ -12,6 +12,8 @@ import io
 import tarfile
 from pathlib import Path
 
+import blake3
+
 from vault.bundle.index import INDEX_NAME, BundleIndex, RevisionEntry, blob_entry, revision_prefix
 from vault.manifest import Resource, build_model_statement
 from vault.provenance import FileRecord, build_provenance, new_provenance
@@ -28,10 +30,18 @@ def forge_bundle(
     refs: tuple[str, ...] = ("main",),
     fetched_at: str = "2026-01-01T00:00:00Z",
     provenance_repo: str | None = None,
+    hash_type: str = "sha256",
+    signed_as: dict[str, bytes] | None = None,
+    model_statement: bytes | None = None,
 ) -> Path:
+    """`signed_as` maps a path to the content the model signature claims for it (a lie, if it differs)."""
     private = load_private_key(key)
     digests = {p: hashlib.sha256(d).hexdigest() for p, d in files.items()}
-    model = build_model_statement(repo_id, [Resource(p, h) for p, h in digests.items()])
+    claimed = {**files, **(signed_as or {})}
+    algo = hashlib.sha256 if hash_type == "sha256" else blake3.blake3
+    model = build_model_statement(
+        repo_id, [Resource(p, algo(claimed[p]).hexdigest(), hash_type) for p in files], hash_type=hash_type
+    )
     prov = new_provenance(
         provenance_repo or repo_id, commit, {"type": "local-directory", "uri": "file:///forged"}, "main",
         refs, fetched_at, [FileRecord(p, len(d), digests[p]) for p, d in files.items()],
@@ -43,7 +53,7 @@ def forge_bundle(
     )
     entries = [
         (INDEX_NAME, index.to_bytes()),
-        (sigs["model"][0], sign_payload(private, model)),
+        (sigs["model"][0], sign_payload(private, model_statement or model)),
         (sigs["provenance"][0], sign_payload(private, build_provenance(prov))),
     ]
     seen = set()

@@ -96,7 +96,7 @@ def _verify_kind(
 def _check_revision(policy: TrustPolicy, entry: RevisionEntry, raws: dict[str, bytes]) -> CheckedRevision:
     label = f"{entry.repo_id}@{entry.commit}"
     models, bad_models = _verify_kind(policy, entry, "model", raws)
-    policy.check_quorum((v.signer for v in models), entry.repo_id, label)
+    policy.check_quorum(models, entry.repo_id, label)
     provs, bad_provs = _verify_kind(policy, entry, "provenance", raws)
     manifest = parse_model_statement(models[0].payload)
     prov = parse_provenance(provs[0].payload)
@@ -165,7 +165,10 @@ def check_metadata(
             names.setdefault(rec.sha256, path)
             all_names.setdefault(rec.sha256, []).append(path)
             if rev.manifest.hash_type == "blake3":
-                blake3[rec.sha256] = rev.manifest.resources[path]
+                # Each signed blake3 must bind its file: one content, one blake3, checked as it streams.
+                claim = rev.manifest.resources[path]
+                if blake3.setdefault(rec.sha256, claim) != claim:
+                    raise IntegrityError(f"{rev.label}: {path}: two signed blake3 digests for one content")
     for sha, size in sorted(index.blobs.items()):
         if sha not in expected:
             raise BundleFormatError(f"{INDEX_NAME}: blob {sha} is not part of any signed revision")

@@ -7,7 +7,9 @@ the key and the scope, so an operator can see which claim failed.
 
 from __future__ import annotations
 
+import base64
 import fnmatch
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from vault.errors import TrustError
 from vault.signing.dsse import Envelope, parse_bundle, verify_envelope
-from vault.signing.keys import load_public_key_bytes
+from vault.signing.keys import key_hint, load_public_key_bytes
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,11 @@ class VerifiedSignature:
     # "certificate" when the bundle carries an X.509 chain: only its leaf key is
     # checked (against a trusted key); CA-chain trust is not implemented yet.
     method: str = "key"
+    # Who actually signed, whatever trust entry admitted it: the signing key's
+    # fingerprint (a key, or a certificate's leaf key), or a Sigstore identity.
+    # Quorum counts these, so one key trusted under two names, or both as a key
+    # and through a CA, counts once.
+    identity: str = ""
 
 
 class TrustPolicy:
@@ -72,13 +79,17 @@ class TrustPolicy:
         rules = [(n, scope) for scope, n in self.quorums.items() if fnmatch.fnmatchcase(repo_id, scope)]
         return max(rules) if rules else (1, None)
 
-    def check_quorum(self, signers: Iterable[TrustEntry], repo_id: str, label: str) -> None:
-        names = sorted({s.name for s in signers})
+    def check_quorum(self, signatures: Iterable[VerifiedSignature], repo_id: str, label: str) -> None:
+        """Distinct signing keys or identities, not trust entries or signature files, make a quorum."""
+        by_identity: dict[str, str] = {}
+        for v in signatures:
+            by_identity.setdefault(v.identity or v.signer.name, v.signer.name)
         required, scope = self.required_signers(repo_id)
-        if len(names) < required:
+        if len(by_identity) < required:
+            names = ", ".join(sorted(set(by_identity.values())))
             raise TrustError(
                 f"{label}: needs model signatures from {required} distinct trusted signers "
-                f"(quorum for {scope!r}), has {len(names)} ({', '.join(names)})"
+                f"(quorum for {scope!r}), has {len(by_identity)} ({names})"
             )
 
     def verify(self, raw: bytes, repo_id: str, origin: str) -> VerifiedSignature:
@@ -110,7 +121,7 @@ class TrustPolicy:
                 method = {"sigstore": "sigstore", "ca": "certificate"}.get(signer.kind, "key")
                 if env.has_certificate and method == "key":
                     method = "certificate"
-                return VerifiedSignature(signer, env.payload, raw, method)
+                return VerifiedSignature(signer, env.payload, raw, method, signing_identity(env, signer))
         names = ", ".join(f"{s.name} (scope {' '.join(s.scopes)})" for s in live)
         raise TrustError(f"{origin}: signer {names} is not trusted for {repo_id}")
 
@@ -122,6 +133,19 @@ class TrustPolicy:
             found += [e for e in self.entries if e.kind == "sigstore" and verify_sigstore(env.raw, e)]
             found += [e for e in self.entries if e.kind == "ca" and verify_certificate_chain(env, e)]
         return found
+
+
+def signing_identity(env: Envelope, signer: TrustEntry) -> str:
+    """The key or identity behind a verified signature (see VerifiedSignature.identity)."""
+    if signer.kind == "sigstore":
+        return f"sigstore:{signer.issuer}:{signer.identity}"
+    if env.has_certificate:
+        from cryptography import x509
+
+        chain = json.loads(env.raw)["verificationMaterial"]["x509CertificateChain"]["certificates"]
+        leaf = x509.load_der_x509_certificate(base64.b64decode(chain[0]["rawBytes"]))
+        return f"key:{key_hint(leaf.public_key())}"  # type: ignore[arg-type]
+    return f"key:{signer.fingerprint}"
 
 
 def verify_sigstore(raw: bytes, entry: TrustEntry) -> bool:
