@@ -23,7 +23,7 @@ from vault.hashing import sha256_hex
 from vault.manifest import ModelManifest, parse_model_statement
 from vault.provenance import Provenance, parse_provenance
 from vault.revocation import RevocationClaim, verify_revocation
-from vault.signing.dsse import MAX_SIGNATURE_BYTES, parse_bundle
+from vault.signing.dsse import MAX_SIGNATURE_BYTES, MAX_SIGNATURE_TOTAL, parse_bundle
 from vault.signing.trust import TrustPolicy, VerifiedSignature
 
 if TYPE_CHECKING:
@@ -98,8 +98,12 @@ def _check_revision(policy: TrustPolicy, entry: RevisionEntry, raws: dict[str, b
     models, bad_models = _verify_kind(policy, entry, "model", raws)
     policy.check_quorum(models, entry.repo_id, label)
     provs, bad_provs = _verify_kind(policy, entry, "provenance", raws)
-    manifest = parse_model_statement(models[0].payload)
-    prov = parse_provenance(provs[0].payload)
+    try:
+        manifest = parse_model_statement(models[0].payload)
+        prov = parse_provenance(provs[0].payload)
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError) as exc:
+        # Signed, yet malformed where the parsers did not look: still a refusal, never a crash.
+        raise IntegrityError(f"{label}: malformed signed statement ({type(exc).__name__})") from None
     if (prov.repo_id, prov.commit) != (entry.repo_id, entry.commit):
         raise IntegrityError(f"{label}: provenance is signed for {prov.repo_id}@{prov.commit}")
     signed, recorded = set(manifest.resources), set(prov.files)
@@ -135,11 +139,15 @@ def check_metadata(
         raise BundleFormatError(f"{INDEX_NAME}: carries no revisions")
     wanted = index.signature_entries()
     raws: dict[str, bytes] = {}
+    held = 0
     pending: Entry | None = None
     for entry in entries:
         if entry.name not in wanted:
             pending = entry
             break
+        held += entry.size
+        if held > MAX_SIGNATURE_TOTAL:
+            raise BundleFormatError(f"bundle: signature entries exceed {MAX_SIGNATURE_TOTAL} bytes in all")
         raws[entry.name] = _read_entry(entry, MAX_SIGNATURE_BYTES)
         if len(raws) == len(wanted):
             break

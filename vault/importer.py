@@ -122,7 +122,11 @@ def _stream_blobs(
         elif staging is not None:
             content = Content.of_file(vault.store.blob_path(sha))
         else:
-            content = Content(entry.size, partial(_open_region, reader, entry))
+            content = Content(
+                entry.size,
+                partial(_open_region, reader, entry),
+                region=(entry.offset, entry.size, reader.parts),
+            )
         verdicts[sha] = check_content(bundle.names[sha], content)
     for sha in sorted(set(bundle.expected) - seen):
         raise IntegrityError(f"{bundle.names[sha]}: missing from the bundle (blob {sha[:16]}…)")

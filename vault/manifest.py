@@ -85,7 +85,7 @@ def parse_model_statement(payload: bytes) -> ModelManifest:
     """Parse a verified payload; anything outside OMS v1.0 file mode is refused."""
     try:
         stmt = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise TrustError(f"signature statement: not JSON ({exc})") from None
     _require(isinstance(stmt, dict), "not a JSON object")
     _require(stmt.get("_type") == STATEMENT_TYPE, f"_type is {stmt.get('_type')!r}")

@@ -152,5 +152,5 @@ def parse_provenance(payload: bytes) -> Provenance:
         )
     except UsageError as exc:
         raise _fail(str(exc)) from None
-    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError, RecursionError) as exc:
         raise _fail(f"malformed ({type(exc).__name__}: {exc})") from None

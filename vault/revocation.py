@@ -74,7 +74,7 @@ def parse_revocation(payload: bytes, origin: str) -> RevocationClaim:
         subject = stmt["subject"][0]
         if (subject["name"], subject["digest"]["gitCommit"]) != (claim.repo_id, claim.commit):
             raise ValueError("subject and predicate disagree")
-    except (ValueError, KeyError, IndexError, TypeError, UsageError) as exc:
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError, UsageError) as exc:
         raise TrustError(f"{origin}: malformed revocation ({exc})") from None
     if not is_commit(claim.commit):
         raise TrustError(f"{origin}: revocation commit {claim.commit!r} is not 40 hex digits")

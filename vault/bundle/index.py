@@ -19,7 +19,8 @@ from vault.refs import check_repo_id, is_commit
 INDEX_NAME = "vault-bundle.json"
 FORMAT = "vault-bundle"
 VERSION = 1
-MAX_INDEX_BYTES = 16 << 20
+MAX_INDEX_BYTES = 4 << 20  # ~40,000 blobs; parsed JSON costs several times its size in memory
+MAX_SIGNATURE_ENTRIES = 10_000
 SIGNATURE_KINDS = ("model", "provenance", "upstream")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -85,8 +86,8 @@ def parse_index(raw: bytes) -> BundleIndex:
 
     try:
         doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise bad("not JSON") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise bad("not JSON (or nested too deep)") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise bad("not a vault bundle index")
     if doc.get("version") != VERSION:
@@ -137,6 +138,8 @@ def parse_index(raw: bytes) -> BundleIndex:
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
         raise bad(f"bad bundle size {size!r}")
     all_sigs = [n for r in revisions for names in r.signatures.values() for n in names] + revocations
+    if len(all_sigs) > MAX_SIGNATURE_ENTRIES:
+        raise bad(f"{len(all_sigs)} signature entries (limit {MAX_SIGNATURE_ENTRIES})")
     if len(all_sigs) != len(set(all_sigs)):
         raise bad("a signature entry is listed twice")
     return BundleIndex(tuple(revisions), blobs, tuple(revocations), size)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from vault.bundle.parts import ChainedReader, check_layout, find_parts, missing_part_message
-from vault.errors import BundleFormatError, UnsafeContentError
+from vault.errors import BundleFormatError, UnsafeContentError, VaultError
 from vault.paths import check_relpath
 
 _PLAIN_FILE_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE)
@@ -32,6 +32,36 @@ _TYPE_NAMES = {
 }
 # The end marker plus tar's record padding; more than this is hidden data.
 MAX_TRAILER = 2 * tarfile.RECORDSIZE
+# tarfile reads a PAX or GNU long-name header whole into memory; vault writes
+# short ones (entry names are at most 1024 bytes), so these caps leave room.
+MAX_EXTENDED_HEADER = 64 << 10
+
+
+class _CappedTarInfo(tarfile.TarInfo):
+    """tarfile's header parsing, with a size cap on what it would read into memory and no sparse files."""
+
+    def _proc_gnulong(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+        if self.size > MAX_EXTENDED_HEADER:
+            raise tarfile.HeaderError(
+                f"GNU long-name header of {self.size} bytes (limit {MAX_EXTENDED_HEADER})"
+            )
+        return super()._proc_gnulong(tarfile_)  # type: ignore[misc]
+
+    def _proc_pax(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+        if self.size > MAX_EXTENDED_HEADER:
+            raise tarfile.HeaderError(f"PAX header of {self.size} bytes (limit {MAX_EXTENDED_HEADER})")
+        try:
+            member = super()._proc_pax(tarfile_)  # type: ignore[misc]
+        except tarfile.TarError:
+            raise
+        except Exception as exc:  # malformed records or sparse maps: tarfile raises many types
+            raise tarfile.HeaderError(f"malformed PAX header ({type(exc).__name__}: {exc})") from None
+        if member.sparse is not None:
+            raise tarfile.HeaderError(f"entry {member.name!r} is a sparse file (PAX sparse map)")
+        return member
+
+    def _proc_sparse(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+        raise tarfile.HeaderError(f"entry {self.name!r} is a sparse file")
 
 
 @dataclass
@@ -109,7 +139,9 @@ class BundleReader:
         try:
             # Seekable, uncompressed mode: entry data is read straight from the parts
             # (stream mode copies everything through small internal buffers).
-            self._tar = tarfile.open(fileobj=self._stream, mode="r:")  # type: ignore[call-overload]  # noqa: SIM115
+            self._tar = tarfile.open(  # type: ignore[call-overload]  # noqa: SIM115
+                fileobj=self._stream, mode="r:", tarinfo=_CappedTarInfo
+            )
         except (tarfile.TarError, EOFError) as exc:
             self._stream.close()
             raise BundleFormatError(f"{path}: not a tar bundle ({exc})") from None
@@ -143,13 +175,15 @@ class BundleReader:
                 data = self._tar.extractfile(member)
                 assert data is not None
                 yield Entry(member.name, member.size, EntryData(member.name, data), member.offset_data)
-        except tarfile.TarError as exc:
+        except VaultError:
+            raise
+        except Exception as exc:  # tarfile raises more than TarError on crafted headers
             raise BundleFormatError(f"bundle is truncated or corrupt ({exc})") from None
         self._check_trailer()
 
     def _check(self, member: tarfile.TarInfo) -> None:
         name = member.name
-        if member.type not in _PLAIN_FILE_TYPES:
+        if member.type not in _PLAIN_FILE_TYPES or member.sparse is not None:
             kind = _TYPE_NAMES.get(member.type, f"of type {member.type!r}")
             raise UnsafeContentError(f"bundle entry {name!r}: is {kind}, only regular files are allowed")
         check_relpath(name, "bundle entry")

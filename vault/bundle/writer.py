@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from vault.api import Vault
 
 PARTIAL = ".partial"
+MAX_PARTS = 1000  # OUT.000 … OUT.999: the reader finds exactly three-digit suffixes
 TAR_ENCODING = "utf-8"  # fixed, not the locale's: the same input gives the same bytes
 
 
@@ -156,6 +157,13 @@ def write_bundle(
     if not revisions and not revocations:
         raise UsageError("name at least one REF to bundle")
     index = _sized_index(BundleIndex(tuple(revisions), blobs, tuple(revocations)), entries)
+    assert index.size is not None
+    if split_size and -(-index.size // split_size) > MAX_PARTS:
+        need = -(-index.size // MAX_PARTS)
+        raise UsageError(
+            f"--split-size {split_size} would cut this {index.size}-byte bundle into "
+            f"{-(-index.size // split_size)} parts; at most {MAX_PARTS} (use at least {need} bytes)"
+        )
 
     out = out.absolute()
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -14,9 +14,7 @@ from __future__ import annotations
 import codecs
 import pickletools
 import posixpath
-import shutil
 import struct
-import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -59,6 +57,8 @@ class Content:
     size: int
     open: Callable[[], AbstractContextManager[BinaryIO]]
     path: Path | None = None
+    # Or a region (offset, size, parts) of a bundle, for checkers that run in a child process.
+    region: tuple[int, int, list[Path]] | None = None
 
     @classmethod
     def of_file(cls, path: Path) -> Content:
@@ -161,7 +161,7 @@ def check_content(name: str, content: Content) -> Verdict:
             scan_pickle_file(name, fh, size)
             return Verdict(FileKind.PICKLE, pickle=True)
         if _hdf5_at(fh, size):
-            return Verdict(FileKind.HDF5, detail=_with_path(name, content, fh, check_hdf5))
+            return Verdict(FileKind.HDF5, detail=_hdf5(name, content))
         if head[:1] == b"\x08" or lower.endswith(".onnx"):
             fh.seek(0)
             try:
@@ -186,16 +186,13 @@ def check_content(name: str, content: Content) -> Verdict:
     return Verdict(FileKind.UNKNOWN, detail="binary of no format vault can check")
 
 
-def _with_path(name: str, content: Content, fh: BinaryIO, check: Callable[[str, Path], str]) -> str:
-    """Run a checker that needs a file of its own, copying a bundle region to scratch if need be."""
+def _hdf5(name: str, content: Content) -> str:
+    """The HDF5 child reads the file itself: from its path, or from the bundle's parts (never a copy)."""
     if content.path is not None:
-        return check(name, content.path)
-    with tempfile.TemporaryDirectory(prefix="vault-check-") as scratch:
-        copy = Path(scratch) / "content"
-        fh.seek(0)
-        with open(copy, "wb") as out:
-            shutil.copyfileobj(fh, out, _CHUNK)
-        return check(name, copy)
+        return check_hdf5(name, content.path)
+    if content.region is not None:
+        return check_hdf5(name, content.region)
+    raise FormatError(f"{name}: HDF5 content can only be checked from a file or a bundle")
 
 
 def judge_revision(label: str, files: Mapping[str, Verdict], policy: ContentPolicy) -> None:

@@ -7,7 +7,11 @@ with memory and CPU limits. The child only reports the string attributes
 applied here, in the parent. A child that crashes, overruns its limits or
 answers garbage is a refusal.
 
-    python -m vault.checks.hdf5_probe FILE     (prints one JSON object)
+    python -m vault.checks.hdf5_probe FILE                     (prints one JSON object)
+    python -m vault.checks.hdf5_probe OFFSET SIZE PART...      (a region of a bundle's parts)
+
+The second form lets `vault verify` check an HDF5 file inside a bundle
+without copying it anywhere: verify writes nothing, not even scratch.
 """
 
 from __future__ import annotations
@@ -46,11 +50,14 @@ def _limit_child() -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (CHILD_CPU_SECONDS, CHILD_CPU_SECONDS))
 
 
-def hdf5_strings(name: str, path: Path) -> list[tuple[str, str]]:
-    """(where, text) for every string attribute in the file, via the sandboxed child."""
+def hdf5_strings(name: str, source: Path | tuple[int, int, list[Path]]) -> list[tuple[str, str]]:
+    """(where, text) for every string attribute in the file (or bundle region), via the sandboxed child."""
+    args = (
+        [str(source)] if isinstance(source, Path) else [str(source[0]), str(source[1]), *map(str, source[2])]
+    )
     try:
         res = subprocess.run(
-            [sys.executable, "-m", "vault.checks.hdf5_probe", str(path)],
+            [sys.executable, "-m", "vault.checks.hdf5_probe", *args],
             capture_output=True, timeout=CHILD_CPU_SECONDS * 2, preexec_fn=_limit_child, check=False,
         )  # fmt: skip
     except subprocess.TimeoutExpired:
@@ -65,10 +72,10 @@ def hdf5_strings(name: str, path: Path) -> list[tuple[str, str]]:
         raise HDF5Error(f"{name}: HDF5 file the reader refused ({detail})") from None
 
 
-def check_hdf5(name: str, path: Path) -> str:
+def check_hdf5(name: str, source: Path | tuple[int, int, list[Path]]) -> str:
     """Refuse Keras configs that run code; returns what the file is, for the verdict's detail."""
     keras = False
-    for where, text in hdf5_strings(name, path):
+    for where, text in hdf5_strings(name, source):
         stripped = text.lstrip()
         if not stripped.startswith(("{", "[")):
             continue
@@ -82,9 +89,20 @@ def check_hdf5(name: str, path: Path) -> str:
     return "Keras HDF5 model" if keras else "HDF5 (weights only)"
 
 
-def _probe(path: str) -> dict[str, object]:
+def _probe(args: list[str]) -> dict[str, object]:
+    import io
+
     import h5py
     import numpy as np
+
+    if len(args) == 1:
+        target: object = args[0]
+    else:
+        from vault.bundle.parts import ChainedReader
+        from vault.bundle.reader import RegionFile
+
+        region = RegionFile(ChainedReader([Path(p) for p in args[2:]]), int(args[0]), int(args[1]))
+        target = io.BufferedReader(region, buffer_size=1 << 20)
 
     strings: list[tuple[str, str]] = []
     total = 0
@@ -112,7 +130,7 @@ def _probe(path: str) -> dict[str, object]:
                     raise ValueError("string attributes too large")
                 strings.append((f"{where}@{key}", text))
 
-    with h5py.File(path, "r") as f:
+    with h5py.File(target, "r") as f:
         collect("/", f)
         f.visititems(lambda n, o: collect("/" + n, o))
     return {"ok": True, "strings": strings}
@@ -120,7 +138,7 @@ def _probe(path: str) -> dict[str, object]:
 
 if __name__ == "__main__":
     try:
-        result = _probe(sys.argv[1])
+        result = _probe(sys.argv[1:])
     except Exception as exc:  # the parent turns any failure into a refusal
         result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     sys.stdout.write(json.dumps(result))

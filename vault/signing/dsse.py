@@ -21,7 +21,8 @@ from vault.signing.keys import hash_for, key_hint
 
 BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
-MAX_SIGNATURE_BYTES = 16 << 20
+MAX_SIGNATURE_BYTES = 8 << 20
+MAX_SIGNATURE_TOTAL = 32 << 20  # all of one bundle's signature entries, held until verified
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -78,7 +79,7 @@ def parse_bundle(raw: bytes, origin: str) -> Envelope:
         raise TrustError(f"{origin}: signature file too large")
     try:
         doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise TrustError(f"{origin}: signature is not JSON") from None
     if not isinstance(doc, dict):
         raise TrustError(f"{origin}: signature is not a JSON object")
