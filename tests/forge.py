@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import blake3
@@ -33,6 +34,7 @@ def forge_bundle(
     hash_type: str = "sha256",
     signed_as: dict[str, bytes] | None = None,
     model_statement: bytes | None = None,
+    patch: Callable[[bytes], bytes] = lambda raw: raw,
 ) -> Path:
     """`signed_as` maps a path to the content the model signature claims for it (a lie, if it differs)."""
     private = load_private_key(key)
@@ -53,8 +55,8 @@ def forge_bundle(
     )
     entries = [
         (INDEX_NAME, index.to_bytes()),
-        (sigs["model"][0], sign_payload(private, model_statement or model)),
-        (sigs["provenance"][0], sign_payload(private, build_provenance(prov))),
+        (sigs["model"][0], sign_payload(private, patch(model_statement or model))),
+        (sigs["provenance"][0], sign_payload(private, patch(build_provenance(prov)))),
     ]
     seen = set()
     for p, d in sorted(files.items(), key=lambda kv: digests[kv[0]]):

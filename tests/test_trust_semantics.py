@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import KeyPair, run, run_json
+from tests.conftest import KeyPair, Transfer, run, run_json
 from tests.forge import forge_bundle
 from tests.test_hostile_corpus import refused
 from vault.errors import TrustError
@@ -67,3 +69,106 @@ def test_quorum_counts_signing_keys_not_trust_entries() -> None:
         with pytest.raises(TrustError, match="has 1"):
             policy.check_quorum([_verified(pair[0], same_key), _verified(pair[1], same_key)], "acme/x", "r")
     policy.check_quorum([_verified(alice, same_key), _verified(corp, f"key:{'e' * 64}")], "acme/x", "r")
+
+
+@pytest.mark.parametrize(
+    ("files", "expect"),
+    [
+        ({"a": b"1", "a/b": b"2"}, "is a file, and here a directory"),
+        ({"README.md": b"1", "readme.md": b"2"}, "ignoring case"),
+        ({"\ufb01le.txt": b"1", "file.txt": b"2"}, "ignoring case or Unicode form"),
+        ({"tok/Vocab.txt": b"1", "TOK/vocab.txt": b"2"}, "ignoring case"),
+    ],
+    ids=["file and directory", "case", "ligature casefold", "case in a directory"],
+)
+def test_colliding_file_names_are_refused_before_anything_is_written(
+    gap: Path, keypair: KeyPair, tmp_path: Path, files: dict, expect: str
+) -> None:
+    refused(gap, forge_bundle(tmp_path / "c.vault", keypair.private, files), expect)
+
+
+def test_a_lone_surrogate_in_a_file_name_is_refused(gap: Path, keypair: KeyPair, tmp_path: Path) -> None:
+    """JSON can carry one ("\\ud800"); Python decodes it to a str no file system can name."""
+    surrogate = forge_bundle(tmp_path / "s.vault", keypair.private, {"aZ.txt": b"1"},
+                             patch=lambda raw: raw.replace(b"aZ.txt", b"a\\ud800.txt"))  # fmt: skip
+    refused(gap, surrogate, "lone surrogate")
+
+
+@pytest.mark.parametrize("ref", ["1" * 40, "ABCDEF0123" * 4])
+def test_a_ref_that_looks_like_a_commit_is_refused(
+    gap: Path, keypair: KeyPair, tmp_path: Path, ref: str
+) -> None:
+    refused(
+        gap, forge_bundle(tmp_path / "r.vault", keypair.private, FILES, refs=(ref,)), "looks like a commit"
+    )
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [(("main",), ("Main",)), (("a/b",), ("a",)), (("a",), ("a/b",))], ids=str
+)
+def test_refs_that_alias_existing_ones_are_refused(
+    gap: Path, keypair: KeyPair, tmp_path: Path, first: tuple, second: tuple
+) -> None:
+    run("import", forge_bundle(tmp_path / "1.vault", keypair.private, FILES, refs=first), home=gap)
+    later = forge_bundle(tmp_path / "2.vault", keypair.private, {"x.txt": b"x"}, commit="d" * 40, refs=second,
+                         fetched_at="2026-02-01T00:00:00Z")  # fmt: skip
+    refused(gap, later, "ref")
+
+
+def test_a_repo_id_that_differs_only_in_case_is_refused(tmp_path: Path, keypair: KeyPair) -> None:
+    gap = tmp_path / "gap"
+    run("trust", "add", "all", "--key", keypair.public, "--scope", "*", home=gap)
+    run("import", forge_bundle(tmp_path / "1.vault", keypair.private, FILES), home=gap)
+    other = forge_bundle(tmp_path / "2.vault", keypair.private, FILES, repo_id="ACME/tiny")
+    refused(gap, other, "collides with 'acme/tiny' ignoring case")
+
+
+@pytest.mark.parametrize(
+    ("fetched_at", "expect"),
+    [
+        ("2099-01-01T00:00:00Z", "after this host's clock"),
+        ("2026-01-01 00:00:00", "not a UTC time"),
+        ("2026-13-01T00:00:00Z", "not a UTC time"),
+    ],
+    ids=["future", "not canonical", "no such month"],
+)
+def test_a_signer_cannot_freeze_a_ref_with_a_future_fetch_time(
+    gap: Path, keypair: KeyPair, tmp_path: Path, fetched_at: str, expect: str
+) -> None:
+    frozen = forge_bundle(
+        tmp_path / "f.vault", keypair.private, FILES, commit="e" * 40, fetched_at=fetched_at
+    )
+    refused(gap, frozen, expect)
+    later = forge_bundle(
+        tmp_path / "ok.vault", keypair.private, {"x.txt": b"x"}, fetched_at="2026-03-01T00:00:00Z"
+    )
+    run("import", later, home=gap)
+    assert run("path", "acme/tiny", home=gap).stdout.strip().endswith("c" * 40)
+
+
+def test_one_broken_view_does_not_block_imports_of_other_models(
+    gap: Path, keypair: KeyPair, tmp_path: Path
+) -> None:
+    run("import", forge_bundle(tmp_path / "1.vault", keypair.private, FILES), home=gap)
+    view = gap / "models" / "acme" / "tiny" / ("c" * 40)
+    shutil.rmtree(view)
+    view.write_text("in the way")  # the view can no longer be rebuilt there
+    other = forge_bundle(tmp_path / "2.vault", keypair.private, FILES, repo_id="acme/other")
+    assert run_json("import", other, home=gap)["status"] == "imported"
+    assert Path(run("path", "acme/other", home=gap).stdout.strip()).is_dir()
+    problems = json.loads(run("--json", "fsck", home=gap, code=1).stdout)["problems"]
+    assert any(p["kind"] == "missing-view" and "acme/tiny" in p["where"] for p in problems)
+
+
+def test_a_revocation_signed_outside_its_scope_is_refused(
+    gap: Path, tmp_path: Path, make_keypair: Callable[[str], KeyPair], transfer: Transfer
+) -> None:
+    t = transfer
+    run("import", t.bundle, home=t.airgapped)
+    outsider = make_keypair("outsider")
+    run("trust", "add", "outsider", "--key", outsider.public, "--scope", "other/*", home=t.airgapped)
+    run("trust", "add", "outsider", "--key", outsider.public, "--scope", "other/*", home=t.connected)
+    run("revoke", t.repo_id, "--reason", "x", "--key", outsider.private, home=t.connected)
+    run("bundle", "-o", tmp_path / "r.vault", home=t.connected)
+    refused(t.airgapped, tmp_path / "r.vault", "is not trusted for acme/tiny")
+    assert Path(run("path", t.repo_id, home=t.airgapped).stdout.strip()).is_dir()

@@ -10,17 +10,25 @@ follow, with their signed sizes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from vault.bundle.index import INDEX_NAME, MAX_INDEX_BYTES, BundleIndex, RevisionEntry, parse_index
 from vault.bundle.reader import BundleReader, Entry
 from vault.catalog import queries
+from vault.catalog.schema import Model
+from vault.catalog.schema import Ref as RefRow
 from vault.checks.policy import ContentPolicy, refuse_pickles
-from vault.errors import BundleFormatError, IntegrityError, TrustError
+from vault.errors import BundleFormatError, IntegrityError, TrustError, UnsafeContentError
 from vault.hashing import sha256_hex
 from vault.manifest import ModelManifest, parse_model_statement
+from vault.paths import check_no_case_collisions
 from vault.provenance import Provenance, parse_provenance
 from vault.revocation import RevocationClaim, verify_revocation
 from vault.signing.dsse import MAX_SIGNATURE_BYTES, MAX_SIGNATURE_TOTAL, parse_bundle
@@ -106,6 +114,10 @@ def _check_revision(policy: TrustPolicy, entry: RevisionEntry, raws: dict[str, b
         raise IntegrityError(f"{label}: malformed signed statement ({type(exc).__name__})") from None
     if (prov.repo_id, prov.commit) != (entry.repo_id, entry.commit):
         raise IntegrityError(f"{label}: provenance is signed for {prov.repo_id}@{prov.commit}")
+    if manifest.model_name not in ("", entry.repo_id):
+        raise IntegrityError(f"{label}: model signature is for {manifest.model_name!r}")
+    check_no_case_collisions(list(prov.files), f"{label}: file")
+    check_fetch_time(label, prov.fetched_at, policy.now)
     signed, recorded = set(manifest.resources), set(prov.files)
     if signed != recorded:
         odd = sorted(signed ^ recorded)[0]
@@ -122,6 +134,52 @@ def _check_revision(policy: TrustPolicy, entry: RevisionEntry, raws: dict[str, b
         except TrustError:
             unverified.append(("upstream", raws[name]))  # evidence only; the vault signature decides
     return CheckedRevision(entry, manifest, prov, verified, unverified)
+
+
+# A signed fetch time decides which way a ref may move (never back to an older fetch).
+# One from the future would pin the ref against every later, legitimate update, so it
+# must be a canonical UTC time no later than the import host's clock plus this skew.
+FETCH_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+CLOCK_SKEW = timedelta(days=1)
+
+
+def check_fetch_time(label: str, fetched_at: str, now: str) -> None:
+    try:
+        when = datetime.strptime(fetched_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        ok = bool(FETCH_TIME.match(fetched_at))
+    except ValueError:
+        ok = False
+    if not ok:
+        raise IntegrityError(
+            f"{label}: signed fetch time {fetched_at!r} is not a UTC time YYYY-MM-DDTHH:MM:SSZ"
+        )
+    clock = datetime.strptime(now, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) if now else datetime.now(UTC)
+    if when > clock + CLOCK_SKEW:
+        raise IntegrityError(
+            f"{label}: signed fetch time {fetched_at} is after this host's clock ({now}): "
+            "a future time would pin its refs against later updates"
+        )
+
+
+def _check_names(s: Session, revisions: list[CheckedRevision]) -> None:
+    """Repo ids and ref names that would alias others already here (or in this bundle) are refused.
+
+    Refs become files under the HF view's refs/ and repos become its folders;
+    two names that land on one path (case, `a` vs `a/b`) would let one answer
+    for the other, or make the view impossible to build.
+    """
+    known = {r.casefold(): r for r in s.scalars(select(Model.repo_id))}
+    refs: dict[str, set[str]] = {}
+    for rev in revisions:
+        repo = rev.entry.repo_id
+        other = known.setdefault(repo.casefold(), repo)
+        if other != repo:
+            raise UnsafeContentError(f"{rev.label}: repo id collides with {other!r} ignoring case")
+        refs.setdefault(repo, set()).update(rev.provenance.refs)
+    for repo, names in sorted(refs.items()):
+        model = queries.get_model(s, repo)
+        existing = set(s.scalars(select(RefRow.name).where(RefRow.model_id == model.id))) if model else set()
+        check_no_case_collisions(sorted(existing | names), f"{repo}: ref")
 
 
 def check_metadata(
@@ -159,7 +217,8 @@ def check_metadata(
 
     with vault.session() as s:
         policy = queries.trust_policy(s)
-    revisions = [_check_revision(policy, e, raws) for e in index.revisions]
+        revisions = [_check_revision(policy, e, raws) for e in index.revisions]
+        _check_names(s, revisions)
     revocations = [verify_revocation(policy, raws[name], name) for name in index.revocations]
 
     expected: dict[str, int] = {}

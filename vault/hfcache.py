@@ -70,10 +70,23 @@ class HFCacheView:
         blobs, snapshots, refs, trees = (mdir / d for d in ("blobs", "snapshots", "refs", "trees"))
         for d in (blobs, snapshots, refs, trees):
             d.mkdir(parents=True, exist_ok=True)
-        wanted_blobs: set[str] = set()
+        # Take away first: a revocation must leave the view even if adding something new then fails.
+        for ref_file in [p for p in refs.rglob("*") if p.is_file()]:
+            if ref_file.relative_to(refs).as_posix() not in model.refs:
+                ref_file.unlink()
+        for snap in snapshots.iterdir():
+            if snap.name not in model.revisions:
+                shutil.rmtree(snap)
+        for tree in trees.iterdir():
+            if tree.name.removesuffix(".json") not in model.revisions:
+                tree.unlink()
+        wanted_blobs = {e.etag for entries in model.revisions.values() for e in entries}
+        for blob in blobs.iterdir():
+            if blob.name not in wanted_blobs:
+                blob.unlink()
+
         for commit, entries in model.revisions.items():
             for e in entries:
-                wanted_blobs.add(e.etag)
                 target = blobs / e.etag
                 # A blob repaired after scrub is a new file: relink, or the view keeps the damaged one.
                 if not target.exists() or not os.path.samefile(target, self.store.blob_path(e.sha256)):
@@ -85,20 +98,6 @@ class HFCacheView:
                 self._build_snapshot(snapshots, commit, entries)
         for name, commit in model.refs.items():
             _write_atomic(refs / name, commit.encode())
-
-        # What the catalog no longer has (revoked, collected) leaves the view too.
-        for ref_file in [p for p in refs.rglob("*") if p.is_file()]:
-            if ref_file.relative_to(refs).as_posix() not in model.refs:
-                ref_file.unlink()
-        for snap in snapshots.iterdir():
-            if snap.name not in model.revisions:
-                shutil.rmtree(snap)
-        for tree in trees.iterdir():
-            if tree.name.removesuffix(".json") not in model.revisions:
-                tree.unlink()
-        for blob in blobs.iterdir():
-            if blob.name not in wanted_blobs:
-                blob.unlink()
 
     def _build_snapshot(self, snapshots: Path, commit: str, entries: list[HubEntry]) -> None:
         building = snapshots / f".building-{commit}-{secrets.token_hex(4)}"

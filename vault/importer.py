@@ -13,6 +13,7 @@ A rejection at any step leaves the home as it was.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import io
 import json
@@ -39,7 +40,7 @@ from vault.checks.content import Content, check_content, judge_revision
 from vault.checks.formats import FileKind, Verdict
 from vault.checks.policy import ContentPolicy
 from vault.damage import RevisionFiles, clear_damage, damaged_blobs, rebuild_views
-from vault.errors import BundleFormatError, IntegrityError
+from vault.errors import BundleFormatError, IntegrityError, VaultError
 from vault.hashing import DurableFile, FileDigest, hash_stream, sha256_hex
 from vault.hubmeta import GIT_SHA1_MAX_SIZE, is_lfs
 from vault.progress import CountingReader, NoProgress, Progress
@@ -431,7 +432,12 @@ def _operator() -> str:
 
 
 def recover(vault: Vault) -> None:
-    """Finish what a killed import left: drop scratch files, rebuild missing views."""
+    """Finish what a killed import left: drop scratch files, rebuild missing views.
+
+    A view that cannot be rebuilt (a disk error, a legacy name) is left for
+    `vault fsck` to report: one broken revision must never block the imports
+    of every other model.
+    """
     vault.store.remove_leftovers()
     stale: set[str] = set()
     with vault.session() as s:
@@ -439,7 +445,12 @@ def recover(vault: Vault) -> None:
         for rev in revs:
             repo_id = rev.model.repo_id
             if not vault.store.revision_dir(repo_id, rev.commit).is_dir():
-                vault.store.build_revision_view(repo_id, rev.commit, ((f.path, f.sha256) for f in rev.files))
+                with contextlib.suppress(OSError, VaultError):
+                    vault.store.build_revision_view(
+                        repo_id, rev.commit, ((f.path, f.sha256) for f in rev.files)
+                    )
             if not vault.hf_cache.snapshot_dir(repo_id, rev.commit).is_dir():
                 stale.add(repo_id)
-    vault.sync_hf_cache(sorted(stale))
+    for repo_id in sorted(stale):
+        with contextlib.suppress(OSError, VaultError):
+            vault.sync_hf_cache([repo_id])

@@ -21,6 +21,10 @@ def check_relpath(path: str, what: str = "path") -> str:
 
     if not path:
         raise bad("empty")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise bad("not valid Unicode (a lone surrogate)") from None
     if "\\" in path:
         raise bad("backslash in path")
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
@@ -39,11 +43,24 @@ def check_relpath(path: str, what: str = "path") -> str:
     return path
 
 
+def _fold(name: str) -> str:
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+
+
 def check_no_case_collisions(paths: list[str], what: str = "path") -> None:
-    """Two names that differ only in case would collide on macOS/Windows media."""
+    """Names that could land on one file: equal ignoring case and Unicode form, or a file that is
+    also a directory of another name (`a` and `a/b`). Either would make the views ambiguous, or
+    impossible to build after the catalog already holds the revision."""
     seen: dict[str, str] = {}
-    for p in paths:
-        key = p.casefold()
+    for p in sorted(set(paths)):
+        key = _fold(p)
         if key in seen and seen[key] != p:
-            raise UnsafeContentError(f"{what} {p!r}: collides with {seen[key]!r} ignoring case")
+            raise UnsafeContentError(
+                f"{what} {p!r}: collides with {seen[key]!r} ignoring case or Unicode form"
+            )
         seen[key] = p
+    for key, p in seen.items():
+        parts = key.split("/")
+        for i in range(1, len(parts)):
+            if (parent := "/".join(parts[:i])) in seen:
+                raise UnsafeContentError(f"{what} {p!r}: {seen[parent]!r} is a file, and here a directory")

@@ -21,14 +21,18 @@ def is_commit(text: str) -> bool:
 
 
 def check_repo_id(repo_id: str) -> str:
-    if not _REPO_ID.match(repo_id) or ".." in repo_id:
+    # "--" is refused as the Hub refuses it: the HF cache folder models--org--name would alias.
+    if not _REPO_ID.match(repo_id) or ".." in repo_id or "--" in repo_id:
         raise UsageError(f"invalid repo id {repo_id!r}: expected org/name")
     return repo_id
 
 
 def check_ref_name(name: str) -> str:
-    if not _REF_NAME.match(name) or ".." in name or name.endswith("/"):
+    if not _REF_NAME.match(name) or ".." in name or name.endswith("/") or "//" in name:
         raise UsageError(f"invalid ref name {name!r}")
+    if _COMMIT.match(name.lower()):
+        # A ref named like a commit would answer a request for that commit with another revision.
+        raise UsageError(f"invalid ref name {name!r}: looks like a commit")
     return name
 
 
