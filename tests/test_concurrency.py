@@ -66,7 +66,7 @@ def test_two_imports_and_a_resolving_loop(tmp_path: Path, keypair: KeyPair) -> N
         )
         for b in bundles.values()
     ]
-    results = [(p.wait(timeout=300), p.stderr.read() if p.stderr else "") for p in procs]
+    results = [(p.wait(timeout=300), p.communicate()[1]) for p in procs]  # communicate closes the pipes
     time.sleep(0.2)
     stop.set()
     reader.join()

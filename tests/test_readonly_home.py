@@ -162,4 +162,5 @@ def test_reader_sees_a_revocation_made_after_it_last_looked(shared_transfer: Tra
     answer = proc.stdout.readline()
     proc.stdin.close()
     proc.wait(timeout=30)
+    proc.stdout.close()
     assert answer.startswith("refused:") and "revoked" in answer, answer

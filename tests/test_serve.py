@@ -35,7 +35,7 @@ def server(minilm_airgapped: Path) -> Iterator[str]:
     assert m, f"no URL in {line!r}; stderr: {proc.stderr.read() if proc.poll() is not None else ''}"
     yield m.group(1)
     proc.terminate()
-    proc.wait(timeout=10)
+    proc.communicate(timeout=10)  # waits, and closes the pipes
 
 
 def get(url: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, dict, bytes]:
