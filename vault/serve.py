@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 _INFO = re.compile(r"/api/models/([^/]+/[^/]+?)(?:/revision/(.+))?")
 _TREE = re.compile(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)(?:/(.*))?")
 _RESOLVE = re.compile(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)")
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE = re.compile(r"bytes=(\d{0,19})-(\d{0,19})")  # longer numbers are past any file: 416
+IDLE_TIMEOUT = 30.0  # seconds a connection may sit idle or trickle a request (slowloris)
 
 
 class NotFound(Exception):
@@ -40,6 +41,7 @@ class HubRequestHandler(BaseHTTPRequestHandler):
     log_requests = True
     protocol_version = "HTTP/1.1"
     server_version = "vault-serve"
+    timeout = IDLE_TIMEOUT  # socket timeout: a silent or slow client loses its thread, not the server
 
     def log_message(self, fmt: str, *args: Any) -> None:
         if self.log_requests:
@@ -63,6 +65,11 @@ class HubRequestHandler(BaseHTTPRequestHandler):
             raise NotFound("", f"no route for {url.path}")
         except NotFound as exc:
             self._send_json(404, {"error": str(exc)}, {"X-Error-Code": exc.code} if exc.code else {})
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        except Exception as exc:  # one bad request must not cost the server; the client gets a 500
+            self.log_error("%s", f"{type(exc).__name__}: {exc}")
+            self._send_json(500, {"error": "internal error"}, {})
 
     # -- lookups -----------------------------------------------------------
 
@@ -170,10 +177,15 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
 
 
 def make_server(
-    vault: Vault, host: str = "127.0.0.1", port: int = 8000, log_requests: bool = True
+    vault: Vault,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_requests: bool = True,
+    idle_timeout: float = IDLE_TIMEOUT,
 ) -> ThreadingHTTPServer:
-    attrs = {"vault": vault, "log_requests": log_requests}
+    attrs = {"vault": vault, "log_requests": log_requests, "timeout": idle_timeout}
     handler = type("BoundHubRequestHandler", (HubRequestHandler,), attrs)
-    server = ThreadingHTTPServer((host, port), handler)
+    server_class = type("VaultHTTPServer", (ThreadingHTTPServer,), {"request_queue_size": 128})
+    server = server_class((host, port), handler)
     server.daemon_threads = True
     return server

@@ -123,16 +123,24 @@ def hf_cache(settings: Settings, rebuild: bool) -> None:
 )
 @click.option("--port", default=8000, show_default=True, type=int, help="Port (0 picks a free one).")
 @click.option("--quiet", is_flag=True, help="Do not log requests.")
+@click.option("--idle-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds before an idle or trickling connection is dropped.")  # fmt: skip
 @pass_settings
-def serve(settings: Settings, host: str, port: int, quiet: bool) -> None:
+def serve(settings: Settings, host: str, port: int, quiet: bool, idle_timeout: float) -> None:
     """Serve verified revisions read-only over the Hub API (for HF_ENDPOINT)."""
     from vault.serve import make_server
 
     with settings.open(readonly=True) as v:
-        server = make_server(v, host, port, log_requests=not quiet)
+        server = make_server(v, host, port, log_requests=not quiet, idle_timeout=idle_timeout)
         bound_host, bound_port = server.server_address[:2]
         url = f"http://{bound_host}:{bound_port}"
-        emit(settings, {"url": url}, f"serving {v.home} read-only at {url} (HF_ENDPOINT={url})")
+        scope = (
+            "reachable from this host only (--host to listen elsewhere)"
+            if bound_host in ("127.0.0.1", "::1", "localhost")
+            else f"LISTENING ON {bound_host}: reachable from the network"
+        )
+        emit(settings, {"url": url, "host": bound_host, "port": bound_port},
+             f"serving {v.home} read-only at {url} (HF_ENDPOINT={url}); {scope}")  # fmt: skip
         sys.stdout.flush()
         try:
             server.serve_forever()
