@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -172,3 +173,16 @@ def test_a_revocation_signed_outside_its_scope_is_refused(
     run("bundle", "-o", tmp_path / "r.vault", home=t.connected)
     refused(t.airgapped, tmp_path / "r.vault", "is not trusted for acme/tiny")
     assert Path(run("path", t.repo_id, home=t.airgapped).stdout.strip()).is_dir()
+
+
+def test_a_model_signature_cannot_be_relabelled_onto_another_repo(
+    gap: Path, keypair: KeyPair, tmp_path: Path
+) -> None:
+    """The OMS statement names its model; a signature made for acme/other does not stand in for acme/tiny."""
+    other = build_model_statement(
+        "acme/other", [Resource(p, hashlib.sha256(d).hexdigest()) for p, d in FILES.items()]
+    )
+    bundle = forge_bundle(tmp_path / "r.vault", keypair.private, FILES, model_statement=other)
+    refused(gap, bundle, "model signature is for 'acme/other'")
+    elsewhere = forge_bundle(tmp_path / "p.vault", keypair.private, FILES, provenance_repo="acme/other")
+    refused(gap, elsewhere, "provenance is signed for acme/other")
