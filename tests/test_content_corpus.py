@@ -18,6 +18,7 @@ import pytest
 from tests import contentcorpus as cc
 from tests.conftest import KeyPair, make_home, run, run_json, snapshot
 from tests.forge import forge_bundle
+from tests.hubserver import FakeHub
 from tests.test_hostile_corpus import refused
 
 EVIL = "not on the allow-list"
@@ -194,3 +195,23 @@ def test_connected_side_admits_onnx_with_its_external_data(tmp_path: Path) -> No
     (folder / "model.data").write_bytes(np.arange(4, dtype=np.float32).tobytes())
     out = run_json("add", tmp_path / "model", "--repo", "acme/tiny", home=tmp_path / "h")
     assert out["files"] == 2
+
+
+def test_pull_runs_the_same_checks(tmp_path: Path) -> None:
+    hub = FakeHub()
+    hub.add_commit("acme/evil", {"config.json": b"{}", "weights.dat": cc.evil_pickle()}, branch="main")
+    hub.add_commit("acme/unknown", {"config.json": b"{}", "flax_model.msgpack": UNKNOWN}, branch="main")
+    hub.start()
+    try:
+        home = tmp_path / "h"
+        make_home(home)
+        for repo, expect in (("acme/evil", EVIL), ("acme/unknown", "no format vault can check")):
+            for flags in ([], ["--allow-pickle"]):
+                before = snapshot(home)
+                res = run("pull", repo, "--endpoint", hub.url, *flags, home=home, code=1)
+                assert expect in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+                assert snapshot(home) == before
+        out = run_json("pull", "acme/unknown", "--endpoint", hub.url, "--allow-unknown-format", home=home)
+        assert out["status"] == "added"
+    finally:
+        hub.stop()
