@@ -20,7 +20,7 @@ with atheris.instrument_imports(include=["vault"]):
     import vault.importer  # noqa: F401 - instrumented for the bundle harness
     from vault.api import Vault
     from vault.checks.content import Content, check_content
-    from vault.checks.pickle_scan import scan_pickle_file
+    from vault.checks.pickle_file import scan_pickle_file
     from vault.checks.safetensors_grammar import check_safetensors
     from vault.errors import VaultError
 

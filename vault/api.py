@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from vault import audit
 from vault.catalog import queries
-from vault.catalog.database import (
-    check_schema_readable,
-    database_url,
-    open_engine,
-    require_writable,
-    upgrade_schema,
-)
 from vault.catalog.schema import TrustEntryRow, TrustQuorum
-from vault.errors import ConflictError, HomeNotWritableError, NotFoundError, UsageError
+from vault.errors import ConflictError, NotFoundError, UsageError
+from vault.home import Home
 from vault.refs import parse_ref
-from vault.resolver import default_home, resolve
+from vault.resolver import resolve
 from vault.signing.keys import key_hint, load_public_key, public_key_pem
 from vault.signing.trust import TrustEntry
-from vault.store import Store
 
 if TYPE_CHECKING:
     from vault.hfcache import HFCacheView
@@ -38,89 +26,25 @@ if TYPE_CHECKING:
     from vault.ref_update import RefMove
 
 
-class Vault:
-    """Owns one home: its catalog, its store and its lock. Pass it explicitly."""
-
-    def __init__(self, home: Path, engine: Engine, readonly: bool = False) -> None:
-        self.home = home
-        self.engine = engine
-        self.store = Store(home)
-        self.readonly = readonly
+class Vault(Home):
+    """The public façade: a `Home` whose methods call the operations. Pass it explicitly."""
 
     @property
     def hf_cache(self) -> HFCacheView:
-        from vault.hfcache import HFCacheView
+        from vault.views import hf_view
 
-        return HFCacheView(self.home, self.store)
+        return hf_view(self)
 
     def sync_hf_cache(self, repo_ids: list[str]) -> None:
         """Bring the Hugging Face cache view of these models in line with the catalog (writer lock held)."""
-        from vault.hubview import hub_model
+        from vault.views import publish
 
-        with self.session() as s:
-            for repo_id in repo_ids:
-                model = hub_model(s, self.store, repo_id)
-                if model is not None:
-                    self.hf_cache.sync(model)
+        publish(self, repo_ids)
 
     def rebuild_hf_cache(self) -> int:
-        from vault.hubview import all_repo_ids, hub_model
+        from vault.views import rebuild_hf_view
 
-        with self.writer_lock(), self.session() as s:
-            models = [m for r in all_repo_ids(s) if (m := hub_model(s, self.store, r)) is not None]
-            self.hf_cache.rebuild(models)
-        return len(models)
-
-    # -- lifecycle -------------------------------------------------------
-
-    @classmethod
-    def open(cls, home: Path | None = None, create: bool = True, readonly: bool = False) -> Vault:
-        """Open a home to write (`create` makes it), or with `readonly` only to read.
-
-        A reader never writes a byte: no directories, no lock file, no schema
-        upgrade, and the catalog opened as `sqlite_read` explains, so a user who
-        is not the owner, or a read-only mount, can still resolve and list.
-        """
-        home = (home or default_home()).absolute()
-        external = "VAULT_DATABASE_URL" in os.environ
-        if (readonly or not create) and not (home / "catalog.db").exists() and not external:
-            raise NotFoundError(f"{home}: no vault here (nothing has been added or trusted yet)")
-        if readonly:
-            engine = open_engine(database_url(home), readonly=True)
-            check_schema_readable(engine)
-            return cls(home, engine, readonly=True)
-        require_writable(home)
-        if create:
-            home.mkdir(parents=True, exist_ok=True)
-            Store(home).create()
-            (home / "lock").touch(exist_ok=True)  # exists from the start, so taking it changes nothing
-        engine = open_engine(database_url(home))
-        upgrade_schema(engine)
-        return cls(home, engine)
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-    def __enter__(self) -> Vault:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
-
-    @contextlib.contextmanager
-    def writer_lock(self) -> Iterator[None]:
-        """One writer at a time per home; readers never take it."""
-        if self.readonly:
-            raise HomeNotWritableError(f"{self.home}: opened read-only; this needs a writable home")
-        with open(self.home / "lock", "a+b") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        return rebuild_hf_view(self)
 
     # -- trust -----------------------------------------------------------
 
@@ -270,13 +194,8 @@ class Vault:
     # -- queries ---------------------------------------------------------
 
     def path(self, ref: str) -> Path:
-        spec = parse_ref(ref)
         with self.session() as s:
-            rev = queries.find_revision(s, spec)
-            path = self.store.revision_dir(spec.repo_id, rev.commit)
-        if not path.is_dir():
-            raise NotFoundError(f"{ref}: catalogued but its directory is missing (run 'vault import' again)")
-        return path
+            return queries.revision_path(s, self.store, parse_ref(ref))
 
     def list(self) -> list[dict[str, Any]]:
         from vault.reports import list_revisions

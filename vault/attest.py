@@ -19,14 +19,14 @@ from vault.signing.dsse import sign_payload
 from vault.signing.keys import key_hint, load_private_key
 
 if TYPE_CHECKING:
-    from vault.api import Vault
+    from vault.home import Home
 
 MODEL_SIG = "model.sig"
 PROVENANCE_SIG = "provenance.sig"
 
 
 def sign_revision(
-    vault: Vault, ref: Ref, key_path: Path, out_dir: Path | None = None, password: bytes | None = None
+    vault: Home, ref: Ref, key_path: Path, out_dir: Path | None = None, password: bytes | None = None
 ) -> dict[str, Any]:
     key = load_private_key(key_path, password)
     fingerprint = key_hint(key.public_key())

@@ -35,7 +35,7 @@ from vault.signing.dsse import MAX_SIGNATURE_BYTES, MAX_SIGNATURE_TOTAL, parse_b
 from vault.signing.trust import TrustPolicy, VerifiedSignature
 
 if TYPE_CHECKING:
-    from vault.api import Vault
+    from vault.home import Home
 
 
 @dataclass
@@ -183,7 +183,7 @@ def _check_names(s: Session, revisions: list[CheckedRevision]) -> None:
 
 
 def check_metadata(
-    vault: Vault, reader: BundleReader, entries: Iterator[Entry], content: ContentPolicy
+    vault: Home, reader: BundleReader, entries: Iterator[Entry], content: ContentPolicy
 ) -> tuple[CheckedBundle, Entry | None]:
     first = next(entries, None)
     if first is None or first.name != INDEX_NAME:

@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session
 from vault import audit
 from vault.catalog import queries
 from vault.catalog.schema import Blob, File, Model, Revision
-from vault.resolver import DAMAGED
+from vault.status import DAMAGED
+from vault.views import publish
 
 if TYPE_CHECKING:
-    from vault.api import Vault
+    from vault.home import Home
 
 # (repo_id, commit, [(path, sha256), ...]): enough to rebuild one revision's views.
 RevisionFiles = tuple[str, str, list[tuple[str, str]]]
@@ -88,8 +89,8 @@ def clear_damage(session: Session, repaired: set[str], how: str) -> list[Revisio
     return views
 
 
-def rebuild_views(vault: Vault, views: list[RevisionFiles]) -> None:
+def rebuild_views(vault: Home, views: list[RevisionFiles]) -> None:
     """Directory and HF views of repaired revisions, relinked to the new store files (lock held)."""
     for repo_id, commit, files in views:
         vault.store.rebuild_revision_view(repo_id, commit, files)
-    vault.sync_hf_cache(sorted({repo_id for repo_id, _c, _f in views}))
+    publish(vault, sorted({repo_id for repo_id, _c, _f in views}))

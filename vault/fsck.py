@@ -21,11 +21,12 @@ from vault import audit
 from vault.catalog import queries
 from vault.catalog.schema import AuditEvent, Blob, Model, Revision
 from vault.revocation import REVOKED
+from vault.views import hf_view
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from vault.api import Vault
+    from vault.home import Home
     from vault.store import Store
 
 
@@ -43,7 +44,7 @@ class FsckReport:
                 "checked": self.checked}  # fmt: skip
 
 
-def fsck(vault: Vault) -> FsckReport:
+def fsck(vault: Home) -> FsckReport:
     report = FsckReport()
     store = vault.store
     with vault.session() as s:
@@ -71,7 +72,7 @@ def fsck(vault: Vault) -> FsckReport:
         revisions = s.execute(select(Model.repo_id, Revision).join(Revision)).all()
         for repo_id, rev in revisions:
             view = store.revision_dir(repo_id, rev.commit)
-            snapshot = vault.hf_cache.snapshot_dir(repo_id, rev.commit)
+            snapshot = hf_view(vault).snapshot_dir(repo_id, rev.commit)
             if rev.status != queries.AVAILABLE:
                 if snapshot.exists():
                     report.problem(

@@ -41,9 +41,10 @@ from vault.ingest import NewRevision, commit_revision
 from vault.paths import check_no_case_collisions, check_relpath
 from vault.provenance import FileRecord
 from vault.refs import check_ref_name, check_repo_id, is_commit
+from vault.views import publish
 
 if TYPE_CHECKING:
-    from vault.api import Vault
+    from vault.home import Home
 
 DOWNLOAD_WORKERS = 4
 
@@ -142,7 +143,7 @@ def _fsync(path: Path) -> None:
 
 
 def pull(
-    vault: Vault,
+    vault: Home,
     repo_id: str,
     revision: str = "main",
     include: Sequence[str] = (),
@@ -180,7 +181,7 @@ def pull(
             assert rev is not None
             for name in sorted(refs):
                 queries.set_ref(s, model, name, rev)
-        vault.sync_hf_cache([repo_id])
+        publish(vault, [repo_id])
         return {
             "repo_id": repo_id,
             "commit": commit,

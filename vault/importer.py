@@ -46,9 +46,10 @@ from vault.hubmeta import GIT_SHA1_MAX_SIZE, is_lfs
 from vault.progress import CountingReader, NoProgress, Progress
 from vault.revocation import REVOKED, apply_revocation, is_revoked
 from vault.signing.dsse import parse_bundle
+from vault.views import hf_view, publish
 
 if TYPE_CHECKING:
-    from vault.api import Vault
+    from vault.home import Home
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def _check_digest(bundle: CheckedBundle, sha: str, got: FileDigest) -> None:
 
 
 def _stream_blobs(
-    vault: Vault,
+    vault: Home,
     reader: BundleReader,
     bundle: CheckedBundle,
     entries: Iterator[Entry],
@@ -160,7 +161,7 @@ def _prepend(first: Entry, rest: Iterator[Entry]) -> Iterator[Entry]:
 
 
 def verify_bundle(
-    vault: Vault, path: Path, policy: ContentPolicy | None = None, progress: Progress | None = None
+    vault: Home, path: Path, policy: ContentPolicy | None = None, progress: Progress | None = None
 ) -> dict[str, Any]:
     """Check everything, write nothing."""
     policy = policy or ContentPolicy()
@@ -186,7 +187,7 @@ def verify_bundle(
     }
 
 
-def _absent_blobs(vault: Vault, bundle: CheckedBundle) -> set[str]:
+def _absent_blobs(vault: Home, bundle: CheckedBundle) -> set[str]:
     """Blobs the store has no good copy of: never stored, missing, resized, or marked damaged by scrub."""
     with vault.session() as s:
         damaged = set(damaged_blobs(s))
@@ -197,7 +198,7 @@ def _absent_blobs(vault: Vault, bundle: CheckedBundle) -> set[str]:
 
 
 def import_bundle(
-    vault: Vault, path: Path, policy: ContentPolicy | None = None, progress: Progress | None = None
+    vault: Home, path: Path, policy: ContentPolicy | None = None, progress: Progress | None = None
 ) -> ImportResult:
     policy = policy or ContentPolicy()
     progress = progress or NoProgress()
@@ -245,7 +246,7 @@ def import_bundle(
         touched = {r.entry.repo_id for r in new} | {repo for repo, _c in outcome.newly_revoked}
         touched |= {ref.split("@")[0] for ref in outcome.refs_moved}
         if touched:
-            vault.sync_hf_cache(sorted(touched))
+            publish(vault, sorted(touched))
     if new:
         status = "imported"
     elif outcome.repaired:
@@ -279,7 +280,7 @@ class _CatalogOutcome:
 
 
 def _commit_catalog(
-    vault: Vault,
+    vault: Home,
     bundle: CheckedBundle,
     new: list[CheckedRevision],
     old: list[CheckedRevision],
@@ -431,7 +432,7 @@ def _operator() -> str:
         return str(os.getuid())
 
 
-def recover(vault: Vault) -> None:
+def recover(vault: Home) -> None:
     """Finish what a killed import left: drop scratch files, rebuild missing views.
 
     A view that cannot be rebuilt (a disk error, a legacy name) is left for
@@ -449,8 +450,8 @@ def recover(vault: Vault) -> None:
                     vault.store.build_revision_view(
                         repo_id, rev.commit, ((f.path, f.sha256) for f in rev.files)
                     )
-            if not vault.hf_cache.snapshot_dir(repo_id, rev.commit).is_dir():
+            if not hf_view(vault).snapshot_dir(repo_id, rev.commit).is_dir():
                 stale.add(repo_id)
     for repo_id in sorted(stale):
         with contextlib.suppress(OSError, VaultError):
-            vault.sync_hf_cache([repo_id])
+            publish(vault, [repo_id])

@@ -38,9 +38,10 @@ from vault.progress import NoProgress, Progress
 from vault.provenance import FileRecord, build_provenance, new_provenance
 from vault.refs import DEFAULT_REF, check_ref_name, check_repo_id, is_commit
 from vault.signing.trust import VerifiedSignature
+from vault.views import publish
 
 if TYPE_CHECKING:
-    from vault.api import Vault
+    from vault.home import Home
 
 # VCS metadata is not model content; everything else in the folder is taken in or refused.
 SKIPPED_DIRS = frozenset({".git"})
@@ -102,7 +103,7 @@ def _check_against_signature(manifest: ModelManifest, digests: dict[str, FileDig
 
 
 def add_directory(
-    vault: Vault,
+    vault: Home,
     directory: Path,
     repo_id: str,
     revision: str | None = None,
@@ -196,7 +197,7 @@ class NewRevision:
     allow_unknown: bool = False
 
 
-def commit_revision(vault: Vault, new: NewRevision) -> dict[str, Any]:
+def commit_revision(vault: Home, new: NewRevision) -> dict[str, Any]:
     """Move staged blobs into the store, catalog the revision in one transaction, build its view.
 
     The caller holds the writer lock. A revision already present with the same
@@ -224,11 +225,11 @@ def commit_revision(vault: Vault, new: NewRevision) -> dict[str, Any]:
         vault.store.build_revision_view(
             new.repo_id, new.commit, ((p, d.sha256) for p, d in new.digests.items())
         )
-    vault.sync_hf_cache([new.repo_id])
+    publish(vault, [new.repo_id])
     return {**result, "status": "unchanged" if existing is not None else "added"}
 
 
-def _catalog_new_revision(vault: Vault, s: Session, model: Model, new: NewRevision) -> None:
+def _catalog_new_revision(vault: Home, s: Session, model: Model, new: NewRevision) -> None:
     """Blobs into the store, then every row of the revision, inside the caller's transaction."""
     for p, d in new.digests.items():
         vault.store.commit_blob(new.staged[p], d.sha256)

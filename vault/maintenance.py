@@ -21,13 +21,14 @@ from vault import audit
 from vault.catalog.schema import Blob, File, Model, Revision
 from vault.damage import clear_damage, damaged_blobs, rebuild_views, record_damage
 from vault.hashing import CHUNK, parallel_map
-from vault.resolver import DAMAGED
 from vault.revocation import REVOKED
+from vault.status import DAMAGED
+from vault.views import publish
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from vault.api import Vault
+    from vault.home import Home
 
 
 def _blake3_file(path: Path) -> tuple[int, str] | None:
@@ -45,7 +46,7 @@ def _blake3_file(path: Path) -> tuple[int, str] | None:
         return None
 
 
-def scrub(vault: Vault) -> dict[str, Any]:
+def scrub(vault: Home) -> dict[str, Any]:
     with vault.session() as s:
         blobs = [(b.sha256, b.size, b.blake3) for b in s.scalars(select(Blob).order_by(Blob.sha256))]
         owners: dict[str, list[str]] = {}
@@ -77,7 +78,7 @@ def scrub(vault: Vault) -> dict[str, Any]:
             "recorded": not vault.readonly, "withdrawn": withdrawn, "restored": restored}  # fmt: skip
 
 
-def _record(vault: Vault, findings: dict[str, str]) -> tuple[list[str], list[str]]:
+def _record(vault: Home, findings: dict[str, str]) -> tuple[list[str], list[str]]:
     """Write what scrub found into the catalog, so every view stops (or resumes) handing it out."""
     with vault.writer_lock():
         with vault.session() as s, s.begin():
@@ -90,7 +91,7 @@ def _record(vault: Vault, findings: dict[str, str]) -> tuple[list[str], list[str
         if views:
             rebuild_views(vault, views)
         if touched:
-            vault.sync_hf_cache(touched)
+            publish(vault, touched)
     return sorted(after - before), sorted(before - after)
 
 
@@ -105,7 +106,7 @@ def _damaged_revisions(s: Session) -> list[tuple[str, str]]:
     ]
 
 
-def gc(vault: Vault, dry_run: bool = False) -> dict[str, Any]:
+def gc(vault: Home, dry_run: bool = False) -> dict[str, Any]:
     from vault.importer import recover
 
     removed_blobs: list[str] = []

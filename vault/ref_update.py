@@ -17,10 +17,11 @@ from vault.catalog import queries
 from vault.catalog.schema import Ref as RefRow
 from vault.errors import ConflictError, NotFoundError, UsageError
 from vault.refs import Ref, is_commit
-from vault.resolver import unavailable_message
+from vault.status import unavailable_message
+from vault.views import publish
 
 if TYPE_CHECKING:
-    from vault.api import Vault
+    from vault.home import Home
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class RefMove:
     downgrade: bool
 
 
-def move_ref(vault: Vault, ref: Ref, commit: str, allow_downgrade: bool = False) -> RefMove:
+def move_ref(vault: Home, ref: Ref, commit: str, allow_downgrade: bool = False) -> RefMove:
     if ref.is_commit:
         raise UsageError(f"{ref}: name a ref (org/name@main), not a commit")
     if not is_commit(commit):
@@ -59,5 +60,5 @@ def move_ref(vault: Vault, ref: Ref, commit: str, allow_downgrade: bool = False)
                 queries.set_ref(s, model, ref.revision, target)
                 action = "ref.downgrade" if downgrade else "ref.set"
                 audit.record(s, action, str(ref), old=old_commit, new=commit, by="operator")
-        vault.sync_hf_cache([ref.repo_id])
+        publish(vault, [ref.repo_id])
     return RefMove(ref.repo_id, ref.revision, old_commit, commit, downgrade)

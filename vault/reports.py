@@ -12,7 +12,7 @@ from vault.catalog.schema import Model, Revision, Revocation
 from vault.provenance import parse_provenance
 
 if TYPE_CHECKING:
-    from vault.api import Vault
+    from vault.home import Home
 
 
 def list_revisions(session: Session) -> list[dict[str, Any]]:
@@ -47,7 +47,7 @@ def _signatures(rev: Revision) -> list[dict[str, Any]]:
     ]
 
 
-def show_revision(session: Session, rev: Revision, vault: Vault) -> dict[str, Any]:
+def show_revision(session: Session, rev: Revision, vault: Home) -> dict[str, Any]:
     return {
         "repo_id": rev.model.repo_id,
         "commit": rev.commit,

@@ -15,21 +15,9 @@ from pathlib import Path
 
 from vault.catalog.sqlite_read import CatalogUnreadable, FileState, ReadConnection, open_for_reading
 from vault.errors import NotFoundError
+from vault.home_dir import default_home
 from vault.refs import parse_ref
-
-AVAILABLE = "available"
-DAMAGED = "damaged"
-
-
-def unavailable_message(ref: str, commit: str, status: str) -> str:
-    """Why a catalogued revision is not handed out; one wording for every view."""
-    if status == DAMAGED:
-        return (
-            f"{ref}: revision {commit} is damaged (vault scrub found a stored file changed or missing); "
-            "import a bundle that carries it to repair it"
-        )
-    return f"{ref}: revision {commit} is {status}"
-
+from vault.status import AVAILABLE, unavailable_message
 
 _BY_REF = """
 SELECT r."commit", r.status FROM models m
@@ -47,15 +35,6 @@ WHERE m.repo_id = ?
 
 class NeedsFullVault(Exception):
     """The fast path cannot answer; the caller should use `Vault`."""
-
-
-def default_home() -> Path:
-    env = os.environ.get("VAULT_HOME")
-    if env:
-        return Path(env)
-    from platformdirs import user_data_path
-
-    return user_data_path("vault", appauthor=False)
 
 
 class _Connections(threading.local):
@@ -173,7 +152,8 @@ def resolve(ref: str, home: Path | str | None = None, keep_connection: bool = Tr
     try:
         return fast_resolve(ref, home_path, keep_connection)
     except NeedsFullVault:
-        from vault.api import Vault
+        from vault.catalog.queries import revision_path
+        from vault.home import Home
 
-        with Vault.open(home_path, create=False, readonly=True) as v:
-            return v.path(ref)
+        with Home.open(home_path, create=False, readonly=True) as h, h.session() as s:
+            return revision_path(s, h.store, parse_ref(ref))

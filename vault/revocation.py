@@ -27,15 +27,16 @@ from vault.manifest import STATEMENT_TYPE, canonical_json
 from vault.refs import Ref, check_repo_id, is_commit
 from vault.signing.dsse import sign_payload
 from vault.signing.keys import key_hint, load_private_key
+from vault.status import REVOKED
+from vault.views import publish
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from vault.api import Vault
+    from vault.home import Home
     from vault.signing.trust import TrustPolicy
 
 REVOCATION_PREDICATE_TYPE = "urn:vault:revocation:v1"
-REVOKED = "revoked"
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def is_revoked(session: Session, repo_id: str, commit: str) -> bool:
 
 
 def revoke(
-    vault: Vault, ref: Ref, reason: str, key_path: Path, password: bytes | None = None
+    vault: Home, ref: Ref, reason: str, key_path: Path, password: bytes | None = None
 ) -> dict[str, Any]:
     """Connected side: sign a revocation for REF's revision and apply it here."""
     if not reason.strip():
@@ -144,7 +145,7 @@ def revoke(
             raw = sign_payload(key, build_revocation(claim))
             apply_revocation(s, claim, "self", fingerprint, raw)
         vault.store.remove_revision_view(ref.repo_id, claim.commit)  # a path handed out earlier stops loading
-        vault.sync_hf_cache([ref.repo_id])
+        publish(vault, [ref.repo_id])
     return {"repo_id": ref.repo_id, "commit": claim.commit, "reason": claim.reason, "key": fingerprint}
 
 

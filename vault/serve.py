@@ -21,7 +21,7 @@ from vault.hubview import hub_model
 from vault.refs import is_commit
 
 if TYPE_CHECKING:
-    from vault.api import Vault
+    from vault.home import Home
 
 _INFO = re.compile(r"/api/models/([^/]+/[^/]+?)(?:/revision/(.+))?")
 _TREE = re.compile(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)(?:/(.*))?")
@@ -37,7 +37,7 @@ class NotFound(Exception):
 
 
 class HubRequestHandler(BaseHTTPRequestHandler):
-    vault: Vault
+    vault: Home
     log_requests = True
     protocol_version = "HTTP/1.1"
     server_version = "vault-serve"
@@ -177,7 +177,7 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
 
 
 def make_server(
-    vault: Vault,
+    vault: Home,
     host: str = "127.0.0.1",
     port: int = 8000,
     log_requests: bool = True,

@@ -32,7 +32,7 @@ from vault.refs import Ref
 from vault.revocation import all_revocations
 
 if TYPE_CHECKING:
-    from vault.api import Vault
+    from vault.home import Home
 
 PARTIAL = ".partial"
 MAX_PARTS = 1000  # OUT.000 … OUT.999: the reader finds exactly three-digit suffixes
@@ -118,7 +118,7 @@ def _publish(sink: SplitWriter | _FileSink, out: Path) -> list[Path]:
 
 
 def write_bundle(
-    vault: Vault, refs: list[Ref], out: Path, split_size: int | None = None, progress: Progress | None = None
+    vault: Home, refs: list[Ref], out: Path, split_size: int | None = None, progress: Progress | None = None
 ) -> dict[str, Any]:
     progress = progress or NoProgress()
     entries: list[tuple[str, bytes]] = []

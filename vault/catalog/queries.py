@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,10 +12,9 @@ from sqlalchemy.orm import Session
 from vault.catalog.schema import Model, Ref, Revision, TrustEntryRow, TrustQuorum
 from vault.errors import NotFoundError
 from vault.refs import Ref as RefSpec
-from vault.resolver import unavailable_message
 from vault.signing.trust import TrustEntry, TrustPolicy
-
-AVAILABLE = "available"
+from vault.status import AVAILABLE, unavailable_message
+from vault.store import Store
 
 
 def get_model(session: Session, repo_id: str) -> Model | None:
@@ -51,6 +51,15 @@ def find_revision(session: Session, ref: RefSpec, any_status: bool = False) -> R
     if rev.status != AVAILABLE and not any_status:
         raise NotFoundError(unavailable_message(str(ref), rev.commit, rev.status))
     return rev
+
+
+def revision_path(session: Session, store: Store, ref: RefSpec) -> Path:
+    """The directory of the available revision a REF names (what `vault path` prints)."""
+    rev = find_revision(session, ref)
+    path = store.revision_dir(ref.repo_id, rev.commit)
+    if not path.is_dir():
+        raise NotFoundError(f"{ref}: catalogued but its directory is missing (run 'vault import' again)")
+    return path
 
 
 def set_ref(session: Session, model: Model, name: str, revision: Revision) -> None:

@@ -30,11 +30,11 @@ from vault.checks.numpy_grammar import MAGIC as NPY_MAGIC
 from vault.checks.numpy_grammar import PREFIX_BYTES as NPY_PREFIX
 from vault.checks.numpy_grammar import check_npy_size, parse_npy_header
 from vault.checks.onnx_grammar import ONNXError, is_sentencepiece, onnx_external_locations
+from vault.checks.pickle_file import scan_pickle_file
 from vault.checks.pickle_scan import (
     MAX_PICKLE_BYTES,
     PickleError,
     is_pickle_based,
-    scan_pickle_file,
     scan_pickle_stream,
 )
 from vault.checks.policy import ContentPolicy

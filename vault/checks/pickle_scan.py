@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import io
 import pickletools
-from pathlib import Path
-from typing import IO
 
 from vault.errors import UnsafeContentError
 
@@ -165,26 +163,3 @@ def scan_torch_legacy(name: str, data: bytes) -> None:
         if pos >= len(data):
             raise PickleError(f"{name}: refused pickle: legacy torch file ends after {i} of 5 pickles")
         _imports, pos, _first = _scan_one(f"{name} (pickle {i + 1} of 5)", data, pos, trailing_ok=True)
-
-
-def scan_pickle_file(name: str, fh: IO[bytes], size: int) -> None:
-    """Scan a raw pickle, a legacy torch file, or every pickle inside a zip-wrapped torch checkpoint."""
-    head = fh.read(4)
-    fh.seek(0)
-    if head == b"PK\x03\x04":
-        from vault.checks.zip_archive import scan_zip_pickles
-
-        scan_zip_pickles(name, fh)
-        return
-    data = fh.read(min(size, MAX_PICKLE_BYTES))
-    if is_torch_legacy(data):
-        scan_torch_legacy(name, data)
-        return
-    if size > MAX_PICKLE_BYTES:
-        raise PickleError(f"{name}: pickle too large to scan ({size} bytes, limit {MAX_PICKLE_BYTES})")
-    scan_pickle_stream(name, data)
-
-
-def scan_pickle_path(name: str, path: Path) -> None:
-    with open(path, "rb") as fh:
-        scan_pickle_file(name, fh, path.stat().st_size)
