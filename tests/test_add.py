@@ -143,4 +143,4 @@ def test_pickles_need_the_flag_and_pass_the_scan(tmp_path: Path, tiny_model: Pat
     run("add", tiny_model, "--repo", "acme/tiny", "--allow-pickle", home=home)
     with vault.open_vault(home) as v:
         event = v.audit_events()[-1]
-    assert event["action"] == "add" and event["detail"]["allow_pickle"] is True
+    assert event.action == "add" and event.detail["allow_pickle"] is True

@@ -70,7 +70,7 @@ def test_audit_events_are_hash_chained(tmp_path: Path, tiny_model: Path) -> None
     run("add", tiny_model, "--repo", "acme/other", home=home)
     with Vault.open(home) as v:
         events = v.audit_events()
-    assert [e["action"] for e in events] == ["add", "add"]
+    assert [e.action for e in events] == ["add", "add"]
     db = sqlite3.connect(home / "catalog.db")
     prev = GENESIS
     for at, action, subject, detail, prev_hash, h in db.execute(

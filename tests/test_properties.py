@@ -140,4 +140,4 @@ def test_a_flipped_byte_anywhere_is_refused_or_harmless(tmp_path_factory, pos: i
             report = v.verify_bundle(target)
         except VaultError:
             return
-        assert report["revisions"] == v.verify_bundle(base / "b.vault")["revisions"]
+        assert report.revisions == v.verify_bundle(base / "b.vault").revisions

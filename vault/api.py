@@ -16,6 +16,21 @@ from vault.errors import ConflictError, NotFoundError, UsageError
 from vault.home import Home
 from vault.refs import parse_ref
 from vault.resolver import resolve
+from vault.results import (
+    AuditEntry,
+    AuditReport,
+    BundleResult,
+    FsckReport,
+    GcResult,
+    ProvenanceReport,
+    RevisionAdded,
+    RevisionDetail,
+    RevisionSummary,
+    RevokeResult,
+    ScrubReport,
+    SignResult,
+    VerifyReport,
+)
 from vault.signing.keys import key_hint, load_public_key, public_key_pem
 from vault.signing.trust import TrustEntry
 
@@ -128,31 +143,31 @@ class Vault(Home):
 
     # -- connected side --------------------------------------------------
 
-    def add(self, directory: Path, repo_id: str, **kwargs: Any) -> dict[str, Any]:
+    def add(self, directory: Path, repo_id: str, **kwargs: Any) -> RevisionAdded:
         from vault.ingest import add_directory
 
         return add_directory(self, directory, repo_id, **kwargs)
 
-    def pull(self, repo_id: str, **kwargs: Any) -> dict[str, Any]:
+    def pull(self, repo_id: str, **kwargs: Any) -> RevisionAdded:
         from vault.hub import pull
 
         return pull(self, repo_id, **kwargs)
 
     def sign(
         self, ref: str, key_path: Path, out_dir: Path | None = None, password: bytes | None = None
-    ) -> dict[str, Any]:
+    ) -> SignResult:
         from vault.attest import sign_revision
 
         return sign_revision(self, parse_ref(ref), key_path, out_dir, password)
 
-    def revoke(self, ref: str, reason: str, key_path: Path, password: bytes | None = None) -> dict[str, Any]:
+    def revoke(self, ref: str, reason: str, key_path: Path, password: bytes | None = None) -> RevokeResult:
         from vault.revocation import revoke
 
         return revoke(self, parse_ref(ref), reason, key_path, password)
 
     def bundle(
         self, refs: list[str], out: Path, split_size: int | None = None, progress: Progress | None = None
-    ) -> dict[str, Any]:
+    ) -> BundleResult:
         from vault.bundle.writer import write_bundle
 
         return write_bundle(self, [parse_ref(r) for r in refs], out, split_size, progress)
@@ -171,7 +186,7 @@ class Vault(Home):
         allow_pickle: bool = False,
         progress: Progress | None = None,
         allow_unknown: bool = False,
-    ) -> dict[str, Any]:
+    ) -> VerifyReport:
         from vault.checks.policy import ContentPolicy
         from vault.importer import verify_bundle
 
@@ -197,55 +212,51 @@ class Vault(Home):
         with self.session() as s:
             return queries.revision_path(s, self.store, parse_ref(ref))
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> list[RevisionSummary]:
         from vault.reports import list_revisions
 
         with self.session() as s:
             return list_revisions(s)
 
-    def show(self, ref: str) -> dict[str, Any]:
+    def show(self, ref: str) -> RevisionDetail:
         from vault.reports import show_revision
 
         with self.session() as s:
-            return show_revision(s, queries.find_revision(s, parse_ref(ref), any_status=True), self)
+            return show_revision(s, queries.find_revision(s, parse_ref(ref), any_status=True), self.store)
 
-    def provenance(self, ref: str) -> dict[str, Any]:
+    def provenance(self, ref: str) -> ProvenanceReport:
         from vault.reports import provenance_report
 
         with self.session() as s:
             return provenance_report(s, queries.find_revision(s, parse_ref(ref), any_status=True))
 
-    def fsck(self) -> dict[str, Any]:
+    def fsck(self) -> FsckReport:
         from vault.fsck import fsck
 
-        return fsck(self).as_dict()
+        return fsck(self)
 
-    def scrub(self) -> dict[str, Any]:
+    def scrub(self) -> ScrubReport:
         from vault.maintenance import scrub
 
         return scrub(self)
 
-    def gc(self, dry_run: bool = False) -> dict[str, Any]:
+    def gc(self, dry_run: bool = False) -> GcResult:
         from vault.maintenance import gc
 
         return gc(self, dry_run)
 
-    def audit_events(self) -> list[dict[str, Any]]:
-        return self.audit_report()["events"]
+    def audit_events(self) -> list[AuditEntry]:
+        return self.audit_report().events
 
-    def audit_report(self) -> dict[str, Any]:
+    def audit_report(self) -> AuditReport:
         """Every audit event, and whether the hash chain over them is intact."""
         from vault.catalog.schema import AuditEvent
 
         with self.session() as s:
             rows = list(s.scalars(select(AuditEvent).order_by(AuditEvent.id)))
         broken = audit.verify_chain(rows)
-        events = [
-            {"id": e.id, "at": e.at, "action": e.action, "subject": e.subject,
-             "detail": json.loads(e.detail), "hash": e.hash}
-            for e in rows
-        ]  # fmt: skip
-        return {"events": events, "chain_intact": broken is None, "first_broken_event": broken}
+        events = [AuditEntry(e.id, e.at, e.action, e.subject, json.loads(e.detail), e.hash) for e in rows]
+        return AuditReport(events, broken is None, broken)
 
 
 def _load_ca(path: Path) -> bytes:

@@ -7,7 +7,7 @@ the files came in, and the store is content-addressed, so they still hold.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -15,6 +15,7 @@ from vault import audit
 from vault.catalog import queries
 from vault.catalog.schema import Signature
 from vault.refs import Ref
+from vault.results import SignResult
 from vault.signing.dsse import sign_payload
 from vault.signing.keys import key_hint, load_private_key
 
@@ -27,7 +28,7 @@ PROVENANCE_SIG = "provenance.sig"
 
 def sign_revision(
     vault: Home, ref: Ref, key_path: Path, out_dir: Path | None = None, password: bytes | None = None
-) -> dict[str, Any]:
+) -> SignResult:
     key = load_private_key(key_path, password)
     fingerprint = key_hint(key.public_key())
     with vault.writer_lock(), vault.session() as s, s.begin():
@@ -66,4 +67,4 @@ def sign_revision(
         for name, raw in ((MODEL_SIG, signed["model"]), (PROVENANCE_SIG, signed["provenance"])):
             (out_dir / name).write_bytes(raw)
             written.append(str(out_dir / name))
-    return {"repo_id": ref.repo_id, "commit": commit, "key": fingerprint, "written": written}
+    return SignResult(ref.repo_id, commit, fingerprint, written)

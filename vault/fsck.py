@@ -13,13 +13,14 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from vault import audit
 from vault.catalog import queries
 from vault.catalog.schema import AuditEvent, Blob, Model, Revision
+from vault.results import Finding, FsckCounts, FsckReport
 from vault.revocation import REVOKED
 from vault.views import hf_view
 
@@ -31,21 +32,21 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class FsckReport:
-    problems: list[dict[str, str]] = field(default_factory=list)
-    warnings: list[dict[str, str]] = field(default_factory=list)
-    checked: dict[str, int] = field(default_factory=dict)
+class _Findings:
+    """Collects findings while the checks run; `fsck` returns them as a typed report."""
+
+    problems: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
 
     def problem(self, kind: str, where: str, detail: str) -> None:
-        self.problems.append({"kind": kind, "where": where, "detail": detail})
+        self.problems.append(Finding(kind, where, detail))
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"clean": not self.problems, "problems": self.problems, "warnings": self.warnings,
-                "checked": self.checked}  # fmt: skip
+    def warning(self, kind: str, where: str, detail: str) -> None:
+        self.warnings.append(Finding(kind, where, detail))
 
 
 def fsck(vault: Home) -> FsckReport:
-    report = FsckReport()
+    report = _Findings()
     store = vault.store
     with vault.session() as s:
         rows = list(s.scalars(select(Blob)))
@@ -90,7 +91,7 @@ def fsck(vault: Home) -> FsckReport:
                 report.problem(
                     "missing-hf-snapshot", str(snapshot), f"{repo_id}@{rev.commit} not in the HF view"
                 )
-        report.checked = {"blobs": len(blobs), "revisions": len(revisions)}
+        checked = FsckCounts(len(blobs), len(revisions))
 
         if (
             broken := audit.verify_chain(list(s.scalars(select(AuditEvent).order_by(AuditEvent.id))))
@@ -98,24 +99,16 @@ def fsck(vault: Home) -> FsckReport:
             report.problem("audit-chain", "audit_events", f"event {broken} does not match the hash chain")
 
     for child in sorted(store.tmp.iterdir()) if store.tmp.is_dir() else ():
-        report.warnings.append(
-            {"kind": "scratch", "where": str(child), "detail": "left by an unfinished job"}
-        )
+        report.warning("scratch", str(child), "left by an unfinished job")
     if store.blobs.is_dir():
         for prefix in store.blobs.iterdir():
             for blob in prefix.iterdir():
                 if prefix.name + blob.name not in blobs:
-                    report.warnings.append(
-                        {
-                            "kind": "orphan-blob",
-                            "where": str(blob),
-                            "detail": "not referenced (vault gc removes it)",
-                        }
-                    )
-    return report
+                    report.warning("orphan-blob", str(blob), "not referenced (vault gc removes it)")
+    return FsckReport(report.problems, report.warnings, checked)
 
 
-def _check_view(report: FsckReport, store: Store, view: Path, files: dict[str, str]) -> None:
+def _check_view(report: _Findings, store: Store, view: Path, files: dict[str, str]) -> None:
     present = {
         os.path.relpath(os.path.join(root, f), view) for root, _dirs, names in os.walk(view) for f in names
     }

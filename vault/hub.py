@@ -41,6 +41,7 @@ from vault.ingest import NewRevision, commit_revision
 from vault.paths import check_no_case_collisions, check_relpath
 from vault.provenance import FileRecord
 from vault.refs import check_ref_name, check_repo_id, is_commit
+from vault.results import AddStatus, RevisionAdded
 from vault.views import publish
 
 if TYPE_CHECKING:
@@ -153,7 +154,7 @@ def pull(
     progress: bool = False,
     allow_pickle: bool = False,
     allow_unknown: bool = False,
-) -> dict[str, Any]:
+) -> RevisionAdded:
     from huggingface_hub import HfApi, hf_hub_download
     from huggingface_hub.hf_api import RepoFile
     from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
@@ -182,14 +183,7 @@ def pull(
             for name in sorted(refs):
                 queries.set_ref(s, model, name, rev)
         publish(vault, [repo_id])
-        return {
-            "repo_id": repo_id,
-            "commit": commit,
-            "refs": sorted(refs),
-            "status": "unchanged",
-            "files": 0,
-            "bytes": 0,
-        }
+        return RevisionAdded(repo_id, commit, sorted(refs), 0, 0, AddStatus.UNCHANGED)
 
     with hub_errors(repo_id, commit, endpoint):
         tree = [

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -44,6 +44,7 @@ from vault.errors import BundleFormatError, IntegrityError, VaultError
 from vault.hashing import DurableFile, FileDigest, hash_stream, sha256_hex
 from vault.hubmeta import GIT_SHA1_MAX_SIZE, is_lfs
 from vault.progress import CountingReader, NoProgress, Progress
+from vault.results import VerifyReport
 from vault.revocation import REVOKED, apply_revocation, is_revoked
 from vault.signing.dsse import parse_bundle
 from vault.views import hf_view, publish
@@ -162,7 +163,7 @@ def _prepend(first: Entry, rest: Iterator[Entry]) -> Iterator[Entry]:
 
 def verify_bundle(
     vault: Home, path: Path, policy: ContentPolicy | None = None, progress: Progress | None = None
-) -> dict[str, Any]:
+) -> VerifyReport:
     """Check everything, write nothing."""
     policy = policy or ContentPolicy()
     progress = progress or NoProgress()
@@ -177,14 +178,14 @@ def verify_bundle(
             )
         finally:
             progress.finish()
-    return {
-        "status": "verified",
-        "revisions": [r.label for r in bundle.revisions],
-        "signers": sorted({v.signer.name for r in bundle.revisions for _k, v in r.verified}),
-        "revocations": [f"{c.repo_id}@{c.commit}" for c, _v in bundle.revocations],
-        "blobs": len(digests),
-        "bytes": sum(d.size for d in digests.values()),
-    }
+    return VerifyReport(
+        status="verified",
+        revisions=[r.label for r in bundle.revisions],
+        signers=sorted({v.signer.name for r in bundle.revisions for _k, v in r.verified}),
+        revocations=[f"{c.repo_id}@{c.commit}" for c, _v in bundle.revocations],
+        blobs=len(digests),
+        bytes=sum(d.size for d in digests.values()),
+    )
 
 
 def _absent_blobs(vault: Home, bundle: CheckedBundle) -> set[str]:

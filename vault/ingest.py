@@ -37,6 +37,7 @@ from vault.paths import check_no_case_collisions, check_relpath
 from vault.progress import NoProgress, Progress
 from vault.provenance import FileRecord, build_provenance, new_provenance
 from vault.refs import DEFAULT_REF, check_ref_name, check_repo_id, is_commit
+from vault.results import AddStatus, RevisionAdded
 from vault.signing.trust import VerifiedSignature
 from vault.views import publish
 
@@ -112,7 +113,7 @@ def add_directory(
     allow_pickle: bool = False,
     progress: Progress | None = None,
     allow_unknown: bool = False,
-) -> dict[str, Any]:
+) -> RevisionAdded:
     check_repo_id(repo_id)
     check_ref_name(ref)
     directory = directory.absolute()
@@ -197,20 +198,13 @@ class NewRevision:
     allow_unknown: bool = False
 
 
-def commit_revision(vault: Home, new: NewRevision) -> dict[str, Any]:
+def commit_revision(vault: Home, new: NewRevision) -> RevisionAdded:
     """Move staged blobs into the store, catalog the revision in one transaction, build its view.
 
     The caller holds the writer lock. A revision already present with the same
     files is not added again; only its refs are moved.
     """
     label = f"{new.repo_id}@{new.commit}"
-    result: dict[str, Any] = {
-        "repo_id": new.repo_id,
-        "commit": new.commit,
-        "refs": sorted(new.refs),
-        "files": len(new.digests),
-        "bytes": sum(d.size for d in new.digests.values()),
-    }
     with vault.session() as s, s.begin():
         model = queries.get_or_create_model(s, new.repo_id)
         existing = queries.get_revision(s, model, new.commit)
@@ -226,7 +220,9 @@ def commit_revision(vault: Home, new: NewRevision) -> dict[str, Any]:
             new.repo_id, new.commit, ((p, d.sha256) for p, d in new.digests.items())
         )
     publish(vault, [new.repo_id])
-    return {**result, "status": "unchanged" if existing is not None else "added"}
+    status = AddStatus.UNCHANGED if existing is not None else AddStatus.ADDED
+    size = sum(d.size for d in new.digests.values())
+    return RevisionAdded(new.repo_id, new.commit, sorted(new.refs), len(new.digests), size, status)
 
 
 def _catalog_new_revision(vault: Home, s: Session, model: Model, new: NewRevision) -> None:

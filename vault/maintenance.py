@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import blake3
 from sqlalchemy import select
@@ -21,6 +21,7 @@ from vault import audit
 from vault.catalog.schema import Blob, File, Model, Revision
 from vault.damage import clear_damage, damaged_blobs, rebuild_views, record_damage
 from vault.hashing import CHUNK, parallel_map
+from vault.results import DamagedBlob, GcResult, ScrubReport
 from vault.revocation import REVOKED
 from vault.status import DAMAGED
 from vault.views import publish
@@ -46,7 +47,7 @@ def _blake3_file(path: Path) -> tuple[int, str] | None:
         return None
 
 
-def scrub(vault: Home) -> dict[str, Any]:
+def scrub(vault: Home) -> ScrubReport:
     with vault.session() as s:
         blobs = [(b.sha256, b.size, b.blake3) for b in s.scalars(select(Blob).order_by(Blob.sha256))]
         owners: dict[str, list[str]] = {}
@@ -71,11 +72,10 @@ def scrub(vault: Home) -> dict[str, Any]:
             total += size
             continue
         findings[sha] = problem
-        damaged.append({"sha256": sha, "problem": problem, "files": sorted(owners.get(sha, []))})
+        damaged.append(DamagedBlob(sha, problem, sorted(owners.get(sha, []))))
     # A reader who may not write the home (an auditor) still gets the report; only the owner records it.
     withdrawn, restored = _record(vault, findings) if not vault.readonly else ([], [])
-    return {"checked": len(blobs), "bytes": total, "damaged": damaged, "clean": not damaged,
-            "recorded": not vault.readonly, "withdrawn": withdrawn, "restored": restored}  # fmt: skip
+    return ScrubReport(len(blobs), total, damaged, not vault.readonly, withdrawn, restored)
 
 
 def _record(vault: Home, findings: dict[str, str]) -> tuple[list[str], list[str]]:
@@ -106,7 +106,7 @@ def _damaged_revisions(s: Session) -> list[tuple[str, str]]:
     ]
 
 
-def gc(vault: Home, dry_run: bool = False) -> dict[str, Any]:
+def gc(vault: Home, dry_run: bool = False) -> GcResult:
     from vault.importer import recover
 
     removed_blobs: list[str] = []
@@ -144,7 +144,7 @@ def gc(vault: Home, dry_run: bool = False) -> dict[str, Any]:
                 audit.record(s, "gc", str(vault.home), blobs=len(removed_blobs), views=removed_views,
                              bytes=freed)  # fmt: skip
         _prune_empty_dirs(vault.store.models, dry_run)
-    return {"dry_run": dry_run, "blobs": removed_blobs, "views": removed_views, "bytes": freed}
+    return GcResult(dry_run, removed_blobs, removed_views, freed)
 
 
 def _prune_empty_dirs(root: Path, dry_run: bool) -> None:

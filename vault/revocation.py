@@ -25,6 +25,7 @@ from vault.catalog.schema import Ref as RefRow
 from vault.errors import NotFoundError, TrustError, UsageError
 from vault.manifest import STATEMENT_TYPE, canonical_json
 from vault.refs import Ref, check_repo_id, is_commit
+from vault.results import RevokeResult
 from vault.signing.dsse import sign_payload
 from vault.signing.keys import key_hint, load_private_key
 from vault.status import REVOKED
@@ -129,9 +130,7 @@ def is_revoked(session: Session, repo_id: str, commit: str) -> bool:
     )
 
 
-def revoke(
-    vault: Home, ref: Ref, reason: str, key_path: Path, password: bytes | None = None
-) -> dict[str, Any]:
+def revoke(vault: Home, ref: Ref, reason: str, key_path: Path, password: bytes | None = None) -> RevokeResult:
     """Connected side: sign a revocation for REF's revision and apply it here."""
     if not reason.strip():
         raise UsageError("--reason must say why the revision is revoked")
@@ -146,7 +145,7 @@ def revoke(
             apply_revocation(s, claim, "self", fingerprint, raw)
         vault.store.remove_revision_view(ref.repo_id, claim.commit)  # a path handed out earlier stops loading
         publish(vault, [ref.repo_id])
-    return {"repo_id": ref.repo_id, "commit": claim.commit, "reason": claim.reason, "key": fingerprint}
+    return RevokeResult(ref.repo_id, claim.commit, claim.reason, fingerprint)
 
 
 def _any_revision(s: Session, model: Model | None, ref: Ref) -> Revision:

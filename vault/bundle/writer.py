@@ -29,6 +29,7 @@ from vault.catalog import queries
 from vault.errors import ConflictError, UsageError, VaultError
 from vault.progress import CountingReader, NoProgress, Progress
 from vault.refs import Ref
+from vault.results import BundleResult
 from vault.revocation import all_revocations
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ def _publish(sink: SplitWriter | _FileSink, out: Path) -> list[Path]:
 
 def write_bundle(
     vault: Home, refs: list[Ref], out: Path, split_size: int | None = None, progress: Progress | None = None
-) -> dict[str, Any]:
+) -> BundleResult:
     progress = progress or NoProgress()
     entries: list[tuple[str, bytes]] = []
     revisions: list[RevisionEntry] = []
@@ -197,11 +198,7 @@ def write_bundle(
         raise
     with vault.session() as s, s.begin():
         audit.record(s, "bundle", str(out), revisions=[f"{r.repo_id}@{r.commit}" for r in revisions])
-    return {
-        "bundle": str(out),
-        "parts": [str(p) for p in final],
-        "revisions": [f"{r.repo_id}@{r.commit}" for r in revisions],
-        "revocations": len(revocations),
-        "blobs": len(blobs),
-        "bytes": sum(p.stat().st_size for p in final),
-    }
+    return BundleResult(
+        str(out), [str(p) for p in final], [f"{r.repo_id}@{r.commit}" for r in revisions], len(revocations),
+        len(blobs), sum(p.stat().st_size for p in final),
+    )  # fmt: skip

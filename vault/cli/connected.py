@@ -9,6 +9,7 @@ import click
 
 from vault.bundle.parts import parse_size
 from vault.cli.render import Settings, TerminalProgress, emit, human_bytes
+from vault.results import AddStatus
 
 pass_settings = click.make_pass_decorator(Settings)
 
@@ -74,10 +75,8 @@ def add(
             progress=TerminalProgress(settings),
             allow_unknown=allow_unknown,
         )
-    verb = "added" if r["status"] == "added" else "already present, nothing added"
-    emit(
-        settings, r, f"{r['repo_id']}@{r['commit']}: {verb} ({r['files']} files; refs {', '.join(r['refs'])})"
-    )
+    verb = "added" if r.status == AddStatus.ADDED else "already present, nothing added"
+    emit(settings, r, f"{r.repo_id}@{r.commit}: {verb} ({r.files} files; refs {', '.join(r.refs)})")
 
 
 @click.command()
@@ -115,12 +114,12 @@ def pull(
             allow_pickle=allow_pickle,
             allow_unknown=allow_unknown,
         )
-    refs = f"; refs {', '.join(r['refs'])}" if r["refs"] else ""
-    if r["status"] == "added":
-        size = human_bytes(r["bytes"])
-        text = f"{r['repo_id']}@{r['commit']}: pulled {r['files']} files, {size}, all match the Hub{refs}"
+    refs = f"; refs {', '.join(r.refs)}" if r.refs else ""
+    if r.status == AddStatus.ADDED:
+        size = human_bytes(r.bytes)
+        text = f"{r.repo_id}@{r.commit}: pulled {r.files} files, {size}, all match the Hub{refs}"
     else:
-        text = f"{r['repo_id']}@{r['commit']}: already present, nothing downloaded{refs}"
+        text = f"{r.repo_id}@{r.commit}: already present, nothing downloaded{refs}"
     emit(settings, r, text)
 
 
@@ -166,7 +165,7 @@ def sign(
 
     with settings.open() as v:
         r = v.sign(ref, key_path, out_dir, read_password(password_file))
-    emit(settings, r, f"{r['repo_id']}@{r['commit']}: signed with key {r['key'][:16]}…")
+    emit(settings, r, f"{r.repo_id}@{r.commit}: signed with key {r.key[:16]}…")
 
 
 @click.command()
@@ -185,13 +184,9 @@ def bundle(settings: Settings, refs: tuple[str, ...], out: Path, split_size: str
     size = parse_size(split_size) if split_size else None
     with settings.open() as v:
         r = v.bundle(list(refs), out, size, TerminalProgress(settings))
-    parts = f" in {len(r['parts'])} parts" if size else ""
-    emit(
-        settings,
-        r,
-        f"wrote {r['bundle']}{parts}: {len(r['revisions'])} revision(s), "
-        f"{r['blobs']} blobs, {human_bytes(r['bytes'])}",
-    )
+    parts = f" in {len(r.parts)} parts" if size else ""
+    text = f"wrote {r.bundle}{parts}: {len(r.revisions)} revision(s), {r.blobs} blobs, {human_bytes(r.bytes)}"
+    emit(settings, r, text)
 
 
 @click.command()
@@ -206,7 +201,7 @@ def revoke(settings: Settings, ref: str, reason: str, key_path: Path, password_f
 
     with settings.open(create=False) as v:
         r = v.revoke(ref, reason, key_path, read_password(password_file))
-    emit(settings, r, f"{r['repo_id']}@{r['commit']}: revoked ({r['reason']}); the next bundle carries it")
+    emit(settings, r, f"{r.repo_id}@{r.commit}: revoked ({r.reason}); the next bundle carries it")
 
 
 COMMANDS = [pull, add, keygen, sign, bundle, revoke]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -138,8 +137,8 @@ def verify(settings: Settings, bundle: Path, allow_pickle: bool, allow_unknown: 
     emit(
         settings,
         r,
-        f"OK: {', '.join(r['revisions'])} ({r['blobs']} blobs, {human_bytes(r['bytes'])}; "
-        f"signed by {', '.join(r['signers'])})",
+        f"OK: {', '.join(r.revisions)} ({r.blobs} blobs, {human_bytes(r.bytes)}; "
+        f"signed by {', '.join(r.signers)})",
     )
 
 
@@ -174,7 +173,7 @@ def import_(
     text += [
         f"note: {kept} kept at a newer revision (--allow-downgrade moves it back)" for kept in r.refs_kept
     ]
-    emit(settings, asdict(r), "\n".join(text))
+    emit(settings, r, "\n".join(text))
 
 
 @click.group()
@@ -194,7 +193,7 @@ def ref_set(settings: Settings, ref_: str, commit: str, allow_downgrade: bool) -
     was = f" (was {m.old_commit})" if m.old_commit and m.old_commit != m.new_commit else ""
     emit(
         settings,
-        asdict(m),
+        m,
         f"{m.repo_id}@{m.ref} -> {m.new_commit}{was}" + (" [downgrade]" if m.downgrade else ""),
     )
 

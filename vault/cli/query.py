@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 
 import click
 
 from vault.cli.render import Settings, Terminated, emit, emit_or_fail, human_bytes
-from vault.errors import HomeNotWritableError, IntegrityError
+from vault.errors import HomeNotWritableError
 
 pass_settings = click.make_pass_decorator(Settings)
 
@@ -21,13 +22,13 @@ def list_(settings: Settings) -> None:
     lines = [
         "\t".join(
             [
-                f"{r['repo_id']}@{r['commit']}",
-                ",".join(r["refs"]) or "-",
-                f"{r['files']} files",
-                human_bytes(r["bytes"]),
-                "signed" if r["signed"] else "unsigned",
+                f"{r.repo_id}@{r.commit}",
+                ",".join(r.refs) or "-",
+                f"{r.files} files",
+                human_bytes(r.bytes),
+                "signed" if r.signed else "unsigned",
             ]
-            + ([] if r["status"] == "available" else [f"[{r['status'].upper()}]"])
+            + ([] if r.status == "available" else [f"[{r.status.upper()}]"])
         )
         for r in rows
     ]
@@ -42,21 +43,19 @@ def show(settings: Settings, ref: str) -> None:
     with settings.open(readonly=True) as v:
         r = v.show(ref)
     lines = [
-        f"{r['repo_id']}@{r['commit']}"
-        + ("" if r["status"] == "available" else f"  [{r['status'].upper()}]"),
-        f"  refs: {', '.join(r['refs']) or '-'}",
-        f"  source: {r['source']}, fetched {r['fetched_at']}",
-        f"  path: {r['path']}",
+        f"{r.repo_id}@{r.commit}" + ("" if r.status == "available" else f"  [{r.status.upper()}]"),
+        f"  refs: {', '.join(r.refs) or '-'}",
+        f"  source: {r.source}, fetched {r.fetched_at}",
+        f"  path: {r.path}",
         "  files:",
     ]
-    lines += [f"    {f['sha256']}  {f['size']:>12}  {f['path']}" for f in r["files"]]
+    lines += [f"    {f.sha256}  {f.size:>12}  {f.path}" for f in r.files]
     lines.append("  signatures:")
     lines += [
-        f"    {s['kind']}: {s['method']} by {s['signer']} (key {s['key'][:16]}…)"
-        f"{'' if s['verified'] else ' UNVERIFIED'}"
-        for s in r["signatures"]
+        f"    {s.kind}: {s.method} by {s.signer} (key {s.key[:16]}…){'' if s.verified else ' UNVERIFIED'}"
+        for s in r.signatures
     ]
-    lines += [f"  revoked {x['revoked_at']} by {x['signer']}: {x['reason']}" for x in r["revocations"]]
+    lines += [f"  revoked {x.revoked_at} by {x.signer}: {x.reason}" for x in r.revocations]
     emit(settings, r, "\n".join(lines))
 
 
@@ -78,29 +77,28 @@ def provenance(settings: Settings, ref: str) -> None:
     """Where a revision came from, and the evidence for it."""
     with settings.open(readonly=True) as v:
         r = v.provenance(ref)
-    src = r["source"]
+    src = r.source
     lines = [
-        f"{r['repo_id']}@{r['commit']}",
+        f"{r.repo_id}@{r.commit}",
         f"  source: {src.get('type')} {src.get('uri', '')}",
-        f"  requested revision: {r['requested_revision']}",
-        f"  refs seen: {', '.join(f'{k}={v}' for k, v in r['refs_seen'].items()) or '-'}",
-        f"  fetched: {r['fetched_at']} by vault {r['tool_version']}",
+        f"  requested revision: {r.requested_revision}",
+        f"  refs seen: {', '.join(f'{k}={v}' for k, v in r.refs_seen.items()) or '-'}",
+        f"  fetched: {r.fetched_at} by vault {r.tool_version}",
     ]
-    if "upstream_signature" in src:
-        up = src["upstream_signature"]
-        lines.append(f"  upstream signature: verified, signer {up['signer']} (key {up['key'][:16]}…)")
+    up = src.get("upstream_signature")
+    if isinstance(up, dict):
+        lines.append(f"  upstream signature: verified, signer {up['signer']} (key {str(up['key'])[:16]}…)")
     lines.append("  files:")
-    for f in r["files"]:
-        pub = f["published"]
-        check = _published(pub) if pub else "hashed locally"
-        verdict = check if f["matched"] else "MISMATCH"
-        lines.append(f"    {f['path']}  sha256 {f['sha256']}  {f['size']} bytes  {verdict}")
+    for f in r.files:
+        check = _published(f.published) if f.published else "hashed locally"
+        verdict = check if f.matched else "MISMATCH"
+        lines.append(f"    {f.path}  sha256 {f.sha256}  {f.size} bytes  {verdict}")
     lines.append("  signatures:")
     lines += [
-        f"    {s['kind']}: {s['signer']} (key {s['key'][:16]}…){'' if s['verified'] else ' UNVERIFIED'}"
-        for s in r["signatures"]
+        f"    {s.kind}: {s.signer} (key {s.key[:16]}…){'' if s.verified else ' UNVERIFIED'}"
+        for s in r.signatures
     ]
-    lines += [f"  REVOKED {x['revoked_at']} by {x['signer']}: {x['reason']}" for x in r["revocations"]]
+    lines += [f"  REVOKED {x.revoked_at} by {x.signer}: {x.reason}" for x in r.revocations]
     emit(settings, r, "\n".join(lines))
 
 
@@ -156,15 +154,8 @@ def audit(settings: Settings) -> None:
     """Show the audit trail and check its hash chain (exit 1 if it was tampered with)."""
     with settings.open(readonly=True) as v:
         report = v.audit_report()
-    lines = [f"{e['id']:>5}  {e['at']}  {e['action']:<14} {e['subject']}" for e in report["events"]]
-    broken = (
-        None
-        if report["chain_intact"]
-        else IntegrityError(
-            f"audit trail: event {report['first_broken_event']} does not match the hash chain"
-        )
-    )
-    emit_or_fail(settings, report, "\n".join(lines) or "no events", broken)
+    lines = [f"{e.id:>5}  {e.at}  {e.action:<14} {e.subject}" for e in report.events]
+    emit_or_fail(settings, report, "\n".join(lines) or "no events", report.failure())
 
 
 @click.command()
@@ -173,19 +164,11 @@ def fsck(settings: Settings) -> None:
     """Check the store and views against the catalog (exit 1 on any inconsistency)."""
     with settings.open(readonly=True) as v:
         report = v.fsck()
-    lines = [f"PROBLEM {p['kind']}: {p['where']}: {p['detail']}" for p in report["problems"]]
-    lines += [f"warning {w['kind']}: {w['where']}: {w['detail']}" for w in report["warnings"]]
-    checked = report["checked"]
-    lines.append(
-        f"{'clean' if report['clean'] else 'INCONSISTENT'}: "
-        f"{checked['blobs']} blobs, {checked['revisions']} revisions checked"
-    )
-    bad = (
-        None
-        if report["clean"]
-        else IntegrityError(f"fsck: {len(report['problems'])} inconsistencies (listed above)")
-    )
-    emit_or_fail(settings, report, "\n".join(lines), bad)
+    lines = [f"PROBLEM {p.kind}: {p.where}: {p.detail}" for p in report.problems]
+    lines += [f"warning {w.kind}: {w.where}: {w.detail}" for w in report.warnings]
+    state = "clean" if report.clean else "INCONSISTENT"
+    lines.append(f"{state}: {report.checked.blobs} blobs, {report.checked.revisions} revisions checked")
+    emit_or_fail(settings, report, "\n".join(lines), report.failure())
 
 
 @click.command()
@@ -202,19 +185,15 @@ def scrub(settings: Settings) -> None:
         v = settings.open(readonly=True)
     with v:
         report = v.scrub()
-    lines = [f"DAMAGED {d['sha256']}: {d['problem']} ({', '.join(d['files']) or 'unreferenced'})"
-             for d in report["damaged"]]  # fmt: skip
-    lines += [f"withdrawn until repaired: {r}" for r in report["withdrawn"]]
-    lines += [f"restored: {r}" for r in report["restored"]]
-    if report["damaged"] and not report["recorded"]:
+    lines = [
+        f"DAMAGED {d.sha256}: {d.problem} ({', '.join(d.files) or 'unreferenced'})" for d in report.damaged
+    ]
+    lines += [f"withdrawn until repaired: {r}" for r in report.withdrawn]
+    lines += [f"restored: {r}" for r in report.restored]
+    if report.damaged and not report.recorded:
         lines.append("not recorded: this user cannot write the home (the owner's scrub records it)")
-    lines.append(f"{report['checked']} blobs checked, {human_bytes(report['bytes'])} intact")
-    bad = (
-        IntegrityError(f"scrub: {len(report['damaged'])} damaged blob(s) (listed above)")
-        if report["damaged"]
-        else None
-    )
-    emit_or_fail(settings, report, "\n".join(lines), bad)
+    lines.append(f"{report.checked} blobs checked, {human_bytes(report.bytes)} intact")
+    emit_or_fail(settings, report, "\n".join(lines), report.failure())
 
 
 @click.command()
@@ -225,11 +204,11 @@ def gc(settings: Settings, dry_run: bool) -> None:
     with settings.open(create=False) as v:
         r = v.gc(dry_run)
     verb = "would remove" if dry_run else "removed"
-    emit(settings, r, f"{verb} {len(r['blobs'])} unreferenced blob(s) ({human_bytes(r['bytes'])}) "
-                      f"and {len(r['views'])} revoked revision director(ies)")  # fmt: skip
+    emit(settings, r, f"{verb} {len(r.blobs)} unreferenced blob(s) ({human_bytes(r.bytes)}) "
+                      f"and {len(r.views)} revoked revision director(ies)")  # fmt: skip
 
 
-def _published(pub: dict) -> str:
+def _published(pub: Mapping[str, object]) -> str:
     if "lfs_sha256" in pub:
         return f"matched Hub LFS sha256 {pub['lfs_sha256']}"
     if "git_blob_sha1" in pub:

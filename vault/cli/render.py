@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,10 +37,19 @@ class Settings:
         return Vault.open(self.home_path, create=create, readonly=readonly)
 
 
+def plain(data: Any) -> Any:
+    """A result (dataclass, or a list of them) as JSON-ready data: its field names are the keys."""
+    if is_dataclass(data) and not isinstance(data, type):
+        return asdict(data)
+    if isinstance(data, list):
+        return [plain(x) for x in data]
+    return data
+
+
 def emit(settings: Settings, data: Any, text: str | None = None) -> None:
     """JSON on stdout with --json, else the human text (if any)."""
     if settings.as_json:
-        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        click.echo(json.dumps(plain(data), indent=2, sort_keys=True))
     elif text is not None:
         click.echo(text)
 
@@ -72,6 +81,7 @@ def emit_error(settings: Settings, code: int, kind: str, message: str, report: A
     message = " ".join(message.split())  # a driver's multi-line text must not break "one line"
     if settings.as_json:
         error = {"error": {"code": code, "kind": kind, "message": message}}
+        report = plain(report)
         body = {**report, **error} if isinstance(report, dict) else error
         click.echo(json.dumps(body, indent=2, sort_keys=True))
     click.echo(f"vault: error: {message}", err=True)

@@ -1,0 +1,240 @@
+"""What the library returns: frozen dataclasses and enums, never bare dicts.
+
+The CLI renders these as text, or with `--json` as `dataclasses.asdict` of
+them, so the JSON field names are these field names. Free-form mappings
+appear only where the data is a signed statement's own JSON (a provenance
+source, what the Hub published, an audit event's detail).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from vault.errors import IntegrityError, VaultError
+
+
+class AddStatus(enum.StrEnum):
+    ADDED = "added"
+    UNCHANGED = "unchanged"  # the revision was already here with the same files
+
+
+@dataclass(frozen=True)
+class RevisionAdded:
+    """`vault add` and `vault pull`."""
+
+    repo_id: str
+    commit: str
+    refs: list[str]
+    files: int
+    bytes: int
+    status: AddStatus
+
+
+@dataclass(frozen=True)
+class SignResult:
+    repo_id: str
+    commit: str
+    key: str  # the signing key's fingerprint (OMS key hint)
+    written: list[str]  # model.sig / provenance.sig written with --out
+
+
+@dataclass(frozen=True)
+class RevokeResult:
+    repo_id: str
+    commit: str
+    reason: str
+    key: str
+
+
+@dataclass(frozen=True)
+class BundleResult:
+    bundle: str
+    parts: list[str]
+    revisions: list[str]
+    revocations: int
+    blobs: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    status: str  # "verified": anything else is an exception
+    revisions: list[str]
+    signers: list[str]
+    revocations: list[str]
+    blobs: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class RevisionSummary:
+    """One line of `vault list`."""
+
+    repo_id: str
+    commit: str
+    refs: list[str]
+    status: str
+    files: int
+    bytes: int
+    signed: bool
+    fetched_at: str
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    path: str
+    size: int
+    sha256: str
+    blake3: str
+
+
+@dataclass(frozen=True)
+class SignatureInfo:
+    kind: str  # model | provenance | upstream
+    method: str  # key | certificate | sigstore
+    signer: str  # the trust entry that admitted it
+    key: str
+    verified: bool
+
+
+@dataclass(frozen=True)
+class RevocationInfo:
+    reason: str
+    revoked_at: str
+    signer: str
+
+
+@dataclass(frozen=True)
+class RevisionDetail:
+    """`vault show`."""
+
+    repo_id: str
+    commit: str
+    refs: list[str]
+    status: str
+    source: str
+    fetched_at: str
+    path: str
+    files: list[FileInfo]
+    signatures: list[SignatureInfo]
+    revocations: list[RevocationInfo]
+
+
+@dataclass(frozen=True)
+class ProvenanceFile:
+    path: str
+    size: int
+    sha256: str
+    published: Mapping[str, object] | None  # what the Hub published for it, as the provenance records
+    matched: bool
+
+
+@dataclass(frozen=True)
+class ProvenanceReport:
+    """`vault provenance`: where a revision came from, and the evidence."""
+
+    repo_id: str
+    commit: str
+    status: str
+    revocations: list[RevocationInfo]
+    source: Mapping[str, object]  # the signed provenance's source, as signed
+    requested_revision: str
+    refs_seen: Mapping[str, str]
+    refs_now: list[str]
+    fetched_at: str
+    tool_version: str
+    files: list[ProvenanceFile]
+    signatures: list[SignatureInfo]
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    where: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class FsckCounts:
+    blobs: int
+    revisions: int
+
+
+@dataclass(frozen=True)
+class FsckReport:
+    """`vault fsck`: problems make it fail; warnings (scratch, orphan blobs) are harmless."""
+
+    problems: list[Finding]
+    warnings: list[Finding]
+    checked: FsckCounts
+    clean: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "clean", not self.problems)
+
+    def failure(self) -> VaultError | None:
+        return (
+            None
+            if self.clean
+            else IntegrityError(f"fsck: {len(self.problems)} inconsistencies (listed above)")
+        )
+
+
+@dataclass(frozen=True)
+class DamagedBlob:
+    sha256: str
+    problem: str
+    files: list[str]  # repo@commit:path using it
+
+
+@dataclass(frozen=True)
+class ScrubReport:
+    checked: int
+    bytes: int  # intact bytes
+    damaged: list[DamagedBlob]
+    recorded: bool  # False on a home this user cannot write: reported, not recorded
+    withdrawn: list[str]  # revisions that stopped resolving
+    restored: list[str]  # revisions that resolve again (a blob put back by hand)
+    clean: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "clean", not self.damaged)
+
+    def failure(self) -> VaultError | None:
+        return (
+            None
+            if self.clean
+            else IntegrityError(f"scrub: {len(self.damaged)} damaged blob(s) (listed above)")
+        )
+
+
+@dataclass(frozen=True)
+class GcResult:
+    dry_run: bool
+    blobs: list[str]
+    views: list[str]
+    bytes: int
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: str
+    action: str
+    subject: str
+    detail: Mapping[str, object]
+    hash: str
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    events: list[AuditEntry]
+    chain_intact: bool
+    first_broken_event: int | None
+
+    def failure(self) -> VaultError | None:
+        if self.chain_intact:
+            return None
+        return IntegrityError(f"audit trail: event {self.first_broken_event} does not match the hash chain")
