@@ -1,19 +1,92 @@
 """vault: an air-gapped model artifact registry and verifier.
 
-`vault.resolve("org/name[@rev]")` is the call inference servers use; it is
-imported lazily so `import vault` stays cheap.
+The public surface is what this module exports: `resolve()` (what inference
+servers call), `open_vault()` and `Vault` (everything the CLI can do), the
+typed results they return, and the errors they raise (one base class,
+`VaultError`). `Vault` is imported lazily so that `import vault;
+vault.resolve(...)` stays cheap.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from vault.errors import (
+    AccessDeniedError,
+    BundleFormatError,
+    CatalogUnavailableError,
+    ConflictError,
+    HomeNotWritableError,
+    IntegrityError,
+    NetworkError,
+    NotFoundError,
+    TrustError,
+    UnsafeContentError,
+    UsageError,
+    VaultError,
+    VerificationError,
+)
+from vault.results import (
+    AddStatus,
+    AuditEntry,
+    AuditReport,
+    BundleResult,
+    FsckReport,
+    GcResult,
+    ProvenanceReport,
+    RevisionAdded,
+    RevisionDetail,
+    RevisionSummary,
+    RevokeResult,
+    ScrubReport,
+    SignResult,
+    VerifyReport,
+)
+from vault.status import RevisionStatus
 from vault.version import __version__
 
 if TYPE_CHECKING:
-    from vault.api import Vault, open_vault
+    from vault.api import ImportResult, RefMove, Vault, keygen, open_vault
 
-__all__ = ["Vault", "__version__", "open_vault", "resolve"]
+__all__ = [
+    "AccessDeniedError",
+    "AddStatus",
+    "AuditEntry",
+    "AuditReport",
+    "BundleFormatError",
+    "BundleResult",
+    "CatalogUnavailableError",
+    "ConflictError",
+    "FsckReport",
+    "GcResult",
+    "HomeNotWritableError",
+    "ImportResult",
+    "IntegrityError",
+    "NetworkError",
+    "NotFoundError",
+    "ProvenanceReport",
+    "RefMove",
+    "RevisionAdded",
+    "RevisionDetail",
+    "RevisionStatus",
+    "RevisionSummary",
+    "RevokeResult",
+    "ScrubReport",
+    "SignResult",
+    "TrustError",
+    "UnsafeContentError",
+    "UsageError",
+    "Vault",
+    "VaultError",
+    "VerificationError",
+    "VerifyReport",
+    "__version__",
+    "keygen",
+    "open_vault",
+    "resolve",
+]
+
+_LAZY = {"Vault", "open_vault", "keygen", "ImportResult", "RefMove"}
 
 
 def resolve(ref: str, home: Any = None) -> Any:
@@ -28,7 +101,7 @@ def resolve(ref: str, home: Any = None) -> Any:
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Vault", "open_vault"):
+    if name in _LAZY:
         from vault import api
 
         return getattr(api, name)

@@ -14,6 +14,8 @@ from vault.catalog import queries
 from vault.catalog.schema import TrustEntryRow, TrustQuorum
 from vault.errors import ConflictError, NotFoundError, UsageError
 from vault.home import Home
+from vault.importer import ImportResult
+from vault.ref_update import RefMove
 from vault.refs import parse_ref
 from vault.resolver import resolve
 from vault.results import (
@@ -36,9 +38,7 @@ from vault.signing.trust import TrustEntry
 
 if TYPE_CHECKING:
     from vault.hfcache import HFCacheView
-    from vault.importer import ImportResult
     from vault.progress import Progress
-    from vault.ref_update import RefMove
 
 
 class Vault(Home):
@@ -300,8 +300,15 @@ def _utc_timestamp(text: str) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def keygen(prefix: str, password: bytes | None = None) -> tuple[Path, Path]:
+    """Write PREFIX.pem (private, 0600, encrypted if `password`) and PREFIX.pub.pem; never overwrites."""
+    from vault.signing.keys import write_key_pair
+
+    return write_key_pair(prefix, password)
+
+
 def open_vault(home: Path | str | None = None, create: bool = True, readonly: bool = False) -> Vault:
     return Vault.open(Path(home) if home is not None else None, create=create, readonly=readonly)
 
 
-__all__ = ["Vault", "open_vault", "resolve"]
+__all__ = ["ImportResult", "RefMove", "Vault", "keygen", "open_vault", "resolve"]

@@ -18,6 +18,7 @@ from typing import Protocol, TypeVar
 
 import blake3
 
+from vault.durable import sync_file
 from vault.progress import CountingReader, Progress
 
 CHUNK = 1 << 20  # 1 MiB: large enough to release the GIL inside hashlib, small enough for RSS
@@ -135,8 +136,7 @@ class DurableFile:
 
     def close(self) -> None:
         try:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
+            sync_file(self._fh)
         finally:
             self._fh.close()
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import os
 import shutil
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from vault.catalog import queries
 from vault.checks.content import Content, check_files
 from vault.checks.policy import ContentPolicy, refuse_pickles
+from vault.durable import sync_path
 from vault.errors import (
     AccessDeniedError,
     IntegrityError,
@@ -135,14 +135,6 @@ def hub_errors(repo_id: str, revision: str, endpoint: str) -> Iterator[None]:
         raise NetworkError(f"{repo_id}@{revision}: download failed ({exc})") from None
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def pull(
     vault: Home,
     repo_id: str,
@@ -233,7 +225,7 @@ def pull(
         _discard(download_dir, vault.home)
         raise
     for p in local.values():
-        _fsync(p)
+        sync_path(p)
 
     source = {"type": "hub", "uri": f"{endpoint}/{repo_id}", "endpoint": endpoint}
     if include or exclude:

@@ -18,17 +18,10 @@ import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from vault.durable import sync_dir
 from vault.errors import IntegrityError
 
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _make_writable(path: Path) -> None:
@@ -84,7 +77,7 @@ class Store:
         os.chmod(staged, READ_ONLY)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staged, final)
-        fsync_dir(final.parent)
+        sync_dir(final.parent)
 
     def revision_dir(self, repo_id: str, commit: str) -> Path:
         return self.models / repo_id / commit
@@ -106,7 +99,7 @@ class Store:
                 os.link(blob, target)
             building.mkdir(exist_ok=True)
             os.replace(building, final)
-            fsync_dir(final.parent)
+            sync_dir(final.parent)
         except BaseException:
             shutil.rmtree(building, ignore_errors=True)
             raise
@@ -119,7 +112,7 @@ class Store:
             return False
         doomed = final.parent / f".removing-{commit}-{secrets.token_hex(4)}"
         os.replace(final, doomed)
-        fsync_dir(final.parent)
+        sync_dir(final.parent)
         shutil.rmtree(doomed, ignore_errors=True)
         return True
 

@@ -7,12 +7,12 @@ trust never depends on how the stream was cut.
 from __future__ import annotations
 
 import io
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from vault.durable import sync_file
 from vault.errors import BundleFormatError, NotFoundError, UsageError
 
 _SIZE = re.compile(r"^(\d+)\s*([KMGT]?)(i?B?)?$", re.IGNORECASE)
@@ -58,8 +58,7 @@ class SplitWriter(io.RawIOBase):
 
     def _close_current(self) -> None:
         if self._fh is not None:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
+            sync_file(self._fh)
             self._fh.close()
             self._fh = None
 

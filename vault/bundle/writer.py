@@ -26,6 +26,7 @@ from vault.bundle.index import (
 )
 from vault.bundle.parts import SplitWriter, glob_escape, part_name
 from vault.catalog import queries
+from vault.durable import sync_file
 from vault.errors import ConflictError, UsageError, VaultError
 from vault.progress import CountingReader, NoProgress, Progress
 from vault.refs import Ref
@@ -69,8 +70,7 @@ class _FileSink(io.RawIOBase):
 
     def close(self) -> None:
         if not self._fh.closed:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
+            sync_file(self._fh)
             self._fh.close()
         super().close()
 

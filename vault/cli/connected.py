@@ -136,9 +136,10 @@ def pull(
 @pass_settings
 def keygen(settings: Settings, prefix: str, password_file: Path | None) -> None:
     """Write a new ECDSA P-256 key pair (the private key encrypted if a passphrase is given)."""
-    from vault.signing.keys import read_password, write_key_pair
+    from vault.api import keygen as write_keys
+    from vault.signing.keys import read_password
 
-    private, public = write_key_pair(prefix, read_password(password_file))
+    private, public = write_keys(prefix, read_password(password_file))
     emit(
         settings,
         {"private_key": str(private), "public_key": str(public)},
