@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import MINILM_COMMIT, MINILM_REPO, MINILM_SHA256, run, sha256_file, snapshot
-from vault.hubmeta import git_blob_sha1
+from vault._hub.metadata import git_blob_sha1
 
 
 @pytest.fixture

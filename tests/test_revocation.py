@@ -11,8 +11,8 @@ import urllib.request
 from pathlib import Path
 
 from tests.conftest import Transfer, run, run_json, snapshot
+from vault._hub.server import make_server
 from vault.api import Vault
-from vault.serve import make_server
 
 
 def _revoke_and_ship(t: Transfer, tmp_path: Path) -> Path:

@@ -37,7 +37,7 @@ from vault.signing.keys import key_hint, load_public_key, public_key_pem
 from vault.signing.trust import TrustEntry
 
 if TYPE_CHECKING:
-    from vault.hfcache import HFCacheView
+    from vault._hub.cache_view import HFCacheView
     from vault.progress import Progress
 
 
@@ -149,7 +149,7 @@ class Vault(Home):
         return add_directory(self, directory, repo_id, **kwargs)
 
     def pull(self, repo_id: str, **kwargs: Any) -> RevisionAdded:
-        from vault.hub import pull
+        from vault._hub.client import pull
 
         return pull(self, repo_id, **kwargs)
 

@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault import audit
+from vault._hub.metadata import GIT_SHA1_MAX_SIZE, is_lfs
 from vault.bundle.index import (
     blob_entry,
 )
@@ -42,7 +43,6 @@ from vault.checks.policy import ContentPolicy
 from vault.damage import RevisionFiles, clear_damage, damaged_blobs, rebuild_views
 from vault.errors import BundleFormatError, IntegrityError, VaultError
 from vault.hashing import DurableFile, FileDigest, hash_stream, sha256_hex
-from vault.hubmeta import GIT_SHA1_MAX_SIZE, is_lfs
 from vault.progress import CountingReader, NoProgress, Progress
 from vault.results import VerifyReport
 from vault.revocation import REVOKED, apply_revocation, is_revoked

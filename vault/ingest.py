@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from vault import audit
+from vault._hub.metadata import GIT_SHA1_MAX_SIZE, is_lfs
 from vault.catalog import queries
 from vault.catalog.schema import Blob, File, Model, Revision, Signature
 from vault.checks.content import Content, check_files
 from vault.checks.policy import ContentPolicy, refuse_pickles
 from vault.errors import ConflictError, IntegrityError, UnsafeContentError, UsageError
 from vault.hashing import FileDigest, hash_file, parallel_map
-from vault.hubmeta import GIT_SHA1_MAX_SIZE, is_lfs
 from vault.manifest import (
     ModelManifest,
     Resource,

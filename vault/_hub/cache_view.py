@@ -21,8 +21,8 @@ import secrets
 import shutil
 from pathlib import Path
 
-from vault.hubmeta import HubEntry
-from vault.hubview import HubModel
+from vault._hub.metadata import HubEntry
+from vault._hub.model_view import HubModel
 from vault.store import Store
 
 TREE_FORMAT_VERSION = 1

@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from vault.hubmeta import HubEntry
-from vault.hubview import hub_model
+from vault._hub.metadata import HubEntry
+from vault._hub.model_view import hub_model
 from vault.refs import is_commit
 
 if TYPE_CHECKING:

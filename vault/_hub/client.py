@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vault._hub.metadata import GIT_SHA1_MAX_SIZE
 from vault.catalog import queries
 from vault.checks.content import Content, check_files
 from vault.checks.policy import ContentPolicy, refuse_pickles
@@ -36,7 +37,6 @@ from vault.errors import (
     UsageError,
 )
 from vault.hashing import FileDigest, hash_file, parallel_map
-from vault.hubmeta import GIT_SHA1_MAX_SIZE
 from vault.ingest import NewRevision, commit_revision
 from vault.paths import check_no_case_collisions, check_relpath
 from vault.provenance import FileRecord
