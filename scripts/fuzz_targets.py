@@ -16,12 +16,12 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports(include=["vault"]):
-    import vault.bundle.reader
+    import vault._bundle.reader
     import vault.importer  # noqa: F401 - instrumented for the bundle harness
+    from vault._checks.content import Content, check_content
+    from vault._checks.pickle_file import scan_pickle_file
+    from vault._checks.safetensors_grammar import check_safetensors
     from vault.api import Vault
-    from vault.checks.content import Content, check_content
-    from vault.checks.pickle_file import scan_pickle_file
-    from vault.checks.safetensors_grammar import check_safetensors
     from vault.errors import VaultError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import blake3
 
-from vault.bundle.index import INDEX_NAME, BundleIndex, RevisionEntry, blob_entry, revision_prefix
+from vault._bundle.index import INDEX_NAME, BundleIndex, RevisionEntry, blob_entry, revision_prefix
+from vault._signing.dsse import sign_payload
+from vault._signing.keys import load_private_key
 from vault.manifest import Resource, build_model_statement
 from vault.provenance import FileRecord, build_provenance, new_provenance
-from vault.signing.dsse import sign_payload
-from vault.signing.keys import load_private_key
 
 
 def forge_bundle(

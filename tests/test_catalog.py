@@ -9,12 +9,12 @@ from alembic import command
 from alembic.script import ScriptDirectory
 
 from tests.conftest import run, sha256_file
+from vault._catalog.database import _alembic_config
 from vault.api import Vault
-from vault.catalog.database import _alembic_config
 
 
 def test_schema_head_constant_matches_the_migrations() -> None:
-    from vault.catalog.database import SCHEMA_HEAD
+    from vault._catalog.database import SCHEMA_HEAD
 
     assert ScriptDirectory.from_config(_alembic_config()).get_current_head() == SCHEMA_HEAD
 

@@ -21,9 +21,9 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx.external_data_helper import set_external_data, uses_external_data
 
 from tests import contentcorpus as cc
-from vault.checks.gguf_grammar import GGML_TYPES, check_gguf
-from vault.checks.numpy_grammar import check_npy_size, parse_npy_header
-from vault.checks.onnx_grammar import onnx_external_locations
+from vault._checks.gguf_grammar import GGML_TYPES, check_gguf
+from vault._checks.numpy_grammar import check_npy_size, parse_npy_header
+from vault._checks.onnx_grammar import onnx_external_locations
 from vault.errors import VaultError
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

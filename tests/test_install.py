@@ -58,7 +58,7 @@ def test_wheel_carries_every_module_and_runs_the_round_trip(tmp_path: Path, mini
         assert f"Name: {DIST_NAME}\n" in z.read(metadata).decode()
     modules = {p.relative_to(src).as_posix() for p in (src / "vault").rglob("*.py")}
     assert modules - shipped == set(), "modules missing from the wheel"
-    assert "vault/checks/safetensors_grammar.py" in shipped
+    assert "vault/_checks/safetensors_grammar.py" in shipped
     assert "vault/_migrations/script.py.mako" in shipped
 
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
@@ -72,7 +72,7 @@ def test_wheel_carries_every_module_and_runs_the_round_trip(tmp_path: Path, mini
         return res.stdout
 
     where = subprocess.run(
-        [python, "-c", "import vault, vault.checks, vault._migrations; print(vault.__file__)"],
+        [python, "-c", "import vault, vault._checks, vault._migrations; print(vault.__file__)"],
         capture_output=True, text=True, env=env, cwd=work, check=True,
     ).stdout.strip()  # fmt: skip
     assert Path(where).is_relative_to(venv), f"vault imported from {where}, not the installed wheel"

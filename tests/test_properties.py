@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from safetensors.numpy import save
 
-from vault.bundle.reader import BundleReader
-from vault.checks.safetensors_grammar import check_safetensors
+from vault._bundle.reader import BundleReader
+from vault._checks.safetensors_grammar import check_safetensors
 from vault.errors import UnsafeContentError, VaultError
 from vault.paths import check_relpath
 

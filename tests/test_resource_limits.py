@@ -19,7 +19,7 @@ import pytest
 from tests import contentcorpus as cc
 from tests.conftest import KeyPair, run, snapshot, write_tiny_model
 from tests.forge import forge_bundle
-from vault.bundle.index import INDEX_NAME
+from vault._bundle.index import INDEX_NAME
 
 RSS_LIMIT = 150 * 1024 * 1024
 

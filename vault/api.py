@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from vault import audit
-from vault.catalog import queries
-from vault.catalog.schema import TrustEntryRow, TrustQuorum
+from vault._catalog import queries
+from vault._catalog.schema import TrustEntryRow, TrustQuorum
+from vault._signing.keys import key_hint, load_public_key, public_key_pem
+from vault._signing.trust import TrustEntry
 from vault.errors import ConflictError, NotFoundError, UsageError
 from vault.home import Home
 from vault.importer import ImportResult
@@ -33,8 +35,6 @@ from vault.results import (
     SignResult,
     VerifyReport,
 )
-from vault.signing.keys import key_hint, load_public_key, public_key_pem
-from vault.signing.trust import TrustEntry
 
 if TYPE_CHECKING:
     from vault._hub.cache_view import HFCacheView
@@ -168,7 +168,7 @@ class Vault(Home):
     def bundle(
         self, refs: list[str], out: Path, split_size: int | None = None, progress: Progress | None = None
     ) -> BundleResult:
-        from vault.bundle.writer import write_bundle
+        from vault._bundle.writer import write_bundle
 
         return write_bundle(self, [parse_ref(r) for r in refs], out, split_size, progress)
 
@@ -187,7 +187,7 @@ class Vault(Home):
         progress: Progress | None = None,
         allow_unknown: bool = False,
     ) -> VerifyReport:
-        from vault.checks.policy import ContentPolicy
+        from vault._checks.policy import ContentPolicy
         from vault.importer import verify_bundle
 
         return verify_bundle(self, path, ContentPolicy(allow_pickle, allow_unknown=allow_unknown), progress)
@@ -200,7 +200,7 @@ class Vault(Home):
         progress: Progress | None = None,
         allow_unknown: bool = False,
     ) -> ImportResult:
-        from vault.checks.policy import ContentPolicy
+        from vault._checks.policy import ContentPolicy
         from vault.importer import import_bundle
 
         policy = ContentPolicy(allow_pickle, allow_downgrade, allow_unknown)
@@ -250,7 +250,7 @@ class Vault(Home):
 
     def audit_report(self) -> AuditReport:
         """Every audit event, and whether the hash chain over them is intact."""
-        from vault.catalog.schema import AuditEvent
+        from vault._catalog.schema import AuditEvent
 
         with self.session() as s:
             rows = list(s.scalars(select(AuditEvent).order_by(AuditEvent.id)))
@@ -275,7 +275,7 @@ def _load_ca(path: Path) -> bytes:
 
 def _load_trusted_root(path: Path) -> bytes:
     """A Sigstore trusted_root.json, checked to parse before it is trusted."""
-    from vault.signing.trust import trusted_root_from_bytes
+    from vault._signing.trust import trusted_root_from_bytes
 
     try:
         raw = path.read_bytes()
@@ -302,7 +302,7 @@ def _utc_timestamp(text: str) -> str:
 
 def keygen(prefix: str, password: bytes | None = None) -> tuple[Path, Path]:
     """Write PREFIX.pem (private, 0600, encrypted if `password`) and PREFIX.pub.pem; never overwrites."""
-    from vault.signing.keys import write_key_pair
+    from vault._signing.keys import write_key_pair
 
     return write_key_pair(prefix, password)
 

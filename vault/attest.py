@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from vault import audit
-from vault.catalog import queries
-from vault.catalog.schema import Signature
+from vault._catalog import queries
+from vault._catalog.schema import Signature
+from vault._signing.dsse import sign_payload
+from vault._signing.keys import key_hint, load_private_key
 from vault.refs import Ref
 from vault.results import SignResult
-from vault.signing.dsse import sign_payload
-from vault.signing.keys import key_hint, load_private_key
 
 if TYPE_CHECKING:
     from vault.home import Home

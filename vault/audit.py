@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault.catalog.schema import AuditEvent
+from vault._catalog.schema import AuditEvent
 from vault.manifest import canonical_json
 
 GENESIS = "0" * 64

@@ -19,20 +19,20 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault.bundle.index import INDEX_NAME, MAX_INDEX_BYTES, BundleIndex, RevisionEntry, parse_index
-from vault.bundle.reader import BundleReader, Entry
-from vault.catalog import queries
-from vault.catalog.schema import Model
-from vault.catalog.schema import Ref as RefRow
-from vault.checks.policy import ContentPolicy, refuse_pickles
+from vault._bundle.index import INDEX_NAME, MAX_INDEX_BYTES, BundleIndex, RevisionEntry, parse_index
+from vault._bundle.reader import BundleReader, Entry
+from vault._catalog import queries
+from vault._catalog.schema import Model
+from vault._catalog.schema import Ref as RefRow
+from vault._checks.policy import ContentPolicy, refuse_pickles
+from vault._signing.dsse import MAX_SIGNATURE_BYTES, MAX_SIGNATURE_TOTAL, parse_bundle
+from vault._signing.trust import TrustPolicy, VerifiedSignature
 from vault.errors import BundleFormatError, IntegrityError, TrustError, UnsafeContentError
 from vault.hashing import sha256_hex
 from vault.manifest import ModelManifest, parse_model_statement
 from vault.paths import check_no_case_collisions
 from vault.provenance import Provenance, parse_provenance
 from vault.revocation import RevocationClaim, verify_revocation
-from vault.signing.dsse import MAX_SIGNATURE_BYTES, MAX_SIGNATURE_TOTAL, parse_bundle
-from vault.signing.trust import TrustPolicy, VerifiedSignature
 
 if TYPE_CHECKING:
     from vault.home import Home

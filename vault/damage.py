@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault import audit
-from vault.catalog import queries
-from vault.catalog.schema import Blob, File, Model, Revision
+from vault._catalog import queries
+from vault._catalog.schema import Blob, File, Model, Revision
 from vault.status import DAMAGED
 from vault.views import publish
 

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from vault import audit
-from vault.catalog import queries
-from vault.catalog.schema import AuditEvent, Blob, Model, Revision
+from vault._catalog import queries
+from vault._catalog.schema import AuditEvent, Blob, Model, Revision
 from vault.results import Finding, FsckCounts, FsckReport
 from vault.revocation import REVOKED
 from vault.views import hf_view

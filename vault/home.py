@@ -17,7 +17,7 @@ from typing import Self
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from vault.catalog.database import (
+from vault._catalog.database import (
     check_schema_readable,
     database_url,
     open_engine,

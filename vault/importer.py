@@ -28,25 +28,25 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault import audit
-from vault._hub.metadata import GIT_SHA1_MAX_SIZE, is_lfs
-from vault.bundle.index import (
+from vault._bundle.index import (
     blob_entry,
 )
-from vault.bundle.reader import BundleReader, Entry
+from vault._bundle.reader import BundleReader, Entry
+from vault._catalog import queries
+from vault._catalog.schema import Blob, File, ImportedBundle, Revision, Signature
+from vault._catalog.schema import Ref as RefRow
+from vault._checks.content import Content, check_content, judge_revision
+from vault._checks.formats import FileKind, Verdict
+from vault._checks.policy import ContentPolicy
+from vault._hub.metadata import GIT_SHA1_MAX_SIZE, is_lfs
+from vault._signing.dsse import parse_bundle
 from vault.bundle_checks import CheckedBundle, CheckedRevision, check_metadata
-from vault.catalog import queries
-from vault.catalog.schema import Blob, File, ImportedBundle, Revision, Signature
-from vault.catalog.schema import Ref as RefRow
-from vault.checks.content import Content, check_content, judge_revision
-from vault.checks.formats import FileKind, Verdict
-from vault.checks.policy import ContentPolicy
 from vault.damage import RevisionFiles, clear_damage, damaged_blobs, rebuild_views
 from vault.errors import BundleFormatError, IntegrityError, VaultError
 from vault.hashing import DurableFile, FileDigest, hash_stream, sha256_hex
 from vault.progress import CountingReader, NoProgress, Progress
 from vault.results import VerifyReport
 from vault.revocation import REVOKED, apply_revocation, is_revoked
-from vault.signing.dsse import parse_bundle
 from vault.views import hf_view, publish
 
 if TYPE_CHECKING:

@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from vault import audit
+from vault._catalog import queries
+from vault._catalog.schema import Blob, File, Model, Revision, Signature
+from vault._checks.content import Content, check_files
+from vault._checks.policy import ContentPolicy, refuse_pickles
 from vault._hub.metadata import GIT_SHA1_MAX_SIZE, is_lfs
-from vault.catalog import queries
-from vault.catalog.schema import Blob, File, Model, Revision, Signature
-from vault.checks.content import Content, check_files
-from vault.checks.policy import ContentPolicy, refuse_pickles
+from vault._signing.trust import VerifiedSignature
 from vault.errors import ConflictError, IntegrityError, UnsafeContentError, UsageError
 from vault.hashing import FileDigest, hash_file, parallel_map
 from vault.manifest import (
@@ -38,7 +39,6 @@ from vault.progress import NoProgress, Progress
 from vault.provenance import FileRecord, build_provenance, new_provenance
 from vault.refs import DEFAULT_REF, check_ref_name, check_repo_id, is_commit
 from vault.results import AddStatus, RevisionAdded
-from vault.signing.trust import VerifiedSignature
 from vault.views import publish
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault import audit
-from vault.catalog.schema import Blob, File, Model, Revision
+from vault._catalog.schema import Blob, File, Model, Revision
 from vault.damage import clear_damage, damaged_blobs, rebuild_views, record_damage
 from vault.hashing import CHUNK, parallel_map
 from vault.results import DamagedBlob, GcResult, ScrubReport

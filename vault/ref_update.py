@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vault import audit
-from vault.catalog import queries
-from vault.catalog.schema import Ref as RefRow
+from vault._catalog import queries
+from vault._catalog.schema import Ref as RefRow
 from vault.errors import ConflictError, NotFoundError, UsageError
 from vault.refs import Ref, is_commit
 from vault.status import unavailable_message

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault.catalog import queries
-from vault.catalog.schema import Model, Revision, Revocation
+from vault._catalog import queries
+from vault._catalog.schema import Model, Revision, Revocation
 from vault.provenance import parse_provenance
 from vault.results import (
     FileInfo,

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from vault.catalog.sqlite_read import CatalogUnreadable, FileState, ReadConnection, open_for_reading
+from vault._catalog.sqlite_read import CatalogUnreadable, FileState, ReadConnection, open_for_reading
 from vault.errors import NotFoundError
 from vault.home_dir import default_home
 from vault.refs import parse_ref
@@ -152,7 +152,7 @@ def resolve(ref: str, home: Path | str | None = None, keep_connection: bool = Tr
     try:
         return fast_resolve(ref, home_path, keep_connection)
     except NeedsFullVault:
-        from vault.catalog.queries import revision_path
+        from vault._catalog.queries import revision_path
         from vault.home import Home
 
         with Home.open(home_path, create=False, readonly=True) as h, h.session() as s:

@@ -19,23 +19,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault import audit
-from vault.catalog import queries
-from vault.catalog.schema import Model, Revision, Revocation
-from vault.catalog.schema import Ref as RefRow
+from vault._catalog import queries
+from vault._catalog.schema import Model, Revision, Revocation
+from vault._catalog.schema import Ref as RefRow
+from vault._signing.dsse import sign_payload
+from vault._signing.keys import key_hint, load_private_key
 from vault.errors import NotFoundError, TrustError, UsageError
 from vault.manifest import STATEMENT_TYPE, canonical_json
 from vault.refs import Ref, check_repo_id, is_commit
 from vault.results import RevokeResult
-from vault.signing.dsse import sign_payload
-from vault.signing.keys import key_hint, load_private_key
 from vault.status import REVOKED
 from vault.views import publish
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from vault._signing.trust import TrustPolicy
     from vault.home import Home
-    from vault.signing.trust import TrustPolicy
 
 REVOCATION_PREDICATE_TYPE = "urn:vault:revocation:v1"
 
@@ -85,7 +85,7 @@ def parse_revocation(payload: bytes, origin: str) -> RevocationClaim:
 
 def verify_revocation(policy: TrustPolicy, raw: bytes, origin: str) -> tuple[RevocationClaim, Any]:
     """Verify under a trusted key in scope for the repo the revocation names."""
-    from vault.signing.dsse import parse_bundle
+    from vault._signing.dsse import parse_bundle
 
     unverified = parse_revocation(parse_bundle(raw, origin).payload, origin)
     verified = policy.verify(raw, unverified.repo_id, origin)

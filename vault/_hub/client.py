@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vault._catalog import queries
+from vault._checks.content import Content, check_files
+from vault._checks.policy import ContentPolicy, refuse_pickles
 from vault._hub.metadata import GIT_SHA1_MAX_SIZE
-from vault.catalog import queries
-from vault.checks.content import Content, check_files
-from vault.checks.policy import ContentPolicy, refuse_pickles
 from vault.durable import sync_path
 from vault.errors import (
     AccessDeniedError,

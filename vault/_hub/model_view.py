@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vault._catalog import queries
+from vault._catalog.schema import Blob, File, Model, Ref, Revision
 from vault._hub.metadata import HubEntry, git_blob_sha1, is_lfs
-from vault.catalog import queries
-from vault.catalog.schema import Blob, File, Model, Ref, Revision
 from vault.store import Store
 
 

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from vault.catalog.schema import Base
+from vault._catalog.schema import Base
 
 connection = context.config.attributes["connection"]
 context.configure(

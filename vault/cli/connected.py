@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vault.bundle.parts import parse_size
+from vault._bundle.parts import parse_size
 from vault.cli.render import Settings, TerminalProgress, emit, human_bytes
 from vault.results import AddStatus
 
@@ -136,8 +136,8 @@ def pull(
 @pass_settings
 def keygen(settings: Settings, prefix: str, password_file: Path | None) -> None:
     """Write a new ECDSA P-256 key pair (the private key encrypted if a passphrase is given)."""
+    from vault._signing.keys import read_password
     from vault.api import keygen as write_keys
-    from vault.signing.keys import read_password
 
     private, public = write_keys(prefix, read_password(password_file))
     emit(
@@ -162,7 +162,7 @@ def sign(
     settings: Settings, ref: str, key_path: Path, password_file: Path | None, out_dir: Path | None
 ) -> None:
     """Sign a revision (OMS signature + signed provenance)."""
-    from vault.signing.keys import read_password
+    from vault._signing.keys import read_password
 
     with settings.open() as v:
         r = v.sign(ref, key_path, out_dir, read_password(password_file))
@@ -198,7 +198,7 @@ def bundle(settings: Settings, refs: tuple[str, ...], out: Path, split_size: str
 @pass_settings
 def revoke(settings: Settings, ref: str, reason: str, key_path: Path, password_file: Path | None) -> None:
     """Revoke a revision: it stops resolving here, and in every vault that imports the next bundle."""
-    from vault.signing.keys import read_password
+    from vault._signing.keys import read_password
 
     with settings.open(create=False) as v:
         r = v.revoke(ref, reason, key_path, read_password(password_file))

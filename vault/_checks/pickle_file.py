@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import IO
 
-from vault.checks.pickle_scan import (
+from vault._checks.pickle_scan import (
     MAX_PICKLE_BYTES,
     PickleError,
     is_torch_legacy,
     scan_pickle_stream,
     scan_torch_legacy,
 )
-from vault.checks.zip_archive import scan_zip_pickles
+from vault._checks.zip_archive import scan_zip_pickles
 
 
 def scan_pickle_file(name: str, fh: IO[bytes], size: int) -> None:

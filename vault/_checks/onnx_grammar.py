@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from vault.checks.formats import FormatError
+from vault._checks.formats import FormatError
 
 MAX_DEPTH = 64
 FULL_PARSE_BYTES = 32 << 20  # parsed whole only below this, to keep memory bounded

@@ -14,10 +14,10 @@ import json
 import zipfile
 from typing import IO
 
-from vault.checks.formats import FileKind, FormatError, Verdict
-from vault.checks.keras_config import check_keras_config
-from vault.checks.numpy_grammar import PREFIX_BYTES, check_npy_size, parse_npy_header
-from vault.checks.pickle_scan import MAX_PICKLE_BYTES, PickleError, scan_pickle_stream
+from vault._checks.formats import FileKind, FormatError, Verdict
+from vault._checks.keras_config import check_keras_config
+from vault._checks.numpy_grammar import PREFIX_BYTES, check_npy_size, parse_npy_header
+from vault._checks.pickle_scan import MAX_PICKLE_BYTES, PickleError, scan_pickle_stream
 from vault.errors import UnsafeContentError
 from vault.paths import check_relpath
 

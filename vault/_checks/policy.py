@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from vault.checks.pickle_scan import is_pickle_based
+from vault._checks.pickle_scan import is_pickle_based
 from vault.errors import UnsafeContentError
 
 

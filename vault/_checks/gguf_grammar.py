@@ -23,7 +23,7 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
-from vault.checks.formats import FormatError
+from vault._checks.formats import FormatError
 
 MAGIC = b"GGUF"
 VERSIONS = (2, 3)

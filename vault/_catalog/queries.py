@@ -9,10 +9,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault.catalog.schema import Model, Ref, Revision, TrustEntryRow, TrustQuorum
+from vault._catalog.schema import Model, Ref, Revision, TrustEntryRow, TrustQuorum
+from vault._signing.trust import TrustEntry, TrustPolicy
 from vault.errors import NotFoundError
 from vault.refs import Ref as RefSpec
-from vault.signing.trust import TrustEntry, TrustPolicy
 from vault.status import AVAILABLE, unavailable_message
 from vault.store import Store
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError
 
-from vault.catalog.sqlite_read import CatalogUnreadable
+from vault._catalog.sqlite_read import CatalogUnreadable
 from vault.errors import CatalogUnavailableError, HomeNotWritableError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -42,7 +42,7 @@ def open_engine(url: str, readonly: bool = False) -> Engine:
     if readonly and parsed.get_backend_name() == "sqlite" and parsed.database:
         from sqlalchemy.pool import NullPool
 
-        from vault.catalog.sqlite_read import open_for_reading
+        from vault._catalog.sqlite_read import open_for_reading
 
         db = Path(parsed.database)
         # A fresh connection per session: an immutable one must not outlive one read.

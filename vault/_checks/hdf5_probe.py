@@ -7,8 +7,8 @@ with memory and CPU limits. The child only reports the string attributes
 applied here, in the parent. A child that crashes, overruns its limits or
 answers garbage is a refusal.
 
-    python -m vault.checks.hdf5_probe FILE                     (prints one JSON object)
-    python -m vault.checks.hdf5_probe OFFSET SIZE PART...      (a region of a bundle's parts)
+    python -m vault._checks.hdf5_probe FILE                     (prints one JSON object)
+    python -m vault._checks.hdf5_probe OFFSET SIZE PART...      (a region of a bundle's parts)
 
 The second form lets `vault verify` check an HDF5 file inside a bundle
 without copying it anywhere: verify writes nothing, not even scratch.
@@ -22,8 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vault.checks.formats import FormatError
-from vault.checks.keras_config import check_keras_config
+from vault._checks.formats import FormatError
+from vault._checks.keras_config import check_keras_config
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 MAX_OBJECTS = 100_000
@@ -57,7 +57,7 @@ def hdf5_strings(name: str, source: Path | tuple[int, int, list[Path]]) -> list[
     )
     try:
         res = subprocess.run(
-            [sys.executable, "-m", "vault.checks.hdf5_probe", *args],
+            [sys.executable, "-m", "vault._checks.hdf5_probe", *args],
             capture_output=True, timeout=CHILD_CPU_SECONDS * 2, preexec_fn=_limit_child, check=False,
         )  # fmt: skip
     except subprocess.TimeoutExpired:
@@ -98,8 +98,8 @@ def _probe(args: list[str]) -> dict[str, object]:
     if len(args) == 1:
         target: object = args[0]
     else:
-        from vault.bundle.parts import ChainedReader
-        from vault.bundle.reader import RegionFile
+        from vault._bundle.parts import ChainedReader
+        from vault._bundle.reader import RegionFile
 
         region = RegionFile(ChainedReader([Path(p) for p in args[2:]]), int(args[0]), int(args[1]))
         target = io.BufferedReader(region, buffer_size=1 << 20)

@@ -10,7 +10,7 @@ arbitrary code. Plain layers from Keras itself are data, and pass.
 
 from __future__ import annotations
 
-from vault.checks.formats import FormatError
+from vault._checks.formats import FormatError
 
 CODE_CLASSES = frozenset({"Lambda", "TFOpLambda", "SlicingOpLambda", "__lambda__", "function"})
 MAX_DEPTH = 200

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from vault.bundle.parts import ChainedReader, check_layout, find_parts, missing_part_message
+from vault._bundle.parts import ChainedReader, check_layout, find_parts, missing_part_message
 from vault.errors import BundleFormatError, UnsafeContentError, VaultError
 from vault.paths import check_relpath
 

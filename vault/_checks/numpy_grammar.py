@@ -18,7 +18,7 @@ import re
 import struct
 from dataclasses import dataclass
 
-from vault.checks.formats import FormatError
+from vault._checks.formats import FormatError
 
 MAGIC = b"\x93NUMPY"
 MAX_HEADER_BYTES = 10_000  # numpy's own default max_header_size

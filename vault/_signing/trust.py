@@ -16,9 +16,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from vault._signing.dsse import Envelope, parse_bundle, verify_envelope
+from vault._signing.keys import key_hint, load_public_key_bytes
 from vault.errors import TrustError
-from vault.signing.dsse import Envelope, parse_bundle, verify_envelope
-from vault.signing.keys import key_hint, load_public_key_bytes
 
 
 @dataclass(frozen=True)

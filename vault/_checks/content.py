@@ -22,24 +22,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from vault.checks.formats import FileKind, FormatError, Verdict, check_name_matches
-from vault.checks.gguf_grammar import check_gguf
-from vault.checks.hdf5_probe import SIGNATURE as HDF5_SIGNATURE
-from vault.checks.hdf5_probe import check_hdf5, superblock_offsets
-from vault.checks.numpy_grammar import MAGIC as NPY_MAGIC
-from vault.checks.numpy_grammar import PREFIX_BYTES as NPY_PREFIX
-from vault.checks.numpy_grammar import check_npy_size, parse_npy_header
-from vault.checks.onnx_grammar import ONNXError, is_sentencepiece, onnx_external_locations
-from vault.checks.pickle_file import scan_pickle_file
-from vault.checks.pickle_scan import (
+from vault._checks.formats import FileKind, FormatError, Verdict, check_name_matches
+from vault._checks.gguf_grammar import check_gguf
+from vault._checks.hdf5_probe import SIGNATURE as HDF5_SIGNATURE
+from vault._checks.hdf5_probe import check_hdf5, superblock_offsets
+from vault._checks.numpy_grammar import MAGIC as NPY_MAGIC
+from vault._checks.numpy_grammar import PREFIX_BYTES as NPY_PREFIX
+from vault._checks.numpy_grammar import check_npy_size, parse_npy_header
+from vault._checks.onnx_grammar import ONNXError, is_sentencepiece, onnx_external_locations
+from vault._checks.pickle_file import scan_pickle_file
+from vault._checks.pickle_scan import (
     MAX_PICKLE_BYTES,
     PickleError,
     is_pickle_based,
     scan_pickle_stream,
 )
-from vault.checks.policy import ContentPolicy
-from vault.checks.safetensors_grammar import MAX_HEADER_BYTES, check_safetensors
-from vault.checks.zip_archive import inspect_zip
+from vault._checks.policy import ContentPolicy
+from vault._checks.safetensors_grammar import MAX_HEADER_BYTES, check_safetensors
+from vault._checks.zip_archive import inspect_zip
 from vault.errors import UnsafeContentError
 from vault.paths import check_relpath
 

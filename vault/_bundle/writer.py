@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from vault import audit
-from vault.bundle.index import (
+from vault._bundle.index import (
     INDEX_NAME,
     BundleIndex,
     RevisionEntry,
@@ -24,8 +24,8 @@ from vault.bundle.index import (
     revision_prefix,
     revocation_entry,
 )
-from vault.bundle.parts import SplitWriter, glob_escape, part_name
-from vault.catalog import queries
+from vault._bundle.parts import SplitWriter, glob_escape, part_name
+from vault._catalog import queries
 from vault.durable import sync_file
 from vault.errors import ConflictError, UsageError, VaultError
 from vault.progress import CountingReader, NoProgress, Progress
