@@ -14,9 +14,9 @@ from vault._catalog import queries
 from vault._catalog.schema import TrustEntryRow, TrustQuorum
 from vault._signing.keys import key_hint, load_public_key, public_key_pem
 from vault._signing.trust import TrustEntry
+from vault._verify.importer import ImportResult
 from vault.errors import ConflictError, NotFoundError, UsageError
 from vault.home import Home
-from vault.importer import ImportResult
 from vault.ref_update import RefMove
 from vault.refs import parse_ref
 from vault.resolver import resolve
@@ -46,18 +46,18 @@ class Vault(Home):
 
     @property
     def hf_cache(self) -> HFCacheView:
-        from vault.views import hf_view
+        from vault._store.views import hf_view
 
         return hf_view(self)
 
     def sync_hf_cache(self, repo_ids: list[str]) -> None:
         """Bring the Hugging Face cache view of these models in line with the catalog (writer lock held)."""
-        from vault.views import publish
+        from vault._store.views import publish
 
         publish(self, repo_ids)
 
     def rebuild_hf_cache(self) -> int:
-        from vault.views import rebuild_hf_view
+        from vault._store.views import rebuild_hf_view
 
         return rebuild_hf_view(self)
 
@@ -188,7 +188,7 @@ class Vault(Home):
         allow_unknown: bool = False,
     ) -> VerifyReport:
         from vault._checks.policy import ContentPolicy
-        from vault.importer import verify_bundle
+        from vault._verify.importer import verify_bundle
 
         return verify_bundle(self, path, ContentPolicy(allow_pickle, allow_unknown=allow_unknown), progress)
 
@@ -201,7 +201,7 @@ class Vault(Home):
         allow_unknown: bool = False,
     ) -> ImportResult:
         from vault._checks.policy import ContentPolicy
-        from vault.importer import import_bundle
+        from vault._verify.importer import import_bundle
 
         policy = ContentPolicy(allow_pickle, allow_downgrade, allow_unknown)
         return import_bundle(self, path, policy, progress)

@@ -20,15 +20,15 @@ from sqlalchemy import select
 from vault import audit
 from vault._catalog import queries
 from vault._catalog.schema import AuditEvent, Blob, Model, Revision
+from vault._store.views import hf_view
 from vault.results import Finding, FsckCounts, FsckReport
 from vault.revocation import REVOKED
-from vault.views import hf_view
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from vault._store.blobs import Store
     from vault.home import Home
-    from vault.store import Store
 
 
 @dataclass

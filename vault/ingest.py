@@ -25,6 +25,7 @@ from vault._checks.content import Content, check_files
 from vault._checks.policy import ContentPolicy, refuse_pickles
 from vault._hub.metadata import GIT_SHA1_MAX_SIZE, is_lfs
 from vault._signing.trust import VerifiedSignature
+from vault._store.views import publish
 from vault.errors import ConflictError, IntegrityError, UnsafeContentError, UsageError
 from vault.hashing import FileDigest, hash_file, parallel_map
 from vault.manifest import (
@@ -39,7 +40,6 @@ from vault.progress import NoProgress, Progress
 from vault.provenance import FileRecord, build_provenance, new_provenance
 from vault.refs import DEFAULT_REF, check_ref_name, check_repo_id, is_commit
 from vault.results import AddStatus, RevisionAdded
-from vault.views import publish
 
 if TYPE_CHECKING:
     from vault.home import Home

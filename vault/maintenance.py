@@ -19,12 +19,12 @@ from sqlalchemy.orm import Session
 
 from vault import audit
 from vault._catalog.schema import Blob, File, Model, Revision
-from vault.damage import clear_damage, damaged_blobs, rebuild_views, record_damage
+from vault._store.damage import clear_damage, damaged_blobs, rebuild_views, record_damage
+from vault._store.views import publish
 from vault.hashing import CHUNK, parallel_map
 from vault.results import DamagedBlob, GcResult, ScrubReport
 from vault.revocation import REVOKED
 from vault.status import DAMAGED
-from vault.views import publish
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -107,7 +107,7 @@ def _damaged_revisions(s: Session) -> list[tuple[str, str]]:
 
 
 def gc(vault: Home, dry_run: bool = False) -> GcResult:
-    from vault.importer import recover
+    from vault._verify.importer import recover
 
     removed_blobs: list[str] = []
     removed_views: list[str] = []

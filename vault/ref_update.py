@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 from vault import audit
 from vault._catalog import queries
 from vault._catalog.schema import Ref as RefRow
+from vault._store.views import publish
 from vault.errors import ConflictError, NotFoundError, UsageError
 from vault.refs import Ref, is_commit
 from vault.status import unavailable_message
-from vault.views import publish
 
 if TYPE_CHECKING:
     from vault.home import Home

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from vault._catalog import queries
 from vault._catalog.schema import Model, Revision, Revocation
+from vault._store.blobs import Store
 from vault.provenance import parse_provenance
 from vault.results import (
     FileInfo,
@@ -17,7 +18,6 @@ from vault.results import (
     RevocationInfo,
     SignatureInfo,
 )
-from vault.store import Store
 
 
 def list_revisions(session: Session) -> list[RevisionSummary]:

@@ -24,12 +24,12 @@ from vault._catalog.schema import Model, Revision, Revocation
 from vault._catalog.schema import Ref as RefRow
 from vault._signing.dsse import sign_payload
 from vault._signing.keys import key_hint, load_private_key
+from vault._store.views import publish
 from vault.errors import NotFoundError, TrustError, UsageError
 from vault.manifest import STATEMENT_TYPE, canonical_json
 from vault.refs import Ref, check_repo_id, is_commit
 from vault.results import RevokeResult
 from vault.status import REVOKED
-from vault.views import publish
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from vault.durable import sync_file
+from vault._store.durable import sync_file
 from vault.errors import BundleFormatError, NotFoundError, UsageError
 
 _SIZE = re.compile(r"^(\d+)\s*([KMGT]?)(i?B?)?$", re.IGNORECASE)

@@ -26,7 +26,7 @@ from vault._bundle.index import (
 )
 from vault._bundle.parts import SplitWriter, glob_escape, part_name
 from vault._catalog import queries
-from vault.durable import sync_file
+from vault._store.durable import sync_file
 from vault.errors import ConflictError, UsageError, VaultError
 from vault.progress import CountingReader, NoProgress, Progress
 from vault.refs import Ref

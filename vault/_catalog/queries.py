@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from vault._catalog.schema import Model, Ref, Revision, TrustEntryRow, TrustQuorum
 from vault._signing.trust import TrustEntry, TrustPolicy
+from vault._store.blobs import Store
 from vault.errors import NotFoundError
 from vault.refs import Ref as RefSpec
 from vault.status import AVAILABLE, unavailable_message
-from vault.store import Store
 
 
 def get_model(session: Session, repo_id: str) -> Model | None:

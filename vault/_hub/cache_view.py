@@ -23,7 +23,7 @@ from pathlib import Path
 
 from vault._hub.metadata import HubEntry
 from vault._hub.model_view import HubModel
-from vault.store import Store
+from vault._store.blobs import Store
 
 TREE_FORMAT_VERSION = 1
 

@@ -27,7 +27,8 @@ from vault._catalog import queries
 from vault._checks.content import Content, check_files
 from vault._checks.policy import ContentPolicy, refuse_pickles
 from vault._hub.metadata import GIT_SHA1_MAX_SIZE
-from vault.durable import sync_path
+from vault._store.durable import sync_path
+from vault._store.views import publish
 from vault.errors import (
     AccessDeniedError,
     IntegrityError,
@@ -42,7 +43,6 @@ from vault.paths import check_no_case_collisions, check_relpath
 from vault.provenance import FileRecord
 from vault.refs import check_ref_name, check_repo_id, is_commit
 from vault.results import AddStatus, RevisionAdded
-from vault.views import publish
 
 if TYPE_CHECKING:
     from vault.home import Home

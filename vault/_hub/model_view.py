@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from vault._catalog import queries
 from vault._catalog.schema import Blob, File, Model, Ref, Revision
 from vault._hub.metadata import HubEntry, git_blob_sha1, is_lfs
-from vault.store import Store
+from vault._store.blobs import Store
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from vault import audit
 from vault._catalog import queries
 from vault._catalog.schema import Blob, File, Model, Revision
+from vault._store.views import publish
 from vault.status import DAMAGED
-from vault.views import publish
 
 if TYPE_CHECKING:
     from vault.home import Home

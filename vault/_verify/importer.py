@@ -40,14 +40,14 @@ from vault._checks.formats import FileKind, Verdict
 from vault._checks.policy import ContentPolicy
 from vault._hub.metadata import GIT_SHA1_MAX_SIZE, is_lfs
 from vault._signing.dsse import parse_bundle
-from vault.bundle_checks import CheckedBundle, CheckedRevision, check_metadata
-from vault.damage import RevisionFiles, clear_damage, damaged_blobs, rebuild_views
+from vault._store.damage import RevisionFiles, clear_damage, damaged_blobs, rebuild_views
+from vault._store.views import hf_view, publish
+from vault._verify.metadata import CheckedBundle, CheckedRevision, check_metadata
 from vault.errors import BundleFormatError, IntegrityError, VaultError
 from vault.hashing import DurableFile, FileDigest, hash_stream, sha256_hex
 from vault.progress import CountingReader, NoProgress, Progress
 from vault.results import VerifyReport
 from vault.revocation import REVOKED, apply_revocation, is_revoked
-from vault.views import hf_view, publish
 
 if TYPE_CHECKING:
     from vault.home import Home
