@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vault.hashing import hash_file  # noqa: E402 - after the path set-up above
+from vault._hashing import hash_file  # noqa: E402 - after the path set-up above
 
 VAULT = [sys.executable, "-m", "vault.cli"]
 REPO = "sentence-transformers/all-MiniLM-L6-v2"

@@ -16,8 +16,8 @@ from click.testing import CliRunner, Result
 from safetensors.numpy import save_file
 
 import vault
+from vault._hashing import hash_file
 from vault.cli import cli
-from vault.hashing import hash_file
 
 # huggingface_hub reads these at import time: keep its state out of the user's home and quiet.
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="vault-tests-hf-home-")

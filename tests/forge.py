@@ -18,8 +18,8 @@ import blake3
 from vault._bundle.index import INDEX_NAME, BundleIndex, RevisionEntry, blob_entry, revision_prefix
 from vault._signing.dsse import sign_payload
 from vault._signing.keys import load_private_key
-from vault.manifest import Resource, build_model_statement
-from vault.provenance import FileRecord, build_provenance, new_provenance
+from vault._statements.manifest import Resource, build_model_statement
+from vault._statements.provenance import FileRecord, build_provenance, new_provenance
 
 
 def forge_bundle(

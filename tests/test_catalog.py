@@ -63,7 +63,7 @@ def test_migrations_downgrade_and_upgrade(tmp_path: Path) -> None:
 
 
 def test_audit_events_are_hash_chained(tmp_path: Path, tiny_model: Path) -> None:
-    from vault.audit import GENESIS, event_hash
+    from vault._audit import GENESIS, event_hash
 
     home = tmp_path / "h"
     run("add", tiny_model, "--repo", "acme/tiny", home=home)

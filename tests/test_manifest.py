@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from model_signing import hashing as ms_hashing
 from model_signing._signing import signing as ms_signing
 
+from vault._hashing import hash_file
+from vault._statements.manifest import Resource, build_model_statement, parse_model_statement
 from vault.errors import IntegrityError, TrustError, UnsafeContentError
-from vault.hashing import hash_file
-from vault.manifest import Resource, build_model_statement, parse_model_statement
 
 hex64 = st.text("0123456789abcdef", min_size=64, max_size=64)
 names = st.from_regex(r"[a-z][a-z0-9_.-]{0,12}(/[a-z][a-z0-9_.-]{0,12})?", fullmatch=True)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from vault._statements.paths import check_no_case_collisions, check_relpath
 from vault.errors import UnsafeContentError
-from vault.paths import check_no_case_collisions, check_relpath
 
 
 @given(st.text(max_size=60))

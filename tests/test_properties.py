@@ -20,8 +20,8 @@ from safetensors.numpy import save
 
 from vault._bundle.reader import BundleReader
 from vault._checks.safetensors_grammar import check_safetensors
+from vault._statements.paths import check_relpath
 from vault.errors import UnsafeContentError, VaultError
-from vault.paths import check_relpath
 
 DTYPES = [np.float32, np.float16, np.int64, np.int8, np.uint8, np.float64, np.int32, np.bool_]
 

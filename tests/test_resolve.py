@@ -11,8 +11,8 @@ import pytest
 
 import vault
 from tests.conftest import run, run_json, write_tiny_model
+from vault._resolver import close_connections
 from vault.errors import NotFoundError, UsageError
-from vault.resolver import close_connections
 
 VAULT_BIN = Path(sys.executable).parent / "vault"
 

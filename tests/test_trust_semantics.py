@@ -14,8 +14,8 @@ from tests.conftest import KeyPair, Transfer, run, run_json
 from tests.forge import forge_bundle
 from tests.test_hostile_corpus import refused
 from vault._signing.trust import TrustEntry, TrustPolicy, VerifiedSignature
+from vault._statements.manifest import Resource, build_model_statement
 from vault.errors import TrustError
-from vault.manifest import Resource, build_model_statement
 
 FILES = {"config.json": b'{"a": 1}', "vocab.txt": b"a\nb\n"}
 

@@ -95,7 +95,7 @@ def resolve(ref: str, home: Any = None) -> Any:
     Defined here, not re-exported, so that `import vault; vault.resolve(...)`
     costs one SQLite query and no heavy imports.
     """
-    from vault.resolver import resolve as _resolve
+    from vault._resolver import resolve as _resolve
 
     return _resolve(ref, home)
 

@@ -49,8 +49,8 @@ def main() -> None:
         cli_main()
         return
     home, as_json, ref = parsed
+    from vault._resolver import resolve
     from vault.errors import VaultError
-    from vault.resolver import resolve
 
     try:
         path = resolve(ref, Path(home) if home else None, keep_connection=False)

@@ -9,17 +9,17 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from vault import audit
+from vault import _audit as audit
 from vault._catalog import queries
 from vault._catalog.schema import TrustEntryRow, TrustQuorum
+from vault._home import Home
+from vault._ops.ref_update import RefMove
+from vault._resolver import resolve
 from vault._signing.keys import key_hint, load_public_key, public_key_pem
 from vault._signing.trust import TrustEntry
+from vault._statements.refs import parse_ref
 from vault._verify.importer import ImportResult
 from vault.errors import ConflictError, NotFoundError, UsageError
-from vault.home import Home
-from vault.ref_update import RefMove
-from vault.refs import parse_ref
-from vault.resolver import resolve
 from vault.results import (
     AuditEntry,
     AuditReport,
@@ -38,7 +38,7 @@ from vault.results import (
 
 if TYPE_CHECKING:
     from vault._hub.cache_view import HFCacheView
-    from vault.progress import Progress
+    from vault._progress import Progress
 
 
 class Vault(Home):
@@ -144,7 +144,7 @@ class Vault(Home):
     # -- connected side --------------------------------------------------
 
     def add(self, directory: Path, repo_id: str, **kwargs: Any) -> RevisionAdded:
-        from vault.ingest import add_directory
+        from vault._ops.ingest import add_directory
 
         return add_directory(self, directory, repo_id, **kwargs)
 
@@ -156,12 +156,12 @@ class Vault(Home):
     def sign(
         self, ref: str, key_path: Path, out_dir: Path | None = None, password: bytes | None = None
     ) -> SignResult:
-        from vault.attest import sign_revision
+        from vault._ops.attest import sign_revision
 
         return sign_revision(self, parse_ref(ref), key_path, out_dir, password)
 
     def revoke(self, ref: str, reason: str, key_path: Path, password: bytes | None = None) -> RevokeResult:
-        from vault.revocation import revoke
+        from vault._ops.revocation import revoke
 
         return revoke(self, parse_ref(ref), reason, key_path, password)
 
@@ -174,7 +174,7 @@ class Vault(Home):
 
     def set_ref(self, ref: str, commit: str, allow_downgrade: bool = False) -> RefMove:
         """Point a ref at a held revision on the operator's word (audited; back in time only if allowed)."""
-        from vault.ref_update import move_ref
+        from vault._ops.ref_update import move_ref
 
         return move_ref(self, parse_ref(ref), commit, allow_downgrade)
 
@@ -213,35 +213,35 @@ class Vault(Home):
             return queries.revision_path(s, self.store, parse_ref(ref))
 
     def list(self) -> list[RevisionSummary]:
-        from vault.reports import list_revisions
+        from vault._ops.reports import list_revisions
 
         with self.session() as s:
             return list_revisions(s)
 
     def show(self, ref: str) -> RevisionDetail:
-        from vault.reports import show_revision
+        from vault._ops.reports import show_revision
 
         with self.session() as s:
             return show_revision(s, queries.find_revision(s, parse_ref(ref), any_status=True), self.store)
 
     def provenance(self, ref: str) -> ProvenanceReport:
-        from vault.reports import provenance_report
+        from vault._ops.reports import provenance_report
 
         with self.session() as s:
             return provenance_report(s, queries.find_revision(s, parse_ref(ref), any_status=True))
 
     def fsck(self) -> FsckReport:
-        from vault.fsck import fsck
+        from vault._ops.fsck import fsck
 
         return fsck(self)
 
     def scrub(self) -> ScrubReport:
-        from vault.maintenance import scrub
+        from vault._ops.maintenance import scrub
 
         return scrub(self)
 
     def gc(self, dry_run: bool = False) -> GcResult:
-        from vault.maintenance import gc
+        from vault._ops.maintenance import gc
 
         return gc(self, dry_run)
 

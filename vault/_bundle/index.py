@@ -11,10 +11,10 @@ import json
 import re
 from dataclasses import dataclass
 
+from vault._statements.manifest import canonical_json
+from vault._statements.paths import check_relpath
+from vault._statements.refs import check_repo_id, is_commit
 from vault.errors import BundleFormatError, UsageError
-from vault.manifest import canonical_json
-from vault.paths import check_relpath
-from vault.refs import check_repo_id, is_commit
 
 INDEX_NAME = "vault-bundle.json"
 FORMAT = "vault-bundle"

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import IO
 
 from vault._bundle.parts import ChainedReader, check_layout, find_parts, missing_part_message
+from vault._statements.paths import check_relpath
 from vault.errors import BundleFormatError, UnsafeContentError, VaultError
-from vault.paths import check_relpath
 
 _PLAIN_FILE_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE)
 _TYPE_NAMES = {

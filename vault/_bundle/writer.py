@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from vault import audit
+from vault import _audit as audit
 from vault._bundle.index import (
     INDEX_NAME,
     BundleIndex,
@@ -26,15 +26,15 @@ from vault._bundle.index import (
 )
 from vault._bundle.parts import SplitWriter, glob_escape, part_name
 from vault._catalog import queries
+from vault._ops.revocation import all_revocations
+from vault._progress import CountingReader, NoProgress, Progress
+from vault._statements.refs import Ref
 from vault._store.durable import sync_file
 from vault.errors import ConflictError, UsageError, VaultError
-from vault.progress import CountingReader, NoProgress, Progress
-from vault.refs import Ref
 from vault.results import BundleResult
-from vault.revocation import all_revocations
 
 if TYPE_CHECKING:
-    from vault.home import Home
+    from vault._home import Home
 
 PARTIAL = ".partial"
 MAX_PARTS = 1000  # OUT.000 … OUT.999: the reader finds exactly three-digit suffixes

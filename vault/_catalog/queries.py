@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from vault._catalog.schema import Model, Ref, Revision, TrustEntryRow, TrustQuorum
 from vault._signing.trust import TrustEntry, TrustPolicy
+from vault._statements.refs import Ref as RefSpec
 from vault._store.blobs import Store
 from vault.errors import NotFoundError
-from vault.refs import Ref as RefSpec
 from vault.status import AVAILABLE, unavailable_message
 
 
@@ -90,7 +90,7 @@ def trust_quorums(session: Session) -> dict[str, int]:
 
 
 def trust_policy(session: Session) -> TrustPolicy:
-    from vault.audit import utc_now
+    from vault._audit import utc_now
 
     return TrustPolicy(trust_entries(session), trust_quorums(session), utc_now())
 

@@ -40,8 +40,8 @@ from vault._checks.pickle_scan import (
 from vault._checks.policy import ContentPolicy
 from vault._checks.safetensors_grammar import MAX_HEADER_BYTES, check_safetensors
 from vault._checks.zip_archive import inspect_zip
+from vault._statements.paths import check_relpath
 from vault.errors import UnsafeContentError
-from vault.paths import check_relpath
 
 # Image formats model cards carry; checked only after the pickle test, since a GIF header
 # ("GIF8…") is also the start of a valid pickle.

@@ -18,8 +18,8 @@ from vault._checks.formats import FileKind, FormatError, Verdict
 from vault._checks.keras_config import check_keras_config
 from vault._checks.numpy_grammar import PREFIX_BYTES, check_npy_size, parse_npy_header
 from vault._checks.pickle_scan import MAX_PICKLE_BYTES, PickleError, scan_pickle_stream
+from vault._statements.paths import check_relpath
 from vault.errors import UnsafeContentError
-from vault.paths import check_relpath
 
 MAX_MEMBERS = 100_000
 MAX_CONFIG_BYTES = 64 << 20

@@ -26,7 +26,12 @@ from typing import TYPE_CHECKING, Any
 from vault._catalog import queries
 from vault._checks.content import Content, check_files
 from vault._checks.policy import ContentPolicy, refuse_pickles
+from vault._hashing import FileDigest, hash_file, parallel_map
 from vault._hub.metadata import GIT_SHA1_MAX_SIZE
+from vault._ops.ingest import NewRevision, commit_revision
+from vault._statements.paths import check_no_case_collisions, check_relpath
+from vault._statements.provenance import FileRecord
+from vault._statements.refs import check_ref_name, check_repo_id, is_commit
 from vault._store.durable import sync_path
 from vault._store.views import publish
 from vault.errors import (
@@ -37,15 +42,10 @@ from vault.errors import (
     UnsafeContentError,
     UsageError,
 )
-from vault.hashing import FileDigest, hash_file, parallel_map
-from vault.ingest import NewRevision, commit_revision
-from vault.paths import check_no_case_collisions, check_relpath
-from vault.provenance import FileRecord
-from vault.refs import check_ref_name, check_repo_id, is_commit
 from vault.results import AddStatus, RevisionAdded
 
 if TYPE_CHECKING:
-    from vault.home import Home
+    from vault._home import Home
 
 DOWNLOAD_WORKERS = 4
 

@@ -18,10 +18,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from vault._hub.metadata import HubEntry
 from vault._hub.model_view import hub_model
-from vault.refs import is_commit
+from vault._statements.refs import is_commit
 
 if TYPE_CHECKING:
-    from vault.home import Home
+    from vault._home import Home
 
 _INFO = re.compile(r"/api/models/([^/]+/[^/]+?)(?:/revision/(.+))?")
 _TREE = re.compile(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)(?:/(.*))?")

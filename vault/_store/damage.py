@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault import audit
+from vault import _audit as audit
 from vault._catalog import queries
 from vault._catalog.schema import Blob, File, Model, Revision
 from vault._store.views import publish
 from vault.status import DAMAGED
 
 if TYPE_CHECKING:
-    from vault.home import Home
+    from vault._home import Home
 
 # (repo_id, commit, [(path, sha256), ...]): enough to rebuild one revision's views.
 RevisionFiles = tuple[str, str, list[tuple[str, str]]]

@@ -7,9 +7,9 @@ writes the HF view.
 
 from __future__ import annotations
 
+from vault._home import Home
 from vault._hub.cache_view import HFCacheView
 from vault._hub.model_view import all_repo_ids, hub_model
-from vault.home import Home
 
 
 def hf_view(home: Home) -> HFCacheView:

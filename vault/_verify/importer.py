@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault import audit
+from vault import _audit as audit
 from vault._bundle.index import (
     blob_entry,
 )
@@ -38,19 +38,19 @@ from vault._catalog.schema import Ref as RefRow
 from vault._checks.content import Content, check_content, judge_revision
 from vault._checks.formats import FileKind, Verdict
 from vault._checks.policy import ContentPolicy
+from vault._hashing import DurableFile, FileDigest, hash_stream, sha256_hex
 from vault._hub.metadata import GIT_SHA1_MAX_SIZE, is_lfs
+from vault._ops.revocation import REVOKED, apply_revocation, is_revoked
+from vault._progress import CountingReader, NoProgress, Progress
 from vault._signing.dsse import parse_bundle
 from vault._store.damage import RevisionFiles, clear_damage, damaged_blobs, rebuild_views
 from vault._store.views import hf_view, publish
 from vault._verify.metadata import CheckedBundle, CheckedRevision, check_metadata
 from vault.errors import BundleFormatError, IntegrityError, VaultError
-from vault.hashing import DurableFile, FileDigest, hash_stream, sha256_hex
-from vault.progress import CountingReader, NoProgress, Progress
 from vault.results import VerifyReport
-from vault.revocation import REVOKED, apply_revocation, is_revoked
 
 if TYPE_CHECKING:
-    from vault.home import Home
+    from vault._home import Home
 
 
 @dataclass(frozen=True)

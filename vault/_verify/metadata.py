@@ -25,17 +25,17 @@ from vault._catalog import queries
 from vault._catalog.schema import Model
 from vault._catalog.schema import Ref as RefRow
 from vault._checks.policy import ContentPolicy, refuse_pickles
+from vault._hashing import sha256_hex
+from vault._ops.revocation import RevocationClaim, verify_revocation
 from vault._signing.dsse import MAX_SIGNATURE_BYTES, MAX_SIGNATURE_TOTAL, parse_bundle
 from vault._signing.trust import TrustPolicy, VerifiedSignature
+from vault._statements.manifest import ModelManifest, parse_model_statement
+from vault._statements.paths import check_no_case_collisions
+from vault._statements.provenance import Provenance, parse_provenance
 from vault.errors import BundleFormatError, IntegrityError, TrustError, UnsafeContentError
-from vault.hashing import sha256_hex
-from vault.manifest import ModelManifest, parse_model_statement
-from vault.paths import check_no_case_collisions
-from vault.provenance import Provenance, parse_provenance
-from vault.revocation import RevocationClaim, verify_revocation
 
 if TYPE_CHECKING:
-    from vault.home import Home
+    from vault._home import Home
 
 
 @dataclass

@@ -64,7 +64,7 @@ def show(settings: Settings, ref: str) -> None:
 @pass_settings
 def path(settings: Settings, ref: str) -> None:
     """Print the revision's directory (and nothing else)."""
-    from vault.resolver import resolve
+    from vault._resolver import resolve
 
     p = resolve(ref, settings.home_path, keep_connection=False)
     emit(settings, {"path": str(p)}, str(p))

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vault._statements.paths import check_relpath
 from vault.errors import IntegrityError, TrustError
-from vault.paths import check_relpath
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 OMS_PREDICATE_TYPE = "https://model_signing/signature/v1.0"

@@ -18,8 +18,8 @@ from typing import Protocol, TypeVar
 
 import blake3
 
+from vault._progress import CountingReader, Progress
 from vault._store.durable import sync_file
-from vault.progress import CountingReader, Progress
 
 CHUNK = 1 << 20  # 1 MiB: large enough to release the GIL inside hashlib, small enough for RSS
 T = TypeVar("T")

@@ -24,9 +24,9 @@ from vault._catalog.database import (
     require_writable,
     upgrade_schema,
 )
+from vault._home_dir import default_home
 from vault._store.blobs import Store
 from vault.errors import HomeNotWritableError, NotFoundError
-from vault.home_dir import default_home
 
 
 class Home:

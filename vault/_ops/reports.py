@@ -7,8 +7,8 @@ from sqlalchemy.orm import Session
 
 from vault._catalog import queries
 from vault._catalog.schema import Model, Revision, Revocation
+from vault._statements.provenance import parse_provenance
 from vault._store.blobs import Store
-from vault.provenance import parse_provenance
 from vault.results import (
     FileInfo,
     ProvenanceFile,

@@ -14,9 +14,9 @@ import threading
 from pathlib import Path
 
 from vault._catalog.sqlite_read import CatalogUnreadable, FileState, ReadConnection, open_for_reading
+from vault._home_dir import default_home
+from vault._statements.refs import parse_ref
 from vault.errors import NotFoundError
-from vault.home_dir import default_home
-from vault.refs import parse_ref
 from vault.status import AVAILABLE, unavailable_message
 
 _BY_REF = """
@@ -153,7 +153,7 @@ def resolve(ref: str, home: Path | str | None = None, keep_connection: bool = Tr
         return fast_resolve(ref, home_path, keep_connection)
     except NeedsFullVault:
         from vault._catalog.queries import revision_path
-        from vault.home import Home
+        from vault._home import Home
 
         with Home.open(home_path, create=False, readonly=True) as h, h.session() as s:
             return revision_path(s, h.store, parse_ref(ref))

@@ -18,24 +18,24 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault import audit
+from vault import _audit as audit
 from vault._catalog import queries
 from vault._catalog.schema import Model, Revision, Revocation
 from vault._catalog.schema import Ref as RefRow
 from vault._signing.dsse import sign_payload
 from vault._signing.keys import key_hint, load_private_key
+from vault._statements.manifest import STATEMENT_TYPE, canonical_json
+from vault._statements.refs import Ref, check_repo_id, is_commit
 from vault._store.views import publish
 from vault.errors import NotFoundError, TrustError, UsageError
-from vault.manifest import STATEMENT_TYPE, canonical_json
-from vault.refs import Ref, check_repo_id, is_commit
 from vault.results import RevokeResult
 from vault.status import REVOKED
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from vault._home import Home
     from vault._signing.trust import TrustPolicy
-    from vault.home import Home
 
 REVOCATION_PREDICATE_TYPE = "urn:vault:revocation:v1"
 

@@ -18,31 +18,31 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from vault import audit
+from vault import _audit as audit
 from vault._catalog import queries
 from vault._catalog.schema import Blob, File, Model, Revision, Signature
 from vault._checks.content import Content, check_files
 from vault._checks.policy import ContentPolicy, refuse_pickles
+from vault._hashing import FileDigest, hash_file, parallel_map
 from vault._hub.metadata import GIT_SHA1_MAX_SIZE, is_lfs
+from vault._progress import NoProgress, Progress
 from vault._signing.trust import VerifiedSignature
-from vault._store.views import publish
-from vault.errors import ConflictError, IntegrityError, UnsafeContentError, UsageError
-from vault.hashing import FileDigest, hash_file, parallel_map
-from vault.manifest import (
+from vault._statements.manifest import (
     ModelManifest,
     Resource,
     build_model_statement,
     canonical_json,
     parse_model_statement,
 )
-from vault.paths import check_no_case_collisions, check_relpath
-from vault.progress import NoProgress, Progress
-from vault.provenance import FileRecord, build_provenance, new_provenance
-from vault.refs import DEFAULT_REF, check_ref_name, check_repo_id, is_commit
+from vault._statements.paths import check_no_case_collisions, check_relpath
+from vault._statements.provenance import FileRecord, build_provenance, new_provenance
+from vault._statements.refs import DEFAULT_REF, check_ref_name, check_repo_id, is_commit
+from vault._store.views import publish
+from vault.errors import ConflictError, IntegrityError, UnsafeContentError, UsageError
 from vault.results import AddStatus, RevisionAdded
 
 if TYPE_CHECKING:
-    from vault.home import Home
+    from vault._home import Home
 
 # VCS metadata is not model content; everything else in the folder is taken in or refused.
 SKIPPED_DIRS = frozenset({".git"})

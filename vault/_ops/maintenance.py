@@ -17,19 +17,19 @@ import blake3
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault import audit
+from vault import _audit as audit
 from vault._catalog.schema import Blob, File, Model, Revision
+from vault._hashing import CHUNK, parallel_map
+from vault._ops.revocation import REVOKED
 from vault._store.damage import clear_damage, damaged_blobs, rebuild_views, record_damage
 from vault._store.views import publish
-from vault.hashing import CHUNK, parallel_map
 from vault.results import DamagedBlob, GcResult, ScrubReport
-from vault.revocation import REVOKED
 from vault.status import DAMAGED
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from vault.home import Home
+    from vault._home import Home
 
 
 def _blake3_file(path: Path) -> tuple[int, str] | None:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault._catalog.schema import AuditEvent
-from vault.manifest import canonical_json
+from vault._statements.manifest import canonical_json
 
 GENESIS = "0" * 64
 

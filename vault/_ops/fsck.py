@@ -17,18 +17,18 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from vault import audit
+from vault import _audit as audit
 from vault._catalog import queries
 from vault._catalog.schema import AuditEvent, Blob, Model, Revision
+from vault._ops.revocation import REVOKED
 from vault._store.views import hf_view
 from vault.results import Finding, FsckCounts, FsckReport
-from vault.revocation import REVOKED
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from vault._home import Home
     from vault._store.blobs import Store
-    from vault.home import Home
 
 
 @dataclass

@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vault._statements.manifest import STATEMENT_TYPE, canonical_json
+from vault._statements.paths import check_relpath
+from vault._statements.refs import check_ref_name, check_repo_id, is_commit
 from vault.errors import TrustError, UsageError
-from vault.manifest import STATEMENT_TYPE, canonical_json
-from vault.paths import check_relpath
-from vault.refs import check_ref_name, check_repo_id, is_commit
 from vault.version import __version__
 
 SLSA_PREDICATE_TYPE = "https://slsa.dev/provenance/v1"

@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from vault import audit
+from vault import _audit as audit
 from vault._catalog import queries
 from vault._catalog.schema import Signature
 from vault._signing.dsse import sign_payload
 from vault._signing.keys import key_hint, load_private_key
-from vault.refs import Ref
+from vault._statements.refs import Ref
 from vault.results import SignResult
 
 if TYPE_CHECKING:
-    from vault.home import Home
+    from vault._home import Home
 
 MODEL_SIG = "model.sig"
 PROVENANCE_SIG = "provenance.sig"

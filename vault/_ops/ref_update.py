@@ -12,16 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from vault import audit
+from vault import _audit as audit
 from vault._catalog import queries
 from vault._catalog.schema import Ref as RefRow
+from vault._statements.refs import Ref, is_commit
 from vault._store.views import publish
 from vault.errors import ConflictError, NotFoundError, UsageError
-from vault.refs import Ref, is_commit
 from vault.status import unavailable_message
 
 if TYPE_CHECKING:
-    from vault.home import Home
+    from vault._home import Home
 
 
 @dataclass(frozen=True)
