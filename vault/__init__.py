@@ -26,27 +26,27 @@ from vault.errors import (
     VaultError,
     VerificationError,
 )
-from vault.results import (
-    AddStatus,
-    AuditEntry,
-    AuditReport,
-    BundleResult,
-    FsckReport,
-    GcResult,
-    ProvenanceReport,
-    RevisionAdded,
-    RevisionDetail,
-    RevisionSummary,
-    RevokeResult,
-    ScrubReport,
-    SignResult,
-    VerifyReport,
-)
-from vault.status import RevisionStatus
 from vault.version import __version__
 
 if TYPE_CHECKING:
     from vault.api import ImportResult, RefMove, Vault, keygen, open_vault
+    from vault.results import (
+        AddStatus,
+        AuditEntry,
+        AuditReport,
+        BundleResult,
+        FsckReport,
+        GcResult,
+        ProvenanceReport,
+        RevisionAdded,
+        RevisionDetail,
+        RevisionSummary,
+        RevokeResult,
+        ScrubReport,
+        SignResult,
+        VerifyReport,
+    )
+    from vault.status import RevisionStatus
 
 __all__ = [
     "AccessDeniedError",
@@ -86,7 +86,8 @@ __all__ = [
     "resolve",
 ]
 
-_LAZY = {"Vault", "open_vault", "keygen", "ImportResult", "RefMove"}
+# Imported on first use: `vault path` and `vault.resolve()` pay for none of them.
+_FROM_API = {"Vault", "open_vault", "keygen", "ImportResult", "RefMove"}
 
 
 def resolve(ref: str, home: Any = None) -> Any:
@@ -101,8 +102,16 @@ def resolve(ref: str, home: Any = None) -> Any:
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
+    if name in _FROM_API:
         from vault import api
 
         return getattr(api, name)
+    if name == "RevisionStatus":
+        from vault.status import RevisionStatus
+
+        return RevisionStatus
+    if name in __all__:
+        from vault import results
+
+        return getattr(results, name)
     raise AttributeError(name)
