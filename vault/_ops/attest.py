@@ -9,11 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
 from vault import _audit as audit
 from vault._catalog import queries
-from vault._catalog.schema import Signature
+from vault._catalog.rows import SignatureRow, put_signature
 from vault._signing.dsse import sign_payload
 from vault._signing.keys import key_hint, load_private_key
 from vault._statements.refs import Ref
@@ -38,27 +36,7 @@ def sign_revision(
             "provenance": sign_payload(key, rev.provenance_statement),
         }
         for kind, raw in signed.items():
-            existing = s.scalars(
-                select(Signature).where(
-                    Signature.revision_id == rev.id,
-                    Signature.kind == kind,
-                    Signature.key_fingerprint == fingerprint,
-                )
-            ).first()
-            if existing is None:
-                s.add(
-                    Signature(
-                        revision_id=rev.id,
-                        kind=kind,
-                        method="key",
-                        signer="self",
-                        key_fingerprint=fingerprint,
-                        verified=True,
-                        raw=raw,
-                    )
-                )
-            else:
-                existing.raw = raw
+            put_signature(s, rev.id, SignatureRow(kind, "key", "self", fingerprint, True, raw))
         audit.record(s, "sign", f"{ref.repo_id}@{rev.commit}", key=fingerprint)
         commit = rev.commit
     written = []

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from vault import _audit as audit
 from vault._catalog import queries
-from vault._catalog.schema import Blob, File, Model, Revision, Signature
+from vault._catalog.rows import FileRow, SignatureRow, add_revision, put_signature
+from vault._catalog.schema import Model
 from vault._checks.content import Content, check_files
 from vault._checks.policy import ContentPolicy, refuse_pickles
 from vault._hashing import FileDigest, hash_file, parallel_map
@@ -234,43 +235,17 @@ def _catalog_new_revision(vault: Home, s: Session, model: Model, new: NewRevisio
         new.repo_id, new.commit, new.source, new.requested_revision, new.refs, fetched_at, new.records
     )
     resources = [Resource(p, d.sha256) for p, d in new.digests.items()]
-    rev = Revision(
-        model_id=model.id,
-        commit=new.commit,
-        source=str(new.source["type"]),
-        status=queries.AVAILABLE,
-        fetched_at=fetched_at,
-        created_at=fetched_at,
-        model_statement=build_model_statement(new.repo_id, resources),
-        provenance_statement=build_provenance(prov),
-    )
-    s.add(rev)
-    s.flush()
     published = {r.path: r.published for r in new.records}
-    for p, d in new.digests.items():
-        if s.get(Blob, d.sha256) is None:
-            s.add(Blob(sha256=d.sha256, size=d.size, blake3=d.blake3, git_sha1=d.git_sha1))
-        s.add(
-            File(
-                revision_id=rev.id,
-                path=p,
-                sha256=d.sha256,
-                size=d.size,
-                lfs=is_lfs(p, d.size, published[p]),
-            )
-        )
+    files = [FileRow(p, d.sha256, d.size, d.blake3, d.git_sha1, is_lfs(p, d.size, published[p]))
+             for p, d in new.digests.items()]  # fmt: skip
+    rev = add_revision(
+        s, model.id, new.commit, str(new.source["type"]), queries.AVAILABLE, fetched_at, fetched_at,
+        build_model_statement(new.repo_id, resources), build_provenance(prov), files,
+    )  # fmt: skip
     if new.upstream is not None:
         v = new.upstream
-        s.add(
-            Signature(
-                revision_id=rev.id,
-                kind="upstream",
-                method=v.method,
-                signer=v.signer.name,
-                key_fingerprint=v.signer.fingerprint,
-                verified=True,
-                raw=v.raw,
-            )
+        put_signature(
+            s, rev.id, SignatureRow("upstream", v.method, v.signer.name, v.signer.fingerprint, True, v.raw)
         )
     for name in sorted(new.refs):
         queries.set_ref(s, model, name, rev)

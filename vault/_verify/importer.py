@@ -33,7 +33,8 @@ from vault._bundle.index import (
 )
 from vault._bundle.reader import BundleReader, Entry
 from vault._catalog import queries
-from vault._catalog.schema import Blob, File, ImportedBundle, Revision, Signature
+from vault._catalog.rows import FileRow, SignatureRow, add_revision, put_signature
+from vault._catalog.schema import Blob, ImportedBundle, Revision
 from vault._catalog.schema import Ref as RefRow
 from vault._checks.content import Content, check_content, judge_revision
 from vault._checks.formats import FileKind, Verdict
@@ -343,48 +344,25 @@ def _add_revision(
     prov = rev.provenance
     model = queries.get_or_create_model(s, prov.repo_id)
     status = REVOKED if is_revoked_in(s, bundle, prov.repo_id, prov.commit) else queries.AVAILABLE
-    row = Revision(
-        model_id=model.id,
-        commit=prov.commit,
-        source=str(prov.source.get("type", "unknown")),
-        status=status,
-        fetched_at=prov.fetched_at,
-        created_at=audit.utc_now(),
-        model_statement=next(v.payload for k, v in rev.verified if k == "model"),
-        provenance_statement=next(v.payload for k, v in rev.verified if k == "provenance"),
-    )
-    s.add(row)
-    s.flush()
-    for p, rec in sorted(prov.files.items()):
-        if s.get(Blob, rec.sha256) is None:
-            d = digests[rec.sha256]
-            s.add(Blob(sha256=rec.sha256, size=rec.size, blake3=d.blake3, git_sha1=d.git_sha1))
-        lfs = is_lfs(p, rec.size, rec.published)
-        s.add(File(revision_id=row.id, path=p, sha256=rec.sha256, size=rec.size, lfs=lfs))
+    files = [
+        FileRow(p, rec.sha256, rec.size, digests[rec.sha256].blake3, digests[rec.sha256].git_sha1,
+                is_lfs(p, rec.size, rec.published))
+        for p, rec in prov.files.items()
+    ]  # fmt: skip
+    row = add_revision(
+        s, model.id, prov.commit, str(prov.source.get("type", "unknown")), status, prov.fetched_at,
+        audit.utc_now(), next(v.payload for k, v in rev.verified if k == "model"),
+        next(v.payload for k, v in rev.verified if k == "provenance"), files,
+    )  # fmt: skip
     for kind, v in rev.verified:
-        s.add(
-            Signature(
-                revision_id=row.id,
-                kind=kind,
-                method=v.method,
-                signer=v.signer.name,
-                key_fingerprint=v.signer.fingerprint,
-                verified=True,
-                raw=v.raw,
-            )
+        put_signature(
+            s, row.id, SignatureRow(kind, v.method, v.signer.name, v.signer.fingerprint, True, v.raw)
         )
     for kind, raw in rev.unverified:
         env = parse_bundle(raw, kind)
-        s.add(
-            Signature(
-                revision_id=row.id,
-                kind=kind,
-                method="certificate" if env.has_certificate else "key",
-                signer="(untrusted)",
-                key_fingerprint=env.key_hint or sha256_hex(raw),
-                verified=False,
-                raw=raw,
-            )
+        method = "certificate" if env.has_certificate else "key"
+        put_signature(
+            s, row.id, SignatureRow(kind, method, "(untrusted)", env.key_hint or sha256_hex(raw), False, raw)
         )
     s.flush()
     return row
