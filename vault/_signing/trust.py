@@ -97,13 +97,13 @@ class TrustPolicy:
         env = parse_bundle(raw, origin)
         if not self.entries:
             raise TrustError(f"{origin}: no trusted keys in this vault (use 'vault trust add')")
-        signers = self._verifying_entries(env)
+        signers, reasons = self._verifying_entries(env)
         if not signers:
             if env.has_certificate and env.key_hint is None:
-                raise TrustError(
-                    f"{origin}: certificate signature whose chain, leaf key or Sigstore identity "
-                    "is not trusted"
-                )
+                why = "; ".join(["its leaf key is not a trusted key", *reasons])
+                if not reasons:
+                    why += ", and no CA or Sigstore identity is trusted"
+                raise TrustError(f"{origin}: certificate signature not trusted: {why}")
             named = [e.name for e in self.entries if e.fingerprint == env.key_hint]
             if named:
                 raise TrustError(
@@ -125,14 +125,24 @@ class TrustPolicy:
         names = ", ".join(f"{s.name} (scope {' '.join(s.scopes)})" for s in live)
         raise TrustError(f"{origin}: signer {names} is not trusted for {repo_id}")
 
-    def _verifying_entries(self, env: Envelope) -> list[TrustEntry]:
+    def _verifying_entries(self, env: Envelope) -> tuple[list[TrustEntry], list[str]]:
+        """The entries under which the signature verifies, and why each other candidate did not."""
         # The hint narrows the search; without one every key is tried.
         keys = [e for e in self.entries if e.kind == "key" and env.key_hint in (None, e.fingerprint)]
         found = [e for e in keys if verify_envelope(env, e.public_key())]
+        reasons: list[str] = []
         if env.has_certificate:
-            found += [e for e in self.entries if e.kind == "sigstore" and verify_sigstore(env.raw, e)]
-            found += [e for e in self.entries if e.kind == "ca" and verify_certificate_chain(env, e)]
-        return found
+            checks = {
+                "sigstore": lambda e: verify_sigstore(env.raw, e),
+                "ca": lambda e: verify_certificate_chain(env, e),
+            }
+            for e in self.entries:
+                if e.kind in checks:
+                    if (why := checks[e.kind](e)) is None:
+                        found.append(e)
+                    else:
+                        reasons.append(f"{e.name}: {why}")
+        return found, reasons
 
 
 def signing_identity(env: Envelope, signer: TrustEntry) -> str:
@@ -148,8 +158,11 @@ def signing_identity(env: Envelope, signer: TrustEntry) -> str:
     return f"key:{signer.fingerprint}"
 
 
-def verify_sigstore(raw: bytes, entry: TrustEntry) -> bool:
+def verify_sigstore(raw: bytes, entry: TrustEntry) -> str | None:
     """Offline Sigstore verification against the entry's pinned trusted root and identity.
+
+    Returns None when it verifies, else why not (sigstore-python's own words:
+    which identity or issuer it expected and found, or which proof failed).
 
     sigstore-python checks the certificate chain, the transparency-log proof and
     the identity; it does not look inside the statement, which vault checks
@@ -164,9 +177,9 @@ def verify_sigstore(raw: bytes, entry: TrustEntry) -> bool:
     try:
         verifier = Verifier(trusted_root=trusted_root_from_bytes(entry.trusted_root))
         verifier.verify_dsse(Bundle.from_json(raw), Identity(identity=entry.identity, issuer=entry.issuer))
-    except (SigstoreError, ValueError):
-        return False
-    return True
+    except (SigstoreError, ValueError) as exc:
+        return f"Sigstore: {exc}"
+    return None
 
 
 def trusted_root_from_bytes(raw: bytes) -> Any:
@@ -177,8 +190,10 @@ def trusted_root_from_bytes(raw: bytes) -> Any:
     return TrustedRoot(trustroot_v1.TrustedRoot.from_json(raw))
 
 
-def verify_certificate_chain(env: Envelope, entry: TrustEntry) -> bool:
+def verify_certificate_chain(env: Envelope, entry: TrustEntry) -> str | None:
     """OMS certificate signatures: the chain must lead to the entry's CA, and the leaf key must sign.
+
+    Returns None when it verifies, else why not (OpenSSL's chain error, or the signature).
 
     Like model_signing, the chain is checked at the leaf's notBefore: the bundle
     carries no trusted signing time, so "valid when it was issued" is the only
@@ -205,6 +220,12 @@ def verify_certificate_chain(env: Envelope, entry: TrustEntry) -> bool:
         )
         context.verify_certificate()
         key = leaf.public_key()
-    except (KeyError, IndexError, TypeError, ValueError, crypto.X509StoreContextError, crypto.Error):
-        return False
-    return isinstance(key, ec.EllipticCurvePublicKey) and verify_envelope(env, key)
+    except crypto.X509StoreContextError as exc:
+        return f"certificate chain does not lead to CA {entry.name} ({exc})"
+    except (KeyError, IndexError, TypeError, ValueError, crypto.Error) as exc:
+        return f"malformed certificate chain ({type(exc).__name__})"
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        return "the leaf certificate's key is not an elliptic-curve key"
+    if not verify_envelope(env, key):
+        return "the signature does not verify under the leaf certificate's key"
+    return None
