@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -143,15 +144,40 @@ class Vault(Home):
 
     # -- connected side --------------------------------------------------
 
-    def add(self, directory: Path, repo_id: str, **kwargs: Any) -> RevisionAdded:
+    def add(
+        self,
+        directory: Path,
+        repo_id: str,
+        revision: str | None = None,
+        ref: str = "main",
+        signature: Path | None = None,
+        allow_pickle: bool = False,
+        progress: Progress | None = None,
+        allow_unknown: bool = False,
+    ) -> RevisionAdded:
+        """Take in a local folder (pinned to `revision` if it is a commit; `ref` moves to it)."""
         from vault._ops.ingest import add_directory
 
-        return add_directory(self, directory, repo_id, **kwargs)
+        return add_directory(self, directory, repo_id, revision, ref, signature, allow_pickle, progress,
+                             allow_unknown)  # fmt: skip
 
-    def pull(self, repo_id: str, **kwargs: Any) -> RevisionAdded:
+    def pull(
+        self,
+        repo_id: str,
+        revision: str = "main",
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        endpoint: str | None = None,
+        token: str | None = None,
+        progress: bool = False,
+        allow_pickle: bool = False,
+        allow_unknown: bool = False,
+    ) -> RevisionAdded:
+        """Pull from the Hub or a mirror, pinned to the commit `revision` resolves to, checked per file."""
         from vault._hub.client import pull
 
-        return pull(self, repo_id, **kwargs)
+        return pull(self, repo_id, revision, include, exclude, endpoint, token, progress, allow_pickle,
+                    allow_unknown)  # fmt: skip
 
     def sign(
         self, ref: str, key_path: Path, out_dir: Path | None = None, password: bytes | None = None
