@@ -186,3 +186,23 @@ def test_a_model_signature_cannot_be_relabelled_onto_another_repo(
     refused(gap, bundle, "model signature is for 'acme/other'")
     elsewhere = forge_bundle(tmp_path / "p.vault", keypair.private, FILES, provenance_repo="acme/other")
     refused(gap, elsewhere, "provenance is signed for acme/other")
+
+
+def test_trust_checks_say_what_they_expected_and_found(keypair: KeyPair) -> None:
+    from vault._signing.dsse import parse_bundle, sign_payload
+    from vault._signing.keys import key_hint, load_private_key, load_public_key, public_key_pem
+    from vault._signing.policies import ENTRY_POLICY, CheckFailed, Claim, InScope, Unexpired, first_admitting
+
+    key = load_public_key(keypair.public)
+    entry = TrustEntry("acme", public_key_pem(key), key_hint(key), ("acme/*",), "2026-06-01T00:00:00Z")
+    env = parse_bundle(sign_payload(load_private_key(keypair.private), b"{}"), "x.sig")
+    claim = Claim(env, "other/repo", "2026-01-01T00:00:00Z", "x.sig")
+    with pytest.raises(CheckFailed, match="expected a scope covering other/repo, found scope acme/\\*"):
+        InScope().verify(entry, claim)
+    late = Claim(env, "acme/tiny", "2027-01-01T00:00:00Z", "x.sig")
+    with pytest.raises(CheckFailed, match="found expired 2026-06-01T00:00:00Z"):
+        Unexpired().verify(entry, late)
+    with pytest.raises(CheckFailed) as failed:
+        ENTRY_POLICY.verify(entry, late)
+    assert failed.value.stage == 1  # the signature check passed; expiry is where it stopped
+    assert first_admitting([entry], Claim(env, "acme/tiny", "2026-01-01T00:00:00Z", "x.sig")) is entry

@@ -301,7 +301,7 @@ def _load_ca(path: Path) -> bytes:
 
 def _load_trusted_root(path: Path) -> bytes:
     """A Sigstore trusted_root.json, checked to parse before it is trusted."""
-    from vault._signing.trust import trusted_root_from_bytes
+    from vault._signing.entries import trusted_root_from_bytes
 
     try:
         raw = path.read_bytes()

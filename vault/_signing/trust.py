@@ -1,4 +1,4 @@
-"""Trust policy: which keys may vouch for which repositories.
+"""Trust policy: which keys, CAs and identities may vouch for which repositories.
 
 A signature counts only if (1) it verifies under a trusted key and (2) that
 key's scope covers the repository. Failing either is a `TrustError` that names
@@ -12,40 +12,14 @@ import fnmatch
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import ec
-
-from vault._signing.dsse import Envelope, parse_bundle, verify_envelope
-from vault._signing.keys import key_hint, load_public_key_bytes
+from vault._signing.dsse import Envelope, parse_bundle
+from vault._signing.entries import (
+    TrustEntry,
+)
+from vault._signing.keys import key_hint
+from vault._signing.policies import CheckFailed, Claim, FurthestFailures, first_admitting
 from vault.errors import TrustError
-
-
-@dataclass(frozen=True)
-class TrustEntry:
-    name: str
-    public_key_pem: bytes
-    fingerprint: str
-    scopes: tuple[str, ...]
-    # ISO-8601 UTC; key signatures carry no trusted time, so expiry is judged at verification.
-    expires_at: str | None = None
-    kind: str = "key"  # or "sigstore"
-    identity: str | None = None
-    issuer: str | None = None
-    trusted_root: bytes | None = None
-
-    def covers(self, repo_id: str) -> bool:
-        return any(fnmatch.fnmatchcase(repo_id, scope) for scope in self.scopes)
-
-    def expired(self, now: str) -> bool:
-        return self.expires_at is not None and now >= self.expires_at
-
-    @property
-    def label(self) -> str:
-        return self.name if self.kind == "key" else f"{self.name} ({self.identity} via {self.issuer})"
-
-    def public_key(self) -> ec.EllipticCurvePublicKey:
-        return load_public_key_bytes(self.public_key_pem, f"trust entry {self.name}")
 
 
 @dataclass(frozen=True)
@@ -93,56 +67,53 @@ class TrustPolicy:
             )
 
     def verify(self, raw: bytes, repo_id: str, origin: str) -> VerifiedSignature:
-        """Verify a key-signed bundle for `repo_id`; raise unless a trusted, in-scope key signed it."""
+        """Verify a signed bundle for `repo_id`; raise unless a trusted, unexpired, in-scope entry admits it.
+
+        The checks are `policies.ENTRY_POLICY`; this only picks the candidate
+        entries and turns the furthest failure into one line for the operator.
+        """
         env = parse_bundle(raw, origin)
         if not self.entries:
             raise TrustError(f"{origin}: no trusted keys in this vault (use 'vault trust add')")
-        signers, reasons = self._verifying_entries(env)
-        if not signers:
-            if env.has_certificate and env.key_hint is None:
-                why = "; ".join(["its leaf key is not a trusted key", *reasons])
-                if not reasons:
-                    why += ", and no CA or Sigstore identity is trusted"
-                raise TrustError(f"{origin}: certificate signature not trusted: {why}")
-            named = [e.name for e in self.entries if e.fingerprint == env.key_hint]
-            if named:
-                raise TrustError(
-                    f"{origin}: signature does not verify under trusted key {named[0]} "
-                    "(payload or signature altered)"
-                )
-            hint = f" (key hint {env.key_hint[:16]}…)" if env.key_hint else ""
-            raise TrustError(f"{origin}: not signed by any trusted key{hint}")
-        live = [s for s in signers if not s.expired(self.now)]
-        if not live:
-            names = ", ".join(f"{s.name} (expired {s.expires_at})" for s in signers)
-            raise TrustError(f"{origin}: signed by {names}: trust in that key has expired")
-        for signer in live:
-            if self.allows(signer, repo_id):
-                method = {"sigstore": "sigstore", "ca": "certificate"}.get(signer.kind, "key")
-                if env.has_certificate and method == "key":
-                    method = "certificate"
-                return VerifiedSignature(signer, env.payload, raw, method, signing_identity(env, signer))
-        names = ", ".join(f"{s.name} (scope {' '.join(s.scopes)})" for s in live)
-        raise TrustError(f"{origin}: signer {names} is not trusted for {repo_id}")
+        # The key hint narrows the keys to try; without one every key is tried. CAs and
+        # Sigstore identities can only vouch for a signature that carries a certificate.
+        candidates = [
+            e for e in self.entries
+            if (e.kind == "key" and env.key_hint in (None, e.fingerprint))
+            or (env.has_certificate and e.kind in ("sigstore", "ca"))
+        ]  # fmt: skip
+        try:
+            if not candidates:
+                raise FurthestFailures([])
+            signer = first_admitting(candidates, Claim(env, repo_id, self.now, origin))
+        except FurthestFailures as failed:
+            raise self._explain(failed.failures, env, repo_id, origin) from None
+        method = {"sigstore": "sigstore", "ca": "certificate"}.get(signer.kind, "key")
+        if env.has_certificate and method == "key":
+            method = "certificate"
+        return VerifiedSignature(signer, env.payload, raw, method, signing_identity(env, signer))
 
-    def _verifying_entries(self, env: Envelope) -> tuple[list[TrustEntry], list[str]]:
-        """The entries under which the signature verifies, and why each other candidate did not."""
-        # The hint narrows the search; without one every key is tried.
-        keys = [e for e in self.entries if e.kind == "key" and env.key_hint in (None, e.fingerprint)]
-        found = [e for e in keys if verify_envelope(env, e.public_key())]
-        reasons: list[str] = []
-        if env.has_certificate:
-            checks = {
-                "sigstore": lambda e: verify_sigstore(env.raw, e),
-                "ca": lambda e: verify_certificate_chain(env, e),
-            }
-            for e in self.entries:
-                if e.kind in checks:
-                    if (why := checks[e.kind](e)) is None:
-                        found.append(e)
-                    else:
-                        reasons.append(f"{e.name}: {why}")
-        return found, reasons
+    def _explain(self, failures: list[CheckFailed], env: Envelope, repo_id: str, origin: str) -> TrustError:
+        """The furthest failures, worded for the operator: which claim failed, and for which entries."""
+        stage = failures[0].stage if failures else 0
+        if stage == 2:
+            names = ", ".join(f"{f.entry.name} (scope {' '.join(f.entry.scopes)})" for f in failures)
+            return TrustError(f"{origin}: signer {names} is not trusted for {repo_id}")
+        if stage == 1:
+            names = ", ".join(f"{f.entry.name} (expired {f.entry.expires_at})" for f in failures)
+            return TrustError(f"{origin}: signed by {names}: trust in that key has expired")
+        if env.has_certificate and env.key_hint is None:
+            reasons = [f"{f.entry.name}: {f.found}" for f in failures if f.entry.kind != "key"]
+            why = "; ".join(["its leaf key is not a trusted key", *reasons])
+            if not reasons:
+                why += ", and no CA or Sigstore identity is trusted"
+            return TrustError(f"{origin}: certificate signature not trusted: {why}")
+        named = [e.name for e in self.entries if e.fingerprint == env.key_hint]
+        if named:
+            altered = "(payload or signature altered)"
+            return TrustError(f"{origin}: signature does not verify under trusted key {named[0]} {altered}")
+        hint = f" (key hint {env.key_hint[:16]}…)" if env.key_hint else ""
+        return TrustError(f"{origin}: not signed by any trusted key{hint}")
 
 
 def signing_identity(env: Envelope, signer: TrustEntry) -> str:
@@ -156,76 +127,3 @@ def signing_identity(env: Envelope, signer: TrustEntry) -> str:
         leaf = x509.load_der_x509_certificate(base64.b64decode(chain[0]["rawBytes"]))
         return f"key:{key_hint(leaf.public_key())}"  # type: ignore[arg-type]
     return f"key:{signer.fingerprint}"
-
-
-def verify_sigstore(raw: bytes, entry: TrustEntry) -> str | None:
-    """Offline Sigstore verification against the entry's pinned trusted root and identity.
-
-    Returns None when it verifies, else why not (sigstore-python's own words:
-    which identity or issuer it expected and found, or which proof failed).
-
-    sigstore-python checks the certificate chain, the transparency-log proof and
-    the identity; it does not look inside the statement, which vault checks
-    itself like any other signature's.
-    """
-    from sigstore.errors import Error as SigstoreError
-    from sigstore.models import Bundle
-    from sigstore.verify import Verifier
-    from sigstore.verify.policy import Identity
-
-    assert entry.trusted_root is not None and entry.identity and entry.issuer
-    try:
-        verifier = Verifier(trusted_root=trusted_root_from_bytes(entry.trusted_root))
-        verifier.verify_dsse(Bundle.from_json(raw), Identity(identity=entry.identity, issuer=entry.issuer))
-    except (SigstoreError, ValueError) as exc:
-        return f"Sigstore: {exc}"
-    return None
-
-
-def trusted_root_from_bytes(raw: bytes) -> Any:
-    """sigstore-python reads trusted roots only from files; this parses the stored bytes."""
-    from sigstore.models import TrustedRoot
-    from sigstore_models.trustroot import v1 as trustroot_v1
-
-    return TrustedRoot(trustroot_v1.TrustedRoot.from_json(raw))
-
-
-def verify_certificate_chain(env: Envelope, entry: TrustEntry) -> str | None:
-    """OMS certificate signatures: the chain must lead to the entry's CA, and the leaf key must sign.
-
-    Returns None when it verifies, else why not (OpenSSL's chain error, or the signature).
-
-    Like model_signing, the chain is checked at the leaf's notBefore: the bundle
-    carries no trusted signing time, so "valid when it was issued" is the only
-    claim that can be checked; the trust entry's own --expires bounds it.
-    """
-    import base64
-    import json
-
-    from cryptography import x509
-    from OpenSSL import crypto
-
-    try:
-        chain = json.loads(env.raw)["verificationMaterial"]["x509CertificateChain"]["certificates"]
-        certs = [x509.load_der_x509_certificate(base64.b64decode(c["rawBytes"])) for c in chain]
-        store = crypto.X509Store()
-        for ca in x509.load_pem_x509_certificates(entry.public_key_pem):
-            store.add_cert(crypto.X509.from_cryptography(ca))
-        leaf = certs[0]
-        store.set_time(leaf.not_valid_before_utc)
-        context = crypto.X509StoreContext(
-            store,
-            crypto.X509.from_cryptography(leaf),
-            [crypto.X509.from_cryptography(c) for c in certs[1:]],
-        )
-        context.verify_certificate()
-        key = leaf.public_key()
-    except crypto.X509StoreContextError as exc:
-        return f"certificate chain does not lead to CA {entry.name} ({exc})"
-    except (KeyError, IndexError, TypeError, ValueError, crypto.Error) as exc:
-        return f"malformed certificate chain ({type(exc).__name__})"
-    if not isinstance(key, ec.EllipticCurvePublicKey):
-        return "the leaf certificate's key is not an elliptic-curve key"
-    if not verify_envelope(env, key):
-        return "the signature does not verify under the leaf certificate's key"
-    return None
