@@ -41,13 +41,20 @@ class Home:
     # -- lifecycle -------------------------------------------------------
 
     @classmethod
-    def open(cls, home: Path | None = None, create: bool = True, readonly: bool = False) -> Self:
+    def open(cls, home: Path | None = None, create: bool = True, readonly: bool | None = False) -> Self:
         """Open a home to write (`create` makes it), or with `readonly` only to read.
 
         A reader never writes a byte: no directories, no lock file, no schema
         upgrade, and the catalog opened as `sqlite_read` explains, so a user who
         is not the owner, or a read-only mount, can still resolve and list.
+        `readonly=None` writes where this user may, and reads otherwise (scrub:
+        an auditor gets the report, the owner's run also records it).
         """
+        if readonly is None:
+            try:
+                return cls.open(home, create=False, readonly=False)
+            except HomeNotWritableError:
+                return cls.open(home, create=False, readonly=True)
         home = (home or default_home()).absolute()
         external = "VAULT_DATABASE_URL" in os.environ
         if (readonly or not create) and not (home / "catalog.db").exists() and not external:

@@ -333,7 +333,7 @@ def keygen(prefix: str, password: bytes | None = None) -> tuple[Path, Path]:
     return write_key_pair(prefix, password)
 
 
-def open_vault(home: Path | str | None = None, create: bool = True, readonly: bool = False) -> Vault:
+def open_vault(home: Path | str | None = None, create: bool = True, readonly: bool | None = False) -> Vault:
     return Vault.open(Path(home) if home is not None else None, create=create, readonly=readonly)
 
 

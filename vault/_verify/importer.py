@@ -15,39 +15,34 @@ from __future__ import annotations
 
 import contextlib
 import getpass
-import io
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault import _audit as audit
-from vault._bundle.index import (
-    blob_entry,
-)
-from vault._bundle.reader import BundleReader, Entry
+from vault._bundle.reader import BundleReader
 from vault._catalog import queries
 from vault._catalog.rows import FileRow, SignatureRow, add_revision, put_signature
 from vault._catalog.schema import Blob, ImportedBundle, Revision
 from vault._catalog.schema import Ref as RefRow
-from vault._checks.content import Content, check_content, judge_revision
 from vault._checks.formats import FileKind, Verdict
 from vault._checks.policy import ContentPolicy
-from vault._hashing import DurableFile, FileDigest, hash_stream, sha256_hex
-from vault._hub.metadata import GIT_SHA1_MAX_SIZE, is_lfs
+from vault._hashing import FileDigest, sha256_hex
+from vault._hub.metadata import is_lfs
 from vault._ops.revocation import REVOKED, apply_revocation, is_revoked
-from vault._progress import CountingReader, NoProgress, Progress
+from vault._progress import NoProgress, Progress
 from vault._signing.dsse import parse_bundle
-from vault._store.damage import RevisionFiles, clear_damage, damaged_blobs, rebuild_views
+from vault._store.damage import RevisionFiles, clear_damage, rebuild_views
 from vault._store.views import hf_view, publish
+from vault._verify.blobs import absent_blobs, stream_blobs
 from vault._verify.metadata import CheckedBundle, CheckedRevision, check_metadata
-from vault.errors import BundleFormatError, IntegrityError, VaultError
+from vault.errors import VaultError
 from vault.results import VerifyReport
 
 if TYPE_CHECKING:
@@ -69,99 +64,6 @@ class ImportResult:
     bytes: int
 
 
-def _check_blob(bundle: CheckedBundle, entry: Entry, seen: set[str]) -> str:
-    prefix = "blobs/sha256/"
-    sha = entry.name[len(prefix) :] if entry.name.startswith(prefix) else ""
-    if sha not in bundle.expected or entry.name != blob_entry(sha):
-        raise BundleFormatError(f"bundle entry {entry.name!r}: not declared by any signed revision")
-    if sha in seen:
-        raise BundleFormatError(f"bundle entry {entry.name!r}: appears twice")
-    if entry.size != bundle.expected[sha]:
-        raise IntegrityError(
-            f"{bundle.names[sha]}: bundle entry is {entry.size} bytes, signed size is {bundle.expected[sha]}"
-        )
-    seen.add(sha)
-    return sha
-
-
-def _check_digest(bundle: CheckedBundle, sha: str, got: FileDigest) -> None:
-    name = bundle.names[sha]
-    if got.size != bundle.expected[sha]:
-        raise IntegrityError(f"{name}: truncated in the bundle ({got.size} of {bundle.expected[sha]} bytes)")
-    if got.sha256 != sha:
-        raise IntegrityError(f"{name}: sha256 mismatch (signed {sha[:16]}…, bundle has {got.sha256[:16]}…)")
-    if sha in bundle.blake3 and got.blake3 != bundle.blake3[sha]:
-        raise IntegrityError(f"{name}: blake3 mismatch with the signature")
-
-
-def _stream_blobs(
-    vault: Home,
-    reader: BundleReader,
-    bundle: CheckedBundle,
-    entries: Iterator[Entry],
-    pending: Entry | None,
-    staging: Path | None,
-    progress: Progress,
-    absent: set[str],
-    policy: ContentPolicy,
-) -> tuple[dict[str, FileDigest], dict[str, Verdict]]:
-    """Hash and check every blob; with `staging`, write the `absent` ones there (fsynced) as they stream.
-
-    `absent` is what the store lacks a good copy of: new blobs, and damaged or
-    missing ones an import repairs. Each blob's content is then judged by its
-    bytes: on import, the very copy that will be stored (a medium that answers
-    a second read differently gains nothing); on verify, the bundle's bytes.
-    """
-    seen: set[str] = set()
-    digests: dict[str, FileDigest] = {}
-    verdicts: dict[str, Verdict] = {}
-    stream = entries if pending is None else _prepend(pending, entries)
-    for entry in stream:
-        sha = _check_blob(bundle, entry, seen)
-        dest = staging / sha if staging is not None and sha in absent else None
-        digests[sha] = _receive(entry, dest, progress)
-        _check_digest(bundle, sha, digests[sha])
-        if dest is not None:
-            content = Content.of_file(dest)
-        elif staging is not None:
-            content = Content.of_file(vault.store.blob_path(sha))
-        else:
-            content = Content(
-                entry.size,
-                partial(_open_region, reader, entry),
-                region=(entry.offset, entry.size, reader.parts),
-            )
-        verdicts[sha] = check_content(bundle.names[sha], content)
-    for sha in sorted(set(bundle.expected) - seen):
-        raise IntegrityError(f"{bundle.names[sha]}: missing from the bundle (blob {sha[:16]}…)")
-    for rev in bundle.revisions:
-        files = {p: verdicts[rec.sha256] for p, rec in rev.provenance.files.items()}
-        judge_revision(rev.label, files, policy)
-    return digests, verdicts
-
-
-def _open_region(reader: BundleReader, entry: Entry) -> BinaryIO:
-    return io.BufferedReader(reader.region(entry), buffer_size=1 << 20)
-
-
-def _receive(entry: Entry, dest: Path | None, progress: Progress) -> FileDigest:
-    git_size = _git_size(entry.size)
-    source = CountingReader(entry.data, progress)
-    if dest is None:
-        return hash_stream(source, None, limit=entry.size, git_blob_size=git_size)
-    with DurableFile(dest) as out:
-        return hash_stream(source, out, limit=entry.size, git_blob_size=git_size)
-
-
-def _git_size(size: int) -> int | None:
-    return size if size < GIT_SHA1_MAX_SIZE else None
-
-
-def _prepend(first: Entry, rest: Iterator[Entry]) -> Iterator[Entry]:
-    yield first
-    yield from rest
-
-
 def verify_bundle(
     vault: Home, path: Path, policy: ContentPolicy | None = None, progress: Progress | None = None
 ) -> VerifyReport:
@@ -171,10 +73,10 @@ def verify_bundle(
     with BundleReader(path) as reader:
         entries = reader.entries()
         bundle, pending = check_metadata(vault, reader, entries, policy)
-        absent = _absent_blobs(vault, bundle)
+        absent = absent_blobs(vault, bundle)
         progress.start(sum(bundle.expected.values()), "verify")
         try:
-            digests, _verdicts = _stream_blobs(
+            digests, _verdicts = stream_blobs(
                 vault, reader, bundle, entries, pending, None, progress, absent, policy
             )
         finally:
@@ -187,16 +89,6 @@ def verify_bundle(
         blobs=len(digests),
         bytes=sum(d.size for d in digests.values()),
     )
-
-
-def _absent_blobs(vault: Home, bundle: CheckedBundle) -> set[str]:
-    """Blobs the store has no good copy of: never stored, missing, resized, or marked damaged by scrub."""
-    with vault.session() as s:
-        damaged = set(damaged_blobs(s))
-    return {
-        sha for sha, size in bundle.expected.items()
-        if sha in damaged or not vault.store.has_blob_of_size(sha, size)
-    }  # fmt: skip
 
 
 def import_bundle(
@@ -215,13 +107,13 @@ def import_bundle(
                 )
             new = [r for r in bundle.revisions if (r.entry.repo_id, r.entry.commit) not in present]
             old = [r for r in bundle.revisions if (r.entry.repo_id, r.entry.commit) in present]
-            absent = _absent_blobs(vault, bundle)
+            absent = absent_blobs(vault, bundle)
             digests: dict[str, FileDigest] = {}
             if new or absent:
                 with vault.store.staging("import") as staging:
                     progress.start(sum(bundle.expected.values()), "import")
                     try:
-                        digests, verdicts = _stream_blobs(
+                        digests, verdicts = stream_blobs(
                             vault, reader, bundle, entries, pending, staging, progress, absent, policy
                         )
                     finally:

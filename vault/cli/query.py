@@ -8,7 +8,6 @@ from collections.abc import Mapping
 import click
 
 from vault.cli.render import Settings, Terminated, emit, emit_or_fail, human_bytes
-from vault.errors import HomeNotWritableError
 
 pass_settings = click.make_pass_decorator(Settings)
 
@@ -179,11 +178,7 @@ def scrub(settings: Settings) -> None:
     Damage is recorded, and the revisions using it withdrawn until a re-import
     repairs them. On a home this user cannot write, scrub only reports.
     """
-    try:
-        v = settings.open(create=False)
-    except HomeNotWritableError:
-        v = settings.open(readonly=True)
-    with v:
+    with settings.open(create=False, readonly=None) as v:  # records where it may, else only reports
         report = v.scrub()
     lines = [
         f"DAMAGED {d.sha256}: {d.problem} ({', '.join(d.files) or 'unreferenced'})" for d in report.damaged

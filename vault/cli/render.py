@@ -31,7 +31,7 @@ class Settings:
     def home_path(self) -> Path | None:
         return Path(self.home) if self.home else None
 
-    def open(self, create: bool = True, readonly: bool = False) -> Vault:
+    def open(self, create: bool = True, readonly: bool | None = False) -> Vault:
         from vault.api import Vault  # imported here: `vault path` must not pay for SQLAlchemy
 
         return Vault.open(self.home_path, create=create, readonly=readonly)

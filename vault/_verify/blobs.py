@@ -1,0 +1,133 @@
+"""Verification, second stage: the blobs, as they stream, against what the signed metadata expects.
+
+Each blob must be declared, appear once, have exactly its signed size and
+digests, and (on import) is written to staging as it is hashed; then its
+bytes are judged by `_checks.content`, and each revision as a whole. Nothing
+here touches the catalog or the store's final names.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from vault._bundle.index import blob_entry
+from vault._bundle.reader import BundleReader, Entry
+from vault._checks.content import Content, check_content, judge_revision
+from vault._checks.formats import Verdict
+from vault._checks.policy import ContentPolicy
+from vault._hashing import DurableFile, FileDigest, hash_stream
+from vault._hub.metadata import GIT_SHA1_MAX_SIZE
+from vault._progress import CountingReader, Progress
+from vault._store.damage import damaged_blobs
+from vault._verify.metadata import CheckedBundle
+from vault.errors import BundleFormatError, IntegrityError
+
+if TYPE_CHECKING:
+    from vault._home import Home
+
+
+def _check_blob(bundle: CheckedBundle, entry: Entry, seen: set[str]) -> str:
+    prefix = "blobs/sha256/"
+    sha = entry.name[len(prefix) :] if entry.name.startswith(prefix) else ""
+    if sha not in bundle.expected or entry.name != blob_entry(sha):
+        raise BundleFormatError(f"bundle entry {entry.name!r}: not declared by any signed revision")
+    if sha in seen:
+        raise BundleFormatError(f"bundle entry {entry.name!r}: appears twice")
+    if entry.size != bundle.expected[sha]:
+        raise IntegrityError(
+            f"{bundle.names[sha]}: bundle entry is {entry.size} bytes, signed size is {bundle.expected[sha]}"
+        )
+    seen.add(sha)
+    return sha
+
+
+def _check_digest(bundle: CheckedBundle, sha: str, got: FileDigest) -> None:
+    name = bundle.names[sha]
+    if got.size != bundle.expected[sha]:
+        raise IntegrityError(f"{name}: truncated in the bundle ({got.size} of {bundle.expected[sha]} bytes)")
+    if got.sha256 != sha:
+        raise IntegrityError(f"{name}: sha256 mismatch (signed {sha[:16]}…, bundle has {got.sha256[:16]}…)")
+    if sha in bundle.blake3 and got.blake3 != bundle.blake3[sha]:
+        raise IntegrityError(f"{name}: blake3 mismatch with the signature")
+
+
+def stream_blobs(
+    vault: Home,
+    reader: BundleReader,
+    bundle: CheckedBundle,
+    entries: Iterator[Entry],
+    pending: Entry | None,
+    staging: Path | None,
+    progress: Progress,
+    absent: set[str],
+    policy: ContentPolicy,
+) -> tuple[dict[str, FileDigest], dict[str, Verdict]]:
+    """Hash and check every blob; with `staging`, write the `absent` ones there (fsynced) as they stream.
+
+    `absent` is what the store lacks a good copy of: new blobs, and damaged or
+    missing ones an import repairs. Each blob's content is then judged by its
+    bytes: on import, the very copy that will be stored (a medium that answers
+    a second read differently gains nothing); on verify, the bundle's bytes.
+    """
+    seen: set[str] = set()
+    digests: dict[str, FileDigest] = {}
+    verdicts: dict[str, Verdict] = {}
+    stream = entries if pending is None else _prepend(pending, entries)
+    for entry in stream:
+        sha = _check_blob(bundle, entry, seen)
+        dest = staging / sha if staging is not None and sha in absent else None
+        digests[sha] = _receive(entry, dest, progress)
+        _check_digest(bundle, sha, digests[sha])
+        if dest is not None:
+            content = Content.of_file(dest)
+        elif staging is not None:
+            content = Content.of_file(vault.store.blob_path(sha))
+        else:
+            content = Content(
+                entry.size,
+                partial(_open_region, reader, entry),
+                region=(entry.offset, entry.size, reader.parts),
+            )
+        verdicts[sha] = check_content(bundle.names[sha], content)
+    for sha in sorted(set(bundle.expected) - seen):
+        raise IntegrityError(f"{bundle.names[sha]}: missing from the bundle (blob {sha[:16]}…)")
+    for rev in bundle.revisions:
+        files = {p: verdicts[rec.sha256] for p, rec in rev.provenance.files.items()}
+        judge_revision(rev.label, files, policy)
+    return digests, verdicts
+
+
+def _open_region(reader: BundleReader, entry: Entry) -> BinaryIO:
+    return io.BufferedReader(reader.region(entry), buffer_size=1 << 20)
+
+
+def _receive(entry: Entry, dest: Path | None, progress: Progress) -> FileDigest:
+    git_size = _git_size(entry.size)
+    source = CountingReader(entry.data, progress)
+    if dest is None:
+        return hash_stream(source, None, limit=entry.size, git_blob_size=git_size)
+    with DurableFile(dest) as out:
+        return hash_stream(source, out, limit=entry.size, git_blob_size=git_size)
+
+
+def _git_size(size: int) -> int | None:
+    return size if size < GIT_SHA1_MAX_SIZE else None
+
+
+def _prepend(first: Entry, rest: Iterator[Entry]) -> Iterator[Entry]:
+    yield first
+    yield from rest
+
+
+def absent_blobs(vault: Home, bundle: CheckedBundle) -> set[str]:
+    """Blobs the store has no good copy of: never stored, missing, resized, or marked damaged by scrub."""
+    with vault.session() as s:
+        damaged = set(damaged_blobs(s))
+    return {
+        sha for sha, size in bundle.expected.items()
+        if sha in damaged or not vault.store.has_blob_of_size(sha, size)
+    }  # fmt: skip
