@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,15 +11,12 @@ from sqlalchemy import select
 
 from vault import _audit as audit
 from vault._catalog import queries
-from vault._catalog.schema import TrustEntryRow, TrustQuorum
 from vault._home import Home
 from vault._ops.ref_update import RefMove
 from vault._resolver import resolve
-from vault._signing.keys import key_hint, load_public_key, public_key_pem
 from vault._signing.trust import TrustEntry
 from vault._statements.refs import parse_ref
 from vault._verify.importer import ImportResult
-from vault.errors import ConflictError, NotFoundError, UsageError
 from vault.results import (
     AuditEntry,
     AuditReport,
@@ -74,73 +70,30 @@ class Vault(Home):
         ca_path: Path | None = None,
     ) -> TrustEntry:
         """Trust a public key, a CA (certificate signatures) or a Sigstore identity, for `scopes`."""
-        if not name or len(name) > 100 or any(c.isspace() for c in name):
-            raise UsageError(f"invalid trust entry name {name!r}")
-        if not scopes:
-            raise UsageError("at least one --scope is required (e.g. 'meta-llama/*')")
-        if sum(x is not None for x in (key_path, sigstore, ca_path)) != 1:
-            raise UsageError("give one of --key, --ca, or --identity with --issuer and --trusted-root")
-        if expires_at is not None:
-            expires_at = _utc_timestamp(expires_at)
-        scopes = sorted(set(scopes))
-        identity = issuer = None
-        root: bytes | None = None
-        if key_path is not None:
-            key = load_public_key(key_path)
-            pem, fp, kind = public_key_pem(key), key_hint(key), "key"
-        elif ca_path is not None:
-            pem, kind = _load_ca(ca_path), "ca"
-            fp = hashlib.sha256(pem).hexdigest()
-        else:
-            assert sigstore is not None
-            identity, issuer, root_path = sigstore
-            root = _load_trusted_root(root_path)
-            pem, kind = b"", "sigstore"
-            fp = hashlib.sha256(f"sigstore:{identity}:{issuer}".encode()).hexdigest()
-        with self.writer_lock(), self.session() as s, s.begin():
-            if s.get(TrustEntryRow, name) is not None:
-                raise ConflictError(f"trust entry {name!r} already exists")
-            s.add(
-                TrustEntryRow(
-                    name=name, public_key_pem=pem, fingerprint=fp, scopes=json.dumps(scopes),
-                    created_at=audit.utc_now(), expires_at=expires_at, kind=kind, identity=identity,
-                    issuer=issuer, trusted_root=root,
-                )
-            )  # fmt: skip
-            audit.record(s, "trust.add", name, kind=kind, fingerprint=fp, identity=identity, issuer=issuer,
-                         scopes=scopes, expires_at=expires_at)  # fmt: skip
-        return TrustEntry(name, pem, fp, tuple(scopes), expires_at, kind, identity, issuer, root)
+        from vault._ops import trust_admin as trust
+
+        return trust.trust_add(self, name, key_path, scopes, expires_at, sigstore, ca_path)
 
     def trust_quorum(self, scope: str, required: int) -> None:
         """Require `required` distinct trusted model signers for repos matching `scope` (1 removes it)."""
-        if required < 1:
-            raise UsageError("a quorum needs at least 1 signer")
-        with self.writer_lock(), self.session() as s, s.begin():
-            row = s.get(TrustQuorum, scope)
-            if required == 1:
-                if row is not None:
-                    s.delete(row)
-            elif row is None:
-                s.add(TrustQuorum(scope=scope, required=required, created_at=audit.utc_now()))
-            else:
-                row.required = required
-            audit.record(s, "trust.quorum", scope, required=required)
+        from vault._ops import trust_admin as trust
+
+        trust.trust_quorum(self, scope, required)
 
     def trust_quorums(self) -> dict[str, int]:
-        with self.session() as s:
-            return queries.trust_quorums(s)
+        from vault._ops import trust_admin as trust
+
+        return trust.trust_quorums(self)
 
     def trust_list(self) -> list[TrustEntry]:
-        with self.session() as s:
-            return queries.trust_entries(s)
+        from vault._ops import trust_admin as trust
+
+        return trust.trust_list(self)
 
     def trust_remove(self, name: str) -> None:
-        with self.writer_lock(), self.session() as s, s.begin():
-            row = s.get(TrustEntryRow, name)
-            if row is None:
-                raise NotFoundError(f"trust entry {name!r} does not exist")
-            s.delete(row)
-            audit.record(s, "trust.remove", name, fingerprint=row.fingerprint)
+        from vault._ops import trust_admin as trust
+
+        trust.trust_remove(self, name)
 
     # -- connected side --------------------------------------------------
 
@@ -283,47 +236,6 @@ class Vault(Home):
         broken = audit.verify_chain(rows)
         events = [AuditEntry(e.id, e.at, e.action, e.subject, json.loads(e.detail), e.hash) for e in rows]
         return AuditReport(events, broken is None, broken)
-
-
-def _load_ca(path: Path) -> bytes:
-    """The CA certificate(s) a certificate signature's chain must lead to, as canonical PEM."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    try:
-        certs = x509.load_pem_x509_certificates(path.read_bytes())
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise UsageError(f"{path}: not PEM certificates ({exc})") from None
-    return b"".join(c.public_bytes(Encoding.PEM) for c in certs)
-
-
-def _load_trusted_root(path: Path) -> bytes:
-    """A Sigstore trusted_root.json, checked to parse before it is trusted."""
-    from vault._signing.entries import trusted_root_from_bytes
-
-    try:
-        raw = path.read_bytes()
-        trusted_root_from_bytes(raw)
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror}") from None
-    except Exception as exc:  # sigstore raises several types for a bad root
-        raise UsageError(f"{path}: not a Sigstore trusted root ({type(exc).__name__})") from None
-    return raw
-
-
-def _utc_timestamp(text: str) -> str:
-    """'2027-01-31' or any ISO-8601 time -> canonical UTC 'YYYY-MM-DDTHH:MM:SSZ' (comparable as text)."""
-    from datetime import UTC, datetime
-
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"invalid date {text!r}: use YYYY-MM-DD or an ISO-8601 time") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def keygen(prefix: str, password: bytes | None = None) -> tuple[Path, Path]:
