@@ -216,10 +216,6 @@ def commit_revision(vault: Home, new: NewRevision) -> RevisionAdded:
                 queries.set_ref(s, model, name, existing)
         else:
             _catalog_new_revision(vault, s, model, new)
-    if existing is None:
-        vault.store.build_revision_view(
-            new.repo_id, new.commit, ((p, d.sha256) for p, d in new.digests.items())
-        )
     publish(vault, [new.repo_id])
     status = AddStatus.UNCHANGED if existing is not None else AddStatus.ADDED
     size = sum(d.size for d in new.digests.values())

@@ -143,8 +143,7 @@ def revoke(vault: Home, ref: Ref, reason: str, key_path: Path, password: bytes |
             claim = RevocationClaim(ref.repo_id, rev.commit, reason.strip(), audit.utc_now())
             raw = sign_payload(key, build_revocation(claim))
             apply_revocation(s, claim, "self", fingerprint, raw)
-        vault.store.remove_revision_view(ref.repo_id, claim.commit)  # a path handed out earlier stops loading
-        publish(vault, [ref.repo_id])
+        publish(vault, [ref.repo_id])  # its directory goes at once: a path handed out earlier stops loading
     return RevokeResult(ref.repo_id, claim.commit, claim.reason, fingerprint)
 
 

@@ -124,17 +124,6 @@ def import_bundle(
                     outcome = _commit_catalog(vault, bundle, new, old, digests, verdicts, absent, policy)
             else:
                 outcome = _commit_catalog(vault, bundle, new, old, digests, {}, absent, policy)
-        revoked = {(c.repo_id, c.commit) for c, _v in bundle.revocations}
-        for rev in new:
-            if (rev.entry.repo_id, rev.entry.commit) in revoked:
-                continue
-            vault.store.build_revision_view(
-                rev.entry.repo_id,
-                rev.entry.commit,
-                ((p, f.sha256) for p, f in rev.provenance.files.items()),
-            )
-        for repo_id, commit in outcome.newly_revoked:
-            vault.store.remove_revision_view(repo_id, commit)  # a path handed out earlier stops loading
         if outcome.repaired_views:
             rebuild_views(vault, outcome.repaired_views)
         touched = {r.entry.repo_id for r in new} | {repo for repo, _c in outcome.newly_revoked}
@@ -316,12 +305,8 @@ def recover(vault: Home) -> None:
         revs = s.scalars(select(Revision).where(Revision.status == queries.AVAILABLE)).all()
         for rev in revs:
             repo_id = rev.model.repo_id
-            if not vault.store.revision_dir(repo_id, rev.commit).is_dir():
-                with contextlib.suppress(OSError, VaultError):
-                    vault.store.build_revision_view(
-                        repo_id, rev.commit, ((f.path, f.sha256) for f in rev.files)
-                    )
-            if not hf_view(vault).snapshot_dir(repo_id, rev.commit).is_dir():
+            view_missing = not vault.store.revision_dir(repo_id, rev.commit).is_dir()
+            if view_missing or not hf_view(vault).snapshot_dir(repo_id, rev.commit).is_dir():
                 stale.add(repo_id)
     for repo_id in sorted(stale):
         with contextlib.suppress(OSError, VaultError):
