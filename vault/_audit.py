@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vault._catalog.rows import add_audit_event
 from vault._catalog.schema import AuditEvent
 from vault._statements.manifest import canonical_json
 
@@ -35,16 +36,9 @@ def record(session: Session, action: str, subject: str, **detail: Any) -> AuditE
     prev = last.hash if last else GENESIS
     at = utc_now()
     text = canonical_json(detail).decode()
-    event = AuditEvent(
-        at=at,
-        action=action,
-        subject=subject,
-        detail=text,
-        prev_hash=prev,
-        hash=event_hash(prev, at, action, subject, text),
+    return add_audit_event(
+        session, at, action, subject, text, prev, event_hash(prev, at, action, subject, text)
     )
-    session.add(event)
-    return event
 
 
 def verify_chain(events: list[AuditEvent]) -> int | None:

@@ -1,4 +1,5 @@
-"""The one place catalog rows for revisions, their files, blobs and signatures are built.
+"""The one place catalog rows are built: revisions with their files, blobs and signatures, trust
+entries and quorum rules, revocations, imported bundles, audit events.
 
 `add`, `pull`, `sign` and `import` all record the same facts; building the
 rows here keeps them recorded the same way (a blob once, a signature once
@@ -7,12 +8,23 @@ per kind and key, sizes and LFS flags alike).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault._catalog.schema import Blob, File, Revision, Signature
+from vault._catalog.schema import (
+    AuditEvent,
+    Blob,
+    File,
+    ImportedBundle,
+    Revision,
+    Revocation,
+    Signature,
+    TrustEntryRow,
+    TrustQuorum,
+)
 
 
 @dataclass(frozen=True)
@@ -83,3 +95,85 @@ def put_signature(s: Session, revision_id: int, sig: SignatureRow) -> None:
             key_fingerprint=sig.key_fingerprint, verified=sig.verified, raw=sig.raw,
         )
     )  # fmt: skip
+
+
+def add_trust_entry(
+    s: Session,
+    name: str,
+    pem: bytes,
+    fingerprint: str,
+    scopes: list[str],
+    created_at: str,
+    expires_at: str | None,
+    kind: str,
+    identity: str | None,
+    issuer: str | None,
+    trusted_root: bytes | None,
+) -> None:
+    s.add(
+        TrustEntryRow(
+            name=name, public_key_pem=pem, fingerprint=fingerprint, scopes=json.dumps(scopes),
+            created_at=created_at, expires_at=expires_at, kind=kind, identity=identity, issuer=issuer,
+            trusted_root=trusted_root,
+        )
+    )  # fmt: skip
+
+
+def set_quorum(s: Session, scope: str, required: int, created_at: str) -> None:
+    """Require `required` distinct signers for `scope`; 1 removes the rule."""
+    row = s.get(TrustQuorum, scope)
+    if required == 1:
+        if row is not None:
+            s.delete(row)
+    elif row is None:
+        s.add(TrustQuorum(scope=scope, required=required, created_at=created_at))
+    else:
+        row.required = required
+
+
+def add_revocation(
+    s: Session,
+    repo_id: str,
+    commit: str,
+    reason: str,
+    revoked_at: str,
+    signer: str,
+    fingerprint: str,
+    raw: bytes,
+) -> bool:
+    """Record a signed revocation; False if this signer's revocation of that revision is already here."""
+    known = s.scalars(
+        select(Revocation).where(
+            Revocation.repo_id == repo_id,
+            Revocation.commit == commit,
+            Revocation.key_fingerprint == fingerprint,
+        )
+    ).first()
+    if known is not None:
+        return False
+    s.add(
+        Revocation(
+            repo_id=repo_id, commit=commit, reason=reason, revoked_at=revoked_at, signer=signer,
+            key_fingerprint=fingerprint, raw=raw,
+        )
+    )  # fmt: skip
+    return True
+
+
+def add_imported_bundle(
+    s: Session, index_sha256: str, parts: int, operator: str, imported_at: str, revisions: list[str]
+) -> None:
+    s.add(
+        ImportedBundle(
+            index_sha256=index_sha256, parts=parts, operator=operator, imported_at=imported_at,
+            revisions=json.dumps(revisions),
+        )
+    )  # fmt: skip
+
+
+def add_audit_event(
+    s: Session, at: str, action: str, subject: str, detail: str, prev_hash: str, hash_: str
+) -> AuditEvent:
+    event = AuditEvent(at=at, action=action, subject=subject, detail=detail, prev_hash=prev_hash, hash=hash_)
+    s.add(event)
+    return event

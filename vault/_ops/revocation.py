@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from vault import _audit as audit
 from vault._catalog import queries
+from vault._catalog.rows import add_revocation
 from vault._catalog.schema import Model, Revision, Revocation
 from vault._catalog.schema import Ref as RefRow
 from vault._signing.dsse import sign_payload
@@ -96,23 +97,12 @@ def apply_revocation(
     session: Session, claim: RevocationClaim, signer: str, fingerprint: str, raw: bytes
 ) -> bool:
     """Record the revocation and mark the revision revoked; False if it was already known."""
-    known = session.scalars(
-        select(Revocation).where(
-            Revocation.repo_id == claim.repo_id,
-            Revocation.commit == claim.commit,
-            Revocation.key_fingerprint == fingerprint,
-        )
-    ).first()
-    if known is None:
-        session.add(
-            Revocation(
-                repo_id=claim.repo_id, commit=claim.commit, reason=claim.reason, revoked_at=claim.revoked_at,
-                signer=signer, key_fingerprint=fingerprint, raw=raw,
-            )
-        )  # fmt: skip
+    added = add_revocation(
+        session, claim.repo_id, claim.commit, claim.reason, claim.revoked_at, signer, fingerprint, raw
+    )
     model = queries.get_model(session, claim.repo_id)
     rev = queries.get_revision(session, model, claim.commit) if model is not None else None
-    changed = known is None
+    changed = added
     if rev is not None and rev.status != REVOKED:
         rev.status = REVOKED
         changed = True

@@ -7,13 +7,13 @@ are in `vault._signing` (entries, policies, trust).
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vault import _audit as audit
 from vault._catalog import queries
-from vault._catalog.schema import TrustEntryRow, TrustQuorum
+from vault._catalog.rows import add_trust_entry, set_quorum
+from vault._catalog.schema import TrustEntryRow
 from vault._signing.entries import TrustEntry
 from vault._signing.keys import key_hint, load_public_key, public_key_pem
 from vault.errors import ConflictError, NotFoundError, UsageError
@@ -58,13 +58,7 @@ def trust_add(
     with vault.writer_lock(), vault.session() as s, s.begin():
         if s.get(TrustEntryRow, name) is not None:
             raise ConflictError(f"trust entry {name!r} already exists")
-        s.add(
-            TrustEntryRow(
-                name=name, public_key_pem=pem, fingerprint=fp, scopes=json.dumps(scopes),
-                created_at=audit.utc_now(), expires_at=expires_at, kind=kind, identity=identity,
-                issuer=issuer, trusted_root=root,
-            )
-        )  # fmt: skip
+        add_trust_entry(s, name, pem, fp, scopes, audit.utc_now(), expires_at, kind, identity, issuer, root)
         audit.record(s, "trust.add", name, kind=kind, fingerprint=fp, identity=identity, issuer=issuer,
                      scopes=scopes, expires_at=expires_at)  # fmt: skip
     return TrustEntry(name, pem, fp, tuple(scopes), expires_at, kind, identity, issuer, root)
@@ -75,14 +69,7 @@ def trust_quorum(vault: Home, scope: str, required: int) -> None:
     if required < 1:
         raise UsageError("a quorum needs at least 1 signer")
     with vault.writer_lock(), vault.session() as s, s.begin():
-        row = s.get(TrustQuorum, scope)
-        if required == 1:
-            if row is not None:
-                s.delete(row)
-        elif row is None:
-            s.add(TrustQuorum(scope=scope, required=required, created_at=audit.utc_now()))
-        else:
-            row.required = required
+        set_quorum(s, scope, required, audit.utc_now())
         audit.record(s, "trust.quorum", scope, required=required)
 
 

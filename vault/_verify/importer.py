@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import getpass
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,8 +27,8 @@ from sqlalchemy.orm import Session
 from vault import _audit as audit
 from vault._bundle.reader import BundleReader
 from vault._catalog import queries
-from vault._catalog.rows import FileRow, SignatureRow, add_revision, put_signature
-from vault._catalog.schema import Blob, ImportedBundle, Revision
+from vault._catalog.rows import FileRow, SignatureRow, add_imported_bundle, add_revision, put_signature
+from vault._catalog.schema import Blob, Revision
 from vault._catalog.schema import Ref as RefRow
 from vault._checks.formats import FileKind, Verdict
 from vault._checks.policy import ContentPolicy
@@ -196,15 +195,7 @@ def _commit_catalog(
             outcome.repaired_views = [v for v in views if (v[0], v[1]) not in fresh]
         if new:
             labels = [r.label for r in new]
-            s.add(
-                ImportedBundle(
-                    index_sha256=bundle.index_sha256,
-                    parts=bundle.parts,
-                    operator=_operator(),
-                    imported_at=audit.utc_now(),
-                    revisions=json.dumps(labels),
-                )
-            )
+            add_imported_bundle(s, bundle.index_sha256, bundle.parts, _operator(), audit.utc_now(), labels)
             audit.record(
                 s,
                 "import",
