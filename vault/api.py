@@ -34,6 +34,8 @@ from vault.results import (
 )
 
 if TYPE_CHECKING:
+    from http.server import ThreadingHTTPServer
+
     from vault._hub.cache_view import HFCacheView
     from vault._progress import Progress
 
@@ -186,6 +188,14 @@ class Vault(Home):
         return import_bundle(self, path, policy, progress)
 
     # -- queries ---------------------------------------------------------
+
+    def server(
+        self, host: str = "127.0.0.1", port: int = 8000, log_requests: bool = True, idle_timeout: float = 30.0
+    ) -> ThreadingHTTPServer:
+        """The read-only Hub-compatible HTTP server over this home (call `serve_forever()` on it)."""
+        from vault._hub.server import make_server
+
+        return make_server(self, host, port, log_requests, idle_timeout)
 
     def path(self, ref: str) -> Path:
         with self.session() as s:

@@ -109,3 +109,20 @@ class FurthestFailures(TrustError):
     def __init__(self, failures: list[CheckFailed]) -> None:
         super().__init__("; ".join(str(f) for f in failures) or "no trust entry could vouch for it")
         self.failures = failures
+
+
+@dataclass(frozen=True)
+class Quorum:
+    """At least `required` distinct signers: signing identities (key fingerprint, Sigstore identity)."""
+
+    required: int
+    scope: str | None
+
+    def verify(self, identities: dict[str, str], label: str) -> None:
+        """`identities` maps each signing identity to the trust entry that admitted it."""
+        if len(identities) < self.required:
+            names = ", ".join(sorted(set(identities.values())))
+            raise TrustError(
+                f"{label}: needs model signatures from {self.required} distinct trusted signers "
+                f"(quorum for {self.scope!r}), has {len(identities)} ({names})"
+            )

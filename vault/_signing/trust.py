@@ -18,7 +18,7 @@ from vault._signing.entries import (
     TrustEntry,
 )
 from vault._signing.keys import key_hint
-from vault._signing.policies import CheckFailed, Claim, FurthestFailures, first_admitting
+from vault._signing.policies import CheckFailed, Claim, FurthestFailures, Quorum, first_admitting
 from vault.errors import TrustError
 
 
@@ -58,13 +58,7 @@ class TrustPolicy:
         by_identity: dict[str, str] = {}
         for v in signatures:
             by_identity.setdefault(v.identity or v.signer.name, v.signer.name)
-        required, scope = self.required_signers(repo_id)
-        if len(by_identity) < required:
-            names = ", ".join(sorted(set(by_identity.values())))
-            raise TrustError(
-                f"{label}: needs model signatures from {required} distinct trusted signers "
-                f"(quorum for {scope!r}), has {len(by_identity)} ({names})"
-            )
+        Quorum(*self.required_signers(repo_id)).verify(by_identity, label)
 
     def verify(self, raw: bytes, repo_id: str, origin: str) -> VerifiedSignature:
         """Verify a signed bundle for `repo_id`; raise unless a trusted, unexpired, in-scope entry admits it.

@@ -125,10 +125,8 @@ def hf_cache(settings: Settings, rebuild: bool) -> None:
 @pass_settings
 def serve(settings: Settings, host: str, port: int, quiet: bool, idle_timeout: float) -> None:
     """Serve verified revisions read-only over the Hub API (for HF_ENDPOINT)."""
-    from vault._hub.server import make_server
-
     with settings.open(readonly=True) as v:
-        server = make_server(v, host, port, log_requests=not quiet, idle_timeout=idle_timeout)
+        server = v.server(host, port, log_requests=not quiet, idle_timeout=idle_timeout)
         bound_host, bound_port = server.server_address[:2]
         url = f"http://{bound_host}:{bound_port}"
         scope = (
