@@ -29,7 +29,7 @@ from vault.errors import (
 from vault.version import __version__
 
 if TYPE_CHECKING:
-    from vault.api import ImportResult, RefMove, Vault, keygen, open_vault
+    from vault.api import Vault, keygen, open_vault
     from vault.results import (
         AddStatus,
         AuditEntry,
@@ -37,7 +37,9 @@ if TYPE_CHECKING:
         BundleResult,
         FsckReport,
         GcResult,
+        ImportResult,
         ProvenanceReport,
+        RefMove,
         RevisionAdded,
         RevisionDetail,
         RevisionSummary,
@@ -87,7 +89,7 @@ __all__ = [
 ]
 
 # Imported on first use: `vault path` and `vault.resolve()` pay for none of them.
-_FROM_API = {"Vault", "open_vault", "keygen", "ImportResult", "RefMove"}
+_FROM_API = {"Vault", "open_vault", "keygen"}
 
 
 def resolve(ref: str, home: Any = None) -> Any:

@@ -12,18 +12,18 @@ from sqlalchemy import select
 from vault import _audit as audit
 from vault._catalog import queries
 from vault._home import Home
-from vault._ops.ref_update import RefMove
 from vault._resolver import resolve
 from vault._signing.trust import TrustEntry
 from vault._statements.refs import parse_ref
-from vault._verify.importer import ImportResult
 from vault.results import (
     AuditEntry,
     AuditReport,
     BundleResult,
     FsckReport,
     GcResult,
+    ImportResult,
     ProvenanceReport,
+    RefMove,
     RevisionAdded,
     RevisionDetail,
     RevisionSummary,

@@ -238,3 +238,29 @@ class AuditReport:
         if self.chain_intact:
             return None
         return IntegrityError(f"audit trail: event {self.first_broken_event} does not match the hash chain")
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What one `vault import` did. Every field is always there, whatever the outcome."""
+
+    status: str  # imported | already-imported | repaired | revocations-applied | refs-moved
+    revisions: list[str]  # repo@commit newly catalogued
+    already_present: list[str]  # repo@commit the vault held before
+    refs_kept: list[str]  # repo@ref not moved back to an older fetch (no --allow-downgrade)
+    refs_moved: list[str]  # repo@ref moved by this import
+    revoked: list[str]  # repo@commit revoked by this import's revocations
+    repaired: list[str]  # sha256 of damaged or missing store blobs rewritten from the bundle
+    blobs: int  # blobs read, checked and stored
+    bytes: int
+
+
+@dataclass(frozen=True)
+class RefMove:
+    """`vault ref set`: where the ref pointed, where it points now, and whether that went back in time."""
+
+    repo_id: str
+    ref: str
+    old_commit: str | None
+    new_commit: str
+    downgrade: bool

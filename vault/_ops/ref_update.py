@@ -9,7 +9,6 @@ audited with the old and the new commit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vault import _audit as audit
@@ -18,19 +17,11 @@ from vault._catalog.schema import Ref as RefRow
 from vault._statements.refs import Ref, is_commit
 from vault._store.views import publish
 from vault.errors import ConflictError, NotFoundError, UsageError
+from vault.results import RefMove
 from vault.status import unavailable_message
 
 if TYPE_CHECKING:
     from vault._home import Home
-
-
-@dataclass(frozen=True)
-class RefMove:
-    repo_id: str
-    ref: str
-    old_commit: str | None
-    new_commit: str
-    downgrade: bool
 
 
 def move_ref(vault: Home, ref: Ref, commit: str, allow_downgrade: bool = False) -> RefMove:

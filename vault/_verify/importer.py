@@ -42,25 +42,10 @@ from vault._store.views import hf_view, publish
 from vault._verify.blobs import absent_blobs, stream_blobs
 from vault._verify.metadata import CheckedBundle, CheckedRevision, check_metadata
 from vault.errors import VaultError
-from vault.results import VerifyReport
+from vault.results import ImportResult, VerifyReport
 
 if TYPE_CHECKING:
     from vault._home import Home
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    """What one `vault import` did. Every field is always there, whatever the outcome."""
-
-    status: str  # imported | already-imported | revocations-applied | repaired
-    revisions: list[str]  # repo@commit newly catalogued
-    already_present: list[str]  # repo@commit the vault held before
-    refs_kept: list[str]  # repo@ref not moved back to an older fetch (no --allow-downgrade)
-    refs_moved: list[str]  # repo@ref moved by this import
-    revoked: list[str]  # repo@commit revoked by this import's revocations
-    repaired: list[str]  # sha256 of damaged or missing store blobs rewritten from the bundle
-    blobs: int  # blobs read, checked and stored
-    bytes: int
 
 
 def verify_bundle(
