@@ -1,7 +1,8 @@
 """Benchmarks for vault, each reported as a ratio against a baseline measured in the same run.
 
 Run through `scripts/bench`. Uses the real all-MiniLM-L6-v2 snapshot by default
-(`--model DIR` for another folder). Every child process is timed with wall
+(`--model DIR` for another folder, or `--size 2G --shards 4` for a synthetic
+model of safetensors shards built here). Every child process is timed with wall
 clock and its peak RSS is read from wait4's rusage.
 """
 
@@ -115,14 +116,52 @@ def bench_resolve(tmp: Path, repeat: int) -> None:
     print(f"vault.resolve()      {per_call * 1e6:6.0f} us per call over {len(calls)} calls (target < 1000)")
 
 
+def parse_size(text: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return int(float(text[:-1]) * units[text[-1].upper()]) if text[-1].upper() in units else int(text)
+
+
+def synthetic_model(folder: Path, size: int, shards: int) -> Path:
+    """A model of `shards` safetensors shards totalling about `size` bytes, with random F32 data."""
+    import json
+    import struct
+
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"model_type": "bench", "shards": shards}))
+    per = size // shards // 4 * 4
+    rng = random_bytes()
+    for i in range(shards):
+        header = json.dumps(
+            {f"w{i}": {"dtype": "F32", "shape": [per // 4], "data_offsets": [0, per]}}
+        ).encode()
+        header += b" " * (-len(header) % 8)
+        with open(folder / f"model-{i + 1:05d}-of-{shards:05d}.safetensors", "wb") as fh:
+            fh.write(struct.pack("<Q", len(header)) + header)
+            left = per
+            while left:
+                chunk = rng[: min(left, len(rng))]
+                fh.write(chunk)
+                left -= len(chunk)
+    return folder
+
+
+def random_bytes() -> bytes:
+    """64 MiB of random bytes, repeated to fill shards (hashing cost does not depend on content)."""
+    return os.urandom(64 << 20)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", type=Path, default=ROOT / ".cache/models/all-MiniLM-L6-v2")
+    ap.add_argument("--size", help="build a synthetic model of this size instead (e.g. 2G)")
+    ap.add_argument("--shards", type=int, default=4, help="safetensors shards of the synthetic model")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     vault = VENV_BIN / "vault"
     with tempfile.TemporaryDirectory(prefix="vault-bench-") as tmpdir:
         tmp = Path(tmpdir)
+        if args.size:
+            args.model = synthetic_model(tmp / "synthetic-model", parse_size(args.size), args.shards)
         subprocess.run([vault, "keygen", "-o", tmp / "k"], check=True, capture_output=True)
         conn = tmp / "connected"
         size = sum(p.stat().st_size for p in args.model.rglob("*") if p.is_file())
