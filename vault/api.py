@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
-from vault import _audit as audit
 from vault._catalog import queries
 from vault._home import Home
 from vault._resolver import resolve
@@ -239,13 +235,10 @@ class Vault(Home):
 
     def audit_report(self) -> AuditReport:
         """Every audit event, and whether the hash chain over them is intact."""
-        from vault._catalog.schema import AuditEvent
+        from vault._ops.reports import audit_report
 
         with self.session() as s:
-            rows = list(s.scalars(select(AuditEvent).order_by(AuditEvent.id)))
-        broken = audit.verify_chain(rows)
-        events = [AuditEntry(e.id, e.at, e.action, e.subject, json.loads(e.detail), e.hash) for e in rows]
-        return AuditReport(events, broken is None, broken)
+            return audit_report(s)
 
 
 def keygen(prefix: str, password: bytes | None = None) -> tuple[Path, Path]:

@@ -1,15 +1,20 @@
-"""Read-only reports over the catalog: list, show, provenance, as typed results text and JSON share."""
+"""Read-only reports over the catalog: list, show, provenance, audit, as typed results text and JSON share."""
 
 from __future__ import annotations
+
+import json
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vault import _audit as audit
 from vault._catalog import queries
-from vault._catalog.schema import Model, Revision, Revocation
+from vault._catalog.schema import AuditEvent, Model, Revision, Revocation
 from vault._statements.provenance import parse_provenance
 from vault._store.blobs import Store
 from vault.results import (
+    AuditEntry,
+    AuditReport,
     FileInfo,
     ProvenanceFile,
     ProvenanceReport,
@@ -86,3 +91,11 @@ def provenance_report(session: Session, rev: Revision) -> ProvenanceReport:
         ],
         signatures=_signatures(rev),
     )
+
+
+def audit_report(session: Session) -> AuditReport:
+    """Every audit event, and the first one (if any) whose hash or link breaks the chain."""
+    rows = list(session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
+    broken = audit.verify_chain(rows)
+    events = [AuditEntry(e.id, e.at, e.action, e.subject, json.loads(e.detail), e.hash) for e in rows]
+    return AuditReport(events, broken is None, broken)

@@ -116,11 +116,6 @@ class Store:
         shutil.rmtree(doomed, ignore_errors=True)
         return True
 
-    def rebuild_revision_view(self, repo_id: str, commit: str, files: Iterable[tuple[str, str]]) -> Path:
-        """A fresh directory of links to the current store blobs (after a blob was repaired)."""
-        self.remove_revision_view(repo_id, commit)
-        return self.build_revision_view(repo_id, commit, files)
-
     def remove_leftovers(self) -> None:
         """Remove scratch dirs of killed runs; they never hold anything committed."""
         for child in self.tmp.iterdir() if self.tmp.is_dir() else ():

@@ -90,7 +90,11 @@ def clear_damage(session: Session, repaired: set[str], how: str) -> list[Revisio
 
 
 def rebuild_views(vault: Home, views: list[RevisionFiles]) -> None:
-    """Directory and HF views of repaired revisions, relinked to the new store files (lock held)."""
-    for repo_id, commit, files in views:
-        vault.store.rebuild_revision_view(repo_id, commit, files)
+    """Directory and HF views of repaired revisions, relinked to the new store files (lock held).
+
+    The old directories hold links to the damaged inodes: they go, and
+    `publish` builds them again from the store, like any missing view.
+    """
+    for repo_id, commit, _files in views:
+        vault.store.remove_revision_view(repo_id, commit)
     publish(vault, sorted({repo_id for repo_id, _c, _f in views}))
