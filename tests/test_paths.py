@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vault._statements.paths import check_no_case_collisions, check_relpath
+from vault._statements.paths import check_names_coexist, check_relpath
 from vault.errors import UnsafeContentError
 
 
@@ -48,6 +48,6 @@ def test_rejected(bad: str) -> None:
 
 
 def test_case_collisions() -> None:
-    check_no_case_collisions(["a/B", "a/c"])
+    check_names_coexist(["a/B", "a/c"])
     with pytest.raises(UnsafeContentError, match="collides"):
-        check_no_case_collisions(["Model.bin", "model.bin"])
+        check_names_coexist(["Model.bin", "model.bin"])

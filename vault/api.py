@@ -45,11 +45,12 @@ class Vault(Home):
 
         return hf_view(self)
 
-    def sync_hf_cache(self, repo_ids: list[str]) -> None:
-        """Bring the Hugging Face cache view of these models in line with the catalog (writer lock held)."""
+    def publish(self, repo_ids: list[str]) -> None:
+        """Bring the directory and Hugging Face views of these models in line with the catalog."""
         from vault._store.views import publish
 
-        publish(self, repo_ids)
+        with self.writer_lock():
+            publish(self, repo_ids)
 
     def rebuild_hf_cache(self) -> int:
         from vault._store.views import rebuild_hf_view

@@ -29,7 +29,7 @@ from vault._checks.policy import ContentPolicy, refuse_pickles
 from vault._hashing import FileDigest, hash_file, parallel_map
 from vault._hub.metadata import GIT_SHA1_MAX_SIZE
 from vault._ops.ingest import NewRevision, commit_revision
-from vault._statements.paths import check_no_case_collisions, check_relpath
+from vault._statements.paths import check_names_coexist, check_relpath
 from vault._statements.provenance import FileRecord
 from vault._statements.refs import check_ref_name, check_repo_id, is_commit
 from vault._store.durable import sync_path
@@ -188,7 +188,7 @@ def pull(
         raise UsageError(f"{repo_id}@{commit}: no files match the --include/--exclude patterns")
     for f in files:
         check_relpath(f.path, f"{repo_id}@{commit}:")
-    check_no_case_collisions([f.path for f in files])
+    check_names_coexist([f.path for f in files])
     content = ContentPolicy(allow_pickle, allow_unknown=allow_unknown)
     refuse_pickles((f.path for f in files), content, " (use --exclude to skip them)")
 

@@ -35,7 +35,7 @@ from vault._statements.manifest import (
     canonical_json,
     parse_model_statement,
 )
-from vault._statements.paths import check_no_case_collisions, check_relpath
+from vault._statements.paths import check_names_coexist, check_relpath
 from vault._statements.provenance import FileRecord, build_provenance, new_provenance
 from vault._statements.refs import DEFAULT_REF, check_ref_name, check_repo_id, is_commit
 from vault._store.views import publish
@@ -71,7 +71,7 @@ def scan_directory(root: Path, skip: set[str] | None = None) -> list[str]:
                 raise UnsafeContentError(f"{root / rel}: {kind}s are not admitted")
             found.append(check_relpath(rel, f"{root}:"))
     found.sort()
-    check_no_case_collisions(found)
+    check_names_coexist(found)
     return found
 
 

@@ -45,9 +45,6 @@ class TrustPolicy:
         self.quorums = dict(quorums or {})
         self.now = now
 
-    def allows(self, signer: TrustEntry, repo_id: str) -> bool:
-        return signer in self.entries and signer.covers(repo_id) and not signer.expired(self.now)
-
     def required_signers(self, repo_id: str) -> tuple[int, str | None]:
         """How many distinct trusted signers `repo_id` needs, and which quorum rule says so."""
         rules = [(n, scope) for scope, n in self.quorums.items() if fnmatch.fnmatchcase(repo_id, scope)]

@@ -47,7 +47,7 @@ def _fold(name: str) -> str:
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
 
 
-def check_no_case_collisions(paths: list[str], what: str = "path") -> None:
+def check_names_coexist(paths: list[str], what: str = "path") -> None:
     """Names that could land on one file: equal ignoring case and Unicode form, or a file that is
     also a directory of another name (`a` and `a/b`). Either would make the views ambiguous, or
     impossible to build after the catalog already holds the revision."""

@@ -30,7 +30,7 @@ from vault._ops.revocation import RevocationClaim, verify_revocation
 from vault._signing.dsse import MAX_SIGNATURE_BYTES, MAX_SIGNATURE_TOTAL, parse_bundle
 from vault._signing.trust import TrustPolicy, VerifiedSignature
 from vault._statements.manifest import ModelManifest, parse_model_statement
-from vault._statements.paths import check_no_case_collisions
+from vault._statements.paths import check_names_coexist
 from vault._statements.provenance import Provenance, parse_provenance
 from vault.errors import BundleFormatError, IntegrityError, TrustError, UnsafeContentError
 
@@ -116,7 +116,7 @@ def _check_revision(policy: TrustPolicy, entry: RevisionEntry, raws: dict[str, b
         raise IntegrityError(f"{label}: provenance is signed for {prov.repo_id}@{prov.commit}")
     if manifest.model_name not in ("", entry.repo_id):
         raise IntegrityError(f"{label}: model signature is for {manifest.model_name!r}")
-    check_no_case_collisions(list(prov.files), f"{label}: file")
+    check_names_coexist(list(prov.files), f"{label}: file")
     check_fetch_time(label, prov.fetched_at, policy.now)
     signed, recorded = set(manifest.resources), set(prov.files)
     if signed != recorded:
@@ -179,7 +179,7 @@ def _check_names(s: Session, revisions: list[CheckedRevision]) -> None:
     for repo, names in sorted(refs.items()):
         model = queries.get_model(s, repo)
         existing = set(s.scalars(select(RefRow.name).where(RefRow.model_id == model.id))) if model else set()
-        check_no_case_collisions(sorted(existing | names), f"{repo}: ref")
+        check_names_coexist(sorted(existing | names), f"{repo}: ref")
 
 
 def check_metadata(
