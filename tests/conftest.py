@@ -93,6 +93,14 @@ def make_keypair(tmp_path: Path) -> Callable[[str], KeyPair]:
 
 
 @pytest.fixture
+def gap(tmp_path: Path, keypair: KeyPair) -> Path:
+    """An air-gapped home that trusts `keypair` for acme/* (what forged test bundles are signed with)."""
+    home = tmp_path / "gap"
+    run("trust", "add", "acme", "--key", keypair.public, "--scope", "acme/*", home=home)
+    return home
+
+
+@pytest.fixture
 def keypair(make_keypair: Callable[[str], KeyPair]) -> KeyPair:
     return make_keypair("signer")
 

@@ -117,13 +117,6 @@ BENIGN: list[tuple[str, dict[str, bytes], bool]] = [
 ]  # fmt: skip
 
 
-@pytest.fixture
-def gap(tmp_path: Path, keypair: KeyPair) -> Path:
-    home = tmp_path / "gap"
-    run("trust", "add", "acme", "--key", keypair.public, "--scope", "acme/*", home=home)
-    return home
-
-
 @pytest.mark.parametrize(("label", "files", "default", "allowed"), HOSTILE, ids=[h[0] for h in HOSTILE])
 def test_hostile_content_is_refused_in_both_modes(
     gap: Path, keypair: KeyPair, tmp_path: Path, label: str, files: dict, default: str, allowed: str

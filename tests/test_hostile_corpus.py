@@ -93,13 +93,6 @@ WEIGHTS: list[tuple[str, dict[str, bytes], bool, str]] = [
 ]  # fmt: skip
 
 
-@pytest.fixture
-def gap(tmp_path: Path, keypair: KeyPair) -> Path:
-    home = tmp_path / "gap"
-    run("trust", "add", "acme", "--key", keypair.public, "--scope", "acme/*", home=home)
-    return home
-
-
 def refused(home: Path, bundle: Path, expect: str, *flags: str, code: int = 1) -> None:
     before = snapshot(home)
     for command in ("verify", "import"):

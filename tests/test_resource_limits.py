@@ -121,13 +121,6 @@ CASES = {
 }
 
 
-@pytest.fixture
-def gap(tmp_path: Path, keypair: KeyPair) -> Path:
-    home = tmp_path / "gap"
-    run("trust", "add", "acme", "--key", keypair.public, "--scope", "acme/*", home=home)
-    return home
-
-
 # The child reports its own high-water mark (VmHWM) as it exits: rusage's ru_maxrss would
 # include the pytest process it was forked from, since Linux keeps that across execve.
 _REPORT_HWM = (

@@ -84,11 +84,17 @@ def test_bad_expiry_date_is_a_usage_error(tmp_path: Path, keypair: KeyPair) -> N
     assert "invalid date 'soon'" in res.stderr
 
 
-def test_replayed_older_revision_does_not_move_the_ref(tmp_path: Path, keypair: KeyPair) -> None:
+def _old_and_new(tmp_path: Path, keypair: KeyPair) -> tuple[Path, Path]:
+    """Two signed revisions of acme/tiny: commit 1… fetched in January, commit 2… in February."""
     old = forge_bundle(tmp_path / "old.vault", keypair.private, {"config.json": b'{"v": 1}'},
                        commit="1" * 40, fetched_at="2026-01-01T00:00:00Z")  # fmt: skip
     new = forge_bundle(tmp_path / "new.vault", keypair.private, {"config.json": b'{"v": 2}'},
                        commit="2" * 40, fetched_at="2026-02-01T00:00:00Z")  # fmt: skip
+    return old, new
+
+
+def test_replayed_older_revision_does_not_move_the_ref(tmp_path: Path, keypair: KeyPair) -> None:
+    old, new = _old_and_new(tmp_path, keypair)
     gap = tmp_path / "gap"
     run("trust", "add", "acme", "--key", keypair.public, "--scope", "acme/*", home=gap)
     run("import", new, home=gap)
@@ -107,10 +113,7 @@ def test_replayed_older_revision_does_not_move_the_ref(tmp_path: Path, keypair: 
 
 
 def _old_then_new(tmp_path: Path, keypair: KeyPair) -> tuple[Path, Path, Path]:
-    old = forge_bundle(tmp_path / "old.vault", keypair.private, {"config.json": b'{"v": 1}'},
-                       commit="1" * 40, fetched_at="2026-01-01T00:00:00Z")  # fmt: skip
-    new = forge_bundle(tmp_path / "new.vault", keypair.private, {"config.json": b'{"v": 2}'},
-                       commit="2" * 40, fetched_at="2026-02-01T00:00:00Z")  # fmt: skip
+    old, new = _old_and_new(tmp_path, keypair)
     gap = tmp_path / "gap"
     run("trust", "add", "acme", "--key", keypair.public, "--scope", "acme/*", home=gap)
     run("import", old, home=gap)

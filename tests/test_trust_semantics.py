@@ -20,13 +20,6 @@ from vault.errors import TrustError
 FILES = {"config.json": b'{"a": 1}', "vocab.txt": b"a\nb\n"}
 
 
-@pytest.fixture
-def gap(tmp_path: Path, keypair: KeyPair) -> Path:
-    home = tmp_path / "gap"
-    run("trust", "add", "acme", "--key", keypair.public, "--scope", "acme/*", home=home)
-    return home
-
-
 def test_a_blake3_signature_binds_every_file(gap: Path, keypair: KeyPair, tmp_path: Path) -> None:
     lie = forge_bundle(tmp_path / "lie.vault", keypair.private, FILES, hash_type="blake3",
                        signed_as={"vocab.txt": b"other content\n"})  # fmt: skip

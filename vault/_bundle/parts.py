@@ -165,17 +165,11 @@ def glob_escape(name: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", name)
 
 
-class ChainedReader(io.RawIOBase):
-    """Reads parts back to back as one seekable stream (tarfile then reads entries directly)."""
+class SeekableReader(io.RawIOBase):
+    """A read-only stream of `_size` bytes with a position; subclasses say how to read."""
 
-    def __init__(self, paths: list[Path]) -> None:
-        self._paths = list(paths)
-        self._sizes = [p.stat().st_size for p in self._paths]
-        self._starts = [sum(self._sizes[:i]) for i in range(len(self._sizes))]
-        self._size = sum(self._sizes)
-        self._pos = 0
-        self._index = -1
-        self._fh: BinaryIO | None = None
+    _size = 0
+    _pos = 0
 
     def readable(self) -> bool:
         return True
@@ -190,6 +184,19 @@ class ChainedReader(io.RawIOBase):
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
         self._pos = max(0, base + offset)
         return self._pos
+
+
+class ChainedReader(SeekableReader):
+    """Reads parts back to back as one seekable stream (tarfile then reads entries directly)."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self._paths = list(paths)
+        self._sizes = [p.stat().st_size for p in self._paths]
+        self._starts = [sum(self._sizes[:i]) for i in range(len(self._sizes))]
+        self._size = sum(self._sizes)
+        self._pos = 0
+        self._index = -1
+        self._fh: BinaryIO | None = None
 
     def _part_at(self, pos: int) -> int:
         for i in range(len(self._paths) - 1, -1, -1):

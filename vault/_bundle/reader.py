@@ -8,14 +8,13 @@ Entry data is handed out as a bounded stream; nothing is written to disk here.
 
 from __future__ import annotations
 
-import io
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from vault._bundle.parts import ChainedReader, check_layout, find_parts, missing_part_message
+from vault._bundle.parts import ChainedReader, SeekableReader, check_layout, find_parts, missing_part_message
 from vault._statements.paths import check_relpath
 from vault.errors import BundleFormatError, UnsafeContentError, VaultError
 
@@ -94,25 +93,11 @@ class EntryData:
             raise self._fail(exc) from None
 
 
-class RegionFile(io.RawIOBase):
+class RegionFile(SeekableReader):
     """Bytes [offset, offset + size) of a stream, as a read-only seekable file."""
 
     def __init__(self, stream: ChainedReader, offset: int, size: int) -> None:
         self._stream, self._offset, self._size, self._pos = stream, offset, size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        self._pos = min(max(0, base + offset), self._size)
-        return self._pos
 
     def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
         want = min(len(buf), self._size - self._pos)

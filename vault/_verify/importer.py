@@ -57,11 +57,10 @@ def verify_bundle(
     with BundleReader(path) as reader:
         entries = reader.entries()
         bundle, pending = check_metadata(vault, reader, entries, policy)
-        absent = absent_blobs(vault, bundle)
         progress.start(sum(bundle.expected.values()), "verify")
         try:
             digests, _verdicts = stream_blobs(
-                vault, reader, bundle, entries, pending, None, progress, absent, policy
+                vault, reader, bundle, entries, pending, None, progress, set(), policy
             )
         finally:
             progress.finish()
