@@ -38,7 +38,8 @@ class Writable(Protocol):
 class FileDigest:
     size: int
     sha256: str
-    blake3: str
+    # None where nothing needs it: `vault verify` of a sha256-signed bundle skips it.
+    blake3: str | None
     # git's blob id, sha1("blob <size>\0" + content): what the Hub publishes for non-LFS files.
     git_sha1: str | None = None
 
@@ -46,9 +47,9 @@ class FileDigest:
 class MultiHasher:
     """Feeds sha256 and blake3 (and, given the size up front, git's blob sha1) from one buffer."""
 
-    def __init__(self, git_blob_size: int | None = None) -> None:
+    def __init__(self, git_blob_size: int | None = None, with_blake3: bool = True) -> None:
         self._sha = hashlib.sha256()
-        self._b3 = blake3.blake3()
+        self._b3 = blake3.blake3() if with_blake3 else None
         self._git: hashlib._Hash | None = None
         if git_blob_size is not None:
             self._git = hashlib.sha1(b"blob %d\0" % git_blob_size, usedforsecurity=False)
@@ -65,11 +66,13 @@ class MultiHasher:
         self.size += len(data)
 
     def update_b3(self, data: bytes | memoryview) -> None:
-        self._b3.update(data)
+        if self._b3 is not None:
+            self._b3.update(data)
 
     def digest(self) -> FileDigest:
         git = self._git.hexdigest() if self._git is not None else None
-        return FileDigest(self.size, self._sha.hexdigest(), self._b3.hexdigest(), git)
+        b3 = self._b3.hexdigest() if self._b3 is not None else None
+        return FileDigest(self.size, self._sha.hexdigest(), b3, git)
 
 
 def hash_stream(
@@ -77,14 +80,18 @@ def hash_stream(
     sink: Writable | None = None,
     limit: int | None = None,
     git_blob_size: int | None = None,
+    with_blake3: bool = True,
+    overlap: bool = True,
 ) -> FileDigest:
     """Hash `source` (at most `limit` bytes), copying into `sink` as it goes.
 
-    From the second chunk on, sha256 and blake3 each run on a worker thread
-    (both release the GIL) while this thread writes the chunk and reads the
-    next one into the other buffer: hashing overlaps I/O, on every core.
+    With `overlap`, from the second chunk on, sha256 and blake3 each run on a
+    worker thread (both release the GIL) while this thread writes the chunk
+    and reads the next one into the other buffer: one stream uses every core.
+    When other streams are already hashed on the other cores (`hash_all`),
+    those hand-offs only cost, so everything runs on the calling thread.
     """
-    hasher = MultiHasher(git_blob_size)
+    hasher = MultiHasher(git_blob_size, with_blake3)
     buffers = (bytearray(CHUNK), bytearray(CHUNK))
     pool: ThreadPoolExecutor | None = None
     pending: list[Future[None]] = []
@@ -100,7 +107,7 @@ def hash_stream(
             chunk = view[:n]
             for f in pending:  # the other buffer's hashes: must finish before the next read into it
                 f.result()
-            if pool is None and n == CHUNK:
+            if pool is None and overlap and n == CHUNK:
                 pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vault-hash")
             if pool is None:
                 hasher.update(chunk)
@@ -162,6 +169,39 @@ def hash_file(
             return hash_stream(src, git_blob_size=git_size)
         with DurableFile(copy_to) as dst:
             return hash_stream(src, dst, git_blob_size=git_size)
+
+
+# Streams at least this big keep a core busy for long enough to be worth one.
+LARGE_STREAM = 64 << 20
+
+
+def hash_all(
+    fn: Callable[[T, bool], R], items: Iterable[T], size_of: Callable[[T], int]
+) -> Iterator[tuple[T, R]]:
+    """Hash many streams at once, one per core, largest first; yields (item, result) as they finish.
+
+    `fn(item, overlap)` hashes one stream; `overlap` is whether it should
+    spread its own work over the cores, which pays only while fewer large
+    streams than cores are in flight (one 90 MB model file: yes; four
+    shards on two cores: no, each shard gets a core). Peak memory is two
+    chunks per stream in flight.
+    """
+    cores = os.cpu_count() or 1
+    ordered = sorted(items, key=size_of, reverse=True)
+    overlap = sum(size_of(i) >= LARGE_STREAM for i in ordered) < cores
+    workers = 1 if overlap else cores
+    if workers <= 1 or len(ordered) <= 1:
+        for item in ordered:
+            yield item, fn(item, overlap)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vault-stream") as pool:
+        futures = [(item, pool.submit(fn, item, overlap)) for item in ordered]
+        try:
+            for item, future in futures:
+                yield item, future.result()
+        finally:
+            for _item, future in futures:
+                future.cancel()
 
 
 def parallel_map(fn: Callable[[T], R], items: Iterable[T], workers: int | None = None) -> Iterator[R]:

@@ -104,9 +104,7 @@ class RegionFile(SeekableReader):
         if want <= 0:
             return 0
         self._stream.seek(self._offset + self._pos)
-        data = self._stream.read(want)
-        n = len(data)
-        memoryview(buf)[:n] = data
+        n = self._stream.readinto(memoryview(buf)[:want])  # straight into the caller's buffer
         self._pos += n
         return n
 

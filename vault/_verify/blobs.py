@@ -19,7 +19,7 @@ from vault._bundle.reader import BundleReader, Entry
 from vault._checks.content import Content, check_content, judge_revision
 from vault._checks.formats import Verdict
 from vault._checks.policy import ContentPolicy
-from vault._hashing import DurableFile, FileDigest, hash_stream
+from vault._hashing import DurableFile, FileDigest, hash_all, hash_stream
 from vault._hub.metadata import GIT_SHA1_MAX_SIZE
 from vault._progress import CountingReader, Progress
 from vault._store.damage import damaged_blobs
@@ -74,14 +74,28 @@ def stream_blobs(
     a second read differently gains nothing); on verify, the bundle's bytes.
     """
     seen: set[str] = set()
-    digests: dict[str, FileDigest] = {}
-    verdicts: dict[str, Verdict] = {}
     stream = entries if pending is None else _prepend(pending, entries)
-    for entry in stream:
-        sha = _check_blob(bundle, entry, seen)
-        dest = staging / sha if staging is not None and sha in absent else None
-        digests[sha] = _receive(entry, dest, progress)
-        _check_digest(bundle, sha, digests[sha])
+    # Every header is checked before any blob byte is read (tarfile seeks past the data).
+    blobs = [(_check_blob(bundle, entry, seen), entry) for entry in stream]
+    for sha in sorted(set(bundle.expected) - seen):
+        raise IntegrityError(f"{bundle.names[sha]}: missing from the bundle (blob {sha[:16]}…)")
+
+    def destination(sha: str) -> Path | None:
+        return staging / sha if staging is not None and sha in absent else None
+
+    def receive(blob: tuple[str, Entry], overlap: bool) -> FileDigest:
+        sha, entry = blob
+        # A blake3 is kept for every stored blob (scrub); verify needs one only where it was signed.
+        with_blake3 = staging is not None or sha in bundle.blake3
+        return _receive(reader, entry, destination(sha), progress, with_blake3, overlap)
+
+    digests: dict[str, FileDigest] = {}
+    for (sha, _entry), got in hash_all(receive, blobs, lambda blob: blob[1].size):
+        _check_digest(bundle, sha, got)
+        digests[sha] = got
+    verdicts: dict[str, Verdict] = {}
+    for sha, entry in blobs:
+        dest = destination(sha)
         if dest is not None:
             content = Content.of_file(dest)
         elif staging is not None:
@@ -93,8 +107,6 @@ def stream_blobs(
                 region=(entry.offset, entry.size, reader.parts),
             )
         verdicts[sha] = check_content(bundle.names[sha], content)
-    for sha in sorted(set(bundle.expected) - seen):
-        raise IntegrityError(f"{bundle.names[sha]}: missing from the bundle (blob {sha[:16]}…)")
     for rev in bundle.revisions:
         files = {p: verdicts[rec.sha256] for p, rec in rev.provenance.files.items()}
         judge_revision(rev.label, files, policy)
@@ -105,13 +117,25 @@ def _open_region(reader: BundleReader, entry: Entry) -> BinaryIO:
     return io.BufferedReader(reader.region(entry), buffer_size=1 << 20)
 
 
-def _receive(entry: Entry, dest: Path | None, progress: Progress) -> FileDigest:
-    git_size = _git_size(entry.size)
-    source = CountingReader(entry.data, progress)
-    if dest is None:
-        return hash_stream(source, None, limit=entry.size, git_blob_size=git_size)
-    with DurableFile(dest) as out:
-        return hash_stream(source, out, limit=entry.size, git_blob_size=git_size)
+def _receive(
+    reader: BundleReader,
+    entry: Entry,
+    dest: Path | None,
+    progress: Progress,
+    with_blake3: bool,
+    overlap: bool,
+) -> FileDigest:
+    """One blob's bytes through the hashers (and into `dest`), read through a handle of its own."""
+    hash_one = partial(
+        hash_stream, limit=entry.size, git_blob_size=_git_size(entry.size), with_blake3=with_blake3,
+        overlap=overlap,
+    )  # fmt: skip
+    with reader.region(entry) as region:
+        source = CountingReader(region, progress)
+        if dest is None:
+            return hash_one(source, None)
+        with DurableFile(dest) as out:
+            return hash_one(source, out)
 
 
 def _git_size(size: int) -> int | None:

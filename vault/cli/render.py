@@ -101,9 +101,11 @@ class TerminalProgress:
 
     def __init__(self, settings: Settings) -> None:
         import sys
+        import threading
 
         self.enabled = not settings.as_json and sys.stderr.isatty()
         self._bar: Any = None
+        self._lock = threading.Lock()  # blobs are hashed on several threads at once
 
     def start(self, total: int, description: str) -> None:
         if self.enabled:
@@ -113,7 +115,8 @@ class TerminalProgress:
 
     def advance(self, n: int) -> None:
         if self._bar is not None:
-            self._bar.update(n)
+            with self._lock:
+                self._bar.update(n)
 
     def finish(self) -> None:
         if self._bar is not None:
