@@ -1,51 +1,113 @@
 """Benchmarks for vault, each reported as a ratio against a baseline measured in the same run.
 
-Run through `scripts/bench`. Uses the real all-MiniLM-L6-v2 snapshot by default
-(`--model DIR` for another folder, or `--size 2G --shards 4` for a synthetic
-model of safetensors shards built here). Every child process is timed with wall
-clock and its peak RSS is read from wait4's rusage.
+Run through `scripts/bench`. `--size 2G --shards 4` builds a synthetic model of
+safetensors shards (random data); without it the real all-MiniLM-L6-v2
+snapshot is used (`--model DIR` for another folder). Each vault command and
+its plain-tool baseline run alternately, `--repeat` times, on fresh homes;
+the median is reported, with the highest peak RSS any run of the command
+reached (read from wait4's rusage). `--sparse 200G` adds a case of shards
+that are holes (read as zeros): it shows memory staying flat and time
+growing linearly far past this machine's disk.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
-REPO = "sentence-transformers/all-MiniLM-L6-v2"
+VAULT = VENV_BIN / "vault"
+REPO = "acme/bench"
 COMMIT = "1110a243fdf4706b3f48f1d95db1a4f5529b4d41"
+MIB = 2**20
 
 
-def timed(cmd: list[str | os.PathLike[str]], **kw: object) -> tuple[float, int]:
-    """(wall seconds, peak RSS in bytes) of one child process; fails loudly."""
-    start = time.perf_counter()
-    proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(
-            f"bench: {' '.join(map(str, cmd))} failed: {proc.stderr.read().decode() if proc.stderr else ''}"
-        )
-    return elapsed, usage.ru_maxrss * 1024
+@dataclass
+class Run:
+    seconds: float
+    rss: int  # peak resident set, bytes
 
 
-def best(n: int, fn: object) -> tuple[float, int]:
-    runs = [fn() for _ in range(n)]  # type: ignore[operator]
-    return min(r[0] for r in runs), max(r[1] for r in runs)
+@dataclass
+class Measured:
+    runs: list[Run]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(r.seconds for r in self.runs)
+
+    @property
+    def rss_mib(self) -> float:
+        return max(r.rss for r in self.runs) / MIB
 
 
-def drop_file(path: Path) -> None:
+# Linux carries a process's peak RSS across execve, so a command started straight from
+# this (large) process would report at least this process's size. A small launcher
+# forks the command from itself and reports the command's own wall time and peak RSS.
+_LAUNCHER = """
+import os, resource, sys, time
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    try:
+        os.execvp(sys.argv[1], sys.argv[1:])
+    finally:
+        os._exit(127)
+_, status = os.waitpid(pid, 0)
+elapsed = time.perf_counter() - start
+print(elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024, flush=True)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def timed(cmd: list[str | os.PathLike[str]]) -> Run:
+    """Wall time and peak RSS of one command; fails loudly."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, *map(str, cmd)], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        sys.exit(f"bench: {' '.join(map(str, cmd))} failed: {proc.stderr}")
+    seconds, rss = proc.stdout.split()
+    return Run(float(seconds), int(rss))
+
+
+def vault(home: Path, *args: str | os.PathLike[str]) -> list[str | os.PathLike[str]]:
+    return [VAULT, "--home", home, *args]
+
+
+def quiet(cmd: list[str | os.PathLike[str]]) -> None:
+    subprocess.run([str(c) for c in cmd], check=True, capture_output=True)
+
+
+def drop(path: Path) -> None:
     if path.is_dir():
         shutil.rmtree(path)
     elif path.exists():
         path.unlink()
+    subprocess.run(["sync"], check=True)  # the next run starts with nothing dirty to write back
+
+
+def alternate(n: int, *cases: Callable[[], Run]) -> list[Measured]:
+    """Run the cases in turn, n rounds: disk and cache noise falls on each alike."""
+    results: list[list[Run]] = [[] for _ in cases]
+    for _ in range(n):
+        for out, case in zip(results, cases, strict=True):
+            out.append(case())
+    return [Measured(r) for r in results]
 
 
 def populate_catalog(home: Path, models: int = 1000, per_model: int = 10) -> list[str]:
@@ -86,18 +148,15 @@ def populate_catalog(home: Path, models: int = 1000, per_model: int = 10) -> lis
     return refs
 
 
-def bench_resolve(tmp: Path, repeat: int) -> None:
+def bench_resolve(tmp: Path, repeat: int) -> list[str]:
     import random
-    import statistics
 
     home = tmp / "resolve-home"
     refs = populate_catalog(home)
     revisions = sum("@" in r for r in refs)
-    vault = VENV_BIN / "vault"
     rng = random.Random(7)
     picks = [rng.choice(refs) for _ in range(max(20, repeat * 7))]
-    startup = statistics.median(timed([sys.executable, "-c", "pass"])[0] for _ in range(len(picks)))
-    cmd = statistics.median(timed([vault, "--home", home, "path", ref])[0] for ref in picks)
+    cmd = statistics.median(timed(vault(home, "path", ref)).seconds for ref in picks)
 
     sys.path.insert(0, str(ROOT))
     import vault as vault_pkg
@@ -108,46 +167,193 @@ def bench_resolve(tmp: Path, repeat: int) -> None:
     for ref in calls:
         vault_pkg.resolve(ref, home=home)
     per_call = (time.perf_counter() - start) / len(calls)
-    print(f"catalog: {revisions} revisions in {len(refs) - revisions} models")
-    print(
-        f"vault path (command) {cmd * 1000:6.1f} ms median (target < 100; "
-        f"bare python start-up {startup * 1000:.1f} ms)"
-    )
-    print(f"vault.resolve()      {per_call * 1e6:6.0f} us per call over {len(calls)} calls (target < 1000)")
+    return [
+        f"catalog of {revisions} revisions in {len(refs) - revisions} models:",
+        f"vault path (command)   {cmd * 1000:6.1f} ms median (<= 100 ms)",
+        f"vault.resolve()        {per_call * 1e6:6.0f} us per call over {len(calls)} calls (<= 1000 us)",
+    ]
 
 
 def parse_size(text: str) -> int:
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
     return int(float(text[:-1]) * units[text[-1].upper()]) if text[-1].upper() in units else int(text)
 
 
-def synthetic_model(folder: Path, size: int, shards: int) -> Path:
-    """A model of `shards` safetensors shards totalling about `size` bytes, with random F32 data."""
-    import json
-    import struct
+def _shard_header(name: str, span: int) -> bytes:
+    header = json.dumps({name: {"dtype": "F32", "shape": [span // 4], "data_offsets": [0, span]}}).encode()
+    header += b" " * (-len(header) % 8)
+    return struct.pack("<Q", len(header)) + header
 
+
+def synthetic_model(folder: Path, size: int, shards: int, sparse: bool = False) -> Path:
+    """`shards` safetensors shards totalling about `size` bytes: random F32 data, or holes (`sparse`)."""
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps({"model_type": "bench", "shards": shards}))
     per = size // shards // 4 * 4
-    rng = random_bytes()
+    noise = b"" if sparse else os.urandom(64 << 20)  # repeated: hashing cost does not depend on content
     for i in range(shards):
-        header = json.dumps(
-            {f"w{i}": {"dtype": "F32", "shape": [per // 4], "data_offsets": [0, per]}}
-        ).encode()
-        header += b" " * (-len(header) % 8)
         with open(folder / f"model-{i + 1:05d}-of-{shards:05d}.safetensors", "wb") as fh:
-            fh.write(struct.pack("<Q", len(header)) + header)
+            fh.write(_shard_header(f"w{i}", per))
+            if sparse:
+                fh.truncate(fh.tell() + per)  # what `truncate -s` makes: no block on disk
+                continue
             left = per
             while left:
-                chunk = rng[: min(left, len(rng))]
+                chunk = noise[: min(left, len(noise))]
                 fh.write(chunk)
                 left -= len(chunk)
     return folder
 
 
-def random_bytes() -> bytes:
-    """64 MiB of random bytes, repeated to fill shards (hashing cost does not depend on content)."""
-    return os.urandom(64 << 20)
+def tree_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def trusting_home(home: Path, key: Path) -> Path:
+    drop(home)
+    quiet(vault(home, "trust", "add", "site", "--key", key, "--scope", "*"))
+    return home
+
+
+def row(label: str, m: Measured, baseline: str, b: Measured | None, ratio: str, target: str) -> str:
+    base = f"{baseline} {b.median:6.2f} s" if b is not None else baseline
+    return f"{label:22} {m.median:7.3f} s  {base:34} {ratio:22} {target:14} peak RSS {m.rss_mib:4.0f} MiB"
+
+
+def bench_model(tmp: Path, model: Path, repeat: int) -> list[str]:
+    """Every byte-moving command against its plain-tool baseline on `model`."""
+    key = tmp / "k"
+    quiet([VAULT, "keygen", "-o", key])
+    pub, priv = Path(f"{key}.pub.pem"), Path(f"{key}.pem")
+    conn = tmp / "conn"
+    add_args = ("add", model, "--repo", REPO, "--revision", COMMIT)
+
+    def cp_r() -> Run:
+        drop(tmp / "copy")
+        return timed(["sh", "-c", f"cp -r '{model}' '{tmp}/copy' && sync"])
+
+    def add() -> Run:
+        drop(conn)
+        return timed(vault(conn, *add_args))
+
+    def sign() -> Run:
+        return timed(vault(conn, "sign", REPO, "--key", priv))
+
+    def ms_sign() -> Run:
+        drop(tmp / "ms.sig")
+        ms = [VENV_BIN / "model_signing", "sign", "key", "--private_key", priv, "--signature", tmp / "ms.sig"]
+        return timed([*ms, model])
+
+    cp_m, add_m = alternate(repeat, cp_r, add)
+    add_sign: list[Run] = []
+    ms_runs: list[Run] = []
+    sign_runs: list[Run] = []
+    for _ in range(repeat):
+        a, g = add(), sign()
+        sign_runs.append(g)
+        add_sign.append(Run(a.seconds + g.seconds, max(a.rss, g.rss)))
+        ms_runs.append(ms_sign())
+    add_sign_m, ms_m, sign_m = Measured(add_sign), Measured(ms_runs), Measured(sign_runs)
+
+    bundle = tmp / "b.vault"
+    (bundle_m,) = alternate(1, lambda: timed(vault(conn, "bundle", REPO, "-o", bundle)))
+    bsize = bundle.stat().st_size
+    gap = tmp / "gap"
+
+    def cp_bundle() -> Run:
+        drop(tmp / "copy")
+        return timed(["sh", "-c", f"cp '{bundle}' '{tmp}/copy' && sync"])
+
+    def import_() -> Run:
+        trusting_home(gap, pub)
+        return timed(vault(gap, "import", bundle))
+
+    cp_b, imp_m = alternate(repeat, cp_bundle, import_)
+    drop(tmp / "copy")
+    sha_m, ver_m = alternate(
+        repeat, lambda: timed(["sha256sum", bundle]), lambda: timed(vault(gap, "verify", bundle))
+    )
+    store = gap / "store"
+    cat_m, scrub_m = alternate(
+        repeat,
+        lambda: timed(["sh", "-c", f"find '{store}' -type f -exec cat {{}} + >/dev/null"]),
+        lambda: timed(vault(gap, "scrub")),
+    )
+    gb = bsize / 1e9
+    return [
+        f"model: {model} ({tree_size(model) / MIB:.1f} MiB), bundle {bsize / MIB:.1f} MiB, "
+        f"median of {repeat}",
+        row("vault add", add_m, "cp -r + sync", cp_m, f"throughput {cp_m.median / add_m.median:.2f}x",
+            "(>= 0.8)"),
+        row("vault add + sign", add_sign_m, "model_signing sign key", ms_m,
+            f"time {add_sign_m.median / ms_m.median:.2f}x", "(<= 1.5)"),
+        row("vault sign", sign_m, "model_signing sign key", ms_m, f"time {sign_m.median / ms_m.median:.2f}x",
+            "(<= 0.5)"),
+        row("vault bundle", bundle_m, f"{bsize / MIB / bundle_m.median:.0f} MiB/s", None, "", ""),
+        row("vault import", imp_m, "cp + sync", cp_b, f"throughput {cp_b.median / imp_m.median:.2f}x",
+            "(>= 0.9)"),
+        row("vault verify", ver_m, "sha256sum", sha_m, f"{gb / ver_m.median:.2f} GB/s", "(<= 1.3 s @2G)"),
+        row("vault scrub", scrub_m, "cat", cat_m, f"throughput {cat_m.median / scrub_m.median:.2f}x",
+            "(>= 0.75)"),
+    ]  # fmt: skip
+
+
+def bench_startup(tmp: Path, repeat: int) -> list[str]:
+    """Read-only commands on a small catalog, against a bare interpreter's start-up."""
+    home, key = tmp / "startup", tmp / "sk"
+    model = tmp / "tiny"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    quiet([VAULT, "keygen", "-o", key])
+    quiet(vault(home, "add", model, "--repo", REPO, "--revision", COMMIT))
+    quiet(vault(home, "sign", REPO, "--key", f"{key}.pem"))
+    tiny = tmp / "tiny.vault"
+    quiet(vault(home, "bundle", REPO, "-o", tiny))
+    gap = trusting_home(tmp / "startup-gap", Path(f"{key}.pub.pem"))
+    n = max(repeat, 7)
+    commands = {
+        "list": vault(home, "list"),
+        "show": vault(home, "show", REPO),
+        "provenance": vault(home, "provenance", REPO),
+        "verify (tiny bundle)": vault(gap, "verify", tiny),
+        "path": vault(home, "path", REPO),
+    }
+    bare, *measured = alternate(n, lambda: timed([sys.executable, "-c", "pass"]),
+                                *(lambda c=c: timed(c) for c in commands.values()))  # fmt: skip
+    lines = [f"start-up, median of {n}: bare python {bare.median * 1000:.0f} ms"]
+    for name, m in zip(commands, measured, strict=True):
+        target = "(<= 100 ms)" if name == "path" else "(<= 150 ms)"
+        lines.append(f"vault {name:20} {m.median * 1000:6.0f} ms {target:12} peak RSS {m.rss_mib:4.0f} MiB")
+    return lines
+
+
+def bench_sparse(tmp: Path, size: int, shards: int) -> list[str]:
+    """The whole round trip on shards that are holes: time per GB and peak memory, one run each."""
+    model = synthetic_model(tmp / "sparse-model", size, shards, sparse=True)
+    key = tmp / "sparse-k"
+    quiet([VAULT, "keygen", "-o", key])
+    conn, gap, bundle = tmp / "sparse-conn", tmp / "sparse-gap", tmp / "sparse.vault"
+    steps = {
+        "add": vault(conn, "add", model, "--repo", REPO, "--revision", COMMIT),
+        "sign": vault(conn, "sign", REPO, "--key", f"{key}.pem"),
+        "bundle": vault(conn, "bundle", REPO, "-o", bundle),
+        "verify": vault(gap, "verify", bundle),
+        "import": vault(gap, "import", bundle),
+        "scrub": vault(gap, "scrub"),
+    }
+    lines = [f"sparse model: {shards} shards of holes, {size / 1e9:.0f} GB"]
+    for name, cmd in steps.items():
+        if name == "verify":
+            trusting_home(gap, Path(f"{key}.pub.pem"))
+        r = timed(cmd)
+        lines.append(
+            f"vault {name:8} {r.seconds:8.1f} s  {size / 1e9 / r.seconds:6.2f} GB/s  "
+            f"peak RSS {r.rss / MIB:4.0f} MiB (< 150)"
+        )
+    used = sum(p.stat().st_blocks * 512 for d in (conn, gap) for p in d.rglob("*") if p.is_file())
+    used += bundle.stat().st_blocks * 512
+    lines.append(f"disk used by both homes and the bundle: {used / MIB:.0f} MiB")
+    return lines
 
 
 def main() -> None:
@@ -155,86 +361,23 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=ROOT / ".cache/models/all-MiniLM-L6-v2")
     ap.add_argument("--size", help="build a synthetic model of this size instead (e.g. 2G)")
     ap.add_argument("--shards", type=int, default=4, help="safetensors shards of the synthetic model")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5, help="runs of each command; the median is reported")
+    ap.add_argument("--sparse", help="also run the round trip on sparse shards of this size (e.g. 200G)")
+    ap.add_argument("--skip-model", action="store_true", help="only start-up, resolve and --sparse")
     args = ap.parse_args()
-    vault = VENV_BIN / "vault"
-    with tempfile.TemporaryDirectory(prefix="vault-bench-") as tmpdir:
+    lines: list[str] = [f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}"]
+    with tempfile.TemporaryDirectory(prefix="vault-bench-", dir=os.environ.get("VAULT_BENCH_DIR")) as tmpdir:
         tmp = Path(tmpdir)
-        if args.size:
-            args.model = synthetic_model(tmp / "synthetic-model", parse_size(args.size), args.shards)
-        subprocess.run([vault, "keygen", "-o", tmp / "k"], check=True, capture_output=True)
-        conn = tmp / "connected"
-        size = sum(p.stat().st_size for p in args.model.rglob("*") if p.is_file())
-        print(f"model: {args.model} ({size / 2**20:.1f} MiB)")
-
-        add_t, add_rss = best(
-            1, lambda: timed([vault, "--home", conn, "add", args.model, "--repo", REPO, "--revision", COMMIT])
-        )
-        sign_t, _ = best(
-            args.repeat, lambda: timed([vault, "--home", conn, "sign", REPO, "--key", tmp / "k.pem"])
-        )
-        ms_sign_t, _ = best(
-            args.repeat,
-            lambda: timed(
-                [
-                    VENV_BIN / "model_signing",
-                    "sign",
-                    "key",
-                    "--private_key",
-                    tmp / "k.pem",
-                    "--signature",
-                    tmp / "ms.sig",
-                    args.model,
-                ]
-            ),
-        )
-        bundle = tmp / "b.vault"
-        bundle_t, _ = best(1, lambda: timed([vault, "--home", conn, "bundle", REPO, "-o", bundle]))
-
-        def cp_sync() -> tuple[float, int]:
-            drop_file(tmp / "copy")
-            return timed(["sh", "-c", f"cp '{bundle}' '{tmp}/copy' && sync"])
-
-        def import_once() -> tuple[float, int]:
-            gap = tmp / "gap"
-            drop_file(gap)
-            subprocess.run(
-                [vault, "--home", gap, "trust", "add", "c", "--key", tmp / "k.pub.pem", "--scope", "*"],
-                check=True,
-                capture_output=True,
-            )
-            subprocess.run(["sync"], check=True)
-            return timed([vault, "--home", gap, "import", bundle])
-
-        cp_t, _ = best(args.repeat, cp_sync)
-        imp_t, imp_rss = best(args.repeat, import_once)
-        ver_t, ver_rss = best(args.repeat, lambda: timed([vault, "--home", tmp / "gap", "verify", bundle]))
-        store = tmp / "gap" / "store"
-        cat_t, _ = best(
-            args.repeat, lambda: timed(["sh", "-c", f"find '{store}' -type f -exec cat {{}} + >/dev/null"])
-        )
-        scrub_t, scrub_rss = best(args.repeat, lambda: timed([vault, "--home", tmp / "gap", "scrub"]))
-        bench_resolve(tmp, args.repeat)
-        bsize = bundle.stat().st_size
-
-    mib = 2**20
-    print(f"vault add            {add_t:6.2f} s   peak RSS {add_rss / mib:5.0f} MiB")
-    print(
-        f"vault sign           {sign_t:6.2f} s   model_signing sign key {ms_sign_t:.2f} s"
-        f"   ratio {sign_t / ms_sign_t:.2f} (target <= 0.5)"
-    )
-    print(f"vault bundle         {bundle_t:6.2f} s   {bsize / mib / bundle_t:6.0f} MiB/s")
-    print(f"cp + sync            {cp_t:6.2f} s   {bsize / mib / cp_t:6.0f} MiB/s")
-    print(
-        f"vault import         {imp_t:6.2f} s   {bsize / mib / imp_t:6.0f} MiB/s   "
-        f"ratio vs cp+sync {cp_t / imp_t:.2f} (target >= 0.9)   "
-        f"peak RSS {imp_rss / mib:.0f} MiB (target < 150)"
-    )
-    print(f"vault verify         {ver_t:6.2f} s   peak RSS {ver_rss / mib:.0f} MiB")
-    print(
-        f"vault scrub          {scrub_t:6.2f} s   cat of the same blobs {cat_t:.2f} s   "
-        f"throughput ratio {cat_t / scrub_t:.2f} (target >= 0.75)   peak RSS {scrub_rss / mib:.0f} MiB"
-    )
+        if not args.skip_model:
+            model = args.model
+            if args.size:
+                model = synthetic_model(tmp / "synthetic-model", parse_size(args.size), args.shards)
+            lines += bench_model(tmp, model, args.repeat)
+        lines += bench_startup(tmp, args.repeat)
+        lines += bench_resolve(tmp, args.repeat)
+        if args.sparse:
+            lines += bench_sparse(tmp, parse_size(args.sparse), args.shards)
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

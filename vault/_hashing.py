@@ -20,6 +20,7 @@ import blake3
 
 from vault._progress import CountingReader, Progress
 from vault._store.durable import sync_file
+from vault._store.holes import HoleWriter
 
 CHUNK = 1 << 20  # 1 MiB: large enough to release the GIL inside hashlib, small enough for RSS
 T = TypeVar("T")
@@ -137,12 +138,14 @@ class DurableFile:
 
     def __init__(self, path: Path) -> None:
         self._fh = open(path, "xb")  # noqa: SIM115 - closed in close()
+        self._out = HoleWriter(self._fh)
 
     def write(self, data: bytes | memoryview) -> int:
-        return self._fh.write(data)
+        return self._out.write(data)
 
     def close(self) -> None:
         try:
+            self._out.finish()
             sync_file(self._fh)
         finally:
             self._fh.close()
@@ -155,20 +158,25 @@ class DurableFile:
 
 
 def hash_file(
-    path: Path, copy_to: Path | None = None, git_blob_below: int = 0, progress: Progress | None = None
+    path: Path,
+    copy_to: Path | None = None,
+    git_blob_below: int = 0,
+    progress: Progress | None = None,
+    overlap: bool = True,
 ) -> FileDigest:
     """Hash one file; with `copy_to`, also write a durable copy (fsynced).
 
     Files smaller than `git_blob_below` bytes also get git's blob sha1.
+    `overlap` as in `hash_stream` (`hash_all` says which).
     """
     with open(path, "rb") as raw:
         size = os.fstat(raw.fileno()).st_size
         git_size = size if size < git_blob_below else None
         src: Readable = raw if progress is None else CountingReader(raw, progress)
         if copy_to is None:
-            return hash_stream(src, git_blob_size=git_size)
+            return hash_stream(src, git_blob_size=git_size, overlap=overlap)
         with DurableFile(copy_to) as dst:
-            return hash_stream(src, dst, git_blob_size=git_size)
+            return hash_stream(src, dst, git_blob_size=git_size, overlap=overlap)
 
 
 # Streams at least this big keep a core busy for long enough to be worth one.
@@ -202,17 +210,6 @@ def hash_all(
         finally:
             for _item, future in futures:
                 future.cancel()
-
-
-def parallel_map(fn: Callable[[T], R], items: Iterable[T], workers: int | None = None) -> Iterator[R]:
-    """Map across files on every core; hashlib and blake3 release the GIL."""
-    items = list(items)
-    workers = workers or min(len(items), os.cpu_count() or 1) or 1
-    if workers <= 1:
-        yield from map(fn, items)
-        return
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(fn, items)
 
 
 def sha256_hex(data: bytes) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from vault._store.durable import sync_file
+from vault._store.holes import HoleWriter
 from vault.errors import BundleFormatError, NotFoundError, UsageError
 
 _SIZE = re.compile(r"^(\d+)\s*([KMGT]?)(i?B?)?$", re.IGNORECASE)
@@ -54,10 +55,15 @@ class SplitWriter(io.RawIOBase):
         path = path.with_name(path.name + self.suffix)
         self.paths.append(path)
         self._fh = open(path, "wb")  # noqa: SIM115 - closed in _close_current
+        self._out = HoleWriter(self._fh)
         self._left = self.split_size
+
+    def tell(self) -> int:
+        return self.written
 
     def _close_current(self) -> None:
         if self._fh is not None:
+            self._out.finish()
             sync_file(self._fh)
             self._fh.close()
             self._fh = None
@@ -69,7 +75,7 @@ class SplitWriter(io.RawIOBase):
                 self._roll()
             assert self._fh is not None
             n = min(self._left, len(view))
-            self._fh.write(view[:n])
+            self._out.write(view[:n])
             self._left -= n
             self.written += n
             view = view[n:]

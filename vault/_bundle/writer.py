@@ -26,10 +26,12 @@ from vault._bundle.index import (
 )
 from vault._bundle.parts import SplitWriter, glob_escape, part_name
 from vault._catalog import queries
+from vault._hashing import CHUNK
 from vault._ops.revocation import all_revocations
 from vault._progress import CountingReader, NoProgress, Progress
 from vault._statements.refs import Ref
 from vault._store.durable import sync_file
+from vault._store.holes import HoleWriter
 from vault.errors import ConflictError, UsageError, VaultError
 from vault.results import BundleResult
 
@@ -59,17 +61,22 @@ class _FileSink(io.RawIOBase):
         self.paths = [path]
         self.written = 0
         self._fh: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self._out = HoleWriter(self._fh)
 
     def writable(self) -> bool:
         return True
 
+    def tell(self) -> int:
+        return self.written
+
     def write(self, data: Any) -> int:
-        n = self._fh.write(data)
+        n = self._out.write(data)
         self.written += n
         return n
 
     def close(self) -> None:
         if not self._fh.closed:
+            self._out.finish()
             sync_file(self._fh)
             self._fh.close()
         super().close()
@@ -173,7 +180,10 @@ def write_bundle(
         SplitWriter(out, split_size, PARTIAL) if split_size else _FileSink(out.with_name(out.name + PARTIAL))
     )
     try:
-        with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT, encoding=TAR_ENCODING) as tar:
+        # File mode, not stream mode ("w|"): stream mode re-buffers every byte through
+        # 10 KiB records. The sinks only append (tell() is what they wrote).
+        with tarfile.open(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT, encoding=TAR_ENCODING) as tar:
+            tar.copybufsize = CHUNK
             raw_index = index.to_bytes()
             tar.addfile(_tarinfo(INDEX_NAME, len(raw_index)), io.BytesIO(raw_index))
             for name, raw in entries:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from vault._catalog import queries
 from vault._checks.content import Content, check_files
 from vault._checks.policy import ContentPolicy, refuse_pickles
-from vault._hashing import FileDigest, hash_file, parallel_map
+from vault._hashing import FileDigest, hash_all, hash_file
 from vault._hub.metadata import GIT_SHA1_MAX_SIZE
 from vault._ops.ingest import NewRevision, commit_revision
 from vault._statements.paths import check_names_coexist, check_relpath
@@ -210,13 +210,13 @@ def pull(
             raise IntegrityError(
                 f"{repo_id}@{commit}: {p.relative_to(download_dir)} was not downloaded as a file"
             )
-    digests = dict(
-        zip(
-            (f.path for f in files),
-            parallel_map(lambda f: hash_file(local[f.path], git_blob_below=GIT_SHA1_MAX_SIZE), files),
-            strict=True,
-        )
+    hashed = hash_all(
+        lambda f, overlap: hash_file(local[f.path], git_blob_below=GIT_SHA1_MAX_SIZE, overlap=overlap),
+        files,
+        lambda f: local[f.path].stat().st_size,
     )
+    got = {f.path: d for f, d in hashed}
+    digests = {f.path: got[f.path] for f in files}
     try:
         for f in files:
             check_against_hub(f, digests[f.path])

@@ -24,7 +24,7 @@ from vault._catalog.rows import FileRow, SignatureRow, add_revision, put_signatu
 from vault._catalog.schema import Model
 from vault._checks.content import Content, check_files
 from vault._checks.policy import ContentPolicy, refuse_pickles
-from vault._hashing import FileDigest, hash_file, parallel_map
+from vault._hashing import FileDigest, hash_all, hash_file
 from vault._hub.metadata import GIT_SHA1_MAX_SIZE, is_lfs
 from vault._progress import NoProgress, Progress
 from vault._signing.trust import VerifiedSignature
@@ -79,8 +79,8 @@ def _ignored(path: str, ignore_paths: tuple[str, ...]) -> bool:
     return any(path == p or path.startswith(p.rstrip("/") + "/") for p in ignore_paths)
 
 
-def _take_in(source: Path, staged: Path, progress: Progress) -> FileDigest:
-    return hash_file(source, staged, git_blob_below=GIT_SHA1_MAX_SIZE, progress=progress)
+def _take_in(source: Path, staged: Path, progress: Progress, overlap: bool) -> FileDigest:
+    return hash_file(source, staged, git_blob_below=GIT_SHA1_MAX_SIZE, progress=progress, overlap=overlap)
 
 
 def derive_commit(files: dict[str, FileDigest]) -> str:
@@ -149,8 +149,13 @@ def add_directory(
         progress = progress or NoProgress()
         progress.start(sum((directory / p).stat().st_size for p in paths), "add")
         try:
-            taken = parallel_map(lambda p: _take_in(directory / p, staged[p], progress), paths)
-            digests = dict(zip(paths, taken, strict=True))
+            taken = hash_all(
+                lambda p, overlap: _take_in(directory / p, staged[p], progress, overlap),
+                paths,
+                lambda p: (directory / p).stat().st_size,
+            )
+            got = dict(taken)
+            digests = {p: got[p] for p in paths}
         finally:
             progress.finish()
         if manifest is not None:
