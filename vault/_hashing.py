@@ -19,7 +19,7 @@ from typing import Protocol, TypeVar
 import blake3
 
 from vault._progress import CountingReader, Progress
-from vault._store.durable import sync_file
+from vault._store.durable import EarlyWriteback, sync_file
 from vault._store.holes import HoleWriter
 
 CHUNK = 1 << 20  # 1 MiB: large enough to release the GIL inside hashlib, small enough for RSS
@@ -137,11 +137,16 @@ class DurableFile:
     """
 
     def __init__(self, path: Path) -> None:
-        self._fh = open(path, "xb")  # noqa: SIM115 - closed in close()
+        # Unbuffered: every write is a whole chunk, and must have reached the kernel
+        # before EarlyWriteback asks for it to go to disk.
+        self._fh = open(path, "xb", buffering=0)  # noqa: SIM115 - closed in close()
         self._out = HoleWriter(self._fh)
+        self._writeback = EarlyWriteback(self._fh.fileno())
 
     def write(self, data: bytes | memoryview) -> int:
-        return self._out.write(data)
+        n = self._out.write(data)
+        self._writeback.wrote(n)
+        return n
 
     def close(self) -> None:
         try:

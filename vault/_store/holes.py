@@ -35,13 +35,15 @@ class HoleWriter:
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         view = memoryview(data).cast("B")
+        size = len(view)
         if all_zero(view):
-            self._fh.seek(len(view), os.SEEK_CUR)
+            self._fh.seek(size, os.SEEK_CUR)
             self._ends_in_hole = True
         else:
-            self._fh.write(view)
+            while view:  # an unbuffered file may take part of a write
+                view = view[self._fh.write(view) or 0 :]
             self._ends_in_hole = False
-        return len(view)
+        return size
 
     def finish(self) -> None:
         """A file that ends in a hole has to be given its length: nothing was written there."""
