@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from vault._store.durable import sync_file
+from vault._store.durable import EarlyWriteback, sync_file
 from vault._store.holes import HoleWriter
 from vault.errors import BundleFormatError, NotFoundError, UsageError
 
@@ -56,6 +56,7 @@ class SplitWriter(io.RawIOBase):
         self.paths.append(path)
         self._fh = open(path, "wb")  # noqa: SIM115 - closed in _close_current
         self._out = HoleWriter(self._fh)
+        self._writeback = EarlyWriteback(self._fh.fileno())
         self._left = self.split_size
 
     def tell(self) -> int:
@@ -76,6 +77,7 @@ class SplitWriter(io.RawIOBase):
             assert self._fh is not None
             n = min(self._left, len(view))
             self._out.write(view[:n])
+            self._writeback.wrote(n)
             self._left -= n
             self.written += n
             view = view[n:]

@@ -30,7 +30,7 @@ from vault._hashing import CHUNK
 from vault._ops.revocation import all_revocations
 from vault._progress import CountingReader, NoProgress, Progress
 from vault._statements.refs import Ref
-from vault._store.durable import sync_file
+from vault._store.durable import EarlyWriteback, sync_file
 from vault._store.holes import HoleWriter
 from vault.errors import ConflictError, UsageError, VaultError
 from vault.results import BundleResult
@@ -62,6 +62,7 @@ class _FileSink(io.RawIOBase):
         self.written = 0
         self._fh: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed in close()
         self._out = HoleWriter(self._fh)
+        self._writeback = EarlyWriteback(self._fh.fileno())
 
     def writable(self) -> bool:
         return True
@@ -72,6 +73,7 @@ class _FileSink(io.RawIOBase):
     def write(self, data: Any) -> int:
         n = self._out.write(data)
         self.written += n
+        self._writeback.wrote(n)  # a hint: what still sits in Python's buffer goes at the fsync
         return n
 
     def close(self) -> None:
