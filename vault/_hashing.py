@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,7 +190,7 @@ LARGE_STREAM = 64 << 20
 
 def hash_all(
     fn: Callable[[T, bool], R], items: Iterable[T], size_of: Callable[[T], int]
-) -> Iterator[tuple[T, R]]:
+) -> Generator[tuple[T, R], None, None]:
     """Hash many streams at once, one per core, largest first; yields (item, result) as they finish.
 
     `fn(item, overlap)` hashes one stream; `overlap` is whether it should

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from contextlib import closing
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -90,9 +91,11 @@ def stream_blobs(
         return _receive(reader, entry, destination(sha), progress, with_blake3, overlap)
 
     digests: dict[str, FileDigest] = {}
-    for (sha, _entry), got in hash_all(receive, blobs, lambda blob: blob[1].size):
-        _check_digest(bundle, sha, got)
-        digests[sha] = got
+    # closing(): on a refusal, the streams still in flight finish before staging is removed.
+    with closing(hash_all(receive, blobs, lambda blob: blob[1].size)) as hashed:
+        for (sha, _entry), got in hashed:
+            _check_digest(bundle, sha, got)
+            digests[sha] = got
     verdicts: dict[str, Verdict] = {}
     for sha, entry in blobs:
         dest = destination(sha)
