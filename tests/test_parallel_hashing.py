@@ -39,7 +39,9 @@ def test_hash_all_gives_each_stream_its_own_digests(tmp_path: Path, small_stream
         assert overlap is ((os.cpu_count() or 1) > len(paths))
         return hashing.hash_file(path, overlap=overlap)
 
-    got = dict(hashing.hash_all(hash_one, paths, lambda p: p.stat().st_size))
+    results = list(hashing.hash_all(hash_one, paths, lambda p: p.stat().st_size))
+    assert [p for p, _digest in results] == paths  # in the caller's order, whatever finished first
+    got = dict(results)
     for path in paths:
         data = path.read_bytes()
         assert got[path].sha256 == hashlib.sha256(data).hexdigest()
@@ -64,7 +66,6 @@ def test_parallel_import_refuses_one_bad_shard_and_changes_nothing(
     bundle = forge_bundle(tmp_path / "b.vault", keypair.private, SHARDS)
     bad = hashlib.sha256(SHARDS["model-2.dat"]).hexdigest()
     _flip_byte_in(bundle, bad)
-    run("list", home=gap)
     before = snapshot(gap)
     for command in ("verify", "import"):
         res = run(command, bundle, "--allow-unknown-format", home=gap, code=1)

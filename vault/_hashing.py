@@ -19,8 +19,7 @@ from typing import Protocol, TypeVar
 import blake3
 
 from vault._progress import CountingReader, Progress
-from vault._store.durable import EarlyWriteback, sync_file
-from vault._store.holes import HoleWriter
+from vault._store.durable import BulkWriter
 
 CHUNK = 1 << 20  # 1 MiB: large enough to release the GIL inside hashlib, small enough for RSS
 T = TypeVar("T")
@@ -132,28 +131,20 @@ class DurableFile:
     """A new file (never an existing one) that is fsynced when closed.
 
     Everything staged goes through this, so a rename that publishes a file
-    always follows the fsync of its bytes. (Starting write-back early with
-    periodic fdatasync was measured and made no difference here.)
+    always follows the fsync of its bytes. (Periodic fdatasync, which blocks,
+    made no difference; the non-blocking early write-back in `BulkWriter` did.)
     """
 
     def __init__(self, path: Path) -> None:
         # Unbuffered: every write is a whole chunk, and must have reached the kernel
-        # before EarlyWriteback asks for it to go to disk.
-        self._fh = open(path, "xb", buffering=0)  # noqa: SIM115 - closed in close()
-        self._out = HoleWriter(self._fh)
-        self._writeback = EarlyWriteback(self._fh.fileno())
+        # before BulkWriter asks for it to go to disk.
+        self._out = BulkWriter(open(path, "xb", buffering=0))  # noqa: SIM115 - closed in close()
 
     def write(self, data: bytes | memoryview) -> int:
-        n = self._out.write(data)
-        self._writeback.wrote(n)
-        return n
+        return self._out.write(data)
 
     def close(self) -> None:
-        try:
-            self._out.finish()
-            sync_file(self._fh)
-        finally:
-            self._fh.close()
+        self._out.close()
 
     def __enter__(self) -> DurableFile:
         return self
@@ -191,29 +182,31 @@ LARGE_STREAM = 64 << 20
 def hash_all(
     fn: Callable[[T, bool], R], items: Iterable[T], size_of: Callable[[T], int]
 ) -> Generator[tuple[T, R], None, None]:
-    """Hash many streams at once, one per core, largest first; yields (item, result) as they finish.
+    """Hash many streams at once, one per core; yields (item, result) in the order of `items`.
 
     `fn(item, overlap)` hashes one stream; `overlap` is whether it should
     spread its own work over the cores, which pays only while fewer large
     streams than cores are in flight (one 90 MB model file: yes; four
-    shards on two cores: no, each shard gets a core). Peak memory is two
-    chunks per stream in flight.
+    shards on two cores: no, each shard gets a core). The largest start
+    first, so the cores finish together. Peak memory is two chunks per
+    stream in flight.
     """
+    items = list(items)
+    sizes = [size_of(i) for i in items]
     cores = os.cpu_count() or 1
-    ordered = sorted(items, key=size_of, reverse=True)
-    overlap = sum(size_of(i) >= LARGE_STREAM for i in ordered) < cores
-    workers = 1 if overlap else cores
-    if workers <= 1 or len(ordered) <= 1:
-        for item in ordered:
+    overlap = sum(size >= LARGE_STREAM for size in sizes) < cores
+    if overlap or len(items) <= 1:
+        for item in items:
             yield item, fn(item, overlap)
         return
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vault-stream") as pool:
-        futures = [(item, pool.submit(fn, item, overlap)) for item in ordered]
+    largest_first = sorted(range(len(items)), key=lambda k: sizes[k], reverse=True)
+    with ThreadPoolExecutor(max_workers=cores, thread_name_prefix="vault-stream") as pool:
+        futures = {k: pool.submit(fn, items[k], overlap) for k in largest_first}
         try:
-            for item, future in futures:
-                yield item, future.result()
+            for k, item in enumerate(items):
+                yield item, futures[k].result()
         finally:
-            for _item, future in futures:
+            for future in futures.values():
                 future.cancel()
 
 

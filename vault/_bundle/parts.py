@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from vault._store.durable import EarlyWriteback, sync_file
-from vault._store.holes import HoleWriter
+from vault._store.durable import BulkWriter
 from vault.errors import BundleFormatError, NotFoundError, UsageError
 
 _SIZE = re.compile(r"^(\d+)\s*([KMGT]?)(i?B?)?$", re.IGNORECASE)
@@ -43,7 +42,7 @@ class SplitWriter(io.RawIOBase):
         self.out, self.split_size, self.suffix = out, split_size, suffix
         self.paths: list[Path] = []
         self.written = 0
-        self._fh: BinaryIO | None = None
+        self._out: BulkWriter | None = None
         self._left = 0
 
     def writable(self) -> bool:
@@ -54,37 +53,32 @@ class SplitWriter(io.RawIOBase):
         path = part_name(self.out, len(self.paths))
         path = path.with_name(path.name + self.suffix)
         self.paths.append(path)
-        self._fh = open(path, "wb")  # noqa: SIM115 - closed in _close_current
-        self._out = HoleWriter(self._fh)
-        self._writeback = EarlyWriteback(self._fh.fileno())
+        self._out = BulkWriter(open(path, "wb"))  # noqa: SIM115 - closed in _close_current
         self._left = self.split_size
 
     def tell(self) -> int:
         return self.written
 
     def _close_current(self) -> None:
-        if self._fh is not None:
-            self._out.finish()
-            sync_file(self._fh)
-            self._fh.close()
-            self._fh = None
+        out, self._out = self._out, None
+        if out is not None:
+            out.close()
 
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         view = memoryview(data)
         while view:
-            if self._fh is None or self._left == 0:
+            if self._out is None or self._left == 0:
                 self._roll()
-            assert self._fh is not None
+            assert self._out is not None
             n = min(self._left, len(view))
             self._out.write(view[:n])
-            self._writeback.wrote(n)
             self._left -= n
             self.written += n
             view = view[n:]
         return len(data)
 
     def close(self) -> None:
-        if self._fh is None and not self.paths:
+        if self._out is None and not self.paths:
             self._roll()
         self._close_current()
         super().close()

@@ -13,7 +13,7 @@ import os
 import tarfile
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from vault import _audit as audit
 from vault._bundle.index import (
@@ -30,8 +30,7 @@ from vault._hashing import CHUNK
 from vault._ops.revocation import all_revocations
 from vault._progress import CountingReader, NoProgress, Progress
 from vault._statements.refs import Ref
-from vault._store.durable import EarlyWriteback, sync_file
-from vault._store.holes import HoleWriter
+from vault._store.durable import BulkWriter
 from vault.errors import ConflictError, UsageError, VaultError
 from vault.results import BundleResult
 
@@ -60,9 +59,7 @@ class _FileSink(io.RawIOBase):
         self.path = path
         self.paths = [path]
         self.written = 0
-        self._fh: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed in close()
-        self._out = HoleWriter(self._fh)
-        self._writeback = EarlyWriteback(self._fh.fileno())
+        self._out = BulkWriter(open(path, "wb"))  # noqa: SIM115 - closed in close()
 
     def writable(self) -> bool:
         return True
@@ -73,14 +70,10 @@ class _FileSink(io.RawIOBase):
     def write(self, data: Any) -> int:
         n = self._out.write(data)
         self.written += n
-        self._writeback.wrote(n)  # a hint: what still sits in Python's buffer goes at the fsync
         return n
 
     def close(self) -> None:
-        if not self._fh.closed:
-            self._out.finish()
-            sync_file(self._fh)
-            self._fh.close()
+        self._out.close()
         super().close()
 
 

@@ -215,8 +215,7 @@ def pull(
         files,
         lambda f: local[f.path].stat().st_size,
     )
-    got = {f.path: d for f, d in hashed}
-    digests = {f.path: got[f.path] for f in files}
+    digests = {f.path: d for f, d in hashed}
     try:
         for f in files:
             check_against_hub(f, digests[f.path])

@@ -149,13 +149,13 @@ def add_directory(
         progress = progress or NoProgress()
         progress.start(sum((directory / p).stat().st_size for p in paths), "add")
         try:
-            taken = hash_all(
-                lambda p, overlap: _take_in(directory / p, staged[p], progress, overlap),
-                paths,
-                lambda p: (directory / p).stat().st_size,
+            digests = dict(
+                hash_all(
+                    lambda p, overlap: _take_in(directory / p, staged[p], progress, overlap),
+                    paths,
+                    lambda p: (directory / p).stat().st_size,
+                )
             )
-            got = dict(taken)
-            digests = {p: got[p] for p in paths}
         finally:
             progress.finish()
         if manifest is not None:

@@ -68,7 +68,7 @@ def scrub(vault: Home) -> ScrubReport:
     damaged = []
     findings: dict[str, str] = {}
     total = 0
-    for (sha, size, b3), got in sorted(results, key=lambda r: r[0][0]):
+    for (sha, size, b3), got in results:
         if got is None:
             problem = "missing"
         elif got[0] != size:

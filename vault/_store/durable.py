@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from vault._store.holes import all_zero
+
 
 def sync_file(fh: BinaryIO) -> None:
     """Flush Python's buffer and the kernel's for an open file."""
@@ -81,3 +83,39 @@ class EarlyWriteback:
 
 
 _SYNC_FILE_RANGE_WRITE = 2  # start write-out of dirty pages in the range; do not wait
+
+
+class BulkWriter:
+    """How vault writes a blob or a bundle part: zero runs as holes, write-back started as it goes.
+
+    It owns `fh`: `close()` gives a file that ends in a hole its length,
+    fsyncs it and closes it.
+    """
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh = fh
+        self._ends_in_hole = False
+        self._writeback = EarlyWriteback(fh.fileno())
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        view = memoryview(data).cast("B")
+        size = len(view)
+        if all_zero(view):
+            self._fh.seek(size, os.SEEK_CUR)
+            self._ends_in_hole = True
+        else:
+            while view:  # an unbuffered file may take part of a write
+                view = view[self._fh.write(view) or 0 :]
+            self._ends_in_hole = False
+        self._writeback.wrote(size)
+        return size
+
+    def close(self) -> None:
+        if self._fh.closed:  # a second close (cleanup after a failed one) has nothing to do
+            return
+        try:
+            if self._ends_in_hole:
+                self._fh.truncate()  # nothing was written there: the length has to be set
+            sync_file(self._fh)
+        finally:
+            self._fh.close()

@@ -9,9 +9,6 @@ Whoever reads the file back gets the same bytes either way.
 
 from __future__ import annotations
 
-import os
-from typing import BinaryIO
-
 # Smaller zero runs are written: a hole is only worth a seek if it spans pages.
 HOLE_MIN = 64 << 10
 _ZEROS = bytes(1 << 20)
@@ -24,29 +21,3 @@ def all_zero(view: memoryview) -> bool:
         return False
     piece = view.tobytes()
     return piece == _ZEROS if n == len(_ZEROS) else not piece.strip(b"\0")
-
-
-class HoleWriter:
-    """Writes to `fh`, seeking over zero chunks; `finish()` before the file is synced or closed."""
-
-    def __init__(self, fh: BinaryIO) -> None:
-        self._fh = fh
-        self._ends_in_hole = False
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        view = memoryview(data).cast("B")
-        size = len(view)
-        if all_zero(view):
-            self._fh.seek(size, os.SEEK_CUR)
-            self._ends_in_hole = True
-        else:
-            while view:  # an unbuffered file may take part of a write
-                view = view[self._fh.write(view) or 0 :]
-            self._ends_in_hole = False
-        return size
-
-    def finish(self) -> None:
-        """A file that ends in a hole has to be given its length: nothing was written there."""
-        if self._ends_in_hole:
-            self._fh.truncate()
-            self._ends_in_hole = False
