@@ -14,7 +14,7 @@ from vault.api import Vault
 
 
 def test_schema_head_constant_matches_the_migrations() -> None:
-    from vault._catalog.database import SCHEMA_HEAD
+    from vault._catalog.schema_head import SCHEMA_HEAD
 
     assert ScriptDirectory.from_config(_alembic_config()).get_current_head() == SCHEMA_HEAD
 

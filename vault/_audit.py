@@ -7,7 +7,6 @@ can show. Events are written in the same transaction as the change they record.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -15,13 +14,10 @@ from sqlalchemy.orm import Session
 
 from vault._catalog.rows import add_audit_event
 from vault._catalog.schema import AuditEvent
+from vault._clock import utc_now as utc_now
 from vault._statements.manifest import canonical_json
 
 GENESIS = "0" * 64
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def event_hash(prev_hash: str, at: str, action: str, subject: str, detail: str) -> str:

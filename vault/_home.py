@@ -10,33 +10,65 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self, TypeVar
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
-
-from vault._catalog.database import (
-    check_schema_readable,
-    database_url,
-    open_engine,
-    require_writable,
-    upgrade_schema,
-)
+from vault._catalog.reader import CatalogChanging, CatalogReader, EngineReader, read_sqlite
+from vault._catalog.reads import schema_version
+from vault._catalog.schema_head import SCHEMA_HEAD, schema_mismatch
+from vault._catalog.sqlite_read import CatalogUnreadable
 from vault._home_dir import default_home
 from vault._store.blobs import Store
-from vault.errors import HomeNotWritableError, NotFoundError
+from vault.errors import CatalogUnavailableError, HomeNotWritableError, NotFoundError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
+
+T = TypeVar("T")
 
 
 class Home:
-    """Owns one home: its catalog, its store and its lock. Pass it explicitly."""
+    """Owns one home: its catalog, its store and its lock. Pass it explicitly.
 
-    def __init__(self, home: Path, engine: Engine, readonly: bool = False) -> None:
+    SQLAlchemy is imported only when something needs the ORM (`session()`,
+    `engine`): reads go through `read()`, which for the home's own SQLite
+    file is the standard library, so `vault list` never loads it.
+    """
+
+    def __init__(self, home: Path, url: str | None = None, readonly: bool = False) -> None:
         self.home = home
-        self.engine = engine
+        # None: the home's own catalog.db, read with sqlite3; else VAULT_DATABASE_URL.
+        self.url = url
         self.store = Store(home)
         self.readonly = readonly
+        self._engine: Engine | None = None
+
+    @property
+    def db(self) -> Path:
+        return self.home / "catalog.db"
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from vault._catalog.database import open_engine
+
+            self._engine = open_engine(self.url or f"sqlite:///{self.db}", readonly=self.readonly)
+        return self._engine
+
+    def read(self, question: Callable[[CatalogReader], T]) -> T:
+        """Answer `question` from committed catalog state, as cheaply as this catalog allows."""
+        if self.url is not None:
+            with self.engine.connect() as conn:
+                return question(EngineReader(conn))
+        try:
+            return read_sqlite(self.db, question)
+        except CatalogUnreadable as exc:
+            raise CatalogUnavailableError(f"catalog sqlite:///{self.db}: cannot connect ({exc})") from None
+        except CatalogChanging as exc:
+            raise CatalogUnavailableError(f"catalog sqlite:///{self.db}: {exc}") from None
 
     # -- lifecycle -------------------------------------------------------
 
@@ -56,24 +88,45 @@ class Home:
             except HomeNotWritableError:
                 return cls.open(home, create=False, readonly=True)
         home = (home or default_home()).absolute()
-        external = "VAULT_DATABASE_URL" in os.environ
-        if (readonly or not create) and not (home / "catalog.db").exists() and not external:
+        url = os.environ.get("VAULT_DATABASE_URL") or None
+        if (readonly or not create) and not (home / "catalog.db").exists() and url is None:
             raise NotFoundError(f"{home}: no vault here (nothing has been added or trusted yet)")
         if readonly:
-            engine = open_engine(database_url(home), readonly=True)
-            check_schema_readable(engine)
-            return cls(home, engine, readonly=True)
+            vault = cls(home, url, readonly=True)
+            if url is None:
+                vault._check_sqlite_schema()
+            else:
+                from vault._catalog.database import check_schema_readable
+
+                check_schema_readable(vault.engine)
+            return vault
+        from vault._catalog.database import require_writable, upgrade_schema
+
         require_writable(home)
         if create:
             home.mkdir(parents=True, exist_ok=True)
             Store(home).create()
             (home / "lock").touch(exist_ok=True)  # exists from the start, so taking it changes nothing
-        engine = open_engine(database_url(home))
-        upgrade_schema(engine)
-        return cls(home, engine)
+        vault = cls(home, url)
+        upgrade_schema(vault.engine)
+        return vault
+
+    def _check_sqlite_schema(self) -> None:
+        """What `database.check_schema_readable` checks, without SQLAlchemy."""
+
+        def version(reader: CatalogReader) -> str | None:
+            try:
+                return schema_version(reader)
+            except sqlite3.OperationalError:
+                return None  # no alembic_version table: not a catalog yet
+
+        found = self.read(version)
+        if found != SCHEMA_HEAD:
+            raise CatalogUnavailableError(schema_mismatch(f"sqlite:///{self.db}", found))
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self._engine is not None:
+            self._engine.dispose()
 
     def __enter__(self) -> Self:
         return self
@@ -82,6 +135,8 @@ class Home:
         self.close()
 
     def session(self) -> Session:
+        from sqlalchemy.orm import Session
+
         return Session(self.engine, expire_on_commit=False)
 
     @contextlib.contextmanager

@@ -12,25 +12,18 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vault._catalog.sqlite_read import CatalogUnreadable, FileState, ReadConnection, open_for_reading
+from vault._catalog.reader import CatalogChanging, CatalogReader, SqliteReader, read_sqlite
+from vault._catalog.reads import RevisionRow, find_revision
+from vault._catalog.sqlite_read import CatalogUnreadable, ReadConnection, open_for_reading
 from vault._home_dir import default_home
+from vault._statements.refs import Ref as RefSpec
 from vault._statements.refs import parse_ref
 from vault.errors import NotFoundError
-from vault.status import AVAILABLE, unavailable_message
 
-_BY_REF = """
-SELECT r."commit", r.status FROM models m
-JOIN refs f ON f.model_id = m.id AND f.name = ?
-JOIN revisions r ON r.id = f.revision_id
-WHERE m.repo_id = ?
-"""
-
-_BY_COMMIT = """
-SELECT r."commit", r.status FROM models m
-JOIN revisions r ON r.model_id = m.id AND r."commit" = ?
-WHERE m.repo_id = ?
-"""
+if TYPE_CHECKING:
+    from vault._home import Home
 
 
 class NeedsFullVault(Exception):
@@ -51,20 +44,21 @@ class _Connections(threading.local):
     def __init__(self) -> None:
         self.by_db: dict[Path, tuple[sqlite3.Connection, tuple[int, int]]] = {}
 
-    def lookup(self, db: Path, repo_id: str, revision: str, by_commit: bool) -> tuple[str, str]:
+    def lookup(self, db: Path, spec: RefSpec) -> RevisionRow:
         st = db.stat()
         ident = (st.st_dev, st.st_ino)
         cached = self.by_db.get(db)
         if cached is not None and cached[1] == ident:
-            return _lookup(cached[0], repo_id, revision, by_commit)
+            return _lookup(SqliteReader(cached[0]), spec)
         if cached is not None:
             cached[0].close()
             del self.by_db[db]
         read = _connect(db)
         if read.immutable:
-            return _lookup_once(read, db, repo_id, revision, by_commit)
+            read.conn.close()
+            return _lookup_once(db, spec)
         self.by_db[db] = (read.conn, ident)
-        return _lookup(read.conn, repo_id, revision, by_commit)
+        return _lookup(SqliteReader(read.conn), spec)
 
     def close_all(self) -> None:
         for conn, _ident in self.by_db.values():
@@ -87,39 +81,32 @@ def _connect(db: Path) -> ReadConnection:
         raise NeedsFullVault(str(exc)) from None
 
 
-def _lookup(conn: sqlite3.Connection, repo_id: str, revision: str, by_commit: bool) -> tuple[str, str]:
-    """(commit, status) of the revision, or NotFoundError naming what is missing."""
+def _lookup(reader: CatalogReader, spec: RefSpec) -> RevisionRow:
+    """The available revision, or NotFoundError naming what is missing or why it is withheld."""
     try:
-        row = conn.execute(_BY_COMMIT if by_commit else _BY_REF, (revision, repo_id)).fetchone()
-        if row is None:
-            known = conn.execute("SELECT 1 FROM models WHERE repo_id = ?", (repo_id,)).fetchone()
-            if known is None:
-                raise NotFoundError(f"{repo_id}: no such model in this vault")
-            raise NotFoundError(f"{repo_id}@{revision}: no such revision in this vault")
+        return find_revision(reader, spec)
     except sqlite3.Error as exc:
         raise NeedsFullVault(str(exc)) from None
-    return str(row[0]), str(row[1])
 
 
-def _lookup_once(
-    read: ReadConnection, db: Path, repo_id: str, revision: str, by_commit: bool
-) -> tuple[str, str]:
-    """Look up on a fresh connection; an immutable one must see the file unchanged around the read."""
+def _lookup_once(db: Path, spec: RefSpec) -> RevisionRow:
     try:
-        if not read.immutable:
-            return _lookup(read.conn, repo_id, revision, by_commit)
-        for _attempt in range(5):
-            before = FileState.of(db)
-            answer = _lookup(read.conn, repo_id, revision, by_commit)
-            if FileState.of(db) == before:
-                return answer
-            read.conn.close()
-            read = _connect(db)  # a writer came and went: read again
-            if not read.immutable:
-                return _lookup(read.conn, repo_id, revision, by_commit)
-        raise NeedsFullVault(f"{db}: the catalog kept changing while it was read")
-    finally:
-        read.conn.close()
+        return read_sqlite(db, lambda reader: _lookup(reader, spec))
+    except (CatalogUnreadable, CatalogChanging) as exc:
+        raise NeedsFullVault(str(exc)) from None
+
+
+def revision_path(home: Home, spec: RefSpec) -> Path:
+    """The directory of the available revision a REF names, through whatever catalog `home` has."""
+    rev = home.read(lambda reader: find_revision(reader, spec))
+    return _existing_dir(home.home, spec, rev)
+
+
+def _existing_dir(home: Path, spec: RefSpec, rev: RevisionRow) -> Path:
+    path = home / "models" / spec.repo_id / rev.commit
+    if not path.is_dir():
+        raise NotFoundError(f"{spec}: catalogued but its directory is missing (run 'vault import' again)")
+    return path
 
 
 def fast_resolve(ref: str, home: Path | None = None, keep_connection: bool = False) -> Path:
@@ -130,16 +117,8 @@ def fast_resolve(ref: str, home: Path | None = None, keep_connection: bool = Fal
     db = home / "catalog.db"
     if not db.is_file():
         raise NotFoundError(f"{home}: no vault here (nothing has been added or trusted yet)")
-    if keep_connection:
-        commit, status = _connections.lookup(db, spec.repo_id, spec.revision, spec.is_commit)
-    else:
-        commit, status = _lookup_once(_connect(db), db, spec.repo_id, spec.revision, spec.is_commit)
-    if status != AVAILABLE:
-        raise NotFoundError(unavailable_message(ref, commit, status))
-    path = home / "models" / spec.repo_id / commit
-    if not path.is_dir():
-        raise NotFoundError(f"{ref}: catalogued but its directory is missing (run 'vault import' again)")
-    return path
+    rev = _connections.lookup(db, spec) if keep_connection else _lookup_once(db, spec)
+    return _existing_dir(home, spec, rev)
 
 
 def resolve(ref: str, home: Path | str | None = None, keep_connection: bool = True) -> Path:
@@ -152,8 +131,7 @@ def resolve(ref: str, home: Path | str | None = None, keep_connection: bool = Tr
     try:
         return fast_resolve(ref, home_path, keep_connection)
     except NeedsFullVault:
-        from vault._catalog.queries import revision_path
         from vault._home import Home
 
-        with Home.open(home_path, create=False, readonly=True) as h, h.session() as s:
-            return revision_path(s, h.store, parse_ref(ref))
+        with Home.open(home_path, create=False, readonly=True) as h:
+            return revision_path(h, parse_ref(ref))

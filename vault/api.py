@@ -6,34 +6,29 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vault._catalog import queries
 from vault._home import Home
 from vault._resolver import resolve
-from vault._signing.trust import TrustEntry
 from vault._statements.refs import parse_ref
-from vault.results import (
-    AuditEntry,
-    AuditReport,
-    BundleResult,
-    FsckReport,
-    GcResult,
-    ImportResult,
-    ProvenanceReport,
-    RefMove,
-    RevisionAdded,
-    RevisionDetail,
-    RevisionSummary,
-    RevokeResult,
-    ScrubReport,
-    SignResult,
-    VerifyReport,
-)
 
 if TYPE_CHECKING:
     from http.server import ThreadingHTTPServer
 
     from vault._hub.cache_view import HFCacheView
     from vault._progress import Progress
+    from vault._signing.trust import TrustEntry
+    from vault.reports import AuditEntry, AuditReport, ProvenanceReport, RevisionDetail, RevisionSummary
+    from vault.results import (
+        BundleResult,
+        FsckReport,
+        GcResult,
+        ImportResult,
+        RefMove,
+        RevisionAdded,
+        RevokeResult,
+        ScrubReport,
+        SignResult,
+        VerifyReport,
+    )
 
 
 class Vault(Home):
@@ -166,7 +161,7 @@ class Vault(Home):
         allow_unknown: bool = False,
     ) -> VerifyReport:
         from vault._checks.policy import ContentPolicy
-        from vault._verify.importer import verify_bundle
+        from vault._verify.verifier import verify_bundle
 
         return verify_bundle(self, path, ContentPolicy(allow_pickle, allow_unknown=allow_unknown), progress)
 
@@ -195,26 +190,26 @@ class Vault(Home):
         return make_server(self, host, port, log_requests, idle_timeout)
 
     def path(self, ref: str) -> Path:
-        with self.session() as s:
-            return queries.revision_path(s, self.store, parse_ref(ref))
+        from vault._resolver import revision_path
+
+        return revision_path(self, parse_ref(ref))
 
     def list(self) -> list[RevisionSummary]:
         from vault._ops.reports import list_revisions
 
-        with self.session() as s:
-            return list_revisions(s)
+        return self.read(list_revisions)
 
     def show(self, ref: str) -> RevisionDetail:
         from vault._ops.reports import show_revision
 
-        with self.session() as s:
-            return show_revision(s, queries.find_revision(s, parse_ref(ref), any_status=True), self.store)
+        spec = parse_ref(ref)
+        return self.read(lambda r: show_revision(r, spec, self.store))
 
     def provenance(self, ref: str) -> ProvenanceReport:
         from vault._ops.reports import provenance_report
 
-        with self.session() as s:
-            return provenance_report(s, queries.find_revision(s, parse_ref(ref), any_status=True))
+        spec = parse_ref(ref)
+        return self.read(lambda r: provenance_report(r, spec))
 
     def fsck(self) -> FsckReport:
         from vault._ops.fsck import fsck
@@ -251,6 +246,15 @@ def keygen(prefix: str, password: bytes | None = None) -> tuple[Path, Path]:
 
 def open_vault(home: Path | str | None = None, create: bool = True, readonly: bool | None = False) -> Vault:
     return Vault.open(Path(home) if home is not None else None, create=create, readonly=readonly)
+
+
+def __getattr__(name: str) -> object:
+    """`ImportResult` and `RefMove`, long importable from here, without loading every result class."""
+    if name in ("ImportResult", "RefMove"):
+        from vault import results
+
+        return getattr(results, name)
+    raise AttributeError(name)
 
 
 __all__ = ["ImportResult", "RefMove", "Vault", "keygen", "open_vault", "resolve"]

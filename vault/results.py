@@ -1,6 +1,6 @@
 """What the library returns: frozen dataclasses and enums, never bare dicts.
 
-The CLI renders these as text, or with `--json` as `dataclasses.asdict` of
+The CLI renders these, or with `--json` as `dataclasses.asdict` of
 them, so the JSON field names are these field names. Free-form mappings
 appear only where the data is a signed statement's own JSON (a provenance
 source, what the Hub published, an audit event's detail).
@@ -9,10 +9,22 @@ source, what the Hub published, an audit event's detail).
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from vault.errors import IntegrityError, VaultError
+
+# The read-only reports live apart (see there why); they are results like the rest.
+from vault.reports import (
+    AuditEntry,
+    AuditReport,
+    FileInfo,
+    ProvenanceFile,
+    ProvenanceReport,
+    RevisionDetail,
+    RevisionSummary,
+    RevocationInfo,
+    SignatureInfo,
+)
 
 
 class AddStatus(enum.StrEnum):
@@ -66,87 +78,6 @@ class VerifyReport:
     revocations: list[str]
     blobs: int
     bytes: int
-
-
-@dataclass(frozen=True)
-class RevisionSummary:
-    """One line of `vault list`."""
-
-    repo_id: str
-    commit: str
-    refs: list[str]
-    status: str
-    files: int
-    bytes: int
-    signed: bool
-    fetched_at: str
-
-
-@dataclass(frozen=True)
-class FileInfo:
-    path: str
-    size: int
-    sha256: str
-    blake3: str
-
-
-@dataclass(frozen=True)
-class SignatureInfo:
-    kind: str  # model | provenance | upstream
-    method: str  # key | certificate | sigstore
-    signer: str  # the trust entry that admitted it
-    key: str
-    verified: bool
-
-
-@dataclass(frozen=True)
-class RevocationInfo:
-    reason: str
-    revoked_at: str
-    signer: str
-
-
-@dataclass(frozen=True)
-class RevisionDetail:
-    """`vault show`."""
-
-    repo_id: str
-    commit: str
-    refs: list[str]
-    status: str
-    source: str
-    fetched_at: str
-    path: str
-    files: list[FileInfo]
-    signatures: list[SignatureInfo]
-    revocations: list[RevocationInfo]
-
-
-@dataclass(frozen=True)
-class ProvenanceFile:
-    path: str
-    size: int
-    sha256: str
-    published: Mapping[str, object] | None  # what the Hub published for it, as the provenance records
-    matched: bool
-
-
-@dataclass(frozen=True)
-class ProvenanceReport:
-    """`vault provenance`: where a revision came from, and the evidence."""
-
-    repo_id: str
-    commit: str
-    status: str
-    revocations: list[RevocationInfo]
-    source: Mapping[str, object]  # the signed provenance's source, as signed
-    requested_revision: str
-    refs_seen: Mapping[str, str]
-    refs_now: list[str]
-    fetched_at: str
-    tool_version: str
-    files: list[ProvenanceFile]
-    signatures: list[SignatureInfo]
 
 
 @dataclass(frozen=True)
@@ -219,28 +150,6 @@ class GcResult:
 
 
 @dataclass(frozen=True)
-class AuditEntry:
-    id: int
-    at: str
-    action: str
-    subject: str
-    detail: Mapping[str, object]
-    hash: str
-
-
-@dataclass(frozen=True)
-class AuditReport:
-    events: list[AuditEntry]
-    chain_intact: bool
-    first_broken_event: int | None
-
-    def failure(self) -> VaultError | None:
-        if self.chain_intact:
-            return None
-        return IntegrityError(f"audit trail: event {self.first_broken_event} does not match the hash chain")
-
-
-@dataclass(frozen=True)
 class ImportResult:
     """What one `vault import` did. Every field is always there, whatever the outcome."""
 
@@ -264,3 +173,30 @@ class RefMove:
     old_commit: str | None
     new_commit: str
     downgrade: bool
+
+
+__all__ = [
+    "AddStatus",
+    "AuditEntry",
+    "AuditReport",
+    "BundleResult",
+    "DamagedBlob",
+    "FileInfo",
+    "Finding",
+    "FsckCounts",
+    "FsckReport",
+    "GcResult",
+    "ImportResult",
+    "ProvenanceFile",
+    "ProvenanceReport",
+    "RefMove",
+    "RevisionAdded",
+    "RevisionDetail",
+    "RevisionSummary",
+    "RevocationInfo",
+    "RevokeResult",
+    "ScrubReport",
+    "SignResult",
+    "SignatureInfo",
+    "VerifyReport",
+]

@@ -15,14 +15,11 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError
 
+from vault._catalog.schema_head import SCHEMA_HEAD, schema_mismatch
 from vault._catalog.sqlite_read import CatalogUnreadable
 from vault.errors import CatalogUnavailableError, HomeNotWritableError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-
-
-def database_url(home: Path) -> str:
-    return os.environ.get("VAULT_DATABASE_URL") or f"sqlite:///{home / 'catalog.db'}"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -83,11 +80,6 @@ def _alembic_config() -> Any:
     return cfg
 
 
-# The newest migration. A test checks it against Alembic's script directory, so the
-# common case (catalog already current) costs one query and no Alembic import.
-SCHEMA_HEAD = "0005"
-
-
 def _current_version(engine: Engine) -> str | None:
     try:
         conn = engine.connect()
@@ -107,10 +99,7 @@ def check_schema_readable(engine: Engine) -> None:
     """A reader cannot migrate: it needs the catalog already at this vault's schema."""
     version = _current_version(engine)
     if version != SCHEMA_HEAD:
-        raise CatalogUnavailableError(
-            f"catalog {describe(engine)}: schema {version or 'missing'}, this vault reads {SCHEMA_HEAD}; "
-            "any command that writes, run by the home's owner, upgrades it"
-        )
+        raise CatalogUnavailableError(schema_mismatch(describe(engine), version))
 
 
 def upgrade_schema(engine: Engine) -> None:

@@ -15,6 +15,7 @@ from vault._catalog import queries
 from vault._catalog.schema import Blob, File, Model, Ref, Revision
 from vault._hub.metadata import HubEntry, git_blob_sha1, is_lfs
 from vault._store.blobs import Store
+from vault.status import AVAILABLE
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def hub_model(session: Session, store: Store, repo_id: str) -> HubModel | None:
         return None
     revs = session.execute(
         select(Revision.id, Revision.commit).where(
-            Revision.model_id == model.id, Revision.status == queries.AVAILABLE
+            Revision.model_id == model.id, Revision.status == AVAILABLE
         )
     ).all()
     revisions = {commit: hub_entries(session, store, rev_id) for rev_id, commit in revs}
@@ -56,7 +57,7 @@ def hub_model(session: Session, store: Store, repo_id: str) -> HubModel | None:
         for name, commit in session.execute(
             select(Ref.name, Revision.commit)
             .join(Revision, Revision.id == Ref.revision_id)
-            .where(Ref.model_id == model.id, Revision.status == queries.AVAILABLE)
+            .where(Ref.model_id == model.id, Revision.status == AVAILABLE)
         )
     }
     return HubModel(repo_id, revisions, refs)

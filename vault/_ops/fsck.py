@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from vault import _audit as audit
-from vault._catalog import queries
 from vault._catalog.schema import AuditEvent, Blob, Model, Revision
 from vault._ops.revocation import REVOKED
 from vault._store.views import hf_view
 from vault.results import Finding, FsckCounts, FsckReport
+from vault.status import AVAILABLE
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -74,7 +74,7 @@ def fsck(vault: Home) -> FsckReport:
         for repo_id, rev in revisions:
             view = store.revision_dir(repo_id, rev.commit)
             snapshot = hf_view(vault).snapshot_dir(repo_id, rev.commit)
-            if rev.status != queries.AVAILABLE:
+            if rev.status != AVAILABLE:
                 if snapshot.exists():
                     report.problem(
                         "revoked-in-view", str(snapshot), f"{rev.status} revision still in the HF view"

@@ -22,6 +22,7 @@ from vault import _audit as audit
 from vault._catalog import queries
 from vault._catalog.rows import FileRow, SignatureRow, add_revision, put_signature
 from vault._catalog.schema import Model
+from vault._catalog.trust_reads import trust_policy
 from vault._checks.content import Content, check_files
 from vault._checks.policy import ContentPolicy, refuse_pickles
 from vault._hashing import FileDigest, hash_all, hash_file
@@ -41,6 +42,7 @@ from vault._statements.refs import DEFAULT_REF, check_ref_name, check_repo_id, i
 from vault._store.views import publish
 from vault.errors import ConflictError, IntegrityError, UnsafeContentError, UsageError
 from vault.results import AddStatus, RevisionAdded
+from vault.status import AVAILABLE
 
 if TYPE_CHECKING:
     from vault._home import Home
@@ -129,8 +131,7 @@ def add_directory(
             raw = signature.read_bytes()
         except OSError as exc:
             raise UsageError(f"{signature}: {exc.strerror}") from None
-        with vault.session() as s:
-            upstream = queries.trust_policy(s).verify(raw, repo_id, str(signature))
+        upstream = vault.read(trust_policy).verify(raw, repo_id, str(signature))
         sig_abs = signature.absolute()
         if sig_abs.is_relative_to(directory):
             skip.add(sig_abs.relative_to(directory).as_posix())
@@ -240,7 +241,7 @@ def _catalog_new_revision(vault: Home, s: Session, model: Model, new: NewRevisio
     files = [FileRow(p, d.sha256, d.size, d.blake3, d.git_sha1, is_lfs(p, d.size, published[p]))
              for p, d in new.digests.items()]  # fmt: skip
     rev = add_revision(
-        s, model.id, new.commit, str(new.source["type"]), queries.AVAILABLE, fetched_at, fetched_at,
+        s, model.id, new.commit, str(new.source["type"]), AVAILABLE, fetched_at, fetched_at,
         build_model_statement(new.repo_id, resources), build_provenance(prov), files,
     )  # fmt: skip
     if new.upstream is not None:

@@ -18,7 +18,7 @@ from vault._statements.refs import Ref, is_commit
 from vault._store.views import publish
 from vault.errors import ConflictError, NotFoundError, UsageError
 from vault.results import RefMove
-from vault.status import unavailable_message
+from vault.status import AVAILABLE, unavailable_message
 
 if TYPE_CHECKING:
     from vault._home import Home
@@ -35,7 +35,7 @@ def move_ref(vault: Home, ref: Ref, commit: str, allow_downgrade: bool = False) 
             target = queries.get_revision(s, model, commit) if model is not None else None
             if model is None or target is None:
                 raise NotFoundError(f"{ref.repo_id}@{commit}: no such revision in this vault")
-            if target.status != queries.AVAILABLE:
+            if target.status != AVAILABLE:
                 raise ConflictError(unavailable_message(f"{ref.repo_id}@{commit}", commit, target.status))
             current = s.get(RefRow, (model.id, ref.revision))
             old = current.revision if current is not None else None

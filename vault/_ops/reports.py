@@ -1,18 +1,22 @@
-"""Read-only reports over the catalog: list, show, provenance, audit, as typed results text and JSON share."""
+"""Read-only reports over the catalog: list, show, provenance, audit, as typed results text and JSON share.
+
+List, show and provenance are plain SQL over a `CatalogReader`: they are what
+operators run most, and must start in a blink (see `reader`). The audit
+report, which re-hashes the chain anyway, stays on the ORM.
+"""
 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from vault import _audit as audit
-from vault._catalog import queries
-from vault._catalog.schema import AuditEvent, Model, Revision, Revocation
+from vault._catalog import reads
+from vault._catalog.reader import CatalogReader
+from vault._catalog.reads import RevisionRow
 from vault._statements.provenance import parse_provenance
+from vault._statements.refs import Ref as RefSpec
 from vault._store.blobs import Store
-from vault.results import (
+from vault.reports import (
     AuditEntry,
     AuditReport,
     FileInfo,
@@ -24,77 +28,106 @@ from vault.results import (
     SignatureInfo,
 )
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
-def list_revisions(session: Session) -> list[RevisionSummary]:
-    rows = session.execute(
-        select(Model.repo_id, Revision).join(Revision).order_by(Model.repo_id, Revision.fetched_at)
-    )
+
+_LIST = """
+SELECT r.id, m.repo_id, r."commit", r.status, r.fetched_at,
+  (SELECT count(*) FROM files f WHERE f.revision_id = r.id),
+  (SELECT coalesce(sum(f.size), 0) FROM files f WHERE f.revision_id = r.id),
+  EXISTS (SELECT 1 FROM signatures s WHERE s.revision_id = r.id AND s.kind = 'model')
+FROM revisions r JOIN models m ON m.id = r.model_id
+ORDER BY m.repo_id, r.fetched_at, r.id
+"""
+
+_FILES = """
+SELECT f.path, f.size, f.sha256, b.blake3 FROM files f JOIN blobs b ON b.sha256 = f.sha256
+WHERE f.revision_id = :rid ORDER BY f.path
+"""
+
+_SIGNATURES = """
+SELECT kind, method, signer, key_fingerprint, verified FROM signatures
+WHERE revision_id = :rid ORDER BY id
+"""
+
+_REVOCATIONS = """
+SELECT reason, revoked_at, signer FROM revocations
+WHERE repo_id = :repo_id AND "commit" = :commit ORDER BY id
+"""
+
+
+def list_revisions(reader: CatalogReader) -> list[RevisionSummary]:
+    refs = reads.refs_by_revision(reader)
     return [
         RevisionSummary(
-            repo_id=repo_id,
-            commit=rev.commit,
-            refs=queries.refs_of(session, rev),
-            status=rev.status,
-            files=len(rev.files),
-            bytes=sum(f.size for f in rev.files),
-            signed=any(sig.kind == "model" for sig in rev.signatures),
-            fetched_at=rev.fetched_at,
+            repo_id=repo_id, commit=commit, refs=refs.get(int(rid), []), status=status,
+            files=int(files), bytes=int(size), signed=bool(signed), fetched_at=fetched_at,
         )
-        for repo_id, rev in rows
+        for rid, repo_id, commit, status, fetched_at, files, size, signed in reader.rows(_LIST)
+    ]  # fmt: skip
+
+
+def _signatures(reader: CatalogReader, rev: RevisionRow) -> list[SignatureInfo]:
+    return [
+        SignatureInfo(kind, method, signer, key, bool(verified))
+        for kind, method, signer, key, verified in reader.rows(_SIGNATURES, {"rid": rev.id})
     ]
 
 
-def _signatures(rev: Revision) -> list[SignatureInfo]:
-    return [SignatureInfo(s.kind, s.method, s.signer, s.key_fingerprint, s.verified) for s in rev.signatures]
+def _revocations(reader: CatalogReader, repo_id: str, commit: str) -> list[RevocationInfo]:
+    rows = reader.rows(_REVOCATIONS, {"repo_id": repo_id, "commit": commit})
+    return [RevocationInfo(reason, at, signer) for reason, at, signer in rows]
 
 
-def show_revision(session: Session, rev: Revision, store: Store) -> RevisionDetail:
+def show_revision(reader: CatalogReader, ref: RefSpec, store: Store) -> RevisionDetail:
+    rev = reads.find_revision(reader, ref, any_status=True)
     return RevisionDetail(
-        repo_id=rev.model.repo_id,
+        repo_id=rev.repo_id,
         commit=rev.commit,
-        refs=queries.refs_of(session, rev),
+        refs=reads.refs_of(reader, rev.id),
         status=rev.status,
         source=rev.source,
         fetched_at=rev.fetched_at,
-        path=str(store.revision_dir(rev.model.repo_id, rev.commit)),
-        files=[FileInfo(f.path, f.size, f.sha256, f.blob.blake3) for f in rev.files],
-        signatures=_signatures(rev),
-        revocations=_revocations(session, rev.model.repo_id, rev.commit),
+        path=str(store.revision_dir(rev.repo_id, rev.commit)),
+        files=[
+            FileInfo(path, int(size), sha, blake3)
+            for path, size, sha, blake3 in reader.rows(_FILES, {"rid": rev.id})
+        ],
+        signatures=_signatures(reader, rev),
+        revocations=_revocations(reader, rev.repo_id, rev.commit),
     )
 
 
-def _revocations(session: Session, repo_id: str, commit: str) -> list[RevocationInfo]:
-    rows = session.scalars(
-        select(Revocation)
-        .where(Revocation.repo_id == repo_id, Revocation.commit == commit)
-        .order_by(Revocation.id)
-    )
-    return [RevocationInfo(r.reason, r.revoked_at, r.signer) for r in rows]
-
-
-def provenance_report(session: Session, rev: Revision) -> ProvenanceReport:
-    prov = parse_provenance(rev.provenance_statement)
+def provenance_report(reader: CatalogReader, ref: RefSpec) -> ProvenanceReport:
+    rev = reads.find_revision(reader, ref, any_status=True)
+    prov = parse_provenance(reads.provenance_statement(reader, rev.id))
     return ProvenanceReport(
         repo_id=prov.repo_id,
         commit=prov.commit,
         status=rev.status,
-        revocations=_revocations(session, prov.repo_id, prov.commit),
+        revocations=_revocations(reader, prov.repo_id, prov.commit),
         source=prov.source,
         requested_revision=prov.requested_revision,
         refs_seen=prov.refs,
-        refs_now=queries.refs_of(session, rev),
+        refs_now=reads.refs_of(reader, rev.id),
         fetched_at=prov.fetched_at,
         tool_version=prov.tool_version,
         files=[
             ProvenanceFile(f.path, f.size, f.sha256, f.published, f.matched)
             for f in sorted(prov.files.values(), key=lambda f: f.path)
         ],
-        signatures=_signatures(rev),
+        signatures=_signatures(reader, rev),
     )
 
 
 def audit_report(session: Session) -> AuditReport:
     """Every audit event, and the first one (if any) whose hash or link breaks the chain."""
+    from sqlalchemy import select
+
+    from vault import _audit as audit
+    from vault._catalog.schema import AuditEvent
+
     rows = list(session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
     broken = audit.verify_chain(rows)
     events = [AuditEntry(e.id, e.at, e.action, e.subject, json.loads(e.detail), e.hash) for e in rows]

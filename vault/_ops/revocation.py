@@ -11,9 +11,7 @@ to add.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,10 +23,10 @@ from vault._catalog.schema import Model, Revision, Revocation
 from vault._catalog.schema import Ref as RefRow
 from vault._signing.dsse import sign_payload
 from vault._signing.keys import key_hint, load_private_key
-from vault._statements.manifest import STATEMENT_TYPE, canonical_json
-from vault._statements.refs import Ref, check_repo_id, is_commit
+from vault._statements.refs import Ref
+from vault._statements.revocation import RevocationClaim, build_revocation
 from vault._store.views import publish
-from vault.errors import NotFoundError, TrustError, UsageError
+from vault.errors import NotFoundError, UsageError
 from vault.results import RevokeResult
 from vault.status import REVOKED
 
@@ -36,61 +34,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from vault._home import Home
-    from vault._signing.trust import TrustPolicy
-
-REVOCATION_PREDICATE_TYPE = "urn:vault:revocation:v1"
-
-
-@dataclass(frozen=True)
-class RevocationClaim:
-    repo_id: str
-    commit: str
-    reason: str
-    revoked_at: str
-
-
-def build_revocation(claim: RevocationClaim) -> bytes:
-    return canonical_json(
-        {
-            "_type": STATEMENT_TYPE,
-            "subject": [{"name": claim.repo_id, "digest": {"gitCommit": claim.commit}}],
-            "predicateType": REVOCATION_PREDICATE_TYPE,
-            "predicate": {
-                "repo_id": claim.repo_id,
-                "commit": claim.commit,
-                "reason": claim.reason,
-                "revoked_at": claim.revoked_at,
-            },
-        }
-    )
-
-
-def parse_revocation(payload: bytes, origin: str) -> RevocationClaim:
-    try:
-        stmt = json.loads(payload)
-        pred = stmt["predicate"]
-        if stmt["_type"] != STATEMENT_TYPE or stmt["predicateType"] != REVOCATION_PREDICATE_TYPE:
-            raise ValueError("not a vault revocation")
-        claim = RevocationClaim(
-            check_repo_id(pred["repo_id"]), pred["commit"], str(pred["reason"]), str(pred["revoked_at"])
-        )
-        subject = stmt["subject"][0]
-        if (subject["name"], subject["digest"]["gitCommit"]) != (claim.repo_id, claim.commit):
-            raise ValueError("subject and predicate disagree")
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError, UsageError) as exc:
-        raise TrustError(f"{origin}: malformed revocation ({exc})") from None
-    if not is_commit(claim.commit):
-        raise TrustError(f"{origin}: revocation commit {claim.commit!r} is not 40 hex digits")
-    return claim
-
-
-def verify_revocation(policy: TrustPolicy, raw: bytes, origin: str) -> tuple[RevocationClaim, Any]:
-    """Verify under a trusted key in scope for the repo the revocation names."""
-    from vault._signing.dsse import parse_bundle
-
-    unverified = parse_revocation(parse_bundle(raw, origin).payload, origin)
-    verified = policy.verify(raw, unverified.repo_id, origin)
-    return parse_revocation(verified.payload, origin), verified
 
 
 def apply_revocation(

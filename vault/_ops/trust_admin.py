@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vault import _audit as audit
-from vault._catalog import queries
+from vault._catalog import trust_reads
 from vault._catalog.rows import add_trust_entry, set_quorum
 from vault._catalog.schema import TrustEntryRow
 from vault._signing.entries import TrustEntry
@@ -74,13 +74,11 @@ def trust_quorum(vault: Home, scope: str, required: int) -> None:
 
 
 def trust_quorums(vault: Home) -> dict[str, int]:
-    with vault.session() as s:
-        return queries.trust_quorums(s)
+    return vault.read(trust_reads.trust_quorums)
 
 
 def trust_list(vault: Home) -> list[TrustEntry]:
-    with vault.session() as s:
-        return queries.trust_entries(s)
+    return vault.read(trust_reads.trust_entries)
 
 
 def trust_remove(vault: Home, name: str) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 import stat
 from collections.abc import Iterable, Iterator
@@ -54,7 +53,7 @@ class Store:
     @contextlib.contextmanager
     def staging(self, kind: str) -> Iterator[Path]:
         """A private scratch dir under tmp/, removed whatever happens."""
-        path = self.tmp / f"{kind}-{os.getpid()}-{secrets.token_hex(4)}"
+        path = self.tmp / f"{kind}-{os.getpid()}-{os.urandom(4).hex()}"
         path.mkdir()
         try:
             yield path
@@ -85,7 +84,7 @@ class Store:
         if final.is_dir():
             return final
         final.parent.mkdir(parents=True, exist_ok=True)
-        building = final.parent / f".building-{commit}-{secrets.token_hex(4)}"
+        building = final.parent / f".building-{commit}-{os.urandom(4).hex()}"
         try:
             for rel, sha256 in files:
                 target = building / rel
@@ -107,7 +106,7 @@ class Store:
         final = self.revision_dir(repo_id, commit)
         if not final.is_dir():
             return False
-        doomed = final.parent / f".removing-{commit}-{secrets.token_hex(4)}"
+        doomed = final.parent / f".removing-{commit}-{os.urandom(4).hex()}"
         os.replace(final, doomed)
         sync_dir(final.parent)
         shutil.rmtree(doomed, ignore_errors=True)

@@ -17,10 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault import _audit as audit
-from vault._catalog import queries
+from vault._catalog import reads
+from vault._catalog.reader import EngineReader
 from vault._catalog.schema import Blob, File, Model, Revision
 from vault._store.views import publish
-from vault.status import DAMAGED
+from vault.status import AVAILABLE, DAMAGED
 
 if TYPE_CHECKING:
     from vault._home import Home
@@ -30,8 +31,8 @@ RevisionFiles = tuple[str, str, list[tuple[str, str]]]
 
 
 def damaged_blobs(session: Session) -> dict[str, str]:
-    """sha256 -> what scrub found, for every blob still awaiting repair."""
-    return dict(session.execute(select(Blob.sha256, Blob.damage).where(Blob.damage.is_not(None))).all())
+    """sha256 -> what scrub found, as this session (and its pending writes) sees it."""
+    return reads.damaged_blobs(EngineReader(session.connection()))
 
 
 def _revisions_using(session: Session, shas: set[str]) -> list[tuple[str, Revision]]:
@@ -58,7 +59,7 @@ def record_damage(session: Session, findings: dict[str, str]) -> list[str]:
             audit.record(session, "blob.damaged", sha, problem=problem)
     touched: set[str] = set()
     for repo_id, rev in _revisions_using(session, set(findings)):
-        if rev.status == queries.AVAILABLE:
+        if rev.status == AVAILABLE:
             rev.status = DAMAGED
             touched.add(repo_id)
             audit.record(session, "revision.damaged", f"{repo_id}@{rev.commit}")
@@ -82,9 +83,9 @@ def clear_damage(session: Session, repaired: set[str], how: str) -> list[Revisio
     for repo_id, rev in _revisions_using(session, repaired):
         files = [(f.path, f.sha256) for f in rev.files]
         if rev.status == DAMAGED and not still_damaged & {sha for _p, sha in files}:
-            rev.status = queries.AVAILABLE
+            rev.status = AVAILABLE
             audit.record(session, "revision.repaired", f"{repo_id}@{rev.commit}")
-        if rev.status == queries.AVAILABLE:
+        if rev.status == AVAILABLE:
             views.append((repo_id, rev.commit, files))
     return views
 

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from vault._bundle.index import blob_entry
 from vault._bundle.reader import BundleReader, Entry
+from vault._catalog.reads import damaged_blobs
 from vault._checks.content import Content, check_content, judge_revision
 from vault._checks.formats import Verdict
 from vault._checks.policy import ContentPolicy
 from vault._hashing import DurableFile, FileDigest, hash_all, hash_stream
 from vault._hub.metadata import GIT_SHA1_MAX_SIZE
 from vault._progress import CountingReader, Progress
-from vault._store.damage import damaged_blobs
 from vault._verify.metadata import CheckedBundle
 from vault.errors import BundleFormatError, IntegrityError
 
@@ -152,8 +152,7 @@ def _prepend(first: Entry, rest: Iterator[Entry]) -> Iterator[Entry]:
 
 def absent_blobs(vault: Home, bundle: CheckedBundle) -> set[str]:
     """Blobs the store has no good copy of: never stored, missing, resized, or marked damaged by scrub."""
-    with vault.session() as s:
-        damaged = set(damaged_blobs(s))
+    damaged = set(vault.read(damaged_blobs))
     return {
         sha for sha, size in bundle.expected.items()
         if sha in damaged or not vault.store.has_blob_of_size(sha, size)

@@ -1,4 +1,4 @@
-"""`vault verify` and `vault import`: one flow, fail closed.
+"""`vault import`: the flow `vault verify` runs (see `verifier`), then the store and catalog.
 
 1. Read the index and every signature entry (small, capped) before any blob.
 2. Verify each signature under the trust policy; check the signed statements
@@ -42,36 +42,11 @@ from vault._store.views import hf_view, publish
 from vault._verify.blobs import absent_blobs, stream_blobs
 from vault._verify.metadata import CheckedBundle, CheckedRevision, check_metadata
 from vault.errors import VaultError
-from vault.results import ImportResult, VerifyReport
+from vault.results import ImportResult
+from vault.status import AVAILABLE
 
 if TYPE_CHECKING:
     from vault._home import Home
-
-
-def verify_bundle(
-    vault: Home, path: Path, policy: ContentPolicy | None = None, progress: Progress | None = None
-) -> VerifyReport:
-    """Check everything, write nothing."""
-    policy = policy or ContentPolicy()
-    progress = progress or NoProgress()
-    with BundleReader(path) as reader:
-        entries = reader.entries()
-        bundle, pending = check_metadata(vault, reader, entries, policy)
-        progress.start(sum(bundle.expected.values()), "verify")
-        try:
-            digests, _verdicts = stream_blobs(
-                vault, reader, bundle, entries, pending, None, progress, set(), policy
-            )
-        finally:
-            progress.finish()
-    return VerifyReport(
-        status="verified",
-        revisions=[r.label for r in bundle.revisions],
-        signers=sorted({v.signer.name for r in bundle.revisions for _k, v in r.verified}),
-        revocations=[f"{c.repo_id}@{c.commit}" for c, _v in bundle.revocations],
-        blobs=len(digests),
-        bytes=sum(d.size for d in digests.values()),
-    )
 
 
 def import_bundle(
@@ -168,7 +143,7 @@ def _commit_catalog(
             for rev in old:
                 model = queries.get_model(s, rev.entry.repo_id)
                 row = queries.get_revision(s, model, rev.entry.commit) if model is not None else None
-                if row is not None and row.status == queries.AVAILABLE:
+                if row is not None and row.status == AVAILABLE:
                     _move_refs(s, row, rev, policy, outcome)
         for claim, v in bundle.revocations:
             if apply_revocation(s, claim, v.signer.name, v.signer.fingerprint, v.raw):
@@ -199,7 +174,7 @@ def _add_revision(
 ) -> Revision:
     prov = rev.provenance
     model = queries.get_or_create_model(s, prov.repo_id)
-    status = REVOKED if is_revoked_in(s, bundle, prov.repo_id, prov.commit) else queries.AVAILABLE
+    status = REVOKED if is_revoked_in(s, bundle, prov.repo_id, prov.commit) else AVAILABLE
     files = [
         FileRow(p, rec.sha256, rec.size, digests[rec.sha256].blake3, digests[rec.sha256].git_sha1,
                 is_lfs(p, rec.size, rec.published))
@@ -277,7 +252,7 @@ def recover(vault: Home) -> None:
     vault.store.remove_leftovers()
     stale: set[str] = set()
     with vault.session() as s:
-        revs = s.scalars(select(Revision).where(Revision.status == queries.AVAILABLE)).all()
+        revs = s.scalars(select(Revision).where(Revision.status == AVAILABLE)).all()
         for rev in revs:
             repo_id = rev.model.repo_id
             view_missing = not vault.store.revision_dir(repo_id, rev.commit).is_dir()

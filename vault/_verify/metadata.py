@@ -16,22 +16,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from vault._bundle.index import INDEX_NAME, MAX_INDEX_BYTES, BundleIndex, RevisionEntry, parse_index
 from vault._bundle.reader import BundleReader, Entry
-from vault._catalog import queries
-from vault._catalog.schema import Model
-from vault._catalog.schema import Ref as RefRow
+from vault._catalog import reads
+from vault._catalog.reader import CatalogReader
+from vault._catalog.trust_reads import trust_policy
 from vault._checks.policy import ContentPolicy, refuse_pickles
 from vault._hashing import sha256_hex
-from vault._ops.revocation import RevocationClaim, verify_revocation
 from vault._signing.dsse import MAX_SIGNATURE_BYTES, MAX_SIGNATURE_TOTAL, parse_bundle
 from vault._signing.trust import TrustPolicy, VerifiedSignature
 from vault._statements.manifest import ModelManifest, parse_model_statement
 from vault._statements.paths import check_names_coexist
 from vault._statements.provenance import Provenance, parse_provenance
+from vault._statements.revocation import RevocationClaim, verify_revocation
 from vault.errors import BundleFormatError, IntegrityError, TrustError, UnsafeContentError
 
 if TYPE_CHECKING:
@@ -161,14 +158,20 @@ def check_fetch_time(label: str, fetched_at: str, now: str) -> None:
         )
 
 
-def _check_names(s: Session, revisions: list[CheckedRevision]) -> None:
+def _catalog_names(reader: CatalogReader, repos: set[str]) -> tuple[list[str], dict[str, set[str]]]:
+    """Every repo id held, and the refs held for `repos`: what `_check_names` compares against."""
+    return reads.repo_ids(reader), {repo: reads.ref_names(reader, repo) for repo in sorted(repos)}
+
+
+def _check_names(held: tuple[list[str], dict[str, set[str]]], revisions: list[CheckedRevision]) -> None:
     """Repo ids and ref names that would alias others already here (or in this bundle) are refused.
 
     Refs become files under the HF view's refs/ and repos become its folders;
     two names that land on one path (case, `a` vs `a/b`) would let one answer
     for the other, or make the view impossible to build.
     """
-    known = {r.casefold(): r for r in s.scalars(select(Model.repo_id))}
+    held_repos, held_refs = held
+    known = {r.casefold(): r for r in held_repos}
     refs: dict[str, set[str]] = {}
     for rev in revisions:
         repo = rev.entry.repo_id
@@ -177,9 +180,7 @@ def _check_names(s: Session, revisions: list[CheckedRevision]) -> None:
             raise UnsafeContentError(f"{rev.label}: repo id collides with {other!r} ignoring case")
         refs.setdefault(repo, set()).update(rev.provenance.refs)
     for repo, names in sorted(refs.items()):
-        model = queries.get_model(s, repo)
-        existing = set(s.scalars(select(RefRow.name).where(RefRow.model_id == model.id))) if model else set()
-        check_names_coexist(sorted(existing | names), f"{repo}: ref")
+        check_names_coexist(sorted(held_refs.get(repo, set()) | names), f"{repo}: ref")
 
 
 def check_metadata(
@@ -215,10 +216,10 @@ def check_metadata(
     for raw_name, raw in raws.items():
         parse_bundle(raw, raw_name)  # cheap structural check before any crypto
 
-    with vault.session() as s:
-        policy = queries.trust_policy(s)
-        revisions = [_check_revision(policy, e, raws) for e in index.revisions]
-        _check_names(s, revisions)
+    repos = {e.repo_id for e in index.revisions}
+    policy, held = vault.read(lambda r: (trust_policy(r), _catalog_names(r, repos)))
+    revisions = [_check_revision(policy, e, raws) for e in index.revisions]
+    _check_names(held, revisions)
     revocations = [verify_revocation(policy, raws[name], name) for name in index.revocations]
 
     expected: dict[str, int] = {}

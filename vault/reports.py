@@ -1,0 +1,117 @@
+"""What the read-only reports return (list, show, provenance, audit): frozen dataclasses.
+
+Apart from `vault.results` so that a read-only command builds only the nine
+classes it can return: each frozen dataclass costs about a millisecond to
+create, and start-up is what these commands are judged on. `vault.results`
+re-exports them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from vault.errors import IntegrityError, VaultError
+
+
+@dataclass(frozen=True)
+class RevisionSummary:
+    """One line of `vault list`."""
+
+    repo_id: str
+    commit: str
+    refs: list[str]
+    status: str
+    files: int
+    bytes: int
+    signed: bool
+    fetched_at: str
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    path: str
+    size: int
+    sha256: str
+    blake3: str
+
+
+@dataclass(frozen=True)
+class SignatureInfo:
+    kind: str  # model | provenance | upstream
+    method: str  # key | certificate | sigstore
+    signer: str  # the trust entry that admitted it
+    key: str
+    verified: bool
+
+
+@dataclass(frozen=True)
+class RevocationInfo:
+    reason: str
+    revoked_at: str
+    signer: str
+
+
+@dataclass(frozen=True)
+class RevisionDetail:
+    """`vault show`."""
+
+    repo_id: str
+    commit: str
+    refs: list[str]
+    status: str
+    source: str
+    fetched_at: str
+    path: str
+    files: list[FileInfo]
+    signatures: list[SignatureInfo]
+    revocations: list[RevocationInfo]
+
+
+@dataclass(frozen=True)
+class ProvenanceFile:
+    path: str
+    size: int
+    sha256: str
+    published: Mapping[str, object] | None  # what the Hub published for it, as the provenance records
+    matched: bool
+
+
+@dataclass(frozen=True)
+class ProvenanceReport:
+    """`vault provenance`: where a revision came from, and the evidence."""
+
+    repo_id: str
+    commit: str
+    status: str
+    revocations: list[RevocationInfo]
+    source: Mapping[str, object]  # the signed provenance's source, as signed
+    requested_revision: str
+    refs_seen: Mapping[str, str]
+    refs_now: list[str]
+    fetched_at: str
+    tool_version: str
+    files: list[ProvenanceFile]
+    signatures: list[SignatureInfo]
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: str
+    action: str
+    subject: str
+    detail: Mapping[str, object]
+    hash: str
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    events: list[AuditEntry]
+    chain_intact: bool
+    first_broken_event: int | None
+
+    def failure(self) -> VaultError | None:
+        if self.chain_intact:
+            return None
+        return IntegrityError(f"audit trail: event {self.first_broken_event} does not match the hash chain")
