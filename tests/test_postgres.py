@@ -91,6 +91,14 @@ def test_air_gapped_catalog_in_postgres(transfer: Transfer, pg_env: dict[str, st
     path = Path(run("path", t.repo_id, home=gap, env=pg_env).stdout.strip())
     assert path == gap.absolute() / "models" / t.repo_id / t.commit and (path / "model.safetensors").is_file()
     assert run_json("provenance", t.repo_id, home=gap, env=pg_env)["commit"] == t.commit
+    # list and show read PostgreSQL as plain SQL: its booleans and BIGINT sums arrive as Python's.
+    listed = run_json("list", home=gap, env=pg_env)
+    assert [(r["repo_id"], r["commit"], r["signed"], r["refs"]) for r in listed] == [
+        (t.repo_id, t.commit, True, ["main"])
+    ]
+    shown = run_json("show", t.repo_id, home=gap, env=pg_env)
+    assert listed[0]["bytes"] == sum(f["size"] for f in shown["files"]) > 0
+    assert all(s["verified"] is True for s in shown["signatures"]) and shown["signatures"]
     assert run_json("fsck", home=gap, env=pg_env)["clean"]
     assert run_json("audit", home=gap, env=pg_env)["chain_intact"]
 

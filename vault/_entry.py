@@ -1,24 +1,29 @@
-"""The `vault` console script. `vault path REF` is answered before click is even imported.
+"""The `vault` console script. `path`, `list`, `show` and `provenance` are answered before click is imported.
 
-Inference servers call `vault path` on every boot, and click plus the command
-modules cost more than the whole lookup. So the exact shape
-`vault [--home DIR] [--json] path REF [--home DIR] [--json]` is parsed here by
-hand and answered by `vault.resolver`; everything else (including `--help`,
-`--debug` and any failure this path does not expect) goes to the click CLI,
-which implements the same command with the same output.
+Inference servers call `vault path` on every boot, and operators script
+`list`/`show`/`provenance`; click plus the command modules cost more than the
+whole lookup. So the exact shapes `vault [--home DIR] [--json] path|show|provenance
+REF` and `vault [--home DIR] [--json] list` (global options in any position)
+are parsed here by hand and answered through the same library calls and the
+same renderers (`vault._report_text`) as the click commands; everything else
+(including `--help`, `--debug` and any failure this path does not expect)
+goes to the click CLI, which implements the same commands with the same output.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
+
+# The commands answered here, and how many positional arguments each takes.
+FAST_COMMANDS = {"path": 1, "list": 0, "show": 1, "provenance": 1}
 
 
-def _parse_fast_path(argv: list[str]) -> tuple[str | None, bool, str] | None:
+def _parse_fast_path(argv: list[str]) -> tuple[str | None, bool, str, list[str]] | None:
     home: str | None = None
     as_json = False
-    command: str | None = None
-    ref: str | None = None
+    positional: list[str] = []
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -30,43 +35,62 @@ def _parse_fast_path(argv: list[str]) -> tuple[str | None, bool, str] | None:
             as_json, i = True, i + 1
         elif arg.startswith("-"):
             return None
-        elif command is None:
-            command, i = arg, i + 1
-        elif ref is None:
-            ref, i = arg, i + 1
         else:
-            return None
-    if command != "path" or ref is None:
+            positional.append(arg)
+            i += 1
+    if not positional or FAST_COMMANDS.get(positional[0]) != len(positional) - 1:
         return None
-    return home, as_json, ref
+    return home, as_json, positional[0], positional[1:]
+
+
+def _answer(command: str, args: list[str], home: Path | None) -> tuple[Any, str]:
+    """(what --json prints, what the text output is), from the same calls the click commands make."""
+    if command == "path":
+        from vault._resolver import resolve
+
+        path = resolve(args[0], home, keep_connection=False)
+        return {"path": str(path)}, str(path)
+    from vault import _report_text as text
+    from vault.api import open_vault
+
+    with open_vault(home, readonly=True) as v:
+        if command == "list":
+            rows = v.list()
+            return rows, text.list_text(rows)
+        if command == "show":
+            detail = v.show(args[0])
+            return detail, text.show_text(detail)
+        report = v.provenance(args[0])
+        return report, text.provenance_text(report)
+
+
+def _full_cli() -> None:
+    from vault.cli import main as cli_main
+
+    cli_main()
 
 
 def main() -> None:
     parsed = _parse_fast_path(sys.argv[1:])
     if parsed is None:
-        from vault.cli import main as cli_main
-
-        cli_main()
+        _full_cli()
         return
-    home, as_json, ref = parsed
-    from vault._resolver import resolve
+    home, as_json, command, args = parsed
     from vault.errors import VaultError
 
     try:
-        path = resolve(ref, Path(home) if home else None, keep_connection=False)
+        data, rendered = _answer(command, args, Path(home) if home else None)
     except VaultError as exc:
         from vault.cli.render import Settings, emit_error
 
         emit_error(Settings(home, as_json), exc.exit_code, exc.kind, str(exc))
         sys.exit(exc.exit_code)
-    except Exception:  # the full CLI reports it (with --debug, the traceback)
-        from vault.cli import main as cli_main
-
-        cli_main()
+    except Exception:  # the full CLI reports it (with --debug, the traceback); these commands only read
+        _full_cli()
         return
     if as_json:
-        import json
+        from vault._report_text import to_json
 
-        print(json.dumps({"path": str(path)}, indent=2, sort_keys=True))
+        print(to_json(data))
     else:
-        print(path)
+        print(rendered)

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from vault._catalog import reads
 from vault._catalog.reader import CatalogReader
 from vault._catalog.reads import RevisionRow
-from vault._statements.provenance import parse_provenance
 from vault._statements.refs import Ref as RefSpec
 from vault._store.blobs import Store
 from vault.reports import (
@@ -100,6 +99,8 @@ def show_revision(reader: CatalogReader, ref: RefSpec, store: Store) -> Revision
 
 
 def provenance_report(reader: CatalogReader, ref: RefSpec) -> ProvenanceReport:
+    from vault._statements.provenance import parse_provenance  # list and show never parse it
+
     rev = reads.find_revision(reader, ref, any_status=True)
     prov = parse_provenance(reads.provenance_statement(reader, rev.id))
     return ProvenanceReport(

@@ -7,7 +7,6 @@ no whitespace), so two signings of the same files give the same bytes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterable
@@ -46,6 +45,8 @@ def canonical_json(obj: Any) -> bytes:
 
 def subject_digest(resources: Iterable[Resource]) -> str:
     """sha256 over the raw digests in name order, as model_signing computes it."""
+    import hashlib  # here: loading OpenSSL is a tenth of `vault provenance`, which never calls this
+
     h = hashlib.sha256()
     for r in resources:
         h.update(bytes.fromhex(r.digest))

@@ -44,7 +44,38 @@ def _failure(settings: Settings, code: int, kind: str, message: str, report: Any
     return code
 
 
+# Which module defines each command. Only the invoked command's module is
+# imported (start-up is what `vault list` is judged on); `--help` loads all.
+# A test checks this against each module's COMMANDS.
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "vault.cli.connected": ("add", "bundle", "keygen", "pull", "revoke", "sign"),
+    "vault.cli.offline": ("import", "ref", "trust", "verify"),
+    "vault.cli.query": (
+        "audit",
+        "fsck",
+        "gc",
+        "hf-cache",
+        "list",
+        "path",
+        "provenance",
+        "scrub",
+        "serve",
+        "show",
+    ),
+}
+
+
 class VaultGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for names in COMMAND_MODULES.values() for name in names)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            for module, names in COMMAND_MODULES.items():
+                if cmd_name in names:
+                    _register(module)
+        return self.commands.get(cmd_name)
+
     def main(  # type: ignore[override]
         self,
         args: Sequence[str] | None = None,
@@ -155,16 +186,13 @@ def _add_global_options(command: click.Command) -> None:
             _add_global_options(sub)
 
 
-def _register() -> None:
-    from vault.cli import connected, offline, query
+def _register(module_name: str) -> None:
+    import importlib
 
-    for module in (connected, offline, query):
-        for command in module.COMMANDS:
+    for command in importlib.import_module(module_name).COMMANDS:
+        if command.name not in cli.commands:
             _add_global_options(command)
             cli.add_command(command)
-
-
-_register()
 
 
 def main() -> None:

@@ -6,11 +6,9 @@ from pathlib import Path
 
 import click
 
-from vault.cli.connected import ALLOW_PICKLE, ALLOW_UNKNOWN
+from vault.cli.options import ALLOW_PICKLE, ALLOW_UNKNOWN, pass_settings
 from vault.cli.render import Settings, TerminalProgress, emit, human_bytes
 from vault.errors import NotFoundError
-
-pass_settings = click.make_pass_decorator(Settings)
 
 
 @click.group()

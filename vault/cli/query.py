@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
 
 import click
 
+from vault._report_text import list_text, provenance_text, show_text
+from vault.cli.options import pass_settings
 from vault.cli.render import Settings, Terminated, emit, emit_or_fail, human_bytes
-
-pass_settings = click.make_pass_decorator(Settings)
 
 
 @click.command("list")
@@ -18,20 +17,7 @@ def list_(settings: Settings) -> None:
     """List catalogued revisions."""
     with settings.open(readonly=True) as v:
         rows = v.list()
-    lines = [
-        "\t".join(
-            [
-                f"{r.repo_id}@{r.commit}",
-                ",".join(r.refs) or "-",
-                f"{r.files} files",
-                human_bytes(r.bytes),
-                "signed" if r.signed else "unsigned",
-            ]
-            + ([] if r.status == "available" else [f"[{r.status.upper()}]"])
-        )
-        for r in rows
-    ]
-    emit(settings, rows, "\n".join(lines) or "no models")
+    emit(settings, rows, list_text(rows))
 
 
 @click.command()
@@ -41,21 +27,7 @@ def show(settings: Settings, ref: str) -> None:
     """Show one revision: refs, files, signatures."""
     with settings.open(readonly=True) as v:
         r = v.show(ref)
-    lines = [
-        f"{r.repo_id}@{r.commit}" + ("" if r.status == "available" else f"  [{r.status.upper()}]"),
-        f"  refs: {', '.join(r.refs) or '-'}",
-        f"  source: {r.source}, fetched {r.fetched_at}",
-        f"  path: {r.path}",
-        "  files:",
-    ]
-    lines += [f"    {f.sha256}  {f.size:>12}  {f.path}" for f in r.files]
-    lines.append("  signatures:")
-    lines += [
-        f"    {s.kind}: {s.method} by {s.signer} (key {s.key[:16]}…){'' if s.verified else ' UNVERIFIED'}"
-        for s in r.signatures
-    ]
-    lines += [f"  revoked {x.revoked_at} by {x.signer}: {x.reason}" for x in r.revocations]
-    emit(settings, r, "\n".join(lines))
+    emit(settings, r, show_text(r))
 
 
 @click.command()
@@ -76,29 +48,7 @@ def provenance(settings: Settings, ref: str) -> None:
     """Where a revision came from, and the evidence for it."""
     with settings.open(readonly=True) as v:
         r = v.provenance(ref)
-    src = r.source
-    lines = [
-        f"{r.repo_id}@{r.commit}",
-        f"  source: {src.get('type')} {src.get('uri', '')}",
-        f"  requested revision: {r.requested_revision}",
-        f"  refs seen: {', '.join(f'{k}={v}' for k, v in r.refs_seen.items()) or '-'}",
-        f"  fetched: {r.fetched_at} by vault {r.tool_version}",
-    ]
-    up = src.get("upstream_signature")
-    if isinstance(up, dict):
-        lines.append(f"  upstream signature: verified, signer {up['signer']} (key {str(up['key'])[:16]}…)")
-    lines.append("  files:")
-    for f in r.files:
-        check = _published(f.published) if f.published else "hashed locally"
-        verdict = check if f.matched else "MISMATCH"
-        lines.append(f"    {f.path}  sha256 {f.sha256}  {f.size} bytes  {verdict}")
-    lines.append("  signatures:")
-    lines += [
-        f"    {s.kind}: {s.signer} (key {s.key[:16]}…){'' if s.verified else ' UNVERIFIED'}"
-        for s in r.signatures
-    ]
-    lines += [f"  REVOKED {x.revoked_at} by {x.signer}: {x.reason}" for x in r.revocations]
-    emit(settings, r, "\n".join(lines))
+    emit(settings, r, provenance_text(r))
 
 
 @click.command("hf-cache")
@@ -199,14 +149,6 @@ def gc(settings: Settings, dry_run: bool) -> None:
     verb = "would remove" if dry_run else "removed"
     emit(settings, r, f"{verb} {len(r.blobs)} unreferenced blob(s) ({human_bytes(r.bytes)}) "
                       f"and {len(r.views)} revoked revision director(ies)")  # fmt: skip
-
-
-def _published(pub: Mapping[str, object]) -> str:
-    if "lfs_sha256" in pub:
-        return f"matched Hub LFS sha256 {pub['lfs_sha256']}"
-    if "git_blob_sha1" in pub:
-        return f"matched Hub git blob {pub['git_blob_sha1']}"
-    return "matched " + ", ".join(f"{k} {v}" for k, v in sorted(pub.items()))
 
 
 COMMANDS = [list_, show, path, provenance, hf_cache, serve, audit, fsck, scrub, gc]

@@ -14,8 +14,11 @@ from vault.cli import cli
 def _walk(cmd: click.Command, path: list[str]) -> list[tuple[list[str], click.Command]]:
     out = [(path, cmd)]
     if isinstance(cmd, click.Group):
-        for name in sorted(cmd.commands):
-            out += _walk(cmd.commands[name], [*path, name])
+        ctx = click.Context(cmd)
+        for name in cmd.list_commands(ctx):  # loads the lazily registered commands
+            sub = cmd.get_command(ctx, name)
+            assert sub is not None
+            out += _walk(sub, [*path, name])
     return out
 
 

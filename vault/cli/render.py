@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from vault._report_text import human_bytes as human_bytes
+from vault._report_text import plain, to_json
 from vault.errors import VaultError
 
 if TYPE_CHECKING:
@@ -37,19 +39,10 @@ class Settings:
         return Vault.open(self.home_path, create=create, readonly=readonly)
 
 
-def plain(data: Any) -> Any:
-    """A result (dataclass, or a list of them) as JSON-ready data: its field names are the keys."""
-    if is_dataclass(data) and not isinstance(data, type):
-        return asdict(data)
-    if isinstance(data, list):
-        return [plain(x) for x in data]
-    return data
-
-
 def emit(settings: Settings, data: Any, text: str | None = None) -> None:
     """JSON on stdout with --json, else the human text (if any)."""
     if settings.as_json:
-        click.echo(json.dumps(plain(data), indent=2, sort_keys=True))
+        click.echo(to_json(data))
     elif text is not None:
         click.echo(text)
 
@@ -85,15 +78,6 @@ def emit_error(settings: Settings, code: int, kind: str, message: str, report: A
         body = {**report, **error} if isinstance(report, dict) else error
         click.echo(json.dumps(body, indent=2, sort_keys=True))
     click.echo(f"vault: error: {message}", err=True)
-
-
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.1f} {unit}" if unit != "B" else f"{n} B"
-        size /= 1024
-    return f"{n} B"
 
 
 class TerminalProgress:
