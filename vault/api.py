@@ -127,11 +127,18 @@ class Vault(Home):
                     allow_unknown)  # fmt: skip
 
     def sign(
-        self, ref: str, key_path: Path, out_dir: Path | None = None, password: bytes | None = None
+        self,
+        ref: str,
+        key_path: Path,
+        out_dir: Path | None = None,
+        password: bytes | None = None,
+        cert_path: Path | None = None,
+        chain_path: Path | None = None,
     ) -> SignResult:
+        """Sign with the key; with `cert_path` (and `chain_path`), as a PKI certificate signature."""
         from vault._ops.attest import sign_revision
 
-        return sign_revision(self, parse_ref(ref), key_path, out_dir, password)
+        return sign_revision(self, parse_ref(ref), key_path, out_dir, password, cert_path, chain_path)
 
     def revoke(self, ref: str, reason: str, key_path: Path, password: bytes | None = None) -> RevokeResult:
         from vault._ops.revocation import revoke

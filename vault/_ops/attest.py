@@ -6,6 +6,7 @@ the files came in, and the store is content-addressed, so they still hold.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from vault._catalog.rows import SignatureRow, put_signature
 from vault._signing.dsse import sign_payload
 from vault._signing.keys import key_hint, load_private_key
 from vault._statements.refs import Ref
+from vault.errors import UsageError
 from vault.results import SignResult
 
 if TYPE_CHECKING:
@@ -25,19 +27,41 @@ PROVENANCE_SIG = "provenance.sig"
 
 
 def sign_revision(
-    vault: Home, ref: Ref, key_path: Path, out_dir: Path | None = None, password: bytes | None = None
+    vault: Home,
+    ref: Ref,
+    key_path: Path,
+    out_dir: Path | None = None,
+    password: bytes | None = None,
+    cert_path: Path | None = None,
+    chain_path: Path | None = None,
 ) -> SignResult:
+    """Sign with the bare key, or with `cert_path` (+ `chain_path`) in the OMS certificate layout.
+
+    The statement bytes are the same either way; only the verification
+    material differs, so a verifier trusting the key or the issuing CA both
+    judge the same claim.
+    """
     key = load_private_key(key_path, password)
     fingerprint = key_hint(key.public_key())
+    if cert_path is None:
+        if chain_path is not None:
+            raise UsageError("--chain needs --cert")
+        method, sign = "key", partial(sign_payload, key)
+    else:
+        from vault._signing.certificates import signing_chain
+        from vault._signing.dsse import sign_payload_with_chain
+
+        method, sign = (
+            "certificate",
+            partial(sign_payload_with_chain, key, signing_chain(key, cert_path, chain_path)),
+        )
     with vault.writer_lock(), vault.session() as s, s.begin():
         rev = queries.find_revision(s, ref)
-        signed = {
-            "model": sign_payload(key, rev.model_statement),
-            "provenance": sign_payload(key, rev.provenance_statement),
-        }
+        signed = {"model": sign(rev.model_statement), "provenance": sign(rev.provenance_statement)}
         for kind, raw in signed.items():
-            put_signature(s, rev.id, SignatureRow(kind, "key", "self", fingerprint, True, raw))
-        audit.record(s, "sign", f"{ref.repo_id}@{rev.commit}", key=fingerprint)
+            put_signature(s, rev.id, SignatureRow(kind, method, "self", fingerprint, True, raw))
+        audit.record(s, "sign", f"{ref.repo_id}@{rev.commit}", key=fingerprint,
+                     **({} if method == "key" else {"method": method}))  # fmt: skip
         commit = rev.commit
     written = []
     if out_dir is not None:

@@ -36,14 +36,28 @@ def sign_payload(key: ec.EllipticCurvePrivateKey, payload: bytes) -> bytes:
     RFC 6979 deterministic ECDSA makes the whole file reproducible: the same
     statement and key give the same bytes, so re-signing is detectable as a no-op.
     """
-    public = key.public_key()
+    return _signed_bundle(
+        key, payload, {"publicKey": {"hint": key_hint(key.public_key())}, "tlogEntries": []}
+    )
+
+
+def sign_payload_with_chain(key: ec.EllipticCurvePrivateKey, chain_der: list[bytes], payload: bytes) -> bytes:
+    """The same envelope, carrying the leaf certificate then its chain, as model_signing's
+    certificate signer lays it out (`x509CertificateChain`, DER in standard base64)."""
+    certificates = [{"rawBytes": base64.b64encode(der).decode()} for der in chain_der]
+    return _signed_bundle(
+        key, payload, {"x509CertificateChain": {"certificates": certificates}, "tlogEntries": []}
+    )
+
+
+def _signed_bundle(key: ec.EllipticCurvePrivateKey, payload: bytes, material: dict[str, object]) -> bytes:
     sig = key.sign(
         pae(IN_TOTO_PAYLOAD_TYPE, payload),
-        ec.ECDSA(hash_for(public), deterministic_signing=True),
+        ec.ECDSA(hash_for(key.public_key()), deterministic_signing=True),
     )
     bundle = {
         "mediaType": BUNDLE_MEDIA_TYPE,
-        "verificationMaterial": {"publicKey": {"hint": key_hint(public)}, "tlogEntries": []},
+        "verificationMaterial": material,
         "dsseEnvelope": {
             "payload": base64.b64encode(payload).decode(),
             "payloadType": IN_TOTO_PAYLOAD_TYPE,

@@ -130,16 +130,31 @@ def keygen(settings: Settings, prefix: str, password_file: Path | None) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Also write model.sig and provenance.sig into this directory.",
 )
+@click.option(
+    "--cert",
+    "cert_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM leaf certificate for --key: sign in the OMS certificate layout (PKI).",
+)
+@click.option("--chain", "chain_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PEM intermediates to carry after the leaf (with --cert).")  # fmt: skip
 @pass_settings
 def sign(
-    settings: Settings, ref: str, key_path: Path, password_file: Path | None, out_dir: Path | None
+    settings: Settings,
+    ref: str,
+    key_path: Path,
+    password_file: Path | None,
+    out_dir: Path | None,
+    cert_path: Path | None,
+    chain_path: Path | None,
 ) -> None:
-    """Sign a revision (OMS signature + signed provenance)."""
+    """Sign a revision (OMS signature + signed provenance), with a key or a PKI certificate."""
     from vault._signing.keys import read_password
 
     with settings.open() as v:
-        r = v.sign(ref, key_path, out_dir, read_password(password_file))
-    emit(settings, r, f"{r.repo_id}@{r.commit}: signed with key {r.key[:16]}…")
+        r = v.sign(ref, key_path, out_dir, read_password(password_file), cert_path, chain_path)
+    how = f"certificate {cert_path.name}, key" if cert_path else "key"
+    emit(settings, r, f"{r.repo_id}@{r.commit}: signed with {how} {r.key[:16]}…")
 
 
 @click.command()

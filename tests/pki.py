@@ -1,0 +1,77 @@
+"""A test-local PKI made with `cryptography`: a root CA, an intermediate, and a code-signing leaf."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+START = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
+
+
+@dataclass(frozen=True)
+class Pki:
+    root: Path  # the CA a verifying vault trusts
+    chain: Path  # the intermediate, carried after the leaf
+    leaf: Path
+    key: Path  # the leaf's private key (PKCS#8 PEM, unencrypted)
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _cert(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: str,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    ca: bool,
+    signing: bool = True,
+) -> x509.Certificate:
+    builder = (
+        x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(START).not_valid_after(START + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )  # fmt: skip
+    usage = dict.fromkeys(
+        ("content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
+         "encipher_only", "decipher_only"), False,
+    )  # fmt: skip
+    if ca:
+        usage |= {"digital_signature": False, "key_cert_sign": True, "crl_sign": True}
+    else:
+        usage |= {"digital_signature": signing, "key_cert_sign": False, "crl_sign": False}
+    builder = builder.add_extension(x509.KeyUsage(**usage), critical=True)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def make_pki(directory: Path, name: str = "Corp", signing: bool = True) -> Pki:
+    directory.mkdir(parents=True, exist_ok=True)
+    root_key, inter_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    root = _cert(f"{name} Root", root_key, f"{name} Root", root_key, ca=True)
+    inter = _cert(f"{name} Intermediate", inter_key, f"{name} Root", root_key, ca=True)
+    leaf = _cert(
+        f"{name} model signer", leaf_key, f"{name} Intermediate", inter_key, ca=False, signing=signing
+    )
+    pki = Pki(directory / "root.pem", directory / "chain.pem", directory / "leaf.pem", directory / "leaf.key")
+    pki.root.write_bytes(_pem(root))
+    pki.chain.write_bytes(_pem(inter))
+    pki.leaf.write_bytes(_pem(leaf))
+    pki.key.write_bytes(
+        leaf_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    pki.key.chmod(0o600)
+    return pki
