@@ -116,3 +116,17 @@ def test_chain_without_cert_is_a_usage_error(tmp_path: Path, tiny_model: Path, p
     run("add", tiny_model, "--repo", REPO, home=home)
     assert "--chain needs --cert" in run("sign", REPO, "--key", pki.key, "--chain", pki.chain,
                                          home=home, code=2).stderr  # fmt: skip
+
+
+def test_a_certificate_signed_revocation_reaches_the_air_gap(
+    tmp_path: Path, signed: tuple[Path, Path], pki: Pki
+) -> None:
+    connected, bundle = signed
+    gap = _gap(tmp_path, pki.root)
+    run("import", bundle, home=gap)
+    run("revoke", REPO, "--reason", "leaked", "--key", pki.key, "--cert", pki.leaf, "--chain", pki.chain,
+        home=connected)  # fmt: skip
+    run("bundle", "-o", tmp_path / "r.vault", home=connected)
+    run("import", tmp_path / "r.vault", home=gap)
+    assert "is revoked" in run("path", REPO, home=gap, code=3).stderr
+    assert run_json("show", REPO, home=gap)["revocations"][0]["signer"] == "corp-ca"

@@ -140,10 +140,18 @@ class Vault(Home):
 
         return sign_revision(self, parse_ref(ref), key_path, out_dir, password, cert_path, chain_path)
 
-    def revoke(self, ref: str, reason: str, key_path: Path, password: bytes | None = None) -> RevokeResult:
+    def revoke(
+        self,
+        ref: str,
+        reason: str,
+        key_path: Path,
+        password: bytes | None = None,
+        cert_path: Path | None = None,
+        chain_path: Path | None = None,
+    ) -> RevokeResult:
         from vault._ops.revocation import revoke
 
-        return revoke(self, parse_ref(ref), reason, key_path, password)
+        return revoke(self, parse_ref(ref), reason, key_path, password, cert_path, chain_path)
 
     def bundle(
         self, refs: list[str], out: Path, split_size: int | None = None, progress: Progress | None = None

@@ -6,17 +6,14 @@ the files came in, and the store is content-addressed, so they still hold.
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vault import _audit as audit
 from vault._catalog import queries
 from vault._catalog.rows import SignatureRow, put_signature
-from vault._signing.dsse import sign_payload
-from vault._signing.keys import key_hint, load_private_key
+from vault._signing.signer import load_signer
 from vault._statements.refs import Ref
-from vault.errors import UsageError
 from vault.results import SignResult
 
 if TYPE_CHECKING:
@@ -41,20 +38,8 @@ def sign_revision(
     material differs, so a verifier trusting the key or the issuing CA both
     judge the same claim.
     """
-    key = load_private_key(key_path, password)
-    fingerprint = key_hint(key.public_key())
-    if cert_path is None:
-        if chain_path is not None:
-            raise UsageError("--chain needs --cert")
-        method, sign = "key", partial(sign_payload, key)
-    else:
-        from vault._signing.certificates import signing_chain
-        from vault._signing.dsse import sign_payload_with_chain
-
-        method, sign = (
-            "certificate",
-            partial(sign_payload_with_chain, key, signing_chain(key, cert_path, chain_path)),
-        )
+    signer = load_signer(key_path, password, cert_path, chain_path)
+    fingerprint, method, sign = signer.fingerprint, signer.method, signer.sign
     with vault.writer_lock(), vault.session() as s, s.begin():
         rev = queries.find_revision(s, ref)
         signed = {"model": sign(rev.model_statement), "provenance": sign(rev.provenance_statement)}

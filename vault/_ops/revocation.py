@@ -21,8 +21,7 @@ from vault._catalog import queries
 from vault._catalog.rows import add_revocation
 from vault._catalog.schema import Model, Revision, Revocation
 from vault._catalog.schema import Ref as RefRow
-from vault._signing.dsse import sign_payload
-from vault._signing.keys import key_hint, load_private_key
+from vault._signing.signer import load_signer
 from vault._statements.refs import Ref
 from vault._statements.revocation import RevocationClaim, build_revocation
 from vault._store.views import publish
@@ -63,18 +62,26 @@ def is_revoked(session: Session, repo_id: str, commit: str) -> bool:
     )
 
 
-def revoke(vault: Home, ref: Ref, reason: str, key_path: Path, password: bytes | None = None) -> RevokeResult:
-    """Connected side: sign a revocation for REF's revision and apply it here."""
+def revoke(
+    vault: Home,
+    ref: Ref,
+    reason: str,
+    key_path: Path,
+    password: bytes | None = None,
+    cert_path: Path | None = None,
+    chain_path: Path | None = None,
+) -> RevokeResult:
+    """Connected side: sign a revocation for REF's revision (as `vault sign` would) and apply it here."""
     if not reason.strip():
         raise UsageError("--reason must say why the revision is revoked")
-    key = load_private_key(key_path, password)
-    fingerprint = key_hint(key.public_key())
+    signer = load_signer(key_path, password, cert_path, chain_path)
+    fingerprint = signer.fingerprint
     with vault.writer_lock():
         with vault.session() as s, s.begin():
             model = queries.get_model(s, ref.repo_id)
             rev = _any_revision(s, model, ref)
             claim = RevocationClaim(ref.repo_id, rev.commit, reason.strip(), audit.utc_now())
-            raw = sign_payload(key, build_revocation(claim))
+            raw = signer.sign(build_revocation(claim))
             apply_revocation(s, claim, "self", fingerprint, raw)
         publish(vault, [ref.repo_id])  # its directory goes at once: a path handed out earlier stops loading
     return RevokeResult(ref.repo_id, claim.commit, claim.reason, fingerprint)

@@ -8,7 +8,15 @@ from pathlib import Path
 import click
 
 from vault._bundle.parts import parse_size
-from vault.cli.options import ALLOW_PICKLE, ALLOW_UNKNOWN, PASSWORD_FILE, SIGNING_KEY, pass_settings
+from vault.cli.options import (
+    ALLOW_PICKLE,
+    ALLOW_UNKNOWN,
+    CERTIFICATE,
+    CHAIN,
+    PASSWORD_FILE,
+    SIGNING_KEY,
+    pass_settings,
+)
 from vault.cli.render import Settings, TerminalProgress, emit, human_bytes
 from vault.results import AddStatus
 
@@ -130,14 +138,8 @@ def keygen(settings: Settings, prefix: str, password_file: Path | None) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Also write model.sig and provenance.sig into this directory.",
 )
-@click.option(
-    "--cert",
-    "cert_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="PEM leaf certificate for --key: sign in the OMS certificate layout (PKI).",
-)
-@click.option("--chain", "chain_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="PEM intermediates to carry after the leaf (with --cert).")  # fmt: skip
+@CERTIFICATE
+@CHAIN
 @pass_settings
 def sign(
     settings: Settings,
@@ -183,13 +185,23 @@ def bundle(settings: Settings, refs: tuple[str, ...], out: Path, split_size: str
 @click.option("--reason", required=True, help="Why: recorded, signed, and shown wherever it is refused.")
 @SIGNING_KEY
 @PASSWORD_FILE
+@CERTIFICATE
+@CHAIN
 @pass_settings
-def revoke(settings: Settings, ref: str, reason: str, key_path: Path, password_file: Path | None) -> None:
+def revoke(
+    settings: Settings,
+    ref: str,
+    reason: str,
+    key_path: Path,
+    password_file: Path | None,
+    cert_path: Path | None,
+    chain_path: Path | None,
+) -> None:
     """Revoke a revision: it stops resolving here, and in every vault that imports the next bundle."""
     from vault._signing.keys import read_password
 
     with settings.open(create=False) as v:
-        r = v.revoke(ref, reason, key_path, read_password(password_file))
+        r = v.revoke(ref, reason, key_path, read_password(password_file), cert_path, chain_path)
     emit(settings, r, f"{r.repo_id}@{r.commit}: revoked ({r.reason}); the next bundle carries it")
 
 

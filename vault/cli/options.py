@@ -35,3 +35,15 @@ PASSWORD_FILE = click.option(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="File whose first line is the key's passphrase (default: VAULT_KEY_PASSWORD, else none).",
 )
+CERTIFICATE = click.option(
+    "--cert",
+    "cert_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM leaf certificate for --key: sign in the OMS certificate layout (PKI).",
+)
+CHAIN = click.option(
+    "--chain",
+    "chain_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM intermediates to carry after the leaf (with --cert).",
+)
