@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -33,6 +34,22 @@ class TrustEntry:
 
     def expired(self, now: str) -> bool:
         return self.expires_at is not None and now >= self.expires_at
+
+    def trusted_root_warnings(self, now: datetime) -> list[str]:
+        """Why the pinned Sigstore root may soon refuse new signatures (nothing refreshes it offline)."""
+        if self.trusted_root is None:
+            return []
+        from vault._signing.trusted_root import expiry_warnings
+
+        return expiry_warnings(self.trusted_root, now)
+
+    @property
+    def trusted_root_sha256(self) -> str | None:
+        if self.trusted_root is None:
+            return None
+        from vault._signing.trusted_root import root_sha256
+
+        return root_sha256(self.trusted_root)
 
     @property
     def label(self) -> str:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from vault.cli.options import ALLOW_PICKLE, ALLOW_UNKNOWN, pass_settings
 from vault.cli.render import Settings, TerminalProgress, emit, human_bytes
 from vault.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from vault._signing.entries import TrustEntry
 
 
 @click.group()
@@ -60,12 +65,23 @@ def trust_add(
         "ca": f"CA {e.fingerprint[:16]}…",
         "sigstore": f"Sigstore identity {e.identity} via {e.issuer}",
     }[e.kind]
-    emit(
-        settings,
-        {"name": e.name, "kind": e.kind, "key": e.fingerprint, "identity": e.identity, "issuer": e.issuer,
-         "scopes": list(e.scopes), "expires_at": e.expires_at},
-        f"trusted {e.name} ({who}) for {' '.join(e.scopes)}{until}",
-    )  # fmt: skip
+    emit(settings, _entry_data(e), f"trusted {e.name} ({who}) for {' '.join(e.scopes)}{until}")
+    _warn_about_roots([e])
+
+
+def _entry_data(e: TrustEntry) -> dict[str, object]:
+    return {"name": e.name, "kind": e.kind, "key": e.fingerprint, "identity": e.identity, "issuer": e.issuer,
+            "scopes": list(e.scopes), "expires_at": e.expires_at,
+            "trusted_root_sha256": e.trusted_root_sha256,
+            "warnings": e.trusted_root_warnings(datetime.now(UTC))}  # fmt: skip
+
+
+def _warn_about_roots(entries: list[TrustEntry]) -> None:
+    """On stderr, so stdout stays one JSON document with --json (where `warnings` carries them)."""
+    now = datetime.now(UTC)
+    for e in entries:
+        for warning in e.trusted_root_warnings(now):
+            click.echo(f"vault: warning: {e.name}: {warning}", err=True)
 
 
 @trust.command("quorum")
@@ -89,21 +105,7 @@ def trust_list(settings: Settings) -> None:
             entries, quorums = v.trust_list(), v.trust_quorums()
     except NotFoundError:  # no vault here yet: it trusts nobody
         entries, quorums = [], {}
-    data = {
-        "keys": [
-            {
-                "name": e.name,
-                "kind": e.kind,
-                "key": e.fingerprint,
-                "identity": e.identity,
-                "issuer": e.issuer,
-                "scopes": list(e.scopes),
-                "expires_at": e.expires_at,
-            }
-            for e in entries
-        ],
-        "quorums": quorums,
-    }
+    data = {"keys": [_entry_data(e) for e in entries], "quorums": quorums}
     lines = [
         f"{e.name}\t{e.fingerprint if e.kind == 'key' else f'sigstore:{e.identity} via {e.issuer}'}"
         f"\t{' '.join(e.scopes)}" + (f"\texpires {e.expires_at}" if e.expires_at else "")
@@ -111,6 +113,7 @@ def trust_list(settings: Settings) -> None:
     ]
     lines += [f"quorum\t{scope}\t{n} signers" for scope, n in quorums.items()]
     emit(settings, data, "\n".join(lines) or "no trusted keys")
+    _warn_about_roots(entries)
 
 
 @trust.command("remove")
