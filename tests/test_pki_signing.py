@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run, run_json, snapshot
+from tests.conftest import KeyPair, run, run_json, snapshot
 from tests.pki import Pki, make_pki
 
 REPO = "acme/tiny"
@@ -67,11 +67,11 @@ def test_a_vault_trusting_another_ca_refuses_it(tmp_path: Path, signed: tuple[Pa
 
 
 def test_a_key_only_trust_entry_does_not_admit_a_certificate_signature(
-    tmp_path: Path, signed: tuple[Path, Path], keypair: object
+    tmp_path: Path, signed: tuple[Path, Path], keypair: KeyPair
 ) -> None:
     _connected, bundle = signed
     gap = tmp_path / "key-gap"
-    run("trust", "add", "acme", "--key", keypair.public, "--scope", "acme/*", home=gap)  # type: ignore[attr-defined]
+    run("trust", "add", "acme", "--key", keypair.public, "--scope", "acme/*", home=gap)
     run("import", bundle, home=gap, code=1)
     assert run("list", home=gap).stdout.strip() == "no models"
 

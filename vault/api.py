@@ -137,8 +137,10 @@ class Vault(Home):
     ) -> SignResult:
         """Sign with the key; with `cert_path` (and `chain_path`), as a PKI certificate signature."""
         from vault._ops.attest import sign_revision
+        from vault._signing.signer import load_signer
 
-        return sign_revision(self, parse_ref(ref), key_path, out_dir, password, cert_path, chain_path)
+        spec = parse_ref(ref)
+        return sign_revision(self, spec, load_signer(key_path, password, cert_path, chain_path), out_dir)
 
     def revoke(
         self,
@@ -149,9 +151,11 @@ class Vault(Home):
         cert_path: Path | None = None,
         chain_path: Path | None = None,
     ) -> RevokeResult:
-        from vault._ops.revocation import revoke
+        from vault._ops.revocation import checked_reason, revoke
+        from vault._signing.signer import load_signer
 
-        return revoke(self, parse_ref(ref), reason, key_path, password, cert_path, chain_path)
+        spec, why = parse_ref(ref), checked_reason(reason)
+        return revoke(self, spec, why, load_signer(key_path, password, cert_path, chain_path))
 
     def bundle(
         self, refs: list[str], out: Path, split_size: int | None = None, progress: Progress | None = None

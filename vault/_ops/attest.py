@@ -12,33 +12,24 @@ from typing import TYPE_CHECKING
 from vault import _audit as audit
 from vault._catalog import queries
 from vault._catalog.rows import SignatureRow, put_signature
-from vault._signing.signer import load_signer
 from vault._statements.refs import Ref
 from vault.results import SignResult
 
 if TYPE_CHECKING:
     from vault._home import Home
+    from vault._signing.signer import Signer
 
 MODEL_SIG = "model.sig"
 PROVENANCE_SIG = "provenance.sig"
 
 
-def sign_revision(
-    vault: Home,
-    ref: Ref,
-    key_path: Path,
-    out_dir: Path | None = None,
-    password: bytes | None = None,
-    cert_path: Path | None = None,
-    chain_path: Path | None = None,
-) -> SignResult:
-    """Sign with the bare key, or with `cert_path` (+ `chain_path`) in the OMS certificate layout.
+def sign_revision(vault: Home, ref: Ref, signer: Signer, out_dir: Path | None = None) -> SignResult:
+    """Sign with the bare key, or with its certificate in the OMS certificate layout (see `signer`).
 
     The statement bytes are the same either way; only the verification
     material differs, so a verifier trusting the key or the issuing CA both
     judge the same claim.
     """
-    signer = load_signer(key_path, password, cert_path, chain_path)
     fingerprint, method, sign = signer.fingerprint, signer.method, signer.sign
     with vault.writer_lock(), vault.session() as s, s.begin():
         rev = queries.find_revision(s, ref)

@@ -21,7 +21,6 @@ from vault._catalog import queries
 from vault._catalog.rows import add_revocation
 from vault._catalog.schema import Model, Revision, Revocation
 from vault._catalog.schema import Ref as RefRow
-from vault._signing.signer import load_signer
 from vault._statements.refs import Ref
 from vault._statements.revocation import RevocationClaim, build_revocation
 from vault._store.views import publish
@@ -30,9 +29,8 @@ from vault.results import RevokeResult
 from vault.status import REVOKED
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from vault._home import Home
+    from vault._signing.signer import Signer
 
 
 def apply_revocation(
@@ -62,25 +60,24 @@ def is_revoked(session: Session, repo_id: str, commit: str) -> bool:
     )
 
 
-def revoke(
-    vault: Home,
-    ref: Ref,
-    reason: str,
-    key_path: Path,
-    password: bytes | None = None,
-    cert_path: Path | None = None,
-    chain_path: Path | None = None,
-) -> RevokeResult:
-    """Connected side: sign a revocation for REF's revision (as `vault sign` would) and apply it here."""
+def checked_reason(reason: str) -> str:
+    """Checked before the key is even loaded: a revocation that does not say why is refused first."""
     if not reason.strip():
         raise UsageError("--reason must say why the revision is revoked")
-    signer = load_signer(key_path, password, cert_path, chain_path)
+    return reason.strip()
+
+
+def revoke(vault: Home, ref: Ref, reason: str, signer: Signer) -> RevokeResult:
+    """Connected side: sign a revocation for REF's revision (as `vault sign` would) and apply it here.
+
+    `reason` comes through `checked_reason`.
+    """
     fingerprint = signer.fingerprint
     with vault.writer_lock():
         with vault.session() as s, s.begin():
             model = queries.get_model(s, ref.repo_id)
             rev = _any_revision(s, model, ref)
-            claim = RevocationClaim(ref.repo_id, rev.commit, reason.strip(), audit.utc_now())
+            claim = RevocationClaim(ref.repo_id, rev.commit, reason, audit.utc_now())
             raw = signer.sign(build_revocation(claim))
             apply_revocation(s, claim, "self", fingerprint, raw)
         publish(vault, [ref.repo_id])  # its directory goes at once: a path handed out earlier stops loading

@@ -65,23 +65,25 @@ def trust_add(
         "ca": f"CA {e.fingerprint[:16]}…",
         "sigstore": f"Sigstore identity {e.identity} via {e.issuer}",
     }[e.kind]
-    emit(settings, _entry_data(e), f"trusted {e.name} ({who}) for {' '.join(e.scopes)}{until}")
-    _warn_about_roots([e])
+    (data,) = _entries_data([e])
+    emit(settings, data, f"trusted {e.name} ({who}) for {' '.join(e.scopes)}{until}")
 
 
-def _entry_data(e: TrustEntry) -> dict[str, object]:
-    return {"name": e.name, "kind": e.kind, "key": e.fingerprint, "identity": e.identity, "issuer": e.issuer,
-            "scopes": list(e.scopes), "expires_at": e.expires_at,
-            "trusted_root_sha256": e.trusted_root_sha256,
-            "warnings": e.trusted_root_warnings(datetime.now(UTC))}  # fmt: skip
+def _entries_data(entries: list[TrustEntry]) -> list[dict[str, object]]:
+    """The entries as --json shows them; each pinned root's warnings also go to stderr, once.
 
-
-def _warn_about_roots(entries: list[TrustEntry]) -> None:
-    """On stderr, so stdout stays one JSON document with --json (where `warnings` carries them)."""
+    On stderr so that stdout stays one JSON document (where `warnings` carries them).
+    """
     now = datetime.now(UTC)
+    data: list[dict[str, object]] = []
     for e in entries:
-        for warning in e.trusted_root_warnings(now):
+        warnings = e.trusted_root_warnings(now)
+        for warning in warnings:
             click.echo(f"vault: warning: {e.name}: {warning}", err=True)
+        data.append({"name": e.name, "kind": e.kind, "key": e.fingerprint, "identity": e.identity,
+                     "issuer": e.issuer, "scopes": list(e.scopes), "expires_at": e.expires_at,
+                     "trusted_root_sha256": e.trusted_root_sha256, "warnings": warnings})  # fmt: skip
+    return data
 
 
 @trust.command("quorum")
@@ -105,7 +107,7 @@ def trust_list(settings: Settings) -> None:
             entries, quorums = v.trust_list(), v.trust_quorums()
     except NotFoundError:  # no vault here yet: it trusts nobody
         entries, quorums = [], {}
-    data = {"keys": [_entry_data(e) for e in entries], "quorums": quorums}
+    data = {"keys": _entries_data(entries), "quorums": quorums}
     lines = [
         f"{e.name}\t{e.fingerprint if e.kind == 'key' else f'sigstore:{e.identity} via {e.issuer}'}"
         f"\t{' '.join(e.scopes)}" + (f"\texpires {e.expires_at}" if e.expires_at else "")
@@ -113,7 +115,6 @@ def trust_list(settings: Settings) -> None:
     ]
     lines += [f"quorum\t{scope}\t{n} signers" for scope, n in quorums.items()]
     emit(settings, data, "\n".join(lines) or "no trusted keys")
-    _warn_about_roots(entries)
 
 
 @trust.command("remove")
