@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
     from vault._hub.cache_view import HFCacheView
     from vault._progress import Progress
+    from vault._signing.signer import Signer
+    from vault._signing.sigstore_signing import SigstoreSigning
     from vault._signing.trust import TrustEntry
     from vault.reports import AuditEntry, AuditReport, ProvenanceReport, RevisionDetail, RevisionSummary
     from vault.results import (
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
         RefMove,
         RevisionAdded,
         RevokeResult,
+        RootReplaced,
         ScrubReport,
         SignResult,
         VerifyReport,
@@ -84,6 +87,12 @@ class Vault(Home):
 
         return trust.trust_list(self)
 
+    def trust_replace_root(self, name: str, root_path: Path) -> RootReplaced:
+        """Pin another trusted_root.json for a Sigstore trust entry (audited)."""
+        from vault._ops import trust_admin as trust
+
+        return trust.trust_replace_root(self, name, root_path)
+
     def trust_remove(self, name: str) -> None:
         from vault._ops import trust_admin as trust
 
@@ -129,33 +138,35 @@ class Vault(Home):
     def sign(
         self,
         ref: str,
-        key_path: Path,
+        key_path: Path | None = None,
         out_dir: Path | None = None,
         password: bytes | None = None,
         cert_path: Path | None = None,
         chain_path: Path | None = None,
+        sigstore: SigstoreSigning | None = None,
     ) -> SignResult:
-        """Sign with the key; with `cert_path` (and `chain_path`), as a PKI certificate signature."""
+        """Sign with the key; with `cert_path` (and `chain_path`), as a PKI certificate signature;
+        or with `sigstore`, keyless as a Sigstore identity."""
         from vault._ops.attest import sign_revision
-        from vault._signing.signer import load_signer
 
         spec = parse_ref(ref)
-        return sign_revision(self, spec, load_signer(key_path, password, cert_path, chain_path), out_dir)
+        signer = _signer(key_path, password, cert_path, chain_path, sigstore)
+        return sign_revision(self, spec, signer, out_dir)
 
     def revoke(
         self,
         ref: str,
         reason: str,
-        key_path: Path,
+        key_path: Path | None = None,
         password: bytes | None = None,
         cert_path: Path | None = None,
         chain_path: Path | None = None,
+        sigstore: SigstoreSigning | None = None,
     ) -> RevokeResult:
         from vault._ops.revocation import checked_reason, revoke
-        from vault._signing.signer import load_signer
 
         spec, why = parse_ref(ref), checked_reason(reason)
-        return revoke(self, spec, why, load_signer(key_path, password, cert_path, chain_path))
+        return revoke(self, spec, why, _signer(key_path, password, cert_path, chain_path, sigstore))
 
     def bundle(
         self, refs: list[str], out: Path, split_size: int | None = None, progress: Progress | None = None
@@ -277,3 +288,26 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = ["ImportResult", "RefMove", "Vault", "keygen", "open_vault", "resolve"]
+
+
+def _signer(
+    key_path: Path | None,
+    password: bytes | None,
+    cert_path: Path | None,
+    chain_path: Path | None,
+    sigstore: SigstoreSigning | None,
+) -> Signer:
+    """Exactly one way to sign: a key (optionally with its certificate), or a Sigstore identity."""
+    from vault.errors import UsageError
+
+    if sigstore is not None:
+        if key_path is not None or cert_path is not None or chain_path is not None:
+            raise UsageError("--sigstore signs keyless: give it without --key, --cert or --chain")
+        from vault._signing.sigstore_signing import load_sigstore_signer
+
+        return load_sigstore_signer(sigstore)
+    if key_path is None:
+        raise UsageError("give --key (with --cert for PKI) or --sigstore")
+    from vault._signing.signer import load_signer
+
+    return load_signer(key_path, password, cert_path, chain_path)

@@ -48,8 +48,19 @@ class RevisionAdded:
 class SignResult:
     repo_id: str
     commit: str
-    key: str  # the signing key's fingerprint (OMS key hint)
+    key: str  # the signing key's fingerprint (OMS key hint); for Sigstore, the identity's (see trust list)
     written: list[str]  # model.sig / provenance.sig written with --out
+    signer: str = ""  # how it was signed, for people: "key …", "certificate …", "Sigstore identity …"
+
+
+@dataclass(frozen=True)
+class RootReplaced:
+    """`vault trust replace-root`: which pinned Sigstore root gave way to which."""
+
+    name: str
+    old_sha256: str
+    new_sha256: str
+    changed: bool  # False: that root was already pinned, and nothing was recorded
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,7 @@ class VerifyReport:
     revocations: list[str]
     blobs: int
     bytes: int
+    notes: list[str] = field(default_factory=list)  # what the operator should know; not refusals
 
 
 @dataclass(frozen=True)
@@ -162,6 +174,7 @@ class ImportResult:
     repaired: list[str]  # sha256 of damaged or missing store blobs rewritten from the bundle
     blobs: int  # blobs read, checked and stored
     bytes: int
+    notes: list[str] = field(default_factory=list)  # e.g. a carried Sigstore root other than the pinned one
 
 
 @dataclass(frozen=True)

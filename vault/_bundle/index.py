@@ -44,6 +44,24 @@ def revocation_entry(repo_id: str, commit: str, fingerprint: str) -> str:
     return f"revocations/{repo_id}/{commit}/{fingerprint[:16]}.sig"
 
 
+def trusted_root_entry(sha256: str) -> str:
+    return f"trusted_roots/{sha256}.json"
+
+
+_TRUSTED_ROOT_ENTRY = re.compile(r"^trusted_roots/([0-9a-f]{64})\.json$")
+
+
+def _is_root_entry(name: object) -> bool:
+    return isinstance(name, str) and _TRUSTED_ROOT_ENTRY.match(name) is not None
+
+
+def trusted_root_digest(name: str) -> str:
+    """The sha256 a carried trusted root's entry name promises (the name is checked by `parse_index`)."""
+    match = _TRUSTED_ROOT_ENTRY.match(name)
+    assert match is not None
+    return match.group(1)
+
+
 @dataclass(frozen=True)
 class BundleIndex:
     revisions: tuple[RevisionEntry, ...]
@@ -52,9 +70,14 @@ class BundleIndex:
     # The length of the whole tar stream, so a reader can name a missing or short
     # part. Absent in bundles of vault 0.1.0; unsigned, so it only shapes messages.
     size: int | None = None
+    # The Sigstore trusted_root.json files the signatures were made under (never trusted:
+    # the reader only compares them with the roots its trust entries pinned).
+    trusted_roots: tuple[str, ...] = ()
 
     def to_bytes(self) -> bytes:
         extra: dict[str, object] = {"revocations": list(self.revocations)} if self.revocations else {}
+        if self.trusted_roots:
+            extra["trusted_roots"] = list(self.trusted_roots)
         if self.size is not None:
             extra["size"] = self.size
         return canonical_json(
@@ -77,7 +100,7 @@ class BundleIndex:
     def signature_entries(self) -> set[str]:
         """Every small signed entry that must be read (and verified) before any blob."""
         sigs = {name for r in self.revisions for names in r.signatures.values() for name in names}
-        return sigs | set(self.revocations)
+        return sigs | set(self.revocations) | set(self.trusted_roots)
 
 
 def parse_index(raw: bytes) -> BundleIndex:
@@ -134,12 +157,15 @@ def parse_index(raw: bytes) -> BundleIndex:
         check_relpath(name, "index entry")
         if not name.startswith("revocations/") or not name.endswith(".sig"):
             raise bad(f"revocation entry {name!r} outside revocations/")
+    roots = doc.get("trusted_roots", [])
+    if not isinstance(roots, list) or not all(_is_root_entry(n) for n in roots):
+        raise bad("trusted_roots must be a list of trusted_roots/<sha256>.json entry names")
     size = doc.get("size")
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
         raise bad(f"bad bundle size {size!r}")
-    all_sigs = [n for r in revisions for names in r.signatures.values() for n in names] + revocations
+    all_sigs = [n for r in revisions for names in r.signatures.values() for n in names] + revocations + roots
     if len(all_sigs) > MAX_SIGNATURE_ENTRIES:
         raise bad(f"{len(all_sigs)} signature entries (limit {MAX_SIGNATURE_ENTRIES})")
     if len(all_sigs) != len(set(all_sigs)):
         raise bad("a signature entry is listed twice")
-    return BundleIndex(tuple(revisions), blobs, tuple(revocations), size)
+    return BundleIndex(tuple(revisions), blobs, tuple(revocations), size, tuple(roots))

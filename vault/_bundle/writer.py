@@ -23,9 +23,11 @@ from vault._bundle.index import (
     blob_entry,
     revision_prefix,
     revocation_entry,
+    trusted_root_entry,
 )
 from vault._bundle.parts import SplitWriter, glob_escape, part_name
 from vault._catalog import queries
+from vault._catalog.schema import SigstoreRoot
 from vault._hashing import CHUNK
 from vault._ops.revocation import all_revocations
 from vault._progress import CountingReader, NoProgress, Progress
@@ -127,6 +129,7 @@ def write_bundle(
     entries: list[tuple[str, bytes]] = []
     revisions: list[RevisionEntry] = []
     blobs: dict[str, int] = {}
+    roots: set[str] = set()  # sha256 of the Sigstore trusted roots the signatures were made under
     with vault.session() as s:
         seen: set[tuple[str, str]] = set()
         for ref in refs:
@@ -148,6 +151,7 @@ def write_bundle(
                     sigs[kind] = tuple(names)
                     entries.extend(zip(names, (raw for _fp, raw in raws), strict=True))
             revisions.append(RevisionEntry(ref.repo_id, rev.commit, sigs))
+            roots.update(sig.trusted_root_sha256 for sig in rev.signatures if sig.trusted_root_sha256)
             for f in rev.files:
                 blobs[f.sha256] = f.size
         # Every bundle carries every known revocation: they are small, and a revocation
@@ -157,9 +161,18 @@ def write_bundle(
             name = revocation_entry(r.repo_id, r.commit, r.key_fingerprint)
             revocations.append(name)
             entries.append((name, r.raw))
+            if r.trusted_root_sha256:
+                roots.add(r.trusted_root_sha256)
+        root_names = [trusted_root_entry(sha) for sha in sorted(roots)]
+        for sha, name in zip(sorted(roots), root_names, strict=True):
+            row = s.get(SigstoreRoot, sha)
+            assert row is not None  # written with the signature that names it
+            entries.append((name, row.raw))
     if not revisions and not revocations:
         raise UsageError("name at least one REF to bundle")
-    index = _sized_index(BundleIndex(tuple(revisions), blobs, tuple(revocations)), entries)
+    index = _sized_index(
+        BundleIndex(tuple(revisions), blobs, tuple(revocations), trusted_roots=tuple(root_names)), entries
+    )
     assert index.size is not None
     if split_size and -(-index.size // split_size) > MAX_PARTS:
         need = -(-index.size // MAX_PARTS)

@@ -8,6 +8,7 @@ per kind and key, sizes and LFS flags alike).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from vault._catalog.schema import (
     Revision,
     Revocation,
     Signature,
+    SigstoreRoot,
     TrustEntryRow,
     TrustQuorum,
 )
@@ -47,6 +49,17 @@ class SignatureRow:
     key_fingerprint: str
     verified: bool
     raw: bytes
+    trusted_root: bytes | None = None  # a Sigstore signature's trusted_root.json, carried in bundles
+
+
+def put_sigstore_root(s: Session, raw: bytes | None) -> str | None:
+    """Keep a trusted_root.json once, by its sha256; the sha256 (None for no root)."""
+    if raw is None:
+        return None
+    sha = hashlib.sha256(raw).hexdigest()
+    if s.get(SigstoreRoot, sha) is None:
+        s.add(SigstoreRoot(sha256=sha, raw=raw))
+    return sha
 
 
 def add_revision(
@@ -86,13 +99,15 @@ def put_signature(s: Session, revision_id: int, sig: SignatureRow) -> None:
             Signature.key_fingerprint == sig.key_fingerprint,
         )
     ).first()
+    root = put_sigstore_root(s, sig.trusted_root)
     if existing is not None:
-        existing.raw = sig.raw
+        existing.raw, existing.trusted_root_sha256 = sig.raw, root
         return
     s.add(
         Signature(
             revision_id=revision_id, kind=sig.kind, method=sig.method, signer=sig.signer,
             key_fingerprint=sig.key_fingerprint, verified=sig.verified, raw=sig.raw,
+            trusted_root_sha256=root,
         )
     )  # fmt: skip
 
@@ -140,6 +155,7 @@ def add_revocation(
     signer: str,
     fingerprint: str,
     raw: bytes,
+    trusted_root: bytes | None = None,
 ) -> bool:
     """Record a signed revocation; False if this signer's revocation of that revision is already here."""
     known = s.scalars(
@@ -154,7 +170,7 @@ def add_revocation(
     s.add(
         Revocation(
             repo_id=repo_id, commit=commit, reason=reason, revoked_at=revoked_at, signer=signer,
-            key_fingerprint=fingerprint, raw=raw,
+            key_fingerprint=fingerprint, raw=raw, trusted_root_sha256=put_sigstore_root(s, trusted_root),
         )
     )  # fmt: skip
     return True

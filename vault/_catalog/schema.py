@@ -93,7 +93,21 @@ class Signature(Base):
     key_fingerprint: Mapped[str] = mapped_column(String(64))
     verified: Mapped[bool] = mapped_column(Boolean)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # A Sigstore signature's trusted root (`SigstoreRoot`), carried in bundles; never trusted.
+    trusted_root_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     revision: Mapped[Revision] = relationship(back_populates="signatures")
+
+
+class SigstoreRoot(Base):
+    """A trusted_root.json a signature was made (or verified) under, kept once by its sha256.
+
+    Evidence only: a bundle carries it so the far side can see which root the
+    signer used; verification uses the root a trust entry pinned.
+    """
+
+    __tablename__ = "sigstore_roots"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class TrustEntryRow(Base):
@@ -132,6 +146,7 @@ class Revocation(Base):
     signer: Mapped[str] = mapped_column(String(200))
     key_fingerprint: Mapped[str] = mapped_column(String(64))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
+    trusted_root_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ImportedBundle(Base):

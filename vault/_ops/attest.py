@@ -35,7 +35,8 @@ def sign_revision(vault: Home, ref: Ref, signer: Signer, out_dir: Path | None = 
         rev = queries.find_revision(s, ref)
         signed = {"model": sign(rev.model_statement), "provenance": sign(rev.provenance_statement)}
         for kind, raw in signed.items():
-            put_signature(s, rev.id, SignatureRow(kind, method, "self", fingerprint, True, raw))
+            row = SignatureRow(kind, method, "self", fingerprint, True, raw, signer.trusted_root)
+            put_signature(s, rev.id, row)
         audit.record(s, "sign", f"{ref.repo_id}@{rev.commit}", key=fingerprint,
                      **({} if method == "key" else {"method": method}))  # fmt: skip
         commit = rev.commit
@@ -45,4 +46,4 @@ def sign_revision(vault: Home, ref: Ref, signer: Signer, out_dir: Path | None = 
         for name, raw in ((MODEL_SIG, signed["model"]), (PROVENANCE_SIG, signed["provenance"])):
             (out_dir / name).write_bytes(raw)
             written.append(str(out_dir / name))
-    return SignResult(ref.repo_id, commit, fingerprint, written)
+    return SignResult(ref.repo_id, commit, fingerprint, written, signer.label)

@@ -247,7 +247,11 @@ def _catalog_new_revision(vault: Home, s: Session, model: Model, new: NewRevisio
     if new.upstream is not None:
         v = new.upstream
         put_signature(
-            s, rev.id, SignatureRow("upstream", v.method, v.signer.name, v.signer.fingerprint, True, v.raw)
+            s,
+            rev.id,
+            SignatureRow(
+                "upstream", v.method, v.signer.name, v.signer.fingerprint, True, v.raw, v.signer.trusted_root
+            ),
         )
     for name in sorted(new.refs):
         queries.set_ref(s, model, name, rev)

@@ -34,12 +34,18 @@ if TYPE_CHECKING:
 
 
 def apply_revocation(
-    session: Session, claim: RevocationClaim, signer: str, fingerprint: str, raw: bytes
+    session: Session,
+    claim: RevocationClaim,
+    signer: str,
+    fingerprint: str,
+    raw: bytes,
+    trusted_root: bytes | None = None,
 ) -> bool:
     """Record the revocation and mark the revision revoked; False if it was already known."""
     added = add_revocation(
-        session, claim.repo_id, claim.commit, claim.reason, claim.revoked_at, signer, fingerprint, raw
-    )
+        session, claim.repo_id, claim.commit, claim.reason, claim.revoked_at, signer, fingerprint, raw,
+        trusted_root,
+    )  # fmt: skip
     model = queries.get_model(session, claim.repo_id)
     rev = queries.get_revision(session, model, claim.commit) if model is not None else None
     changed = added
@@ -79,7 +85,7 @@ def revoke(vault: Home, ref: Ref, reason: str, signer: Signer) -> RevokeResult:
             rev = _any_revision(s, model, ref)
             claim = RevocationClaim(ref.repo_id, rev.commit, reason, audit.utc_now())
             raw = signer.sign(build_revocation(claim))
-            apply_revocation(s, claim, "self", fingerprint, raw)
+            apply_revocation(s, claim, "self", fingerprint, raw, signer.trusted_root)
         publish(vault, [ref.repo_id])  # its directory goes at once: a path handed out earlier stops loading
     return RevokeResult(ref.repo_id, claim.commit, claim.reason, fingerprint)
 

@@ -17,6 +17,7 @@ from vault._catalog.schema import TrustEntryRow
 from vault._signing.entries import TrustEntry
 from vault._signing.keys import key_hint, load_public_key, public_key_pem
 from vault.errors import ConflictError, NotFoundError, UsageError
+from vault.results import RootReplaced
 
 if TYPE_CHECKING:
     from vault._home import Home
@@ -79,6 +80,34 @@ def trust_quorums(vault: Home) -> dict[str, int]:
 
 def trust_list(vault: Home) -> list[TrustEntry]:
     return vault.read(trust_reads.trust_entries)
+
+
+def trust_replace_root(vault: Home, name: str, root_path: Path) -> RootReplaced:
+    """Pin another trusted_root.json for a Sigstore entry: the one audited way a pinned root changes.
+
+    The operator is expected to have checked the new root out of band (its
+    sha256, or its keys, against the Sigstore operator's published ones); the
+    audit event records both digests so the change can be traced. Pinning the
+    root already pinned changes nothing and records nothing.
+    """
+    from vault._signing.trusted_root import root_sha256
+
+    raw = _load_trusted_root(root_path)
+    new = root_sha256(raw)
+    with vault.writer_lock(), vault.session() as s, s.begin():
+        row = s.get(TrustEntryRow, name)
+        if row is None:
+            raise NotFoundError(f"trust entry {name!r} does not exist")
+        if row.kind != "sigstore" or row.trusted_root is None:
+            raise UsageError(
+                f"trust entry {name!r} is not a Sigstore identity: only those pin a trusted root"
+            )
+        old = root_sha256(row.trusted_root)
+        if old != new:
+            row.trusted_root = raw
+            audit.record(s, "trust.replace_root", name, old_sha256=old, new_sha256=new,
+                         identity=row.identity, issuer=row.issuer)  # fmt: skip
+    return RootReplaced(name, old, new, old != new)
 
 
 def trust_remove(vault: Home, name: str) -> None:

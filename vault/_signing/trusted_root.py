@@ -26,6 +26,21 @@ def root_sha256(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+def content_digest(raw: bytes) -> str | None:
+    """What two copies of one root share whatever their whitespace or key order; None if not JSON.
+
+    The pin is the exact bytes (`root_sha256`), but "is the bundle's root the
+    pinned one?" is a question about content: an operator who pinned a
+    re-indented copy pinned the same root.
+    """
+    from vault._statements.manifest import canonical_json
+
+    try:
+        return hashlib.sha256(canonical_json(json.loads(raw))).hexdigest()
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+
+
 def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 

@@ -108,6 +108,7 @@ def import_bundle(
         repaired=outcome.repaired,
         blobs=len(absent & set(digests)),
         bytes=sum(digests[sha].size for sha in absent & set(digests)),
+        notes=bundle.notes,
     )
 
 
@@ -146,7 +147,7 @@ def _commit_catalog(
                 if row is not None and row.status == AVAILABLE:
                     _move_refs(s, row, rev, policy, outcome)
         for claim, v in bundle.revocations:
-            if apply_revocation(s, claim, v.signer.name, v.signer.fingerprint, v.raw):
+            if apply_revocation(s, claim, v.signer.name, v.signer.fingerprint, v.raw, v.signer.trusted_root):
                 outcome.newly_revoked.append((claim.repo_id, claim.commit))
         if outcome.repaired:
             fresh = {(r.entry.repo_id, r.entry.commit) for r in new}
@@ -186,9 +187,9 @@ def _add_revision(
         next(v.payload for k, v in rev.verified if k == "provenance"), files,
     )  # fmt: skip
     for kind, v in rev.verified:
-        put_signature(
-            s, row.id, SignatureRow(kind, v.method, v.signer.name, v.signer.fingerprint, True, v.raw)
-        )
+        signer = v.signer
+        sig = SignatureRow(kind, v.method, signer.name, signer.fingerprint, True, v.raw, signer.trusted_root)
+        put_signature(s, row.id, sig)
     for kind, raw in rev.unverified:
         env = parse_bundle(raw, kind)
         method = "certificate" if env.has_certificate else "key"

@@ -29,6 +29,7 @@ from vault._statements.manifest import ModelManifest, parse_model_statement
 from vault._statements.paths import check_names_coexist
 from vault._statements.provenance import Provenance, parse_provenance
 from vault._statements.revocation import RevocationClaim, verify_revocation
+from vault._verify.carried_roots import carried_roots
 from vault.errors import BundleFormatError, IntegrityError, TrustError, UnsafeContentError
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ class CheckedBundle:
     blake3: dict[str, str]  # sha256 -> blake3, where a signature used blake3
     all_names: dict[str, list[str]]  # sha256 -> every path with that content
     revocations: list[tuple[RevocationClaim, VerifiedSignature]]
+    notes: list[str] = field(default_factory=list)  # said, not refused (a carried root not pinned)
 
 
 def _read_entry(entry: Entry, cap: int) -> bytes:
@@ -213,14 +215,27 @@ def check_metadata(
     missing = sorted(wanted - set(raws))
     if missing:
         raise BundleFormatError(f"bundle entry {missing[0]!r} is missing (signatures must precede blobs)")
-    for raw_name, raw in raws.items():
-        parse_bundle(raw, raw_name)  # cheap structural check before any crypto
+    for raw_name in sorted(wanted - set(index.trusted_roots)):
+        parse_bundle(raws[raw_name], raw_name)  # cheap structural check before any crypto
+    carried = carried_roots(index, raws)
 
     repos = {e.repo_id for e in index.revisions}
     policy, held = vault.read(lambda r: (trust_policy(r), _catalog_names(r, repos)))
-    revisions = [_check_revision(policy, e, raws) for e in index.revisions]
+    revisions: list[CheckedRevision] = []
+    for e in index.revisions:
+        try:
+            revisions.append(_check_revision(policy, e, raws))
+        except TrustError as exc:
+            raise carried.explain(exc, policy, e.repo_id) from None
     _check_names(held, revisions)
-    revocations = [verify_revocation(policy, raws[name], name) for name in index.revocations]
+    revocations = []
+    for name in index.revocations:
+        try:
+            revocations.append(verify_revocation(policy, raws[name], name))
+        except TrustError as exc:
+            raise carried.explain(exc, policy, None) from None
+    notes = [n for rev in revisions for n in carried.notes(rev.label, (v for _k, v in rev.verified))]
+    notes += [n for c, v in revocations for n in carried.notes(f"revocation of {c.repo_id}@{c.commit}", [v])]
 
     expected: dict[str, int] = {}
     names: dict[str, str] = {}
@@ -246,6 +261,6 @@ def check_metadata(
         raise IntegrityError(f"{names[sha]}: signed file is not in the bundle (blob {sha})")
     refuse_pickles((p for paths in all_names.values() for p in paths), content)
     bundle = CheckedBundle(
-        index, sha256_hex(raw_index), parts, revisions, expected, names, blake3, all_names, revocations
+        index, sha256_hex(raw_index), parts, revisions, expected, names, blake3, all_names, revocations, notes
     )
     return bundle, pending

@@ -50,4 +50,5 @@ def verify_bundle(
         revocations=[f"{c.repo_id}@{c.commit}" for c, _v in bundle.revocations],
         blobs=len(digests),
         bytes=sum(d.size for d in digests.values()),
+        notes=bundle.notes,
     )

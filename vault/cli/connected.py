@@ -16,6 +16,8 @@ from vault.cli.options import (
     PASSWORD_FILE,
     SIGNING_KEY,
     pass_settings,
+    sigstore_options,
+    sigstore_signing,
 )
 from vault.cli.render import Settings, TerminalProgress, emit, human_bytes
 from vault.results import AddStatus
@@ -140,23 +142,28 @@ def keygen(settings: Settings, prefix: str, password_file: Path | None) -> None:
 )
 @CERTIFICATE
 @CHAIN
+@sigstore_options
 @pass_settings
 def sign(
     settings: Settings,
     ref: str,
-    key_path: Path,
+    key_path: Path | None,
     password_file: Path | None,
     out_dir: Path | None,
     cert_path: Path | None,
     chain_path: Path | None,
+    sigstore: bool,
+    trust_config: Path | None,
+    identity_token: str | None,
 ) -> None:
-    """Sign a revision (OMS signature + signed provenance), with a key or a PKI certificate."""
+    """Sign a revision (OMS signature + signed provenance): with a key, a PKI certificate, or Sigstore."""
     from vault._signing.keys import read_password
 
+    keyless = sigstore_signing(sigstore, trust_config, identity_token)
     with settings.open() as v:
-        r = v.sign(ref, key_path, out_dir, read_password(password_file), cert_path, chain_path)
-    how = f"certificate {cert_path.name}, key" if cert_path else "key"
-    emit(settings, r, f"{r.repo_id}@{r.commit}: signed with {how} {r.key[:16]}…")
+        password = read_password(password_file) if key_path else None
+        r = v.sign(ref, key_path, out_dir, password, cert_path, chain_path, keyless)
+    emit(settings, r, f"{r.repo_id}@{r.commit}: signed with {r.signer}")
 
 
 @click.command()
@@ -187,21 +194,27 @@ def bundle(settings: Settings, refs: tuple[str, ...], out: Path, split_size: str
 @PASSWORD_FILE
 @CERTIFICATE
 @CHAIN
+@sigstore_options
 @pass_settings
 def revoke(
     settings: Settings,
     ref: str,
     reason: str,
-    key_path: Path,
+    key_path: Path | None,
     password_file: Path | None,
     cert_path: Path | None,
     chain_path: Path | None,
+    sigstore: bool,
+    trust_config: Path | None,
+    identity_token: str | None,
 ) -> None:
     """Revoke a revision: it stops resolving here, and in every vault that imports the next bundle."""
     from vault._signing.keys import read_password
 
+    keyless = sigstore_signing(sigstore, trust_config, identity_token)
     with settings.open(create=False) as v:
-        r = v.revoke(ref, reason, key_path, read_password(password_file), cert_path, chain_path)
+        password = read_password(password_file) if key_path else None
+        r = v.revoke(ref, reason, key_path, password, cert_path, chain_path, keyless)
     emit(settings, r, f"{r.repo_id}@{r.commit}: revoked ({r.reason}); the next bundle carries it")
 
 

@@ -117,6 +117,26 @@ def trust_list(settings: Settings) -> None:
     emit(settings, data, "\n".join(lines) or "no trusted keys")
 
 
+@trust.command("replace-root")
+@click.argument("name")
+@click.option("--trusted-root", "root_path", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The new trusted_root.json, checked out of band (its sha256 is audited).")  # fmt: skip
+@pass_settings
+def trust_replace_root(settings: Settings, name: str, root_path: Path) -> None:
+    """Pin another Sigstore trusted root for NAME (after the signer's Sigstore rotated its keys). Audited."""
+    with settings.open() as v:
+        r = v.trust_replace_root(name, root_path)
+        (entry,) = [e for e in v.trust_list() if e.name == name]
+    _entries_data([entry])  # the new root's expiry warnings, on stderr
+    text = (
+        f"{name}: pinned trusted root {r.new_sha256} (was {r.old_sha256})"
+        if r.changed
+        else f"{name}: trusted root {r.new_sha256} is already pinned; nothing changed"
+    )
+    emit(settings, r, text)
+
+
 @trust.command("remove")
 @click.argument("name")
 @pass_settings
@@ -140,7 +160,7 @@ def verify(settings: Settings, bundle: Path, allow_pickle: bool, allow_unknown: 
         settings,
         r,
         f"OK: {', '.join(r.revisions)} ({r.blobs} blobs, {human_bytes(r.bytes)}; "
-        f"signed by {', '.join(r.signers)})",
+        f"signed by {', '.join(r.signers)})" + "".join(f"\nnote: {n}" for n in r.notes),
     )
 
 
@@ -175,6 +195,7 @@ def import_(
     text += [
         f"note: {kept} kept at a newer revision (--allow-downgrade moves it back)" for kept in r.refs_kept
     ]
+    text += [f"note: {n}" for n in r.notes]
     emit(settings, r, "\n".join(text))
 
 

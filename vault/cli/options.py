@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from vault.cli.render import Settings
+
+if TYPE_CHECKING:
+    from vault._signing.sigstore_signing import SigstoreSigning
 
 pass_settings = click.make_pass_decorator(Settings)
 
@@ -26,9 +31,8 @@ ALLOW_UNKNOWN = click.option(
 SIGNING_KEY = click.option(
     "--key",
     "key_path",
-    required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="PEM EC private key (P-256, P-384 or P-521).",
+    help="PEM EC private key (P-256, P-384 or P-521). Give this or --sigstore.",
 )
 PASSWORD_FILE = click.option(
     "--password-file",
@@ -47,3 +51,32 @@ CHAIN = click.option(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="PEM intermediates to carry after the leaf (with --cert).",
 )
+
+
+def sigstore_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--sigstore with how to reach Sigstore and who signs; `sigstore_signing` turns them into one value."""
+    for option in reversed((
+        click.option("--sigstore", is_flag=True,
+                     help="Sign keyless as a Sigstore identity (a CI job's OIDC credentials, or a browser "
+                          "sign-in), instead of --key."),
+        click.option("--trust-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="With --sigstore: the ClientTrustConfig JSON of a private Sigstore deployment "
+                          "(default: the public instance)."),
+        click.option("--identity-token", envvar="SIGSTORE_IDENTITY_TOKEN", show_envvar=True,
+                     help="With --sigstore: an OIDC identity token (default: the CI's ambient credentials, "
+                          "else a browser sign-in on a terminal)."),
+    )):  # fmt: skip
+        f = option(f)
+    return f
+
+
+def sigstore_signing(
+    flag: bool, trust_config: Path | None, identity_token: str | None
+) -> SigstoreSigning | None:
+    if not flag:
+        if trust_config is not None:
+            raise click.UsageError("--trust-config is for --sigstore")
+        return None
+    from vault._signing.sigstore_signing import SigstoreSigning
+
+    return SigstoreSigning(trust_config, identity_token)
