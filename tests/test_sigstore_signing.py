@@ -13,6 +13,8 @@ import datetime
 import hashlib
 import json
 import socket
+import subprocess
+import sys
 import tarfile
 import time
 from collections.abc import Iterator
@@ -21,6 +23,16 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from tests.bundletools import (
+    Entries,
+    drop_entry,
+    file_info,
+    index_of,
+    read_entries,
+    replace_entry,
+    set_index,
+    write_entries,
+)
 from tests.conftest import KeyPair, run, run_json, snapshot
 from tests.virtual_sigstore import CERT_LIFETIME, VirtualSigstore
 from vault._signing.dsse import parse_bundle
@@ -332,3 +344,72 @@ def test_sigstore_signing_refusals_are_one_line_and_change_nothing(
     assert "--sigstore" in err
     assert snapshot(home) == before
     assert sigstore.log == []
+
+
+def test_stock_model_signing_accepts_the_keyless_signature(
+    tmp_path: Path, signed: tuple[Path, Path], sigstore: VirtualSigstore
+) -> None:
+    connected, _bundle = signed
+    path = run("path", REPO, home=connected).stdout.strip()
+    cli = [sys.executable, "-m", "model_signing", "verify", "sigstore", "--signature",
+           str(tmp_path / "sig" / "model.sig"), "--trust_config", str(sigstore.trust_config),
+           "--identity_provider", sigstore.issuer_url]  # fmt: skip
+    ok = subprocess.run([*cli, "--identity", WORKFLOW, path], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    bad = subprocess.run([*cli, "--identity", WORKFLOW + "x", path], capture_output=True, text=True)
+    assert bad.returncode != 0
+
+
+def _root_entry(entries: Entries) -> str:
+    return next(i.name for i, _d in entries if i.name.startswith("trusted_roots/"))
+
+
+def _unsized(entries: Entries) -> Entries:
+    index = index_of(entries)
+    index.pop("size")
+    return set_index(entries, index)
+
+
+@pytest.mark.parametrize("attack", ["altered", "missing", "misnamed", "not-json"])
+def test_a_tampered_carried_root_is_refused_before_anything_is_trusted(
+    tmp_path: Path, signed: tuple[Path, Path], sigstore: VirtualSigstore, attack: str
+) -> None:
+    """The carried root is unsigned: it may not be swapped, dropped or renamed unnoticed."""
+    _connected, bundle = signed
+    entries = _unsized(read_entries(bundle))
+    name = _root_entry(entries)
+    if attack == "altered":
+        entries = replace_entry(entries, name, b'{"mediaType": "forged"}')
+        expected = "its bytes have sha256"
+    elif attack == "missing":
+        entries = drop_entry(entries, name)
+        expected = f"bundle entry '{name}' is missing"
+    elif attack == "misnamed":
+        index = index_of(entries)
+        index["trusted_roots"] = ["trusted_roots/../../etc/passwd.json"]
+        entries = set_index(entries, index)
+        expected = "trusted_roots must be a list of trusted_roots/<sha256>.json"
+    else:
+        junk = b"not json"
+        renamed = f"trusted_roots/{hashlib.sha256(junk).hexdigest()}.json"
+        index = index_of(entries)
+        index["trusted_roots"] = [renamed]
+        entries = set_index(entries, index)
+        entries = [(file_info(renamed, len(junk)), junk) if i.name == name else (i, d) for i, d in entries]
+        expected = "not JSON"
+    hostile = write_entries(tmp_path / f"{attack}.vault", entries)
+    gap = _gap(tmp_path, "gap", WORKFLOW, sigstore.issuer_url, sigstore.trusted_root)
+    before = snapshot(gap)
+    err = run("import", hostile, home=gap, code=1).stderr
+    assert expected in err and err.count("\n") == 1, err
+    assert snapshot(gap) == before
+
+
+def test_verify_of_a_keyless_bundle_opens_no_socket(
+    tmp_path: Path, signed: tuple[Path, Path], sigstore: VirtualSigstore, no_sockets: list[object]
+) -> None:
+    _connected, bundle = signed
+    gap = _gap(tmp_path, "gap", WORKFLOW, sigstore.issuer_url, sigstore.trusted_root)
+    report = run_json("verify", bundle, home=gap)
+    assert report["signers"] == ["release-ci"] and report["notes"] == []
+    assert no_sockets == []
