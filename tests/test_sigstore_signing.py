@@ -39,6 +39,9 @@ from vault._signing.dsse import parse_bundle
 
 REPO = "acme/tiny"
 WORKFLOW = "https://github.com/acme/models/.github/workflows/release.yml@refs/heads/main"
+# No CI's ambient credentials, whatever machine runs the tests (CliRunner unsets None).
+NOT_CI = {"GITHUB_ACTIONS": None, "GITLAB_CI": None, "BUILDKITE": None, "CIRCLECI": None,
+          "GOOGLE_SERVICE_ACCOUNT_NAME": None, "SIGSTORE_IDENTITY_TOKEN": None}  # fmt: skip
 
 
 @pytest.fixture
@@ -334,7 +337,7 @@ def test_sigstore_signing_refusals_are_one_line_and_change_nothing(
     err = run("sign", REPO, "--sigstore", *config, home=home, env=env, code=2).stderr
     assert "identity token" in err and err.count("\n") == 1
     # No token, no CI credentials, no terminal: told how to give one.
-    no_token = {"SIGSTORE_IDENTITY_TOKEN": ""}
+    no_token = NOT_CI
     err = run("sign", REPO, "--sigstore", *config, home=home, env=no_token, code=2).stderr
     assert "no Sigstore identity" in err and err.count("\n") == 1
     # --sigstore with a key, or neither.
@@ -413,3 +416,22 @@ def test_verify_of_a_keyless_bundle_opens_no_socket(
     report = run_json("verify", bundle, home=gap)
     assert report["signers"] == ["release-ci"] and report["notes"] == []
     assert no_sockets == []
+
+
+def test_a_ci_job_signs_with_its_ambient_credentials(
+    tmp_path: Path, tiny_model: Path, sigstore: VirtualSigstore
+) -> None:
+    """No token given: the real `id` package asks the job's OIDC token service, as in GitHub Actions."""
+    home = tmp_path / "connected"
+    run("add", tiny_model, "--repo", REPO, home=home)
+    env = NOT_CI | sigstore.ci_environment()
+    out = run("sign", REPO, "--sigstore", "--trust-config", sigstore.trust_config, home=home, env=env).stdout
+    assert f"signed with Sigstore identity {sigstore.ci_identity} via {sigstore.issuer_url}" in out
+    # A job without the id-token permission is told so, in one line, and nothing is signed.
+    env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = None
+    other = tmp_path / "other"
+    run("add", tiny_model, "--repo", REPO, home=other)
+    err = run("sign", REPO, "--sigstore", "--trust-config", sigstore.trust_config, home=other, env=env,
+              code=2).stderr  # fmt: skip
+    assert "ACTIONS_ID_TOKEN_REQUEST_TOKEN" in err and err.count("\n") == 1
+    assert run_json("show", REPO, home=other)["signatures"] == []

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import rfc8785
@@ -129,6 +130,9 @@ class VirtualSigstore:
     issuer_url: str = "https://oidc.virtual-sigstore.test"
     integrated_time_shift: int = 0  # seconds added to Rekor's integrated time (to lie)
     cert_lifetime: datetime.timedelta = CERT_LIFETIME
+    # GitHub Actions' OIDC token service (ACTIONS_ID_TOKEN_REQUEST_URL): who a CI job is.
+    ci_identity: str = "https://github.com/acme/models/.github/workflows/release.yml@refs/heads/main"
+    ci_request_token: str = "actions-request-token"
     url: str = ""
     trusted_root: Path = field(init=False)
     trust_config: Path = field(init=False)
@@ -174,6 +178,14 @@ class VirtualSigstore:
         if email:
             claims |= {"email": identity, "email_verified": True}
         return jwt.encode(claims, self.oidc_key, algorithm="ES256")
+
+    def ci_environment(self) -> dict[str, str | None]:
+        """The variables a GitHub Actions job with `id-token: write` has, pointing here."""
+        return {
+            "GITHUB_ACTIONS": "true",
+            "ACTIONS_ID_TOKEN_REQUEST_URL": f"{self.url}/actions/token?api-version=2.0",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": self.ci_request_token,
+        }
 
     def trusted_root_document(self) -> dict[str, Any]:
         valid = {"start": START.strftime("%Y-%m-%dT%H:%M:%SZ")}
@@ -335,6 +347,17 @@ def _handler(sigstore: VirtualSigstore) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            if url.path != "/actions/token":
+                self._reply(404, {"message": f"no such endpoint {url.path}"})
+            elif self.headers.get("Authorization", "") != f"bearer {sigstore.ci_request_token}":
+                self._reply(401, {"message": "bad request token"})
+            elif parse_qs(url.query).get("audience") != ["sigstore"]:
+                self._reply(400, {"message": "audience must be sigstore"})
+            else:
+                self._reply(200, {"value": sigstore.token(sigstore.ci_identity)})
 
         def do_POST(self) -> None:
             request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
