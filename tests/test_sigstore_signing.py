@@ -128,6 +128,9 @@ def test_a_vault_trusting_the_identity_and_issuer_imports_it_offline(
         ("model", "sigstore", "release-ci"), ("provenance", "sigstore", "release-ci"),
     }  # fmt: skip
     assert Path(run("path", REPO, home=gap).stdout.strip()).is_dir()
+    # Text output names what vouched: the identity's digest, not a "key" the signer never held.
+    assert "model: sigstore by release-ci (identity " in run("show", REPO, home=gap).stdout
+    assert "provenance: release-ci (identity " in run("provenance", REPO, home=gap).stdout
     assert no_sockets == []
 
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, is_dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from vault.reports import ProvenanceReport, RevisionDetail, RevisionSummary
+    from vault.reports import ProvenanceReport, RevisionDetail, RevisionSummary, SignatureInfo
 
 
 def plain(data: Any) -> Any:
@@ -66,7 +66,7 @@ def show_text(r: RevisionDetail) -> str:
     lines += [f"    {f.sha256}  {f.size:>12}  {f.path}" for f in r.files]
     lines.append("  signatures:")
     lines += [
-        f"    {s.kind}: {s.method} by {s.signer} (key {s.key[:16]}…){'' if s.verified else ' UNVERIFIED'}"
+        f"    {s.kind}: {s.method} by {s.signer} ({_signed_with(s)}){'' if s.verified else ' UNVERIFIED'}"
         for s in r.signatures
     ]
     lines += [f"  revoked {x.revoked_at} by {x.signer}: {x.reason}" for x in r.revocations]
@@ -92,7 +92,7 @@ def provenance_text(r: ProvenanceReport) -> str:
         lines.append(f"    {f.path}  sha256 {f.sha256}  {f.size} bytes  {verdict}")
     lines.append("  signatures:")
     lines += [
-        f"    {s.kind}: {s.signer} (key {s.key[:16]}…){'' if s.verified else ' UNVERIFIED'}"
+        f"    {s.kind}: {s.signer} ({_signed_with(s)}){'' if s.verified else ' UNVERIFIED'}"
         for s in r.signatures
     ]
     lines += [f"  REVOKED {x.revoked_at} by {x.signer}: {x.reason}" for x in r.revocations]
@@ -105,3 +105,8 @@ def _published(pub: Mapping[str, object]) -> str:
     if "git_blob_sha1" in pub:
         return f"matched Hub git blob {pub['git_blob_sha1']}"
     return "matched " + ", ".join(f"{k} {v}" for k, v in sorted(pub.items()))
+
+
+def _signed_with(s: SignatureInfo) -> str:
+    """A key's hint, or for Sigstore the digest of the identity and issuer (as `trust list` keys it)."""
+    return f"{'identity' if s.method == 'sigstore' else 'key'} {s.key[:16]}…"
