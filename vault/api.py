@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         FsckReport,
         GcResult,
         ImportResult,
+        InventoryWritten,
         RefMove,
         RevisionAdded,
         RevokeResult,
@@ -169,11 +170,35 @@ class Vault(Home):
         return revoke(self, spec, why, _signer(key_path, password, cert_path, chain_path, sigstore))
 
     def bundle(
-        self, refs: list[str], out: Path, split_size: int | None = None, progress: Progress | None = None
+        self,
+        refs: list[str],
+        out: Path,
+        split_size: int | None = None,
+        progress: Progress | None = None,
+        *,
+        base: Sequence[str] = (),
+        have: Path | None = None,
     ) -> BundleResult:
+        """Write a bundle; `base` revisions and a `have` receipt make it a delta (see `_bundle.delta`)."""
+        from vault._bundle.delta import blobs_already_sent
         from vault._bundle.writer import write_bundle
 
-        return write_bundle(self, [parse_ref(r) for r in refs], out, split_size, progress)
+        specs = [parse_ref(r) for r in refs]
+        omit = blobs_already_sent(self, [parse_ref(r) for r in base], have) if base or have else frozenset()
+        return write_bundle(self, specs, out, split_size, progress, omit)
+
+    def inventory(
+        self,
+        out: Path,
+        key_path: Path,
+        password: bytes | None = None,
+        cert_path: Path | None = None,
+        chain_path: Path | None = None,
+    ) -> InventoryWritten:
+        """Sign a receipt of what this vault holds, for the connected side's `bundle --have`."""
+        from vault._ops.inventory import write_inventory
+
+        return write_inventory(self, _signer(key_path, password, cert_path, chain_path, None), out)
 
     def set_ref(self, ref: str, commit: str, allow_downgrade: bool = False) -> RefMove:
         """Point a ref at a held revision on the operator's word (audited; back in time only if allowed)."""

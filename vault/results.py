@@ -79,6 +79,28 @@ class BundleResult:
     revocations: int
     blobs: int
     bytes: int
+    omitted_blobs: int = 0  # left out of a delta bundle: the far side already holds them
+    omitted_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class InventoryWritten:
+    """`vault inventory`: the signed receipt of what this vault holds intact."""
+
+    receipt: str
+    revisions: int
+    blobs: int
+    signer: str
+
+
+@dataclass(frozen=True)
+class ReceiptAccepted:
+    """A receipt `vault bundle --have` verified: who signed it, when, and the blobs it lists."""
+
+    receipt: str
+    signer: str  # the trust entry (scope @receipts) that admitted it
+    created_at: str
+    blobs: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -175,6 +197,7 @@ class ImportResult:
     blobs: int  # blobs read, checked and stored
     bytes: int
     notes: list[str] = field(default_factory=list)  # e.g. a carried Sigstore root other than the pinned one
+    reused: int = 0  # blobs a delta bundle left out, taken from this vault's store
 
 
 @dataclass(frozen=True)

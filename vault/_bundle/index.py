@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from vault._statements.manifest import canonical_json
 from vault._statements.paths import check_relpath
@@ -73,6 +74,10 @@ class BundleIndex:
     # The Sigstore trusted_root.json files the signatures were made under (never trusted:
     # the reader only compares them with the roots its trust entries pinned).
     trusted_roots: tuple[str, ...] = ()
+    # A delta bundle's signed blobs that it leaves out, because the far side already
+    # holds them (`--have`, `--base`): sha256 -> size. Unsigned like the rest: the
+    # importer takes each from its own store, or refuses.
+    omitted: dict[str, int] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         extra: dict[str, object] = {"revocations": list(self.revocations)} if self.revocations else {}
@@ -80,6 +85,8 @@ class BundleIndex:
             extra["trusted_roots"] = list(self.trusted_roots)
         if self.size is not None:
             extra["size"] = self.size
+        if self.omitted:
+            extra["omitted"] = [{"sha256": h, "size": n} for h, n in sorted(self.omitted.items())]
         return canonical_json(
             {
                 **extra,
@@ -136,16 +143,11 @@ def parse_index(raw: bytes) -> BundleIndex:
                         raise bad(f"signature entry {name!r} outside {prefix}")
                 sigs[kind] = tuple(names)
             revisions.append(RevisionEntry(repo_id, commit, sigs))
-        blobs: dict[str, int] = {}
-        for b in doc["blobs"]:
-            sha, size = b["sha256"], b["size"]
-            if not isinstance(sha, str) or not _SHA256.match(sha):
-                raise bad(f"malformed blob digest {sha!r}")
-            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-                raise bad(f"blob {sha}: bad size {size!r}")
-            if sha in blobs:
-                raise bad(f"blob {sha} listed twice")
-            blobs[sha] = size
+        blobs = _blob_list(doc["blobs"], bad)
+        omitted = _blob_list(doc.get("omitted", []), bad)
+        both = sorted(set(blobs) & set(omitted))
+        if both:
+            raise bad(f"blob {both[0]} is both carried and omitted")
     except (KeyError, TypeError, AttributeError):
         raise bad("malformed") from None
     except UsageError as exc:
@@ -168,4 +170,20 @@ def parse_index(raw: bytes) -> BundleIndex:
         raise bad(f"{len(all_sigs)} signature entries (limit {MAX_SIGNATURE_ENTRIES})")
     if len(all_sigs) != len(set(all_sigs)):
         raise bad("a signature entry is listed twice")
-    return BundleIndex(tuple(revisions), blobs, tuple(revocations), size, tuple(roots))
+    return BundleIndex(tuple(revisions), blobs, tuple(revocations), size, tuple(roots), omitted)
+
+
+def _blob_list(items: object, bad: Callable[[str], BundleFormatError]) -> dict[str, int]:
+    if not isinstance(items, list):
+        raise bad("a blob list is not a list")
+    blobs: dict[str, int] = {}
+    for b in items:
+        sha, size = b["sha256"], b["size"]
+        if not isinstance(sha, str) or not _SHA256.match(sha):
+            raise bad(f"malformed blob digest {sha!r}")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise bad(f"blob {sha}: bad size {size!r}")
+        if sha in blobs:
+            raise bad(f"blob {sha} listed twice")
+        blobs[sha] = size
+    return blobs

@@ -123,8 +123,14 @@ def _publish(sink: SplitWriter | _FileSink, out: Path) -> list[Path]:
 
 
 def write_bundle(
-    vault: Home, refs: list[Ref], out: Path, split_size: int | None = None, progress: Progress | None = None
+    vault: Home,
+    refs: list[Ref],
+    out: Path,
+    split_size: int | None = None,
+    progress: Progress | None = None,
+    omit: frozenset[str] = frozenset(),
 ) -> BundleResult:
+    """`omit`: blobs the far side already holds (a delta bundle names them, and carries none of them)."""
     progress = progress or NoProgress()
     entries: list[tuple[str, bytes]] = []
     revisions: list[RevisionEntry] = []
@@ -170,8 +176,13 @@ def write_bundle(
             entries.append((name, row.raw))
     if not revisions and not revocations:
         raise UsageError("name at least one REF to bundle")
+    omitted = {sha: size for sha, size in blobs.items() if sha in omit}
+    blobs = {sha: size for sha, size in blobs.items() if sha not in omit}
     index = _sized_index(
-        BundleIndex(tuple(revisions), blobs, tuple(revocations), trusted_roots=tuple(root_names)), entries
+        BundleIndex(
+            tuple(revisions), blobs, tuple(revocations), trusted_roots=tuple(root_names), omitted=omitted
+        ),
+        entries,
     )
     assert index.size is not None
     if split_size and -(-index.size // split_size) > MAX_PARTS:
@@ -215,8 +226,9 @@ def write_bundle(
             exc.filename = str(out)  # "No space left on device" alone does not say where
         raise
     with vault.session() as s, s.begin():
-        audit.record(s, "bundle", str(out), revisions=[f"{r.repo_id}@{r.commit}" for r in revisions])
+        delta = {"omitted_blobs": sorted(omitted)} if omitted else {}
+        audit.record(s, "bundle", str(out), revisions=[f"{r.repo_id}@{r.commit}" for r in revisions], **delta)
     return BundleResult(
         str(out), [str(p) for p in final], [f"{r.repo_id}@{r.commit}" for r in revisions], len(revocations),
-        len(blobs), sum(p.stat().st_size for p in final),
+        len(blobs), sum(p.stat().st_size for p in final), len(omitted), sum(omitted.values()),
     )  # fmt: skip

@@ -110,6 +110,9 @@ def stream_blobs(
                 region=(entry.offset, entry.size, reader.parts),
             )
         verdicts[sha] = check_content(bundle.names[sha], content)
+    for sha in sorted(bundle.from_store):
+        # A delta bundle's omitted blob is judged by the stored copy it will be served from.
+        verdicts[sha] = check_content(bundle.names[sha], Content.of_file(vault.store.blob_path(sha)))
     for rev in bundle.revisions:
         files = {p: verdicts[rec.sha256] for p, rec in rev.provenance.files.items()}
         judge_revision(rev.label, files, policy)

@@ -109,6 +109,7 @@ def import_bundle(
         blobs=len(absent & set(digests)),
         bytes=sum(digests[sha].size for sha in absent & set(digests)),
         notes=bundle.notes,
+        reused=len(bundle.from_store),
     )
 
 
@@ -176,8 +177,10 @@ def _add_revision(
     prov = rev.provenance
     model = queries.get_or_create_model(s, prov.repo_id)
     status = REVOKED if is_revoked_in(s, bundle, prov.repo_id, prov.commit) else AVAILABLE
+    known = {sha: FileDigest(b.size, sha, b.blake3, b.git_sha1) for sha, b in bundle.from_store.items()}
+    known.update(digests)
     files = [
-        FileRow(p, rec.sha256, rec.size, digests[rec.sha256].blake3, digests[rec.sha256].git_sha1,
+        FileRow(p, rec.sha256, rec.size, known[rec.sha256].blake3, known[rec.sha256].git_sha1,
                 is_lfs(p, rec.size, rec.published))
         for p, rec in prov.files.items()
     ]  # fmt: skip

@@ -20,6 +20,7 @@ from vault._bundle.index import INDEX_NAME, MAX_INDEX_BYTES, BundleIndex, Revisi
 from vault._bundle.reader import BundleReader, Entry
 from vault._catalog import reads
 from vault._catalog.reader import CatalogReader
+from vault._catalog.reads import StoredBlob
 from vault._catalog.trust_reads import trust_policy
 from vault._checks.policy import ContentPolicy, refuse_pickles
 from vault._hashing import sha256_hex
@@ -59,6 +60,8 @@ class CheckedBundle:
     names: dict[str, str]  # sha256 -> one file path, for messages
     blake3: dict[str, str]  # sha256 -> blake3, where a signature used blake3
     all_names: dict[str, list[str]]  # sha256 -> every path with that content
+    # A delta bundle's omitted blobs, each checked present and undamaged in this vault's store.
+    from_store: dict[str, StoredBlob]
     revocations: list[tuple[RevocationClaim, VerifiedSignature]]
     notes: list[str] = field(default_factory=list)  # said, not refused (a carried root not pinned)
 
@@ -185,6 +188,33 @@ def _check_names(held: tuple[list[str], dict[str, set[str]]], revisions: list[Ch
         check_names_coexist(sorted(held_refs.get(repo, set()) | names), f"{repo}: ref")
 
 
+def _held_copies(vault: Home, omitted: dict[str, int], names: dict[str, str]) -> dict[str, StoredBlob]:
+    """A delta bundle leaves blobs out; each must already be here, verified when it came, and intact.
+
+    Intact as far as the catalog knows (scrub marks damage) and as the file
+    system says (present, of its signed size). Its bytes are not re-read: the
+    store is the vault's own, and `vault scrub` is what re-checks it.
+    """
+    if not omitted:
+        return {}
+    held = vault.read(lambda r: reads.stored_blobs(r, sorted(omitted)))
+    for sha, size in sorted(omitted.items()):
+        blob = held.get(sha)
+        why = None
+        if blob is None:
+            why = "this vault never stored it"
+        elif blob.damage is not None:
+            why = f"this vault's copy is damaged ({blob.damage})"
+        elif blob.size != size or not vault.store.has_blob_of_size(sha, size):
+            why = "this vault's copy is missing or resized"
+        if why:
+            raise IntegrityError(
+                f"{names[sha]}: left out of this delta bundle (blob {sha[:16]}…), and {why}: "
+                "import the bundle that carried it first, or ask for a full bundle"
+            )
+    return held
+
+
 def check_metadata(
     vault: Home, reader: BundleReader, entries: Iterator[Entry], content: ContentPolicy
 ) -> tuple[CheckedBundle, Entry | None]:
@@ -252,15 +282,18 @@ def check_metadata(
                 claim = rev.manifest.resources[path]
                 if blake3.setdefault(rec.sha256, claim) != claim:
                     raise IntegrityError(f"{rev.label}: {path}: two signed blake3 digests for one content")
-    for sha, size in sorted(index.blobs.items()):
+    for sha, size in sorted({**index.blobs, **index.omitted}.items()):
         if sha not in expected:
             raise BundleFormatError(f"{INDEX_NAME}: blob {sha} is not part of any signed revision")
         if size != expected[sha]:
             raise IntegrityError(f"{names[sha]}: index says {size} bytes, signed size is {expected[sha]}")
-    for sha in sorted(set(expected) - set(index.blobs)):
+    for sha in sorted(set(expected) - set(index.blobs) - set(index.omitted)):
         raise IntegrityError(f"{names[sha]}: signed file is not in the bundle (blob {sha})")
     refuse_pickles((p for paths in all_names.values() for p in paths), content)
+    from_store = _held_copies(vault, index.omitted, names)
+    carried = {sha: size for sha, size in expected.items() if sha not in from_store}
     bundle = CheckedBundle(
-        index, sha256_hex(raw_index), parts, revisions, expected, names, blake3, all_names, revocations, notes
-    )
+        index, sha256_hex(raw_index), parts, revisions, carried, names, blake3, all_names, from_store,
+        revocations, notes,
+    )  # fmt: skip
     return bundle, pending

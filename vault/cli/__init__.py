@@ -49,7 +49,7 @@ def _failure(settings: Settings, code: int, kind: str, message: str, report: Any
 # A test checks this against each module's COMMANDS.
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "vault.cli.connected": ("add", "bundle", "keygen", "pull", "revoke", "sign"),
-    "vault.cli.offline": ("import", "ref", "trust", "verify"),
+    "vault.cli.offline": ("import", "inventory", "ref", "trust", "verify"),
     "vault.cli.query": (
         "audit",
         "fsck",

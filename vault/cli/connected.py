@@ -176,14 +176,36 @@ def sign(
     help="Bundle file (or the stem of its parts when split).",
 )
 @click.option("--split-size", help="Cut into parts OUT.000, OUT.001, … of at most this size (e.g. 4G).")
+@click.option(
+    "--base",
+    "base",
+    multiple=True,
+    metavar="REF",
+    help="Leave out the blobs this earlier revision already carried across (no return channel).",
+)
+@click.option(
+    "--have",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="RECEIPT",
+    help="Leave out the blobs a signed 'vault inventory' receipt says the far side holds.",
+)
 @pass_settings
-def bundle(settings: Settings, refs: tuple[str, ...], out: Path, split_size: str | None) -> None:
-    """Write signed revisions into a bundle for transfer."""
+def bundle(
+    settings: Settings,
+    refs: tuple[str, ...],
+    out: Path,
+    split_size: str | None,
+    base: tuple[str, ...],
+    have: Path | None,
+) -> None:
+    """Write signed revisions into a bundle for transfer (a delta bundle with --base or --have)."""
     size = parse_size(split_size) if split_size else None
     with settings.open() as v:
-        r = v.bundle(list(refs), out, size, TerminalProgress(settings))
+        r = v.bundle(list(refs), out, size, TerminalProgress(settings), base=base, have=have)
     parts = f" in {len(r.parts)} parts" if size else ""
     text = f"wrote {r.bundle}{parts}: {len(r.revisions)} revision(s), {r.blobs} blobs, {human_bytes(r.bytes)}"
+    if r.omitted_blobs:
+        text += f"; left out {r.omitted_blobs} blobs ({human_bytes(r.omitted_bytes)}) the far side holds"
     emit(settings, r, text)
 
 

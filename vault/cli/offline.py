@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from vault.cli.options import ALLOW_PICKLE, ALLOW_UNKNOWN, pass_settings
+from vault.cli.options import ALLOW_PICKLE, ALLOW_UNKNOWN, CERTIFICATE, CHAIN, PASSWORD_FILE, pass_settings
 from vault.cli.render import Settings, TerminalProgress, emit, human_bytes
 from vault.errors import NotFoundError
 
@@ -181,7 +181,8 @@ def import_(
     with settings.open(create=False) as v:
         r = v.import_bundle(bundle, allow_pickle, allow_downgrade, TerminalProgress(settings), allow_unknown)
     lines = {
-        "imported": f"imported {', '.join(r.revisions)} ({r.blobs} blobs, {human_bytes(r.bytes)})",
+        "imported": f"imported {', '.join(r.revisions)} ({r.blobs} blobs, {human_bytes(r.bytes)}"
+        + (f"; {r.reused} more already held here)" if r.reused else ")"),
         "repaired": f"repaired {len(r.repaired)} damaged blob(s) from the bundle",
         "revocations-applied": "",
         "refs-moved": "",
@@ -221,4 +222,41 @@ def ref_set(settings: Settings, ref_: str, commit: str, allow_downgrade: bool) -
     )
 
 
-COMMANDS = [trust, verify, import_, ref]
+@click.command()
+@click.option(
+    "-o",
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the signed receipt (JSON).",
+)
+@click.option(
+    "--key",
+    "key_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="This site's PEM EC private key; the connected side trusts its public half for @receipts.",
+)
+@PASSWORD_FILE
+@CERTIFICATE
+@CHAIN
+@pass_settings
+def inventory(
+    settings: Settings,
+    out: Path,
+    key_path: Path,
+    password_file: Path | None,
+    cert_path: Path | None,
+    chain_path: Path | None,
+) -> None:
+    """Sign a receipt of the blobs and revisions this vault holds, for 'vault bundle --have'."""
+    from vault._signing.keys import read_password
+
+    with settings.open(create=False) as v:
+        r = v.inventory(out, key_path, read_password(password_file), cert_path, chain_path)
+    emit(
+        settings, r, f"wrote {r.receipt}: {r.revisions} revision(s), {r.blobs} blobs, signed with {r.signer}"
+    )
+
+
+COMMANDS = [trust, verify, import_, ref, inventory]
