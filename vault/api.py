@@ -178,14 +178,16 @@ class Vault(Home):
         *,
         base: Sequence[str] = (),
         have: Path | None = None,
+        parity: int = 0,
     ) -> BundleResult:
-        """Write a bundle; `base` revisions and a `have` receipt make it a delta (see `_bundle.delta`)."""
+        """Write a bundle; `base` revisions and a `have` receipt make it a delta (see `_bundle.delta`);
+        `parity` parity parts let the far side rebuild that many lost or damaged parts."""
         from vault._bundle.delta import blobs_already_sent
         from vault._bundle.writer import write_bundle
 
         specs = [parse_ref(r) for r in refs]
         omit = blobs_already_sent(self, [parse_ref(r) for r in base], have) if base or have else frozenset()
-        return write_bundle(self, specs, out, split_size, progress, omit)
+        return write_bundle(self, specs, out, split_size, progress, omit, parity)
 
     def inventory(
         self,

@@ -81,6 +81,7 @@ class BundleResult:
     bytes: int
     omitted_blobs: int = 0  # left out of a delta bundle: the far side already holds them
     omitted_bytes: int = 0
+    parity: list[str] = field(default_factory=list)  # parity parts (--parity), beside the data parts
 
 
 @dataclass(frozen=True)

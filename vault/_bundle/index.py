@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from vault._bundle.part_digests import PartDigests
 from vault._statements.manifest import canonical_json
 from vault._statements.paths import check_relpath
 from vault._statements.refs import check_repo_id, is_commit
@@ -78,6 +79,8 @@ class BundleIndex:
     # holds them (`--have`, `--base`): sha256 -> size. Unsigned like the rest: the
     # importer takes each from its own store, or refuses.
     omitted: dict[str, int] = field(default_factory=dict)
+    # Block digests of every part (see `part_digests`): where the media is damaged.
+    parts: PartDigests | None = None
 
     def to_bytes(self) -> bytes:
         extra: dict[str, object] = {"revocations": list(self.revocations)} if self.revocations else {}
@@ -85,6 +88,8 @@ class BundleIndex:
             extra["trusted_roots"] = list(self.trusted_roots)
         if self.size is not None:
             extra["size"] = self.size
+        if self.parts is not None:
+            extra["parts"] = self.parts.to_json()
         if self.omitted:
             extra["omitted"] = [{"sha256": h, "size": n} for h, n in sorted(self.omitted.items())]
         return canonical_json(
@@ -165,12 +170,20 @@ def parse_index(raw: bytes) -> BundleIndex:
     size = doc.get("size")
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
         raise bad(f"bad bundle size {size!r}")
+    parts = None
+    if "parts" in doc:
+        if size is None:
+            raise bad("parts without the bundle size")
+        try:
+            parts = PartDigests.from_json(doc["parts"], size)
+        except ValueError as exc:
+            raise bad(str(exc)) from None
     all_sigs = [n for r in revisions for names in r.signatures.values() for n in names] + revocations + roots
     if len(all_sigs) > MAX_SIGNATURE_ENTRIES:
         raise bad(f"{len(all_sigs)} signature entries (limit {MAX_SIGNATURE_ENTRIES})")
     if len(all_sigs) != len(set(all_sigs)):
         raise bad("a signature entry is listed twice")
-    return BundleIndex(tuple(revisions), blobs, tuple(revocations), size, tuple(roots), omitted)
+    return BundleIndex(tuple(revisions), blobs, tuple(revocations), size, tuple(roots), omitted, parts)
 
 
 def _blob_list(items: object, bad: Callable[[str], BundleFormatError]) -> dict[str, int]:

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from vault._bundle.parts import ChainedReader, SeekableReader, check_layout, find_parts, missing_part_message
+from vault._bundle.parts import (
+    ChainedReader,
+    PartFiles,
+    SeekableReader,
+    check_layout,
+    find_parts,
+    missing_part_message,
+)
 from vault._statements.paths import check_relpath
 from vault.errors import BundleFormatError, UnsafeContentError, VaultError
 
@@ -114,8 +121,9 @@ class RegionFile(SeekableReader):
 
 
 class BundleReader:
-    def __init__(self, path: Path) -> None:
-        self.files = find_parts(path)
+    def __init__(self, path: Path | PartFiles) -> None:
+        """`path` names the bundle (a file, OUT or OUT.000); or the parts themselves (parity rebuilt some)."""
+        self.files = path if isinstance(path, PartFiles) else find_parts(path)
         self.parts = self.files.paths
         self.total_size = sum(p.stat().st_size for p in self.parts)
         self._stream = ChainedReader(self.parts)
@@ -127,7 +135,7 @@ class BundleReader:
             )
         except (tarfile.TarError, EOFError) as exc:
             self._stream.close()
-            raise BundleFormatError(f"{path}: not a tar bundle ({exc})") from None
+            raise BundleFormatError(f"{self.parts[0]}: not a tar bundle ({exc})") from None
         self._names: dict[str, str] = {}
 
     def check_layout(self, total: int | None) -> None:

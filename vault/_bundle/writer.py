@@ -25,6 +25,8 @@ from vault._bundle.index import (
     revocation_entry,
     trusted_root_entry,
 )
+from vault._bundle.parity import check_parity_request, parity_name, write_parity
+from vault._bundle.part_digests import BlockHasher, PartDigests
 from vault._bundle.parts import SplitWriter, glob_escape, part_name
 from vault._catalog import queries
 from vault._catalog.schema import SigstoreRoot
@@ -85,38 +87,73 @@ def _member_size(name: str, size: int) -> int:
     return len(header) + -(-size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
 
 
-def _sized_index(index: BundleIndex, entries: list[tuple[str, bytes]]) -> BundleIndex:
+def _sized_index(index: BundleIndex, entries: list[tuple[str, bytes]], split_size: int | None) -> BundleIndex:
     """The index carrying the length of the whole stream it starts, computed before writing a byte.
 
-    The index's own length depends on the number it carries, so settle it by
-    recomputing until it stops changing (twice at most: a digit more rarely
-    moves it across a 512-byte block).
+    The index's own length depends on the numbers it carries (the length, and
+    the shape of the part digests table), so settle it by recomputing until it
+    stops changing (a few rounds at most: a digit or a block more rarely moves
+    it across a 512-byte block).
     """
     rest = sum(_member_size(name, len(raw)) for name, raw in entries)
     rest += sum(_member_size(blob_entry(sha), size) for sha, size in index.blobs.items())
     sized = replace(index, size=0)
     while True:
-        body = _member_size(INDEX_NAME, len(sized.to_bytes())) + rest + 2 * tarfile.BLOCKSIZE
+        head = _member_size(INDEX_NAME, len(sized.to_bytes()))
+        body = head + rest + 2 * tarfile.BLOCKSIZE
         total = -(-body // tarfile.RECORDSIZE) * tarfile.RECORDSIZE  # tar pads the last record
-        if total == sized.size:
+        parts = PartDigests.placeholder(total, split_size or total, head)
+        if total == sized.size and parts == sized.parts:
             return sized
-        sized = replace(sized, size=total)
+        sized = replace(sized, size=total, parts=parts)
 
 
-def _publish(sink: SplitWriter | _FileSink, out: Path) -> list[Path]:
+class _Digesting(io.RawIOBase):
+    """Passes the tar stream to its sink and through the block hasher, in order."""
+
+    def __init__(self, sink: SplitWriter | _FileSink, hasher: BlockHasher) -> None:
+        self._sink, self._hasher = sink, hasher
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._sink.tell()
+
+    def write(self, data: Any) -> int:
+        self._hasher.update(data)
+        return self._sink.write(data)
+
+
+def _overwrite(paths: list[Path], slice_size: int, offset: int, data: bytes) -> None:
+    """Write `data` at stream `offset` across the finished part files, and make it durable."""
+    while data:
+        i, at = divmod(offset, slice_size)
+        n = min(len(data), slice_size - at)
+        with open(paths[i], "r+b") as fh:
+            fh.seek(at)
+            fh.write(data[:n])
+            fh.flush()
+            os.fsync(fh.fileno())
+        data, offset = data[n:], offset + n
+
+
+def _publish(sink: SplitWriter | _FileSink, out: Path, parity: list[Path]) -> list[Path]:
     """Give the finished files their names, and remove what a previous bundle at `out` left.
 
     A re-bundle to the same -o that needs fewer parts (or none) would otherwise
-    leave old parts beside the new ones, and the reader would take them for
-    part of this bundle.
+    leave old parts (or parity parts) beside the new ones, and the reader would
+    take them for part of this bundle.
     """
     split = isinstance(sink, SplitWriter)
     final = [part_name(out, i) for i in range(len(sink.paths))] if split else [out]
-    for tmp, dst in zip(sink.paths, final, strict=True):
+    final += [parity_name(out, j) for j in range(len(parity))]
+    for tmp, dst in zip([*sink.paths, *parity], final, strict=True):
         os.replace(tmp, dst)
     keep = set(final)
     stale = [out] if out not in keep and out.is_file() else []
-    stale += [p for p in out.parent.glob(f"{glob_escape(out.name)}.[0-9][0-9][0-9]") if p not in keep]
+    for pattern in ("[0-9][0-9][0-9]", "p[0-9][0-9][0-9]"):
+        stale += [p for p in out.parent.glob(f"{glob_escape(out.name)}.{pattern}") if p not in keep]
     for p in stale:
         p.unlink(missing_ok=True)
     return final
@@ -129,8 +166,10 @@ def write_bundle(
     split_size: int | None = None,
     progress: Progress | None = None,
     omit: frozenset[str] = frozenset(),
+    parity: int = 0,
 ) -> BundleResult:
-    """`omit`: blobs the far side already holds (a delta bundle names them, and carries none of them)."""
+    """`omit`: blobs the far side already holds (a delta bundle names them, and carries none of them).
+    `parity`: parity parts to add to a split bundle (see `parity`)."""
     progress = progress or NoProgress()
     entries: list[tuple[str, bytes]] = []
     revisions: list[RevisionEntry] = []
@@ -183,8 +222,12 @@ def write_bundle(
             tuple(revisions), blobs, tuple(revocations), trusted_roots=tuple(root_names), omitted=omitted
         ),
         entries,
+        split_size,
     )
-    assert index.size is not None
+    assert index.size is not None and index.parts is not None
+    if parity and not split_size:
+        raise UsageError("--parity needs --split-size: parity rebuilds lost or damaged parts")
+    check_parity_request(parity, len(index.parts.sha256))
     if split_size and -(-index.size // split_size) > MAX_PARTS:
         need = -(-index.size // MAX_PARTS)
         raise UsageError(
@@ -195,13 +238,16 @@ def write_bundle(
     out = out.absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
     sink: SplitWriter | _FileSink
+    parity_files: list[Path] = []
     sink = (
         SplitWriter(out, split_size, PARTIAL) if split_size else _FileSink(out.with_name(out.name + PARTIAL))
     )
     try:
         # File mode, not stream mode ("w|"): stream mode re-buffers every byte through
         # 10 KiB records. The sinks only append (tell() is what they wrote).
-        with tarfile.open(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT, encoding=TAR_ENCODING) as tar:
+        hasher = BlockHasher(index.parts, index.size)
+        stream = _Digesting(sink, hasher)
+        with tarfile.open(fileobj=stream, mode="w", format=tarfile.PAX_FORMAT, encoding=TAR_ENCODING) as tar:
             tar.copybufsize = CHUNK
             raw_index = index.to_bytes()
             tar.addfile(_tarinfo(INDEX_NAME, len(raw_index)), io.BytesIO(raw_index))
@@ -215,12 +261,21 @@ def write_bundle(
         sink.close()
         if sink.written != index.size:
             raise VaultError(f"{out}: wrote {sink.written} bytes, the index announced {index.size}")
-        final = _publish(sink, out)
+        # The block digests are known only now; they take the placeholders' place, byte for byte.
+        final_index = replace(index, parts=hasher.table()).to_bytes()
+        assert len(final_index) == len(raw_index)
+        header = index.parts.body_start - -(-len(raw_index) // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+        _overwrite(sink.paths, split_size or index.size, header, final_index)
+        if parity:
+            table = replace(index, parts=hasher.table()).parts
+            assert table is not None
+            parity_files = write_parity(sink.paths, out, table, index.size, parity, PARTIAL)
+        final = _publish(sink, out, parity_files)
     except BaseException as exc:
         # Full disk, Ctrl-C, SIGTERM: no .partial file outlives the attempt.
         with contextlib.suppress(OSError):
             sink.close()
-        for p in sink.paths:
+        for p in [*sink.paths, *parity_files]:
             p.unlink(missing_ok=True)
         if isinstance(exc, OSError) and exc.filename is None:
             exc.filename = str(out)  # "No space left on device" alone does not say where
@@ -228,7 +283,9 @@ def write_bundle(
     with vault.session() as s, s.begin():
         delta = {"omitted_blobs": sorted(omitted)} if omitted else {}
         audit.record(s, "bundle", str(out), revisions=[f"{r.repo_id}@{r.commit}" for r in revisions], **delta)
+    data = final[: len(final) - len(parity_files)]
     return BundleResult(
-        str(out), [str(p) for p in final], [f"{r.repo_id}@{r.commit}" for r in revisions], len(revocations),
-        len(blobs), sum(p.stat().st_size for p in final), len(omitted), sum(omitted.values()),
+        str(out), [str(p) for p in data], [f"{r.repo_id}@{r.commit}" for r in revisions], len(revocations),
+        len(blobs), sum(p.stat().st_size for p in data), len(omitted), sum(omitted.values()),
+        [str(p) for p in final[len(data) :]],
     )  # fmt: skip

@@ -18,6 +18,7 @@ import getpass
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault import _audit as audit
+from vault._bundle.parts import PartFiles
 from vault._bundle.reader import BundleReader
 from vault._catalog import queries
 from vault._catalog.rows import FileRow, SignatureRow, add_imported_bundle, add_revision, put_signature
@@ -40,6 +42,7 @@ from vault._signing.dsse import parse_bundle
 from vault._store.damage import RevisionFiles, clear_damage, rebuild_views
 from vault._store.views import hf_view, publish
 from vault._verify.blobs import absent_blobs, stream_blobs
+from vault._verify.media import add_notes, with_repair
 from vault._verify.metadata import CheckedBundle, CheckedRevision, check_metadata
 from vault.errors import VaultError
 from vault.results import ImportResult
@@ -56,38 +59,46 @@ def import_bundle(
     progress = progress or NoProgress()
     with vault.writer_lock():
         recover(vault)
-        with BundleReader(path) as reader:
-            entries = reader.entries()
-            bundle, pending = check_metadata(vault, reader, entries, policy)
-            with vault.session() as s:
-                present = queries.revisions_present(
-                    s, [(r.entry.repo_id, r.entry.commit) for r in bundle.revisions]
-                )
-            new = [r for r in bundle.revisions if (r.entry.repo_id, r.entry.commit) not in present]
-            old = [r for r in bundle.revisions if (r.entry.repo_id, r.entry.commit) in present]
-            absent = absent_blobs(vault, bundle)
-            digests: dict[str, FileDigest] = {}
-            if new or absent:
-                with vault.store.staging("import") as staging:
-                    progress.start(sum(bundle.expected.values()), "import")
-                    try:
-                        digests, verdicts = stream_blobs(
-                            vault, reader, bundle, entries, pending, staging, progress, absent, policy
-                        )
-                    finally:
-                        progress.finish()
-                    # Everything verified: only now does a byte of it enter the store.
-                    for sha in sorted(absent):
-                        vault.store.commit_blob(staging / sha, sha, replace=True)
-                    outcome = _commit_catalog(vault, bundle, new, old, digests, verdicts, absent, policy)
-            else:
-                outcome = _commit_catalog(vault, bundle, new, old, digests, {}, absent, policy)
-        if outcome.repaired_views:
-            rebuild_views(vault, outcome.repaired_views)
-        touched = {r.entry.repo_id for r in new} | {repo for repo, _c in outcome.newly_revoked}
-        touched |= {ref.split("@")[0] for ref in outcome.refs_moved}
-        if touched:
-            publish(vault, sorted(touched))
+        # Parts rebuilt from parity live in the home's scratch space until the import is done.
+        result, notes = with_repair(
+            path, partial(_import, vault, policy, progress), partial(vault.store.staging, "rebuilt")
+        )
+    return add_notes(result, notes)
+
+
+def _import(vault: Home, policy: ContentPolicy, progress: Progress, path: Path | PartFiles) -> ImportResult:
+    with BundleReader(path) as reader:
+        entries = reader.entries()
+        bundle, pending = check_metadata(vault, reader, entries, policy)
+        with vault.session() as s:
+            present = queries.revisions_present(
+                s, [(r.entry.repo_id, r.entry.commit) for r in bundle.revisions]
+            )
+        new = [r for r in bundle.revisions if (r.entry.repo_id, r.entry.commit) not in present]
+        old = [r for r in bundle.revisions if (r.entry.repo_id, r.entry.commit) in present]
+        absent = absent_blobs(vault, bundle)
+        digests: dict[str, FileDigest] = {}
+        if new or absent:
+            with vault.store.staging("import") as staging:
+                progress.start(sum(bundle.expected.values()), "import")
+                try:
+                    digests, verdicts = stream_blobs(
+                        vault, reader, bundle, entries, pending, staging, progress, absent, policy
+                    )
+                finally:
+                    progress.finish()
+                # Everything verified: only now does a byte of it enter the store.
+                for sha in sorted(absent):
+                    vault.store.commit_blob(staging / sha, sha, replace=True)
+                outcome = _commit_catalog(vault, bundle, new, old, digests, verdicts, absent, policy)
+        else:
+            outcome = _commit_catalog(vault, bundle, new, old, digests, {}, absent, policy)
+    if outcome.repaired_views:
+        rebuild_views(vault, outcome.repaired_views)
+    touched = {r.entry.repo_id for r in new} | {repo for repo, _c in outcome.newly_revoked}
+    touched |= {ref.split("@")[0] for ref in outcome.refs_moved}
+    if touched:
+        publish(vault, sorted(touched))
     if new:
         status = "imported"
     elif outcome.repaired:

@@ -13,13 +13,19 @@ it needs are read as plain SQL, so verifying starts as fast as a bare read.
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vault._bundle.parts import PartFiles
 from vault._bundle.reader import BundleReader
 from vault._checks.policy import ContentPolicy
 from vault._progress import NoProgress, Progress
 from vault._verify.blobs import stream_blobs
+from vault._verify.media import add_notes, with_repair
 from vault._verify.metadata import check_metadata
 from vault.results import VerifyReport
 
@@ -30,9 +36,14 @@ if TYPE_CHECKING:
 def verify_bundle(
     vault: Home, path: Path, policy: ContentPolicy | None = None, progress: Progress | None = None
 ) -> VerifyReport:
-    """Check everything, write nothing."""
-    policy = policy or ContentPolicy()
-    progress = progress or NoProgress()
+    """Check everything, write nothing (in the home: parts rebuilt from parity go to a temporary dir)."""
+    report, notes = with_repair(
+        path, partial(_verify, vault, policy or ContentPolicy(), progress or NoProgress()), _temporary_dir
+    )
+    return add_notes(report, notes)
+
+
+def _verify(vault: Home, policy: ContentPolicy, progress: Progress, path: Path | PartFiles) -> VerifyReport:
     with BundleReader(path) as reader:
         entries = reader.entries()
         bundle, pending = check_metadata(vault, reader, entries, policy)
@@ -52,3 +63,9 @@ def verify_bundle(
         bytes=sum(d.size for d in digests.values()),
         notes=bundle.notes,
     )
+
+
+@contextlib.contextmanager
+def _temporary_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="vault-verify-") as d:
+        yield Path(d)

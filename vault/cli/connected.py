@@ -189,6 +189,13 @@ def sign(
     metavar="RECEIPT",
     help="Leave out the blobs a signed 'vault inventory' receipt says the far side holds.",
 )
+@click.option(
+    "--parity",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Add this many parity parts OUT.p000, …: any that many lost or damaged parts can be rebuilt.",
+)
 @pass_settings
 def bundle(
     settings: Settings,
@@ -197,12 +204,14 @@ def bundle(
     split_size: str | None,
     base: tuple[str, ...],
     have: Path | None,
+    parity: int,
 ) -> None:
     """Write signed revisions into a bundle for transfer (a delta bundle with --base or --have)."""
     size = parse_size(split_size) if split_size else None
     with settings.open() as v:
-        r = v.bundle(list(refs), out, size, TerminalProgress(settings), base=base, have=have)
+        r = v.bundle(list(refs), out, size, TerminalProgress(settings), base=base, have=have, parity=parity)
     parts = f" in {len(r.parts)} parts" if size else ""
+    parts += f" (+{len(r.parity)} parity)" if r.parity else ""
     text = f"wrote {r.bundle}{parts}: {len(r.revisions)} revision(s), {r.blobs} blobs, {human_bytes(r.bytes)}"
     if r.omitted_blobs:
         text += f"; left out {r.omitted_blobs} blobs ({human_bytes(r.omitted_bytes)}) the far side holds"

@@ -1,0 +1,321 @@
+"""Parity parts: Reed-Solomon (zfec) over a split bundle's parts, to rebuild lost or damaged ones.
+
+With `--parity N`, the k data parts `OUT.000…` get N parity parts `OUT.p000…`;
+any k good parts out of the k + N rebuild the rest. Each parity part is a
+plain tar (`tar tvf` shows it) of two entries: `vault-parity.json`, the
+geometry and the block digests of every data and parity part (so the reader
+knows which parts are good even if the bundle's own index is the damaged
+part), and `parity`, this part's share, one slice long.
+
+Nothing here is trusted: rebuilt bytes go through the same verification as
+bytes that crossed intact, so a forged parity part can only fail an import.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tarfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from vault._bundle.part_digests import PLACEHOLDER, BlockHasher, PartDigests, block_spans, find_damage
+from vault._hashing import sha256_hex
+from vault._statements.manifest import canonical_json
+from vault.errors import UsageError
+
+FORMAT = "vault-parity"
+VERSION = 1
+HEADER_NAME = "vault-parity.json"
+DATA_NAME = "parity"
+MAX_SHARES = 256  # zfec's limit on data + parity parts
+MAX_HEADER = 8 << 20
+STRIPE = 1 << 20
+
+
+def parity_name(out: Path, j: int) -> Path:
+    return out.with_name(f"{out.name}.p{j:03d}")
+
+
+PARITY_SUFFIX = re.compile(r"\.p\d{3}$")
+
+
+def check_parity_request(parity: int, parts: int) -> None:
+    if parity < 0:
+        raise UsageError("--parity must be 0 or more")
+    if parity and parts + parity > MAX_SHARES:
+        raise UsageError(
+            f"--parity {parity} with {parts} parts: at most {MAX_SHARES} parts and parity parts in all "
+            "(use a larger --split-size)"
+        )
+
+
+@dataclass(frozen=True)
+class ParityHeader:
+    k: int  # data parts
+    n: int  # data + parity parts
+    share: int  # this part's share number (k … n-1)
+    total: int  # the bundle's length
+    head_sha256: str  # the bundle's bytes before its part digests start (the index entry)
+    data: PartDigests  # block digests of the data parts
+    parity: tuple[tuple[str, ...], ...]  # block digests of each parity share
+
+    def to_bytes(self) -> bytes:
+        return canonical_json(
+            {
+                "format": FORMAT,
+                "version": VERSION,
+                "k": self.k,
+                "n": self.n,
+                "share": self.share,
+                "total": self.total,
+                "head_sha256": self.head_sha256,
+                "data": self.data.to_json(),
+                "parity": [list(p) for p in self.parity],
+            }
+        )
+
+    @classmethod
+    def parse(cls, raw: bytes) -> ParityHeader:
+        doc = json.loads(raw)
+        if doc.get("format") != FORMAT or doc.get("version") != VERSION:
+            raise ValueError("not a vault parity part")
+        k, n, share, total = (doc[x] for x in ("k", "n", "share", "total"))
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (k, n, share, total)):
+            raise ValueError("geometry must be integers")
+        if not (0 < k < n <= MAX_SHARES and k <= share < n and total > 0):
+            raise ValueError("geometry out of range")
+        data = PartDigests.from_json(doc["data"], total)
+        if len(data.sha256) != k:
+            raise ValueError("data digests do not list k parts")
+        shape = len(block_spans(0, data.slice_size, data.block_size))
+        parity = doc["parity"]
+        if not isinstance(parity, list) or len(parity) != n - k:
+            raise ValueError("parity digests do not list every parity part")
+        if not all(isinstance(p, list) and len(p) == shape for p in parity):
+            raise ValueError("parity digests have the wrong shape")
+        head = doc["head_sha256"]
+        if not isinstance(head, str) or len(head) != 64:
+            raise ValueError("bad head digest")
+        return cls(k, n, share, total, head, data, tuple(tuple(str(d) for d in p) for p in parity))
+
+    def share_table(self) -> PartDigests:
+        """A parity share checked like a data part: one slice, digests from the first byte."""
+        slice_size = self.data.slice_size
+        return PartDigests(slice_size, self.data.block_size, 0, (self.parity[self.share - self.k],))
+
+
+def share_plan(slice_size: int, block_size: int) -> PartDigests:
+    """How a parity share's blocks are cut: one slice, from its first byte, at the data's block size."""
+    return PartDigests(
+        slice_size, block_size, 0, (tuple(PLACEHOLDER for _ in block_spans(0, slice_size, block_size)),)
+    )
+
+
+def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = size, 0o444, 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+class _Stripes:
+    """Reads the k data parts side by side, one stripe at a time, the short last part padded with zeros."""
+
+    def __init__(self, parts: Sequence[Path], slice_size: int) -> None:
+        self._fhs = [open(p, "rb") for p in parts]  # noqa: SIM115 - closed in close()
+        self._slice = slice_size
+
+    def read(self, offset: int, length: int) -> list[bytes]:
+        out = []
+        for fh in self._fhs:
+            fh.seek(offset)
+            chunk = fh.read(length)
+            out.append(chunk + bytes(length - len(chunk)))
+        return out
+
+    def close(self) -> None:
+        for fh in self._fhs:
+            fh.close()
+
+
+def write_parity(
+    parts: Sequence[Path], out: Path, data: PartDigests, total: int, parity: int, suffix: str
+) -> list[Path]:
+    """Encode `parity` parity parts over the finished data parts; returns the files, named `…suffix`."""
+    import zfec
+
+    k, n, slice_size = len(parts), len(parts) + parity, data.slice_size
+    with open(parts[0], "rb") as fh:
+        head = fh.read(data.body_start)
+    if len(head) < data.body_start:  # the index spans parts (a tiny --split-size)
+        head = _read_stream(parts, slice_size, 0, data.body_start)
+    encoder = zfec.Encoder(k, n)
+    plan = share_plan(slice_size, data.block_size)
+    hashers = [BlockHasher(plan, slice_size) for _ in range(parity)]
+    stripes = _Stripes(parts, slice_size)
+    scratch = [out.with_name(f"{parity_name(out, j).name}.data{suffix}") for j in range(parity)]
+    try:
+        sinks = [open(p, "wb") for p in scratch]  # noqa: SIM115 - closed below
+        try:
+            for offset in range(0, slice_size, STRIPE):
+                length = min(STRIPE, slice_size - offset)
+                shares = encoder.encode(stripes.read(offset, length), list(range(k, n)))
+                for sink, hasher, share in zip(sinks, hashers, shares, strict=True):
+                    hasher.update(share)
+                    sink.write(share)
+        finally:
+            for sink in sinks:
+                sink.close()
+            stripes.close()
+        digests = tuple(h.table().sha256[0] for h in hashers)
+        files: list[Path] = []
+        try:
+            for j in range(parity):
+                header = ParityHeader(k, n, k + j, total, sha256_hex(head), data, digests).to_bytes()
+                files.append(out.with_name(parity_name(out, j).name + suffix))
+                _write_parity_tar(files[-1], header, scratch[j], slice_size)
+        except BaseException:
+            for p in files:
+                p.unlink(missing_ok=True)
+            raise
+        return files
+    finally:
+        for p in scratch:
+            p.unlink(missing_ok=True)
+
+
+def _write_parity_tar(path: Path, header: bytes, share: Path, size: int) -> None:
+    from vault._store.durable import BulkWriter
+
+    with open(path, "wb") as raw:
+        sink = BulkWriter(raw)
+        with tarfile.open(fileobj=_Sink(sink), mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:
+            tar.copybufsize = STRIPE
+            tar.addfile(_tarinfo(HEADER_NAME, len(header)), io.BytesIO(header))
+            with open(share, "rb") as fh:
+                tar.addfile(_tarinfo(DATA_NAME, size), fh)
+        sink.close()
+
+
+class _Sink(io.RawIOBase):
+    def __init__(self, out: object) -> None:
+        self._out = out
+        self._pos = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def write(self, data: object) -> int:
+        n = self._out.write(data)  # type: ignore[attr-defined]
+        self._pos += n
+        return n
+
+
+def _read_stream(parts: Sequence[Path], slice_size: int, offset: int, length: int) -> bytes:
+    out = bytearray()
+    while length > 0:
+        i, at = divmod(offset, slice_size)
+        if i >= len(parts):
+            break
+        with open(parts[i], "rb") as fh:
+            fh.seek(at)
+            chunk = fh.read(min(length, slice_size - at))
+        if not chunk:
+            break
+        out += chunk
+        offset, length = offset + len(chunk), length - len(chunk)
+    return bytes(out)
+
+
+@dataclass(frozen=True)
+class ParityPart:
+    path: Path
+    header: ParityHeader
+    data_offset: int  # where the share's bytes start in the file
+
+
+def read_parity_parts(base: Path) -> list[ParityPart]:
+    """The readable parity parts beside a bundle; unreadable ones are skipped (they count as lost)."""
+    found = []
+    for path in sorted(base.parent.glob(f"{_glob_escape(base.name)}.p[0-9][0-9][0-9]")):
+        try:
+            with tarfile.open(path, "r:") as tar:
+                first = tar.next()
+                if first is None or first.name != HEADER_NAME or not first.isreg() or first.size > MAX_HEADER:
+                    continue
+                fh = tar.extractfile(first)
+                assert fh is not None
+                header = ParityHeader.parse(fh.read(first.size))
+                second = tar.next()
+                if second is None or second.name != DATA_NAME or not second.isreg():
+                    continue
+                if second.size != header.data.slice_size:
+                    continue
+                found.append(ParityPart(path, header, second.offset_data))
+        except (OSError, tarfile.TarError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+            continue
+    return found
+
+
+def good_parity_shares(parts: list[ParityPart]) -> dict[int, ParityPart]:
+    """Parity parts whose share bytes match the digests they carry (one per share number)."""
+    good: dict[int, ParityPart] = {}
+    for p in parts:
+        if p.header.share in good:
+            continue
+        if not find_damage([(p.path, p.data_offset)], p.header.share_table(), p.header.data.slice_size):
+            good[p.header.share] = p
+    return good
+
+
+def rebuild(
+    header: ParityHeader,
+    data_sources: dict[int, Path],
+    parity: dict[int, ParityPart],
+    lost: Sequence[int],
+    dest: Callable[[int], Path],
+) -> dict[int, Path]:
+    """Write each lost data part from any k good shares; returns part number -> rebuilt file."""
+    import zfec
+
+    k, n, slice_size, total = header.k, header.n, header.data.slice_size, header.total
+    use = sorted(data_sources)[:k]
+    use += sorted(parity)[: k - len(use)]
+    if len(use) < k:
+        raise ValueError(f"{len(use)} good parts of the {k} needed")
+    files = {i: (data_sources[i], 0) if i < k else (parity[i].path, parity[i].data_offset) for i in use}
+    handles = {i: open(path, "rb") for i, (path, _o) in files.items()}  # noqa: SIM115 - closed below
+    outs = {i: open(dest(i), "wb") for i in lost}  # noqa: SIM115 - closed below
+    lengths = {i: min(slice_size, total - i * slice_size) for i in lost}
+    try:
+        decoder = zfec.Decoder(k, n)
+        for offset in range(0, slice_size, STRIPE):
+            length = min(STRIPE, slice_size - offset)
+            blocks = []
+            for i in use:
+                fh = handles[i]
+                fh.seek(files[i][1] + offset)
+                chunk = fh.read(length)
+                blocks.append(chunk + bytes(length - len(chunk)))
+            # Fresh lists each call: zfec reorders the sequences it is given, in place.
+            primary = decoder.decode(list(blocks), list(use))
+            for i in lost:
+                want = max(0, min(length, lengths[i] - offset))
+                outs[i].write(bytes(primary[i])[:want])
+    finally:
+        for fh in handles.values():
+            fh.close()
+        for out in outs.values():
+            out.close()
+    return {i: dest(i) for i in lost}
+
+
+def _glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", name)

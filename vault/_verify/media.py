@@ -1,0 +1,220 @@
+"""Damaged or lost media: name the part to send again, or rebuild it from parity parts.
+
+Verification runs first, as always. Only when it refuses a bundle does this
+module look at the media: the part digests (from a parity part, else from the
+bundle's index) say whether bytes were damaged in transit, which part and
+where. Then, with enough good parity parts, the lost parts are rebuilt into
+scratch space and the whole verification runs again on the rebuilt set; the
+rebuilt bytes earn no trust of their own. A refusal with no damage found is
+passed on unchanged: a forged bundle is not a damaged one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TypeVar
+
+from vault._bundle.index import INDEX_NAME, MAX_INDEX_BYTES, parse_index
+from vault._bundle.parity import ParityHeader, ParityPart, good_parity_shares, read_parity_parts, rebuild
+from vault._bundle.part_digests import Damage, PartDigests, find_damage, part_spans
+from vault._bundle.parts import PartFiles, glob_escape, part_name
+from vault.errors import BundleFormatError, NotFoundError, TrustError, VaultError, VerificationError
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class MediaState:
+    base: Path
+    table: PartDigests
+    total: int
+    sources: list[tuple[Path, int] | None]  # where each part's bytes are (file, offset)
+    names: list[str]  # how to name each part to the operator
+    damage: list[Damage]
+    parity: list[ParityPart]
+    header: ParityHeader | None
+
+    def describe(self) -> str:
+        first, *rest = self.damage
+        what = _describe(first, self.names[first.part], self.table, self.total)
+        more = f"; also {', '.join(self.names[d.part] for d in rest)}" if rest else ""
+        return f"{what}{more}"
+
+
+def _describe(d: Damage, name: str, table: PartDigests, total: int) -> str:
+    span = part_spans(total, table.slice_size)[d.part]
+    length = span[1] - span[0]
+    if d.why == "missing":
+        return f"{name} is missing"
+    if d.why == "short":
+        return f"{name} ends at byte {d.start} of {length}"
+    if d.why != "mismatch":
+        return f"{name} is {d.why}"
+    return (
+        f"{name} is damaged at bytes {d.start}-{d.end - 1} of {length} "
+        "(they do not match the part digests the bundle was written with)"
+    )
+
+
+def _layout(path: Path) -> tuple[Path, dict[int, Path], Path | None]:
+    """The bundle's base name, its numbered parts, and the single file (if not split)."""
+    m = re.match(r"^(.*)\.(\d{3})$", path.name)
+    if m and path.is_file():
+        base = path.with_name(m.group(1))
+    elif path.is_file():
+        return path, {}, path
+    else:
+        base = path
+    numbered = {
+        int(p.name.rsplit(".", 1)[1]): p
+        for p in base.parent.glob(f"{glob_escape(base.name)}.[0-9][0-9][0-9]")
+        if p.is_file()
+    }
+    return base, numbered, None
+
+
+def _index_table(first: Path | None, numbered: dict[int, Path]) -> tuple[PartDigests, int] | None:
+    """The part digests from the bundle's own index, if its first entry still reads."""
+    from vault._bundle.reader import BundleReader
+
+    target = first or numbered.get(0)
+    if target is None:
+        return None
+    try:
+        with BundleReader(target) as reader:
+            entry = next(reader.entries(), None)
+            if entry is None or entry.name != INDEX_NAME or entry.size > MAX_INDEX_BYTES:
+                return None
+            index = parse_index(entry.data.read(entry.size))
+    except VaultError:
+        return None
+    if index.parts is None or index.size is None:
+        return None
+    return index.parts, index.size
+
+
+def inspect_media(path: Path, limit: int | None = None) -> MediaState | None:
+    """Which parts are missing or damaged; None when the bundle carries no part digests to tell.
+
+    `limit`: check only the blocks before this stream offset (the signed entries).
+    """
+    base, numbered, single = _layout(path)
+    parity = read_parity_parts(base) if single is None else []
+    header = parity[0].header if parity else None
+    if header is not None:
+        table, total = header.data, header.total
+    else:
+        found = _index_table(single, numbered)
+        if found is None:
+            return None
+        table, total = found
+    count = len(part_spans(total, table.slice_size))
+    if single is not None:
+        sources: list[tuple[Path, int] | None] = [(single, i * table.slice_size) for i in range(count)]
+        names = [f"bundle {single.name}" if count == 1 else
+                 f"part {i + 1} of {count} of bundle {single.name} (from byte {i * table.slice_size})"
+                 for i in range(count)]  # fmt: skip
+    else:
+        sources = [(numbered[i], 0) if i in numbered else None for i in range(count)]
+        names = [f"part {i + 1} of {count} ({part_name(base, i).name})" for i in range(count)]
+    damage = find_damage(sources, table, total, limit=limit)
+    # The index region has no digest in the index itself; the parity parts carry one.
+    head = sources[0]
+    head_checked = header is not None and head is not None and all(d.part != 0 for d in damage)
+    if head_checked and _head_digest(head[0], head[1], table.body_start) != header.head_sha256:  # type: ignore[union-attr, index]
+        damage.insert(0, Damage(0, head[0], 0, table.body_start))  # type: ignore[index]
+    return MediaState(base, table, total, sources, names, damage, parity, header)
+
+
+def _head_digest(path: Path, offset: int, length: int) -> str:
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        return hashlib.sha256(fh.read(length)).hexdigest()
+
+
+def rebuild_parts(state: MediaState, scratch: Path) -> PartFiles:
+    """Rebuild every damaged part from k good parts; each rebuilt part must then match its digests."""
+    header = state.header
+    if header is None:
+        raise BundleFormatError(f"{state.describe()}; no parity parts came with it: send it again")
+    lost = [d.part for d in state.damage]
+    good_data = {i: s[0] for i, s in enumerate(state.sources) if s is not None and i not in lost}
+    good_parity = good_parity_shares(state.parity)
+    if len(good_data) + len(good_parity) < header.k:
+        raise BundleFormatError(
+            f"{state.describe()}; {len(good_parity)} good parity part(s) cannot rebuild "
+            f"{len(lost)} lost part(s): send them again"
+        )
+    rebuilt = rebuild(header, good_data, good_parity, lost, lambda i: scratch / part_name(state.base, i).name)
+    count = len(state.sources)
+    for i, path in rebuilt.items():
+        at: list[tuple[Path, int] | None] = [(path, 0) if j == i else None for j in range(count)]
+        if find_damage(at, state.table, state.total, only={i}):
+            raise BundleFormatError(
+                f"{state.describe()}; rebuilding it from parity did not match its digests"
+            )
+    paths = [rebuilt.get(i) or good_data[i] for i in range(header.k)]
+    return PartFiles(paths, scratch / state.base.name, dict(enumerate(paths)))
+
+
+def signed_region_end(path: Path) -> int | None:
+    """Where the first blob's data starts: a trust refusal can only come from the bytes before it."""
+    from vault._bundle.reader import BundleReader
+
+    try:
+        with BundleReader(path) as reader:
+            for entry in reader.entries():
+                if entry.name.startswith("blobs/"):
+                    return entry.offset
+    except VaultError:
+        return None
+    return None
+
+
+def with_repair(
+    path: Path,
+    attempt: Callable[[Path | PartFiles], R],
+    scratch: Callable[[], contextlib.AbstractContextManager[Path]],
+) -> tuple[R, list[str]]:
+    """Run `attempt`; if it refuses the bundle and the media is damaged, say where, or rebuild and retry."""
+    try:
+        return attempt(path), []
+    except (VerificationError, NotFoundError) as exc:
+        limit = signed_region_end(path) if isinstance(exc, TrustError) else None
+        state = _inspect(path, limit)
+        if state is None or not state.damage:
+            raise
+        if not state.parity:
+            raise type(exc)(_with_damage(str(exc), state)) from None
+        with scratch() as space:
+            files = rebuild_parts(state, space)
+            result = attempt(files)
+        names = ", ".join(state.names[d.part] for d in state.damage)
+        return result, [f"rebuilt {names} from parity parts (the rebuilt bytes verified like any others)"]
+
+
+def _with_damage(refusal: str, state: MediaState) -> str:
+    """The refusal first (a re-packed or forged bundle also fails its part digests), then where the media
+    differ from what was written, unless the refusal already said it."""
+    damage = state.describe()
+    if damage.split(";")[0] in refusal:
+        return f"{refusal}: send it again"
+    return f"{refusal} ({damage}: send it again)"
+
+
+def _inspect(path: Path, limit: int | None) -> MediaState | None:
+    try:
+        return inspect_media(path, limit)
+    except OSError:
+        return None
+
+
+def add_notes(result: R, notes: list[str]) -> R:
+    if not notes:
+        return result
+    return replace(result, notes=[*notes, *result.notes])  # type: ignore[type-var, attr-defined]
