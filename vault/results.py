@@ -199,6 +199,7 @@ class ImportResult:
     bytes: int
     notes: list[str] = field(default_factory=list)  # e.g. a carried Sigstore root other than the pinned one
     reused: int = 0  # blobs a delta bundle left out, taken from this vault's store
+    resumed: int = 0  # of `blobs`, those an interrupted import had verified: re-hashed, not re-read
 
 
 @dataclass(frozen=True)

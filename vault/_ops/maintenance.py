@@ -22,6 +22,7 @@ from vault._catalog.schema import Blob, File, Model, Revision
 from vault._hashing import hash_all
 from vault._ops.revocation import REVOKED
 from vault._store.damage import clear_damage, damaged_blobs, rebuild_views, record_damage
+from vault._store.resume import ResumeArea
 from vault._store.views import publish
 from vault.results import DamagedBlob, GcResult, ScrubReport
 from vault.status import DAMAGED
@@ -146,10 +147,16 @@ def gc(vault: Home, dry_run: bool = False) -> GcResult:
                     blob.unlink()
             if not dry_run and not any(prefix.iterdir()):
                 prefix.rmdir()
-        if not dry_run and (removed_blobs or removed_views):
+        # Blobs an interrupted import kept for its next attempt: gc gives up on that attempt.
+        resume = ResumeArea(vault.store.tmp)
+        kept = sorted(resume.dir.iterdir()) if resume.dir.is_dir() else []
+        freed += sum(p.stat().st_size for p in kept)
+        if not dry_run:
+            resume.clear()
+        if not dry_run and (removed_blobs or removed_views or kept):
             with vault.session() as s, s.begin():
                 audit.record(s, "gc", str(vault.home), blobs=len(removed_blobs), views=removed_views,
-                             bytes=freed)  # fmt: skip
+                             bytes=freed, **({"resume_blobs": len(kept)} if kept else {}))  # fmt: skip
         _prune_empty_dirs(vault.store.models, dry_run)
     return GcResult(dry_run, removed_blobs, removed_views, freed)
 

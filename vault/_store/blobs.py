@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from vault._store.durable import sync_dir
+from vault._store.resume import DIR_NAME as RESUME_DIR
 from vault.errors import IntegrityError
 
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
@@ -115,6 +116,8 @@ class Store:
     def remove_leftovers(self) -> None:
         """Remove scratch dirs of killed runs; they never hold anything committed."""
         for child in self.tmp.iterdir() if self.tmp.is_dir() else ():
+            if child.name == RESUME_DIR:
+                continue  # verified blobs an interrupted import kept (see `resume`)
             pid = child.name.split("-")[1] if child.name.count("-") >= 2 else ""
             if pid.isdigit() and _pid_alive(int(pid)):
                 continue

@@ -24,6 +24,7 @@ from vault._checks.policy import ContentPolicy
 from vault._hashing import DurableFile, FileDigest, hash_all, hash_stream
 from vault._hub.metadata import GIT_SHA1_MAX_SIZE
 from vault._progress import CountingReader, Progress
+from vault._store.resume import ResumeArea
 from vault._verify.metadata import CheckedBundle
 from vault.errors import BundleFormatError, IntegrityError
 
@@ -66,6 +67,7 @@ def stream_blobs(
     progress: Progress,
     absent: set[str],
     policy: ContentPolicy,
+    resume: ResumeArea | None = None,
 ) -> tuple[dict[str, FileDigest], dict[str, Verdict]]:
     """Hash and check every blob; with `staging`, write the `absent` ones there (fsynced) as they stream.
 
@@ -73,6 +75,10 @@ def stream_blobs(
     missing ones an import repairs. Each blob's content is then judged by its
     bytes: on import, the very copy that will be stored (a medium that answers
     a second read differently gains nothing); on verify, the bundle's bytes.
+
+    With `resume`, a blob an interrupted import already verified is re-hashed
+    from its kept copy instead of read from the bundle, and each blob that
+    passes is kept for the next attempt.
     """
     seen: set[str] = set()
     stream = entries if pending is None else _prepend(pending, entries)
@@ -91,11 +97,22 @@ def stream_blobs(
         return _receive(reader, entry, destination(sha), progress, with_blake3, overlap)
 
     digests: dict[str, FileDigest] = {}
+    if resume is not None and staging is not None:
+        for sha, _entry in blobs:
+            dest = destination(sha)
+            kept = resume.take(sha, bundle.expected[sha], dest) if dest is not None else None
+            if kept is not None:
+                _check_digest(bundle, sha, kept)
+                digests[sha] = kept
+    to_read = [blob for blob in blobs if blob[0] not in digests]
     # closing(): on a refusal, the streams still in flight finish before staging is removed.
-    with closing(hash_all(receive, blobs, lambda blob: blob[1].size)) as hashed:
+    with closing(hash_all(receive, to_read, lambda blob: blob[1].size)) as hashed:
         for (sha, _entry), got in hashed:
             _check_digest(bundle, sha, got)
             digests[sha] = got
+            dest = destination(sha)
+            if resume is not None and dest is not None:
+                resume.keep(dest, sha)
     verdicts: dict[str, Verdict] = {}
     for sha, entry in blobs:
         dest = destination(sha)

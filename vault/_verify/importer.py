@@ -40,11 +40,12 @@ from vault._ops.revocation import REVOKED, apply_revocation, is_revoked
 from vault._progress import NoProgress, Progress
 from vault._signing.dsse import parse_bundle
 from vault._store.damage import RevisionFiles, clear_damage, rebuild_views
+from vault._store.resume import ResumeArea
 from vault._store.views import hf_view, publish
 from vault._verify.blobs import absent_blobs, stream_blobs
 from vault._verify.media import add_notes, with_repair
 from vault._verify.metadata import CheckedBundle, CheckedRevision, check_metadata
-from vault.errors import VaultError
+from vault.errors import VaultError, VerificationError
 from vault.results import ImportResult
 from vault.status import AVAILABLE
 
@@ -78,19 +79,26 @@ def _import(vault: Home, policy: ContentPolicy, progress: Progress, path: Path |
         old = [r for r in bundle.revisions if (r.entry.repo_id, r.entry.commit) in present]
         absent = absent_blobs(vault, bundle)
         digests: dict[str, FileDigest] = {}
+        resumed = 0
         if new or absent:
+            resume = ResumeArea(vault.store.tmp)
             with vault.store.staging("import") as staging:
                 progress.start(sum(bundle.expected.values()), "import")
                 try:
                     digests, verdicts = stream_blobs(
-                        vault, reader, bundle, entries, pending, staging, progress, absent, policy
+                        vault, reader, bundle, entries, pending, staging, progress, absent, policy, resume
                     )
+                except VerificationError:
+                    resume.drop_added()  # a refusal leaves the home as it was
+                    raise
                 finally:
                     progress.finish()
+                resumed = len(resume.taken)
                 # Everything verified: only now does a byte of it enter the store.
                 for sha in sorted(absent):
                     vault.store.commit_blob(staging / sha, sha, replace=True)
                 outcome = _commit_catalog(vault, bundle, new, old, digests, verdicts, absent, policy)
+                resume.forget(absent)
         else:
             outcome = _commit_catalog(vault, bundle, new, old, digests, {}, absent, policy)
     if outcome.repaired_views:
@@ -121,6 +129,7 @@ def _import(vault: Home, policy: ContentPolicy, progress: Progress, path: Path |
         bytes=sum(digests[sha].size for sha in absent & set(digests)),
         notes=bundle.notes,
         reused=len(bundle.from_store),
+        resumed=resumed,
     )
 
 
