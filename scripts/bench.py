@@ -357,6 +357,87 @@ def bench_sparse(tmp: Path, size: int, shards: int) -> list[str]:
     return lines
 
 
+def bench_parity(tmp: Path, model: Path, repeat: int, parts: int = 8, parity: int = 2) -> list[str]:
+    """Parity parts: what writing them and rebuilding a lost part cost, against the same commands without.
+
+    Encode: `bundle --parity` against `bundle` (same split). Decode: `import` of
+    the bundle with one data part deleted against `import` of the whole one;
+    the difference is the media check, the rebuild and the second read.
+    Also the Reed-Solomon codec alone (zfec, in this process) on the parts.
+    """
+    key = tmp / "pk"
+    quiet([VAULT, "keygen", "-o", key])
+    conn = tmp / "parity-conn"
+    quiet(vault(conn, "add", model, "--repo", REPO, "--revision", COMMIT))
+    quiet(vault(conn, "sign", REPO, "--key", f"{key}.pem"))
+    size = tree_size(model)
+    split = str(max(1 << 20, -(-size // parts)))
+    plain_out, par_out = tmp / "plain" / "b.vault", tmp / "par" / "b.vault"
+
+    def plain() -> Run:
+        drop(plain_out.parent)
+        return timed(vault(conn, "bundle", REPO, "-o", plain_out, "--split-size", split))
+
+    def with_parity() -> Run:
+        drop(par_out.parent)
+        return timed(
+            vault(conn, "bundle", REPO, "-o", par_out, "--split-size", split, "--parity", str(parity))
+        )
+
+    plain_m, par_m = alternate(repeat, plain, with_parity)
+    data_parts = sorted(par_out.parent.glob("b.vault.[0-9][0-9][0-9]"))
+    bsize = sum(p.stat().st_size for p in data_parts)
+    gap, lost = tmp / "parity-gap", data_parts[len(data_parts) // 2]
+    spare = tmp / "spare-part"
+    shutil.copy(lost, spare)
+
+    def intact() -> Run:
+        trusting_home(gap, Path(f"{key}.pub.pem"))
+        shutil.copy(spare, lost)
+        return timed(vault(gap, "import", par_out))
+
+    def one_lost() -> Run:
+        trusting_home(gap, Path(f"{key}.pub.pem"))
+        lost.unlink(missing_ok=True)
+        return timed(vault(gap, "import", par_out))
+
+    intact_m, lost_m = alternate(repeat, intact, one_lost)
+    shutil.copy(spare, lost)
+    enc, dec = _codec_speed(data_parts, parity, tmp)
+    mb = bsize / 1e6
+    return [
+        f"parity: bundle {bsize / MIB:.1f} MiB in {len(data_parts)} parts, +{parity} parity parts, "
+        f"median of {repeat}",
+        row("bundle --parity", par_m, "bundle", plain_m,
+            f"time {par_m.median / plain_m.median:.2f}x", ""),
+        row("import, 1 part lost", lost_m, "import, intact", intact_m,
+            f"time {lost_m.median / intact_m.median:.2f}x", ""),
+        f"zfec alone over the parts: encode {enc:.0f} MB/s of data, rebuild of one part {dec:.0f} MB/s "
+        f"of data read ({mb:.0f} MB)",
+    ]  # fmt: skip
+
+
+def _codec_speed(parts: list[Path], parity: int, tmp: Path) -> tuple[float, float]:
+    """Throughput of the library's own encoder and decoder over real parts (MB/s of data parts read)."""
+    sys.path.insert(0, str(ROOT))
+    from vault._bundle.parity import read_parity_parts, rebuild, write_parity
+    from vault._bundle.part_digests import block_size_for
+
+    total = sum(p.stat().st_size for p in parts)
+    out = tmp / "codec" / "b.vault"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    write_parity(parts, out, block_size_for(total), total, parity, "")
+    encode = total / 1e6 / (time.perf_counter() - start)
+    shares = {p.header.share: p for p in read_parity_parts(out)}
+    header = next(iter(shares.values())).header
+    good = {i: p for i, p in enumerate(parts) if i != 0}
+    start = time.perf_counter()
+    rebuild(header, good, shares, [0], lambda i: tmp / "codec" / f"rebuilt-{i}")
+    decode = total / 1e6 / (time.perf_counter() - start)
+    return encode, decode
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", type=Path, default=ROOT / ".cache/models/all-MiniLM-L6-v2")
@@ -365,6 +446,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5, help="runs of each command; the median is reported")
     ap.add_argument("--sparse", help="also run the round trip on sparse shards of this size (e.g. 200G)")
     ap.add_argument("--skip-model", action="store_true", help="only start-up, resolve and --sparse")
+    ap.add_argument("--parity", type=int, default=2, help="parity parts in the parity case (0 skips it)")
     args = ap.parse_args()
     lines: list[str] = [f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}"]
     with tempfile.TemporaryDirectory(prefix="vault-bench-", dir=os.environ.get("VAULT_BENCH_DIR")) as tmpdir:
@@ -374,6 +456,8 @@ def main() -> None:
             if args.size:
                 model = synthetic_model(tmp / "synthetic-model", parse_size(args.size), args.shards)
             lines += bench_model(tmp, model, args.repeat)
+            if args.parity:
+                lines += bench_parity(tmp, model, args.repeat, parity=args.parity)
         lines += bench_startup(tmp, args.repeat)
         lines += bench_resolve(tmp, args.repeat)
         if args.sparse:

@@ -155,3 +155,22 @@ def test_rebundling_removes_stale_parity_parts(tmp_path: Path, homes: tuple[Path
     assert len(_bundle(tmp_path, connected, "--parity", "2")["parity"]) == 2
     assert _bundle(tmp_path, connected)["parity"] == []
     assert not list((tmp_path / "media").glob("tiny.vault.p*"))
+
+
+@pytest.mark.parametrize("harm", ["lose-first", "flip-second"])
+def test_parity_rebuilds_parts_that_hold_the_index(tmp_path: Path, keypair: KeyPair, harm: str) -> None:
+    """With tiny parts the index spans several of them: losing those is rebuilt like any other part."""
+    connected, gap = tmp_path / "connected", tmp_path / "gap"
+    run("add", write_tiny_model(tmp_path / "model"), "--repo", "acme/tiny", home=connected)
+    run("sign", "acme/tiny", "--key", keypair.private, home=connected)
+    run("trust", "add", "acme", "--key", keypair.public, "--scope", "acme/*", home=gap)
+    out = tmp_path / "small" / "t.vault"
+    result = run_json("bundle", "acme/tiny", "-o", out, "--split-size", "1K", "--parity", "1", home=connected)
+    parts = [Path(p) for p in result["parts"]]  # type: ignore[index]
+    assert (tmp_path / "small" / "t.vault.p000").is_file()
+    if harm == "lose-first":
+        parts[0].unlink()
+    else:
+        _flip(parts[1], 100)  # the index (several KiB) runs through the second part
+    out_text = run("import", out, home=gap).stdout
+    assert "rebuilt part" in out_text and ("(t.vault.000)" in out_text or "(t.vault.001)" in out_text)

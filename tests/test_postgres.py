@@ -101,6 +101,14 @@ def test_air_gapped_catalog_in_postgres(transfer: Transfer, pg_env: dict[str, st
     assert all(s["verified"] is True for s in shown["signatures"]) and shown["signatures"]
     assert run_json("fsck", home=gap, env=pg_env)["clean"]
     assert run_json("audit", home=gap, env=pg_env)["chain_intact"]
+    # Delta transfers read the PostgreSQL catalog too: the receipt's holdings, the store's blobs.
+    run("keygen", "-o", tmp_path / "site")
+    receipt = tmp_path / "receipt.json"
+    inv = run_json("inventory", "-o", receipt, "--key", tmp_path / "site.pem", home=gap, env=pg_env)
+    assert (inv["revisions"], inv["blobs"]) == (1, len({f["sha256"] for f in shown["files"]}))
+    delta = tmp_path / "delta.vault"
+    run("bundle", t.repo_id, "--base", f"{t.repo_id}@{t.commit}", "-o", delta, home=t.connected)
+    assert run_json("verify", delta, home=gap, env=pg_env)["blobs"] == 0
 
     run("revoke", t.repo_id, "--reason", "test", "--key", t.key.private, home=t.connected)
     run("bundle", "-o", tmp_path / "r.vault", home=t.connected)

@@ -371,8 +371,10 @@ def _root_entry(entries: Entries) -> str:
 
 
 def _unsized(entries: Entries) -> Entries:
+    """A re-packed bundle: its length and part digests no longer describe it, so they go."""
     index = index_of(entries)
     index.pop("size")
+    index.pop("parts")
     return set_index(entries, index)
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vault._bundle.part_digests import PLACEHOLDER, BlockHasher, PartDigests, block_spans, find_damage
-from vault._hashing import sha256_hex
+from vault._bundle.tar_entries import TAR_ENCODING, TAR_FORMAT, entry_info
 from vault._statements.manifest import canonical_json
 from vault.errors import UsageError
 
@@ -58,8 +58,9 @@ class ParityHeader:
     n: int  # data + parity parts
     share: int  # this part's share number (k … n-1)
     total: int  # the bundle's length
-    head_sha256: str  # the bundle's bytes before its part digests start (the index entry)
-    data: PartDigests  # block digests of the data parts
+    # Block digests of the data parts, of every byte (`body_start` 0): written after the
+    # bundle, they cover its index too, which the index's own table cannot.
+    data: PartDigests
     parity: tuple[tuple[str, ...], ...]  # block digests of each parity share
 
     def to_bytes(self) -> bytes:
@@ -71,7 +72,6 @@ class ParityHeader:
                 "n": self.n,
                 "share": self.share,
                 "total": self.total,
-                "head_sha256": self.head_sha256,
                 "data": self.data.to_json(),
                 "parity": [list(p) for p in self.parity],
             }
@@ -96,10 +96,9 @@ class ParityHeader:
             raise ValueError("parity digests do not list every parity part")
         if not all(isinstance(p, list) and len(p) == shape for p in parity):
             raise ValueError("parity digests have the wrong shape")
-        head = doc["head_sha256"]
-        if not isinstance(head, str) or len(head) != 64:
-            raise ValueError("bad head digest")
-        return cls(k, n, share, total, head, data, tuple(tuple(str(d) for d in p) for p in parity))
+        if data.body_start != 0:
+            raise ValueError("parity digests must cover every byte")
+        return cls(k, n, share, total, data, tuple(tuple(str(d) for d in p) for p in parity))
 
     def share_table(self) -> PartDigests:
         """A parity share checked like a data part: one slice, digests from the first byte."""
@@ -112,14 +111,6 @@ def share_plan(slice_size: int, block_size: int) -> PartDigests:
     return PartDigests(
         slice_size, block_size, 0, (tuple(PLACEHOLDER for _ in block_spans(0, slice_size, block_size)),)
     )
-
-
-def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.size, info.mode, info.mtime = size, 0o444, 0
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
 
 
 class _Stripes:
@@ -143,19 +134,21 @@ class _Stripes:
 
 
 def write_parity(
-    parts: Sequence[Path], out: Path, data: PartDigests, total: int, parity: int, suffix: str
+    parts: Sequence[Path], out: Path, block_size: int, total: int, parity: int, suffix: str
 ) -> list[Path]:
-    """Encode `parity` parity parts over the finished data parts; returns the files, named `…suffix`."""
+    """Encode `parity` parity parts over the finished data parts; returns the files, named `…suffix`.
+
+    The data parts are read once, stripe by stripe; the same pass digests every
+    data part from its first byte, for the parity headers.
+    """
     import zfec
 
-    k, n, slice_size = len(parts), len(parts) + parity, data.slice_size
-    with open(parts[0], "rb") as fh:
-        head = fh.read(data.body_start)
-    if len(head) < data.body_start:  # the index spans parts (a tiny --split-size)
-        head = _read_stream(parts, slice_size, 0, data.body_start)
+    k, n, slice_size = len(parts), len(parts) + parity, parts[0].stat().st_size
     encoder = zfec.Encoder(k, n)
-    plan = share_plan(slice_size, data.block_size)
+    plan = share_plan(slice_size, block_size)
     hashers = [BlockHasher(plan, slice_size) for _ in range(parity)]
+    lengths = [p.stat().st_size for p in parts]
+    data_hashers = [BlockHasher(share_plan(n_bytes, block_size), n_bytes) for n_bytes in lengths]
     stripes = _Stripes(parts, slice_size)
     scratch = [out.with_name(f"{parity_name(out, j).name}.data{suffix}") for j in range(parity)]
     try:
@@ -163,7 +156,11 @@ def write_parity(
         try:
             for offset in range(0, slice_size, STRIPE):
                 length = min(STRIPE, slice_size - offset)
-                shares = encoder.encode(stripes.read(offset, length), list(range(k, n)))
+                blocks = stripes.read(offset, length)
+                for i, (block, hasher) in enumerate(zip(blocks, data_hashers, strict=True)):
+                    if offset < lengths[i]:
+                        hasher.update(block[: lengths[i] - offset])  # not the last part's padding
+                shares = encoder.encode(blocks, list(range(k, n)))
                 for sink, hasher, share in zip(sinks, hashers, shares, strict=True):
                     hasher.update(share)
                     sink.write(share)
@@ -172,10 +169,11 @@ def write_parity(
                 sink.close()
             stripes.close()
         digests = tuple(h.table().sha256[0] for h in hashers)
+        data = PartDigests(slice_size, block_size, 0, tuple(h.table().sha256[0] for h in data_hashers))
         files: list[Path] = []
         try:
             for j in range(parity):
-                header = ParityHeader(k, n, k + j, total, sha256_hex(head), data, digests).to_bytes()
+                header = ParityHeader(k, n, k + j, total, data, digests).to_bytes()
                 files.append(out.with_name(parity_name(out, j).name + suffix))
                 _write_parity_tar(files[-1], header, scratch[j], slice_size)
         except BaseException:
@@ -193,11 +191,11 @@ def _write_parity_tar(path: Path, header: bytes, share: Path, size: int) -> None
 
     with open(path, "wb") as raw:
         sink = BulkWriter(raw)
-        with tarfile.open(fileobj=_Sink(sink), mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:
+        with tarfile.open(fileobj=_Sink(sink), mode="w", format=TAR_FORMAT, encoding=TAR_ENCODING) as tar:
             tar.copybufsize = STRIPE
-            tar.addfile(_tarinfo(HEADER_NAME, len(header)), io.BytesIO(header))
+            tar.addfile(entry_info(HEADER_NAME, len(header)), io.BytesIO(header))
             with open(share, "rb") as fh:
-                tar.addfile(_tarinfo(DATA_NAME, size), fh)
+                tar.addfile(entry_info(DATA_NAME, size), fh)
         sink.close()
 
 
@@ -218,7 +216,7 @@ class _Sink(io.RawIOBase):
         return n
 
 
-def _read_stream(parts: Sequence[Path], slice_size: int, offset: int, length: int) -> bytes:
+def read_stream(parts: Sequence[Path], slice_size: int, offset: int, length: int) -> bytes:
     out = bytearray()
     while length > 0:
         i, at = divmod(offset, slice_size)

@@ -75,7 +75,9 @@ class PartDigests:
         if not isinstance(doc, dict):
             raise ValueError("parts is not an object")
         nums = [doc.get(k) for k in ("slice_size", "block_size", "body_start")]
-        if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in nums):
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in nums) or not all(
+            nums[:2]
+        ):
             raise ValueError("parts sizes must be positive integers")
         slice_size, block, body_start = nums  # type: ignore[misc]
         if block != block_size_for(total) or body_start > total:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import queue
 import tarfile
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,7 @@ from vault._bundle.index import (
 from vault._bundle.parity import check_parity_request, parity_name, write_parity
 from vault._bundle.part_digests import BlockHasher, PartDigests
 from vault._bundle.parts import SplitWriter, glob_escape, part_name
+from vault._bundle.tar_entries import TAR_ENCODING, TAR_FORMAT, entry_info
 from vault._catalog import queries
 from vault._catalog.schema import SigstoreRoot
 from vault._hashing import CHUNK
@@ -43,15 +46,6 @@ if TYPE_CHECKING:
 
 PARTIAL = ".partial"
 MAX_PARTS = 1000  # OUT.000 … OUT.999: the reader finds exactly three-digit suffixes
-TAR_ENCODING = "utf-8"  # fixed, not the locale's: the same input gives the same bytes
-
-
-def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.size, info.mode, info.mtime = size, 0o444, 0
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
 
 
 def _signature_names(prefix: str, kind: str, count: int) -> list[str]:
@@ -83,7 +77,7 @@ class _FileSink(io.RawIOBase):
 
 def _member_size(name: str, size: int) -> int:
     """Bytes one entry takes in the tar stream: its header blocks and its data padded to a block."""
-    header = _tarinfo(name, size).tobuf(tarfile.PAX_FORMAT, TAR_ENCODING, "surrogateescape")
+    header = entry_info(name, size).tobuf(TAR_FORMAT, TAR_ENCODING, "surrogateescape")
     return len(header) + -(-size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
 
 
@@ -109,10 +103,28 @@ def _sized_index(index: BundleIndex, entries: list[tuple[str, bytes]], split_siz
 
 
 class _Digesting(io.RawIOBase):
-    """Passes the tar stream to its sink and through the block hasher, in order."""
+    """Passes the tar stream to its sink, and to the block hasher on a thread of its own.
+
+    sha256 releases the GIL, so the digests of one chunk are computed while the
+    next is copied and written; at most `_QUEUED` chunks wait (bounded memory).
+    """
+
+    _QUEUED = 8
 
     def __init__(self, sink: SplitWriter | _FileSink, hasher: BlockHasher) -> None:
         self._sink, self._hasher = sink, hasher
+        self._queue: queue.Queue[bytes | None] = queue.Queue(self._QUEUED)
+        self._failed: BaseException | None = None
+        self._thread = threading.Thread(target=self._hash, name="bundle-digests", daemon=True)
+        self._thread.start()
+
+    def _hash(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._failed is None:
+                try:
+                    self._hasher.update(chunk)
+                except BaseException as exc:  # surfaced by table()
+                    self._failed = exc
 
     def writable(self) -> bool:
         return True
@@ -121,8 +133,19 @@ class _Digesting(io.RawIOBase):
         return self._sink.tell()
 
     def write(self, data: Any) -> int:
-        self._hasher.update(data)
+        self._queue.put(data if isinstance(data, bytes) else bytes(data))  # tarfile may reuse a buffer
         return self._sink.write(data)
+
+    def table(self) -> PartDigests:
+        self.stop()
+        if self._failed is not None:
+            raise self._failed
+        return self._hasher.table()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
 
 
 def _overwrite(paths: list[Path], slice_size: int, offset: int, data: bytes) -> None:
@@ -242,37 +265,36 @@ def write_bundle(
     sink = (
         SplitWriter(out, split_size, PARTIAL) if split_size else _FileSink(out.with_name(out.name + PARTIAL))
     )
+    stream = _Digesting(sink, BlockHasher(index.parts, index.size))
     try:
         # File mode, not stream mode ("w|"): stream mode re-buffers every byte through
         # 10 KiB records. The sinks only append (tell() is what they wrote).
-        hasher = BlockHasher(index.parts, index.size)
-        stream = _Digesting(sink, hasher)
-        with tarfile.open(fileobj=stream, mode="w", format=tarfile.PAX_FORMAT, encoding=TAR_ENCODING) as tar:
+        with tarfile.open(fileobj=stream, mode="w", format=TAR_FORMAT, encoding=TAR_ENCODING) as tar:
             tar.copybufsize = CHUNK
             raw_index = index.to_bytes()
-            tar.addfile(_tarinfo(INDEX_NAME, len(raw_index)), io.BytesIO(raw_index))
+            tar.addfile(entry_info(INDEX_NAME, len(raw_index)), io.BytesIO(raw_index))
             for name, raw in entries:
-                tar.addfile(_tarinfo(name, len(raw)), io.BytesIO(raw))
+                tar.addfile(entry_info(name, len(raw)), io.BytesIO(raw))
             progress.start(sum(blobs.values()), "bundle")
             for sha256, size in sorted(blobs.items()):
                 with open(vault.store.blob_path(sha256), "rb") as fh:
-                    tar.addfile(_tarinfo(blob_entry(sha256), size), CountingReader(fh, progress))
+                    tar.addfile(entry_info(blob_entry(sha256), size), CountingReader(fh, progress))
             progress.finish()
         sink.close()
         if sink.written != index.size:
             raise VaultError(f"{out}: wrote {sink.written} bytes, the index announced {index.size}")
         # The block digests are known only now; they take the placeholders' place, byte for byte.
-        final_index = replace(index, parts=hasher.table()).to_bytes()
+        table = stream.table()
+        final_index = replace(index, parts=table).to_bytes()
         assert len(final_index) == len(raw_index)
         header = index.parts.body_start - -(-len(raw_index) // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
         _overwrite(sink.paths, split_size or index.size, header, final_index)
         if parity:
-            table = replace(index, parts=hasher.table()).parts
-            assert table is not None
-            parity_files = write_parity(sink.paths, out, table, index.size, parity, PARTIAL)
+            parity_files = write_parity(sink.paths, out, table.block_size, index.size, parity, PARTIAL)
         final = _publish(sink, out, parity_files)
     except BaseException as exc:
         # Full disk, Ctrl-C, SIGTERM: no .partial file outlives the attempt.
+        stream.stop()
         with contextlib.suppress(OSError):
             sink.close()
         for p in [*sink.paths, *parity_files]:

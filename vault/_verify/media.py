@@ -12,15 +12,21 @@ passed on unchanged: a forged bundle is not a damaged one.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
 from vault._bundle.index import INDEX_NAME, MAX_INDEX_BYTES, parse_index
-from vault._bundle.parity import ParityHeader, ParityPart, good_parity_shares, read_parity_parts, rebuild
+from vault._bundle.parity import (
+    ParityHeader,
+    ParityPart,
+    good_parity_shares,
+    read_parity_parts,
+    rebuild,
+)
 from vault._bundle.part_digests import Damage, PartDigests, find_damage, part_spans
 from vault._bundle.parts import PartFiles, glob_escape, part_name
 from vault.errors import BundleFormatError, NotFoundError, TrustError, VaultError, VerificationError
@@ -101,11 +107,14 @@ def _index_table(first: Path | None, numbered: dict[int, Path]) -> tuple[PartDig
 def inspect_media(path: Path, limit: int | None = None) -> MediaState | None:
     """Which parts are missing or damaged; None when the bundle carries no part digests to tell.
 
+    The parity parts' digests cover every byte, the index's all but the index
+    itself, so parity parts (when there are any) are asked first.
+
     `limit`: check only the blocks before this stream offset (the signed entries).
     """
     base, numbered, single = _layout(path)
     parity = read_parity_parts(base) if single is None else []
-    header = parity[0].header if parity else None
+    header = _agreed_header(parity)
     if header is not None:
         table, total = header.data, header.total
     else:
@@ -123,18 +132,16 @@ def inspect_media(path: Path, limit: int | None = None) -> MediaState | None:
         sources = [(numbered[i], 0) if i in numbered else None for i in range(count)]
         names = [f"part {i + 1} of {count} ({part_name(base, i).name})" for i in range(count)]
     damage = find_damage(sources, table, total, limit=limit)
-    # The index region has no digest in the index itself; the parity parts carry one.
-    head = sources[0]
-    head_checked = header is not None and head is not None and all(d.part != 0 for d in damage)
-    if head_checked and _head_digest(head[0], head[1], table.body_start) != header.head_sha256:  # type: ignore[union-attr, index]
-        damage.insert(0, Damage(0, head[0], 0, table.body_start))  # type: ignore[index]
     return MediaState(base, table, total, sources, names, damage, parity, header)
 
 
-def _head_digest(path: Path, offset: int, length: int) -> str:
-    with open(path, "rb") as fh:
-        fh.seek(offset)
-        return hashlib.sha256(fh.read(length)).hexdigest()
+def _agreed_header(parity: list[ParityPart]) -> ParityHeader | None:
+    """The geometry most parity parts agree on (a leftover from another bundle is outvoted)."""
+    if not parity:
+        return None
+    votes = Counter(p.header.data for p in parity)
+    data = votes.most_common(1)[0][0]
+    return next(p.header for p in parity if p.header.data == data)
 
 
 def rebuild_parts(state: MediaState, scratch: Path) -> PartFiles:

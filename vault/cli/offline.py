@@ -182,6 +182,7 @@ def import_(
         r = v.import_bundle(bundle, allow_pickle, allow_downgrade, TerminalProgress(settings), allow_unknown)
     lines = {
         "imported": f"imported {', '.join(r.revisions)} ({r.blobs} blobs, {human_bytes(r.bytes)}"
+        + (f"; {r.resumed} of them verified by an interrupted run" if r.resumed else "")
         + (f"; {r.reused} more already held here)" if r.reused else ")"),
         "repaired": f"repaired {len(r.repaired)} damaged blob(s) from the bundle",
         "revocations-applied": "",

@@ -1,0 +1,20 @@
+"""How vault writes a tar entry: the same input gives the same bytes, on any host.
+
+Bundles and parity parts both go through here: mode 0444, owner 0/0, no user
+or group names, mtime 0, UTF-8 names whatever the locale, PAX format.
+"""
+
+from __future__ import annotations
+
+import tarfile
+
+TAR_FORMAT = tarfile.PAX_FORMAT
+TAR_ENCODING = "utf-8"
+
+
+def entry_info(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = size, 0o444, 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
