@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
+from tests.bundletools import index_of, read_entries, set_index, write_entries
 from tests.conftest import KeyPair, run, run_json, snapshot, write_tiny_model
+from vault._bundle.part_digests import block_size_for
 
 SPLIT = "1M"
 
@@ -174,3 +176,22 @@ def test_parity_rebuilds_parts_that_hold_the_index(tmp_path: Path, keypair: KeyP
         _flip(parts[1], 100)  # the index (several KiB) runs through the second part
     out_text = run("import", out, home=gap).stdout
     assert "rebuilt part" in out_text and ("(t.vault.000)" in out_text or "(t.vault.001)" in out_text)
+
+
+def test_an_index_claiming_countless_parts_is_refused_at_once(
+    tmp_path: Path, homes: tuple[Path, Path]
+) -> None:
+    """The part table is attacker-written: its claimed geometry is checked before any list is built."""
+    connected, gap = homes
+    whole = tmp_path / "whole.vault"
+    run("bundle", "acme/tiny", "-o", whole, home=connected)
+    entries = read_entries(whole)
+    index = index_of(entries)
+    index["size"] = 10**15
+    index["parts"]["slice_size"] = 1
+    index["parts"]["block_size"] = block_size_for(10**15)  # consistent, so the part count is what fails
+    forged = write_entries(tmp_path / "forged.vault", set_index(entries, index))
+    before = snapshot(gap)
+    err = run("import", forged, home=gap, code=1).stderr
+    assert "vault-bundle.json: parts lists 1 parts" in err, err
+    assert snapshot(gap) == before

@@ -32,7 +32,12 @@ HEADER_NAME = "vault-parity.json"
 DATA_NAME = "parity"
 MAX_SHARES = 256  # zfec's limit on data + parity parts
 MAX_HEADER = 8 << 20
-STRIPE = 1 << 20
+STRIPE_BUDGET = 32 << 20  # bytes of all parts' stripes in memory at once
+
+
+def stripe_size(n: int) -> int:
+    """1 MiB stripes, smaller as parts grow in number, so k + N stripes stay within the budget."""
+    return max(16 << 10, min(1 << 20, STRIPE_BUDGET // n))
 
 
 def parity_name(out: Path, j: int) -> Path:
@@ -154,8 +159,9 @@ def write_parity(
     try:
         sinks = [open(p, "wb") for p in scratch]  # noqa: SIM115 - closed below
         try:
-            for offset in range(0, slice_size, STRIPE):
-                length = min(STRIPE, slice_size - offset)
+            stripe = stripe_size(n)
+            for offset in range(0, slice_size, stripe):
+                length = min(stripe, slice_size - offset)
                 blocks = stripes.read(offset, length)
                 for i, (block, hasher) in enumerate(zip(blocks, data_hashers, strict=True)):
                     if offset < lengths[i]:
@@ -192,7 +198,7 @@ def _write_parity_tar(path: Path, header: bytes, share: Path, size: int) -> None
     with open(path, "wb") as raw:
         sink = BulkWriter(raw)
         with tarfile.open(fileobj=_Sink(sink), mode="w", format=TAR_FORMAT, encoding=TAR_ENCODING) as tar:
-            tar.copybufsize = STRIPE
+            tar.copybufsize = 1 << 20
             tar.addfile(entry_info(HEADER_NAME, len(header)), io.BytesIO(header))
             with open(share, "rb") as fh:
                 tar.addfile(entry_info(DATA_NAME, size), fh)
@@ -294,8 +300,9 @@ def rebuild(
     lengths = {i: min(slice_size, total - i * slice_size) for i in lost}
     try:
         decoder = zfec.Decoder(k, n)
-        for offset in range(0, slice_size, STRIPE):
-            length = min(STRIPE, slice_size - offset)
+        stripe = stripe_size(n)
+        for offset in range(0, slice_size, stripe):
+            length = min(stripe, slice_size - offset)
             blocks = []
             for i in use:
                 fh = handles[i]

@@ -83,9 +83,10 @@ class PartDigests:
         if block != block_size_for(total) or body_start > total:
             raise ValueError("parts block size or body start do not fit the bundle")
         digests = doc.get("sha256")
-        spans = part_spans(total, slice_size)
-        if not isinstance(digests, list) or len(digests) != len(spans):
+        # Count before listing spans: an attacker's tiny slice of a huge size must cost nothing.
+        if not isinstance(digests, list) or len(digests) != max(1, -(-total // slice_size)):
             raise ValueError(f"parts lists {len(digests) if isinstance(digests, list) else '?'} parts")
+        spans = part_spans(total, slice_size)
         table = []
         for (s, e), blocks in zip(spans, digests, strict=True):
             ok = isinstance(blocks, list) and len(blocks) == len(block_spans(s, e, block))

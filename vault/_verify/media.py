@@ -114,7 +114,7 @@ def inspect_media(path: Path, limit: int | None = None) -> MediaState | None:
     """
     base, numbered, single = _layout(path)
     parity = read_parity_parts(base) if single is None else []
-    header = _agreed_header(parity)
+    header = _agreed_header(parity, numbered)
     if header is not None:
         table, total = header.data, header.total
     else:
@@ -135,13 +135,19 @@ def inspect_media(path: Path, limit: int | None = None) -> MediaState | None:
     return MediaState(base, table, total, sources, names, damage, parity, header)
 
 
-def _agreed_header(parity: list[ParityPart]) -> ParityHeader | None:
-    """The geometry most parity parts agree on (a leftover from another bundle is outvoted)."""
-    if not parity:
+def _agreed_header(parity: list[ParityPart], numbered: dict[int, Path]) -> ParityHeader | None:
+    """The geometry most parity parts agree on (a leftover from another bundle is outvoted), if the
+    parts on the media fit it: its slice is the longest part's length, and there are no more parts
+    than it counts. Parity parts are unsigned: one that does not fit is not used at all."""
+    if not parity or not numbered:
         return None
     votes = Counter(p.header.data for p in parity)
     data = votes.most_common(1)[0][0]
-    return next(p.header for p in parity if p.header.data == data)
+    header = next(p.header for p in parity if p.header.data == data)
+    longest = max(p.stat().st_size for p in numbered.values())
+    if longest != data.slice_size or max(numbered) >= header.k:
+        return None
+    return header
 
 
 def rebuild_parts(state: MediaState, scratch: Path) -> PartFiles:
