@@ -114,6 +114,8 @@ def test_a_kept_copy_that_changed_is_read_again(
 
 def test_gc_drops_what_an_interrupted_import_kept(killed: tuple[Path, Path, int]) -> None:
     gap, _bundle, _blobs = killed
+    warnings = {w["kind"]: w["detail"] for w in run_json("fsck", home=gap)["warnings"]}  # type: ignore[index]
+    assert f"{KILL_AFTER} blob(s) an interrupted import verified" in warnings["resumable-import"], warnings
     out = run_json("gc", home=gap)
     assert out["bytes"] > 0  # type: ignore[index]
     assert not (gap / "tmp" / "verified").exists()

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from vault import _audit as audit
 from vault._catalog.schema import AuditEvent, Blob, Model, Revision
 from vault._ops.revocation import REVOKED
+from vault._store.resume import DIR_NAME as RESUME_DIR
 from vault._store.views import hf_view
 from vault.results import Finding, FsckCounts, FsckReport
 from vault.status import AVAILABLE
@@ -99,7 +100,12 @@ def fsck(vault: Home) -> FsckReport:
             report.problem("audit-chain", "audit_events", f"event {broken} does not match the hash chain")
 
     for child in sorted(store.tmp.iterdir()) if store.tmp.is_dir() else ():
-        report.warning("scratch", str(child), "left by an unfinished job")
+        if child.name == RESUME_DIR:
+            kept = len(list(child.iterdir()))
+            why = f"{kept} blob(s) an interrupted import verified: run it again to resume, or vault gc"
+            report.warning("resumable-import", str(child), why)
+        else:
+            report.warning("scratch", str(child), "left by an unfinished job")
     if store.blobs.is_dir():
         for prefix in store.blobs.iterdir():
             for blob in prefix.iterdir():
