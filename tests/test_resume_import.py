@@ -70,6 +70,26 @@ def killed(tmp_path: Path, keypair: KeyPair) -> tuple[Path, Path, int]:
     return gap, bundle, blobs
 
 
+def test_a_run_killed_after_its_commit_leaves_nothing_to_resume(tmp_path: Path, keypair: KeyPair) -> None:
+    """Killed between the catalog commit and dropping what it kept: the next run finds it all stored."""
+    connected, gap = tmp_path / "connected", tmp_path / "gap"
+    run("add", write_tiny_model(tmp_path / "model"), "--repo", "acme/tiny", home=connected)
+    run("sign", "acme/tiny", "--key", keypair.private, home=connected)
+    bundle = tmp_path / "b.vault"
+    run("bundle", "acme/tiny", "-o", bundle, home=connected)
+    run("trust", "add", "acme", "--key", keypair.public, "--scope", "acme/*", home=gap)
+    killer = KILLER.replace(
+        "resume.ResumeArea.keep = keep", "resume.ResumeArea.forget = lambda *a: os.kill(os.getpid(), 9)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", killer, "--home", str(gap), "import", str(bundle)], timeout=120
+    )
+    assert proc.returncode == -9
+    assert (gap / "tmp" / "verified").is_dir()
+    assert "already imported" in run("import", bundle, home=gap).stdout
+    assert list((gap / "tmp").iterdir()) == []
+
+
 def _count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     read: list[str] = []
     region = BundleReader.region

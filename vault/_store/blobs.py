@@ -44,6 +44,9 @@ class Store:
     def blob_path(self, sha256: str) -> Path:
         return self.blobs / sha256[:2] / sha256[2:]
 
+    def has_blob(self, sha256: str) -> bool:
+        return self.blob_path(sha256).is_file()
+
     def has_blob_of_size(self, sha256: str, size: int) -> bool:
         """Present and of its size: the cheap test an import uses to decide what to (re)write."""
         try:

@@ -16,12 +16,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vault._hashing import FileDigest, hash_file
 from vault._hub.metadata import GIT_SHA1_MAX_SIZE
 
+if TYPE_CHECKING:
+    from vault._store.blobs import Store
+
 DIR_NAME = "verified"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ResumeArea:
@@ -64,6 +70,13 @@ class ResumeArea:
             (self.dir / sha).unlink(missing_ok=True)
         with contextlib.suppress(FileNotFoundError, OSError):
             self.dir.rmdir()  # only when empty
+
+    def drop_stored(self, store: Store) -> None:
+        """Forget kept blobs the store now holds (a run killed after its commit)."""
+        if self.dir.is_dir():
+            self.forget(
+                [p.name for p in self.dir.iterdir() if _SHA256.match(p.name) and store.has_blob(p.name)]
+            )
 
     def clear(self) -> tuple[int, int]:
         """Remove everything kept (gc); returns (files, bytes)."""

@@ -267,13 +267,16 @@ def _operator() -> str:
 
 
 def recover(vault: Home) -> None:
-    """Finish what a killed import left: drop scratch files, rebuild missing views.
+    """Finish what a killed import left: drop scratch files and kept blobs already stored,
+    rebuild missing views.
 
     A view that cannot be rebuilt (a disk error, a legacy name) is left for
     `vault fsck` to report: one broken revision must never block the imports
     of every other model.
     """
     vault.store.remove_leftovers()
+    # Kept for a resumed run, but a killed run had already committed them: nothing left to resume.
+    ResumeArea(vault.store.tmp).drop_stored(vault.store)
     stale: set[str] = set()
     with vault.session() as s:
         revs = s.scalars(select(Revision).where(Revision.status == AVAILABLE)).all()
