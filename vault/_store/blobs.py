@@ -18,10 +18,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from vault._store.durable import sync_dir
-from vault._store.resume import DIR_NAME as RESUME_DIR
 from vault.errors import IntegrityError
 
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+RESUME_DIR = "verified"  # under tmp/: blobs an interrupted import verified (see `resume`)
 
 
 def _make_writable(path: Path) -> None:

@@ -18,15 +18,12 @@ import contextlib
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from vault._hashing import FileDigest, hash_file
 from vault._hub.metadata import GIT_SHA1_MAX_SIZE
+from vault._store.blobs import RESUME_DIR as DIR_NAME
+from vault._store.blobs import Store
 
-if TYPE_CHECKING:
-    from vault._store.blobs import Store
-
-DIR_NAME = "verified"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
