@@ -21,10 +21,12 @@ if TYPE_CHECKING:
     from vault.reports import AuditEntry, AuditReport, ProvenanceReport, RevisionDetail, RevisionSummary
     from vault.results import (
         BundleResult,
+        EvidenceExported,
         FsckReport,
         GcResult,
         ImportResult,
         InventoryWritten,
+        MlBom,
         RefMove,
         RevisionAdded,
         RevokeResult,
@@ -239,12 +241,18 @@ class Vault(Home):
     # -- queries ---------------------------------------------------------
 
     def server(
-        self, host: str = "127.0.0.1", port: int = 8000, log_requests: bool = True, idle_timeout: float = 30.0
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        log_requests: bool = True,
+        idle_timeout: float = 30.0,
+        ui: bool = True,
     ) -> ThreadingHTTPServer:
-        """The read-only Hub-compatible HTTP server over this home (call `serve_forever()` on it)."""
+        """The read-only Hub-compatible HTTP server over this home (call `serve_forever()` on it);
+        with `ui`, also the catalog pages for people at `/`."""
         from vault._hub.server import make_server
 
-        return make_server(self, host, port, log_requests, idle_timeout)
+        return make_server(self, host, port, log_requests, idle_timeout, ui)
 
     def path(self, ref: str) -> Path:
         from vault._resolver import revision_path
@@ -261,6 +269,22 @@ class Vault(Home):
 
         spec = parse_ref(ref)
         return self.read(lambda r: show_revision(r, spec, self.store))
+
+    def bom(self, ref: str) -> MlBom:
+        """A CycloneDX ML-BOM of the revision, validated against the CycloneDX 1.6 schema."""
+        from vault._ops.bom import build_bom
+
+        return build_bom(self, parse_ref(ref))
+
+    def export_evidence(
+        self, ref: str, out: Path, key_path: Path | None = None, password: bytes | None = None
+    ) -> EvidenceExported:
+        """Write the revision's signed statements and an import attestation (signed with `key_path`)."""
+        from vault._ops.evidence import export_evidence
+
+        spec = parse_ref(ref)
+        signer = _signer(key_path, password, None, None, None) if key_path is not None else None
+        return export_evidence(self, spec, out, signer)
 
     def provenance(self, ref: str) -> ProvenanceReport:
         from vault._ops.reports import provenance_report

@@ -18,12 +18,14 @@ from vault.reports import (
     AuditEntry,
     AuditReport,
     FileInfo,
+    ImportRecord,
     ProvenanceFile,
     ProvenanceReport,
     RevisionDetail,
     RevisionSummary,
     RevocationInfo,
     SignatureInfo,
+    SignedStatement,
 )
 
 
@@ -102,6 +104,29 @@ class ReceiptAccepted:
     signer: str  # the trust entry (scope @receipts) that admitted it
     created_at: str
     blobs: frozenset[str]
+
+
+@dataclass(frozen=True)
+class EvidenceExported:
+    """`vault provenance --format in-toto`: the signed statements, as files, and the import attestation."""
+
+    repo_id: str
+    commit: str
+    out: str
+    files: list[str]  # names written in `out`
+    import_signed: bool  # import.sig written (a site key was given)
+
+
+@dataclass(frozen=True)
+class MlBom:
+    """`vault bom`: a CycloneDX ML-BOM of one revision, validated against the CycloneDX schema."""
+
+    repo_id: str
+    commit: str
+    spec_version: str
+    json: str  # the document, deterministic for the same catalog state
+    components: int  # the model and its files
+    license: str | None  # from the model card, where it names one
 
 
 @dataclass(frozen=True)
@@ -219,14 +244,19 @@ __all__ = [
     "AuditReport",
     "BundleResult",
     "DamagedBlob",
+    "EvidenceExported",
     "FileInfo",
     "Finding",
     "FsckCounts",
     "FsckReport",
     "GcResult",
+    "ImportRecord",
     "ImportResult",
+    "InventoryWritten",
+    "MlBom",
     "ProvenanceFile",
     "ProvenanceReport",
+    "ReceiptAccepted",
     "RefMove",
     "RevisionAdded",
     "RevisionDetail",
@@ -236,5 +266,6 @@ __all__ = [
     "ScrubReport",
     "SignResult",
     "SignatureInfo",
+    "SignedStatement",
     "VerifyReport",
 ]

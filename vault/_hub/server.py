@@ -39,6 +39,7 @@ class NotFound(Exception):
 class HubRequestHandler(BaseHTTPRequestHandler):
     vault: Home
     log_requests = True
+    ui = True  # the catalog pages for people (`vault serve --no-ui` leaves only the Hub API)
     protocol_version = "HTTP/1.1"
     server_version = "vault-serve"
     timeout = IDLE_TIMEOUT  # socket timeout: a silent or slow client loses its thread, not the server
@@ -53,6 +54,8 @@ class HubRequestHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         url = urlsplit(self.path)
         try:
+            if self.ui and (url.path == "/" or url.path.startswith("/ui/")):
+                return self._ui(url.path)
             if m := _RESOLVE.fullmatch(url.path):
                 return self._resolve(unquote(m.group(1)), unquote(m.group(2)), unquote(m.group(3)))
             if m := _TREE.fullmatch(url.path):
@@ -147,6 +150,14 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         with open(self.vault.store.blob_path(entry.sha256), "rb") as fh:
             self.connection.sendfile(fh, start, end - start)
 
+    # -- pages for people ------------------------------------------------------
+
+    def _ui(self, path: str) -> None:
+        from vault._ui import site
+
+        status, body = site.render(self.vault, path)
+        self._send(status, body, site.HEADERS)
+
     # -- plumbing ------------------------------------------------------------
 
     def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
@@ -182,8 +193,9 @@ def make_server(
     port: int = 8000,
     log_requests: bool = True,
     idle_timeout: float = IDLE_TIMEOUT,
+    ui: bool = True,
 ) -> ThreadingHTTPServer:
-    attrs = {"vault": vault, "log_requests": log_requests, "timeout": idle_timeout}
+    attrs = {"vault": vault, "log_requests": log_requests, "timeout": idle_timeout, "ui": ui}
     handler = type("BoundHubRequestHandler", (HubRequestHandler,), attrs)
     server_class = type("VaultHTTPServer", (ThreadingHTTPServer,), {"request_queue_size": 128})
     server = server_class((host, port), handler)

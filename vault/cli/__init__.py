@@ -52,6 +52,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "vault.cli.offline": ("import", "inventory", "ref", "trust", "verify"),
     "vault.cli.query": (
         "audit",
+        "bom",
         "fsck",
         "gc",
         "hf-cache",

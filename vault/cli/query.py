@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
 from vault._report_text import list_text, provenance_text, show_text
-from vault.cli.options import pass_settings
+from vault.cli.options import PASSWORD_FILE, pass_settings
 from vault.cli.render import Settings, Terminated, emit, emit_or_fail, human_bytes
 
 
@@ -43,12 +44,77 @@ def path(settings: Settings, ref: str) -> None:
 
 @click.command()
 @click.argument("ref")
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(["text", "in-toto"]),
+    default="text",
+    show_default=True,
+    help="in-toto: write the signed statements and an import attestation as files into --out.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for --format in-toto.",
+)
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --format in-toto: sign the import attestation with this site key (import.sig).",
+)
+@PASSWORD_FILE
 @pass_settings
-def provenance(settings: Settings, ref: str) -> None:
+def provenance(
+    settings: Settings,
+    ref: str,
+    format_: str,
+    out_dir: Path | None,
+    key_path: Path | None,
+    password_file: Path | None,
+) -> None:
     """Where a revision came from, and the evidence for it."""
+    if format_ == "text":
+        if out_dir is not None or key_path is not None:
+            raise click.UsageError("--out and --key go with --format in-toto")
+        with settings.open(readonly=True) as v:
+            r = v.provenance(ref)
+        emit(settings, r, provenance_text(r))
+        return
+    if out_dir is None:
+        raise click.UsageError("--format in-toto writes files: give --out DIR")
+    from vault._signing.keys import read_password
+
+    password = read_password(password_file) if key_path else None
     with settings.open(readonly=True) as v:
-        r = v.provenance(ref)
-    emit(settings, r, provenance_text(r))
+        e = v.export_evidence(ref, out_dir, key_path, password)
+    signed = "signed import attestation" if e.import_signed else "import attestation (unsigned: no --key)"
+    emit(settings, e, f"wrote {', '.join(e.files)} to {e.out} ({e.repo_id}@{e.commit}; {signed})")
+
+
+@click.command()
+@click.argument("ref")
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the ML-BOM here (default: standard output).",
+)
+@pass_settings
+def bom(settings: Settings, ref: str, out: Path | None) -> None:
+    """A CycloneDX 1.6 ML-BOM of a revision: the model, its files and hashes, licence, provenance, signers."""
+    with settings.open(readonly=True) as v:
+        b = v.bom(ref)
+    if out is None:
+        click.echo(b.json)
+        return
+    out.write_text(b.json + "\n", encoding="utf-8")
+    licence = f", licence {b.license}" if b.license else ""
+    data = {"repo_id": b.repo_id, "commit": b.commit, "spec_version": b.spec_version, "path": str(out),
+            "components": b.components, "license": b.license}  # fmt: skip
+    emit(settings, data, f"wrote {out}: CycloneDX {b.spec_version} ML-BOM of {b.repo_id}@{b.commit} "
+                         f"({b.components} components{licence})")  # fmt: skip
 
 
 @click.command("hf-cache")
@@ -72,11 +138,12 @@ def hf_cache(settings: Settings, rebuild: bool) -> None:
 @click.option("--quiet", is_flag=True, help="Do not log requests.")
 @click.option("--idle-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds before an idle or trickling connection is dropped.")  # fmt: skip
+@click.option("--no-ui", is_flag=True, help="Serve only the Hub API, not the catalog pages at /.")
 @pass_settings
-def serve(settings: Settings, host: str, port: int, quiet: bool, idle_timeout: float) -> None:
-    """Serve verified revisions read-only over the Hub API (for HF_ENDPOINT)."""
+def serve(settings: Settings, host: str, port: int, quiet: bool, idle_timeout: float, no_ui: bool) -> None:
+    """Serve verified revisions read-only over the Hub API (for HF_ENDPOINT), and the catalog pages at /."""
     with settings.open(readonly=True) as v:
-        server = v.server(host, port, log_requests=not quiet, idle_timeout=idle_timeout)
+        server = v.server(host, port, log_requests=not quiet, idle_timeout=idle_timeout, ui=not no_ui)
         bound_host, bound_port = server.server_address[:2]
         url = f"http://{bound_host}:{bound_port}"
         scope = (
@@ -84,8 +151,9 @@ def serve(settings: Settings, host: str, port: int, quiet: bool, idle_timeout: f
             if bound_host in ("127.0.0.1", "::1", "localhost")
             else f"LISTENING ON {bound_host}: reachable from the network"
         )
-        emit(settings, {"url": url, "host": bound_host, "port": bound_port},
-             f"serving {v.home} read-only at {url} (HF_ENDPOINT={url}); {scope}")  # fmt: skip
+        pages = "" if no_ui else f"; catalog pages at {url}/"
+        emit(settings, {"url": url, "host": bound_host, "port": bound_port, "ui": not no_ui},
+             f"serving {v.home} read-only at {url} (HF_ENDPOINT={url}){pages}; {scope}")  # fmt: skip
         sys.stdout.flush()
         try:
             server.serve_forever()
@@ -151,4 +219,4 @@ def gc(settings: Settings, dry_run: bool) -> None:
                       f"and {len(r.views)} revoked revision director(ies)")  # fmt: skip
 
 
-COMMANDS = [list_, show, path, provenance, hf_cache, serve, audit, fsck, scrub, gc]
+COMMANDS = [list_, show, path, provenance, bom, hf_cache, serve, audit, fsck, scrub, gc]

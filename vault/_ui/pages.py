@@ -1,0 +1,192 @@
+"""The catalog as HTML for a reviewer's browser: server-rendered, self-contained, read-only.
+
+An air-gapped browser reaches no CDN, so each page is one document with its
+style inline and no script at all; the provenance chain is inline SVG. Every
+name that came from outside (repo ids, file names, refs, signer names, audit
+details) is escaped here, in one function, `esc`: a model called
+`<script>` is shown as text.
+
+Pure functions from the typed reports to bytes; `vault._hub.server` routes
+to them.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable, Mapping
+from urllib.parse import quote
+
+from vault._ui.chain import ChainStep, chain_svg
+from vault.reports import (
+    AuditReport,
+    ImportRecord,
+    ProvenanceReport,
+    RevisionDetail,
+    RevisionSummary,
+)
+
+STATUS_LABEL = {"available": "verified", "revoked": "revoked", "damaged": "damaged"}
+
+_STYLE = """
+body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1b1f24;background:#fff}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
+table{border-collapse:collapse;width:100%;margin:6px 0}
+th,td{border-bottom:1px solid #d8dee4;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f3f5f7;font-weight:600}code,.mono{font-family:ui-monospace,monospace;font-size:12px}
+.status{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:600;font-size:12px}
+.verified{background:#dafbe1;color:#116329}.revoked{background:#ffebe9;color:#a40e26}
+.damaged{background:#fff1c2;color:#7a4d00}.ok{color:#116329}.bad{color:#a40e26}
+nav a{margin-right:14px}.muted{color:#57606a}
+"""
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _page(title: str, body: str) -> bytes:
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body>"
+        '<nav><a href="/">models</a><a href="/ui/audit">audit log</a></nav>'
+        f"{body}</body></html>\n"
+    ).encode()
+
+
+def _status(status: str) -> str:
+    label = STATUS_LABEL.get(status, status)
+    return f'<span class="status {esc(label)}">{esc(label)}</span>'
+
+
+def _table(headers: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def revision_href(repo_id: str, commit: str) -> str:
+    return f"/ui/revision/{quote(repo_id, safe='/')}/{quote(commit, safe='')}"
+
+
+def index_page(revisions: list[RevisionSummary]) -> bytes:
+    rows = [
+        [
+            f'<a href="{esc(revision_href(r.repo_id, r.commit))}">{esc(r.repo_id)}</a>',
+            f"<code>{esc(r.commit)}</code>",
+            _status(r.status),
+            esc(", ".join(r.refs)) or '<span class="muted">none</span>',
+            esc(r.files),
+            esc(human(r.bytes)),
+            "yes" if r.signed else '<span class="bad">no</span>',
+            esc(r.fetched_at),
+        ]
+        for r in revisions
+    ]
+    models = len({r.repo_id for r in revisions})
+    body = (
+        f'<h1>vault</h1><p class="muted">{models} model(s), {len(revisions)} revision(s); '
+        "read-only view of this vault's catalog</p>"
+        + _table(["model", "commit", "status", "refs", "files", "size", "signed", "fetched"], rows)
+    )
+    return _page("vault: models", body)
+
+
+def revision_page(
+    detail: RevisionDetail, prov: ProvenanceReport, imports: list[ImportRecord], path: str | None
+) -> bytes:
+    published = {f.path: f for f in prov.files}
+    file_rows = []
+    for f in detail.files:
+        p = published.get(f.path)
+        hub = _published(p.published) if p is not None else ""
+        matched = p is not None and p.matched
+        verdict = '<span class="ok">matched</span>' if matched else '<span class="muted">no Hub record</span>'
+        file_rows.append([f"<code>{esc(f.path)}</code>", esc(human(f.size)), f"<code>{esc(f.sha256)}</code>",
+                          hub, verdict])  # fmt: skip
+    sig_rows = [
+        [esc(s.kind), esc(s.method), esc(s.signer), f"<code>{esc(s.key[:16])}…</code>",
+         '<span class="ok">verified</span>' if s.verified else '<span class="bad">not verified</span>']
+        for s in detail.signatures
+    ]  # fmt: skip
+    import_rows = [
+        [f"<code>{esc(i.index_sha256)}</code>", esc(i.parts), esc(i.operator), esc(i.imported_at)]
+        for i in imports
+    ]
+    revoked = "".join(
+        f'<p class="bad">revoked {esc(x.revoked_at)} by {esc(x.signer)}: {esc(x.reason)}</p>'
+        for x in detail.revocations
+    )
+    source = prov.source
+    where = str(source.get("uri") or source.get("type") or "unknown")
+    body = (
+        f"<h1>{esc(detail.repo_id)} {_status(detail.status)}</h1>"
+        f"<p><code>{esc(detail.commit)}</code> · refs {esc(', '.join(detail.refs) or 'none')} · "
+        f"fetched {esc(detail.fetched_at)} from {esc(where)}</p>{revoked}"
+        "<h2>Provenance chain</h2>"
+        + chain_svg(_chain(detail, prov, imports, path))
+        + "<h2>Files</h2>"
+        + _table(["path", "size", "sha256", "published by the Hub", "check"], file_rows)
+        + "<h2>Signatures</h2>"
+        + _table(["kind", "method", "admitted by trust entry", "key or identity", "state"], sig_rows)
+        + "<h2>Imports</h2>"
+        + (_table(["bundle (index sha256)", "parts", "operator", "imported"], import_rows) if imports
+           else "<p class=\"muted\">signed in this vault; not imported from a bundle</p>")
+        + (f"<h2>Served from</h2><p><code>{esc(path)}</code></p>" if path else "")
+    )  # fmt: skip
+    return _page(f"vault: {detail.repo_id}@{detail.commit[:12]}", body)
+
+
+def _published(pub: Mapping[str, object] | None) -> str:
+    if not pub:
+        return ""
+    return "<br>".join(f"{esc(k)} <code>{esc(v)}</code>" for k, v in sorted(pub.items()))
+
+
+def _chain(
+    detail: RevisionDetail, prov: ProvenanceReport, imports: list[ImportRecord], path: str | None
+) -> list[ChainStep]:
+    hub = prov.source.get("type") == "hub"
+    signers = sorted({s.signer for s in detail.signatures if s.verified})
+    steps = [
+        ChainStep(
+            "Hub commit" if hub else "source", detail.commit[:12] if hub else str(prov.source.get("type"))
+        ),
+        ChainStep("pull" if hub else "add", prov.fetched_at),
+        ChainStep("signatures", ", ".join(signers) or "none", ok=bool(signers)),
+    ]
+    if imports:
+        last = imports[-1]
+        steps.append(ChainStep("bundle", last.index_sha256[:12]))
+        steps.append(ChainStep("import", f"{last.imported_at} by {last.operator}"))
+    steps.append(ChainStep("path", "served" if path else STATUS_LABEL.get(detail.status, detail.status),
+                           ok=path is not None))  # fmt: skip
+    return steps
+
+
+def audit_page(report: AuditReport) -> bytes:
+    state = (
+        '<p class="ok">hash chain intact</p>'
+        if report.chain_intact
+        else f'<p class="bad">hash chain broken at event {esc(report.first_broken_event)}</p>'
+    )
+    rows = [
+        [esc(e.id), esc(e.at), esc(e.action), f"<code>{esc(e.subject)}</code>",
+         f"<code>{esc(json.dumps(e.detail, sort_keys=True))}</code>", f"<code>{esc(e.hash[:16])}…</code>"]
+        for e in reversed(report.events)
+    ]  # fmt: skip
+    body = f"<h1>Audit log</h1>{state}" + _table(["#", "at", "action", "subject", "detail", "hash"], rows)
+    return _page("vault: audit log", body)
+
+
+def not_found_page(message: str) -> bytes:
+    return _page("vault: not found", f"<h1>Not found</h1><p>{esc(message)}</p>")

@@ -1,0 +1,58 @@
+"""Which page a path names, and the catalog reads behind it (the pages themselves are pure: `pages`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+from vault._statements.refs import Ref
+from vault._ui import pages
+from vault.errors import NotFoundError, UsageError
+from vault.status import AVAILABLE
+
+if TYPE_CHECKING:
+    from vault._home import Home
+
+# No script runs, nothing loads from elsewhere, and no other site may frame or sniff these pages.
+HEADERS = {
+    "Content-Type": "text/html; charset=utf-8",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "frame-ancestors 'none'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+REVISION_PREFIX = "/ui/revision/"
+
+
+def render(vault: Home, path: str) -> tuple[int, bytes]:
+    from vault._ops.reports import (
+        audit_report,
+        import_records,
+        list_revisions,
+        provenance_report,
+        show_revision,
+    )
+
+    try:
+        if path == "/":
+            return 200, pages.index_page(vault.read(list_revisions))
+        if path == "/ui/audit":
+            with vault.session() as s:
+                return 200, pages.audit_page(audit_report(s))
+        if path.startswith(REVISION_PREFIX):
+            parts = unquote(path[len(REVISION_PREFIX) :]).split("/")
+            if len(parts) != 3:
+                raise NotFoundError(f"{path}: not a revision page (/ui/revision/ORG/NAME/COMMIT)")
+            ref = Ref(f"{parts[0]}/{parts[1]}", parts[2])
+            detail = vault.read(lambda r: show_revision(r, ref, vault.store))
+            prov = vault.read(lambda r: provenance_report(r, ref))
+            imports = vault.read(lambda r: import_records(r, detail.repo_id, detail.commit))
+            served = (
+                detail.status == AVAILABLE
+                and vault.store.revision_dir(detail.repo_id, detail.commit).is_dir()
+            )
+            return 200, pages.revision_page(detail, prov, imports, detail.path if served else None)
+    except (NotFoundError, UsageError) as exc:
+        return 404, pages.not_found_page(str(exc))
+    return 404, pages.not_found_page(f"no page at {path}")
