@@ -109,8 +109,12 @@ def revision_page(
     for f in detail.files:
         p = published.get(f.path)
         hub = _published(p.published) if p is not None else ""
-        matched = p is not None and p.matched
-        verdict = '<span class="ok">matched</span>' if matched else '<span class="muted">no Hub record</span>'
+        if p is None or not p.published:
+            verdict = '<span class="muted">hashed locally (no Hub record)</span>'
+        elif p.matched:
+            verdict = '<span class="ok">matched the Hub</span>'
+        else:
+            verdict = '<span class="bad">DID NOT MATCH the Hub</span>'
         file_rows.append([f"<code>{esc(f.path)}</code>", esc(human(f.size)), f"<code>{esc(f.sha256)}</code>",
                           hub, verdict])  # fmt: skip
     sig_rows = [
@@ -167,7 +171,7 @@ def _chain(
     if imports:
         last = imports[-1]
         steps.append(ChainStep("bundle", last.index_sha256[:12]))
-        steps.append(ChainStep("import", f"{last.imported_at} by {last.operator}"))
+        steps.append(ChainStep("import", last.imported_at))
     steps.append(ChainStep("path", "served" if path else STATUS_LABEL.get(detail.status, detail.status),
                            ok=path is not None))  # fmt: skip
     return steps

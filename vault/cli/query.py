@@ -10,6 +10,7 @@ import click
 from vault._report_text import list_text, provenance_text, show_text
 from vault.cli.options import PASSWORD_FILE, pass_settings
 from vault.cli.render import Settings, Terminated, emit, emit_or_fail, human_bytes
+from vault.errors import UsageError
 
 
 @click.command("list")
@@ -77,13 +78,13 @@ def provenance(
     """Where a revision came from, and the evidence for it."""
     if format_ == "text":
         if out_dir is not None or key_path is not None:
-            raise click.UsageError("--out and --key go with --format in-toto")
+            raise UsageError("--out and --key go with --format in-toto")
         with settings.open(readonly=True) as v:
             r = v.provenance(ref)
         emit(settings, r, provenance_text(r))
         return
     if out_dir is None:
-        raise click.UsageError("--format in-toto writes files: give --out DIR")
+        raise UsageError("--format in-toto writes files: give --out DIR")
     from vault._signing.keys import read_password
 
     password = read_password(password_file) if key_path else None
