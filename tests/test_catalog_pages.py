@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import MINILM_COMMIT, MINILM_REPO, MINILM_SHA256, run, run_json, write_tiny_model
+from tests.hubserver import FakeHub
 
 HOSTILE_NAME = "<img src=x onerror=alert(1)>&amp;.md"
 
@@ -29,7 +30,13 @@ def gap(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
     tmp = tmp_path_factory.mktemp("pages")
     run("keygen", "-o", tmp / "k")
     connected, gap = tmp / "connected", tmp / "gap"
-    run("add", minilm_dir, "--repo", MINILM_REPO, "--revision", MINILM_COMMIT, home=connected)
+    hub = FakeHub()  # the real snapshot, pulled through the real huggingface_hub client
+    hub.add_folder(MINILM_REPO, minilm_dir, commit=MINILM_COMMIT)
+    hub.start()
+    try:
+        run("pull", MINILM_REPO, "--endpoint", hub.url, home=connected)
+    finally:
+        hub.stop()
     hostile = write_tiny_model(tmp / "hostile")
     (hostile / HOSTILE_NAME).write_text("# a model card with a hostile name\n")
     run("add", hostile, "--repo", "acme/hostile", home=connected)
@@ -50,6 +57,13 @@ def gap(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
     )
     run("bundle", "-o", tmp / "revocations.vault", home=connected)
     run("import", tmp / "revocations.vault", home=gap)
+    # And one revision whose stored copy changed underneath: scrub marks it damaged.
+    shown = run_json("show", "acme/hostile", home=gap)
+    config = next(f["sha256"] for f in shown["files"] if f["path"] == "config.json")  # type: ignore[index]
+    blob = gap / "store" / "blobs" / "sha256" / config[:2] / config[2:]
+    blob.chmod(0o644)
+    blob.write_text("{}")
+    assert json.loads(run("--json", "scrub", home=gap, code=None).stdout)["damaged"]
     return gap
 
 
@@ -95,8 +109,9 @@ def test_the_index_lists_models_with_their_status(tmp_path: Path, server: str) -
     dom = _dom(tmp_path, server + "/")
     assert "1 model(s)" not in dom and "3 model(s), 3 revision(s)" in dom
     assert MINILM_REPO in dom and "acme/hostile" in dom and "acme/tiny" in dom
-    assert dom.count('<span class="status verified">verified</span>') == 2
+    assert dom.count('<span class="status verified">verified</span>') == 1
     assert dom.count('<span class="status revoked">revoked</span>') == 1
+    assert dom.count('<span class="status damaged">damaged</span>') == 1
     assert "87.4 MiB" in dom  # the real snapshot: 13 files
 
 
@@ -107,8 +122,11 @@ def test_a_revision_page_shows_files_signers_import_and_the_chain(tmp_path: Path
     assert dom.count("admitted by trust entry") == 1 and "connected-site" in dom
     assert "bundle (index sha256)" in dom and "Served from" in dom
     assert 'aria-label="provenance chain"' in dom
-    for step in ("source", "add", "signatures", "bundle", "import", "path"):
+    for step in ("Hub commit", "pull", "signatures", "bundle", "import", "path"):
         assert f">{step}</text>" in dom, step
+    # What the Hub published for each file, and that the download matched it.
+    assert dom.count("matched the Hub") == 13
+    assert f"lfs_sha256 <code>{MINILM_SHA256}</code>" in dom
     # Self-contained: nothing is loaded from anywhere, not even this server.
     assert "src=" not in dom and "<script" not in dom and "<link" not in dom
     shot = tmp_path / "revision.png"

@@ -33,6 +33,7 @@ body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1b1f24;background:#f
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 table{border-collapse:collapse;width:100%;margin:6px 0}
 th,td{border-bottom:1px solid #d8dee4;padding:4px 8px;text-align:left;vertical-align:top}
+td code{overflow-wrap:anywhere}
 th{background:#f3f5f7;font-weight:600}code,.mono{font-family:ui-monospace,monospace;font-size:12px}
 .status{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:600;font-size:12px}
 .verified{background:#dafbe1;color:#116329}.revoked{background:#ffebe9;color:#a40e26}
