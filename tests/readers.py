@@ -46,7 +46,11 @@ def serve(home: str, repo: str) -> dict:
             info = json.loads(r.read())
         with urllib.request.urlopen(f"{m.group(1)}/{repo}/resolve/main/config.json", timeout=30) as r:
             config = hashlib.sha256(r.read()).hexdigest()
-        return {"sha": info["sha"], "config_sha256": config}
+        pages = {}  # the catalog pages for people, audit log included
+        for page in ("/", f"/ui/revision/{repo}/{info['sha']}", "/ui/audit"):
+            with urllib.request.urlopen(m.group(1) + page, timeout=30) as r:
+                pages[page] = {"status": r.status, "mentions_repo": repo in r.read().decode()}
+        return {"sha": info["sha"], "config_sha256": config, "pages": pages}
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -69,6 +69,9 @@ def _check(out: dict, t: Transfer) -> None:
     assert json.loads(ok("verify")["stdout"])["status"] == "verified"
     assert out["serve"].get("sha") == t.commit, out["serve"]
     assert out["serve"]["config_sha256"] == originals["config.json"]
+    pages = out["serve"]["pages"]
+    assert [p["status"] for p in pages.values()] == [200, 200, 200], pages
+    assert pages["/"]["mentions_repo"] and pages[f"/ui/revision/{t.repo_id}/{t.commit}"]["mentions_repo"]
     assert out["hf_cache"].get("files") == originals, out["hf_cache"]
     for writer in ("import", "trust_add", "revoke"):
         r = out[writer]
