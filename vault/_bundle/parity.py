@@ -13,6 +13,7 @@ bytes that crossed intact, so a forged parity part can only fail an import.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -139,21 +140,20 @@ class _Stripes:
 
 
 def write_parity(
-    parts: Sequence[Path], out: Path, block_size: int, total: int, parity: int, suffix: str
+    parts: Sequence[Path], out: Path, table: PartDigests, total: int, parity: int, suffix: str
 ) -> list[Path]:
     """Encode `parity` parity parts over the finished data parts; returns the files, named `…suffix`.
 
-    The data parts are read once, stripe by stripe; the same pass digests every
-    data part from its first byte, for the parity headers.
+    `table` is the index's part digests, taken as the bundle was written; only
+    the blocks holding the index itself are hashed again, so the parity
+    headers can cover every byte.
     """
     import zfec
 
-    k, n, slice_size = len(parts), len(parts) + parity, parts[0].stat().st_size
+    k, n, slice_size = len(parts), len(parts) + parity, table.slice_size
     encoder = zfec.Encoder(k, n)
-    plan = share_plan(slice_size, block_size)
+    plan = share_plan(slice_size, table.block_size)
     hashers = [BlockHasher(plan, slice_size) for _ in range(parity)]
-    lengths = [p.stat().st_size for p in parts]
-    data_hashers = [BlockHasher(share_plan(n_bytes, block_size), n_bytes) for n_bytes in lengths]
     stripes = _Stripes(parts, slice_size)
     scratch = [out.with_name(f"{parity_name(out, j).name}.data{suffix}") for j in range(parity)]
     try:
@@ -162,11 +162,7 @@ def write_parity(
             stripe = stripe_size(n)
             for offset in range(0, slice_size, stripe):
                 length = min(stripe, slice_size - offset)
-                blocks = stripes.read(offset, length)
-                for i, (block, hasher) in enumerate(zip(blocks, data_hashers, strict=True)):
-                    if offset < lengths[i]:
-                        hasher.update(block[: lengths[i] - offset])  # not the last part's padding
-                shares = encoder.encode(blocks, list(range(k, n)))
+                shares = encoder.encode(stripes.read(offset, length), list(range(k, n)))
                 for sink, hasher, share in zip(sinks, hashers, shares, strict=True):
                     hasher.update(share)
                     sink.write(share)
@@ -175,7 +171,7 @@ def write_parity(
                 sink.close()
             stripes.close()
         digests = tuple(h.table().sha256[0] for h in hashers)
-        data = PartDigests(slice_size, block_size, 0, tuple(h.table().sha256[0] for h in data_hashers))
+        data = covering_every_byte(parts, table, total)
         files: list[Path] = []
         try:
             for j in range(parity):
@@ -190,6 +186,21 @@ def write_parity(
     finally:
         for p in scratch:
             p.unlink(missing_ok=True)
+
+
+def covering_every_byte(parts: Sequence[Path], table: PartDigests, total: int) -> PartDigests:
+    """The index's part digests with the blocks that hold the index hashed in full (`body_start` 0)."""
+    digests = []
+    for i, blocks in enumerate(table.blocks(total)):
+        start = i * table.slice_size
+        row = list(table.sha256[i])
+        for j, (bs, be) in enumerate(blocks):
+            if bs < table.body_start:
+                with open(parts[i], "rb") as fh:
+                    fh.seek(bs - start)
+                    row[j] = hashlib.sha256(fh.read(be - bs)).hexdigest()
+        digests.append(tuple(row))
+    return PartDigests(table.slice_size, table.block_size, 0, tuple(digests))
 
 
 def _write_parity_tar(path: Path, header: bytes, share: Path, size: int) -> None:

@@ -290,7 +290,7 @@ def write_bundle(
         header = index.parts.body_start - -(-len(raw_index) // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
         _overwrite(sink.paths, split_size or index.size, header, final_index)
         if parity:
-            parity_files = write_parity(sink.paths, out, table.block_size, index.size, parity, PARTIAL)
+            parity_files = write_parity(sink.paths, out, table, index.size, parity, PARTIAL)
         final = _publish(sink, out, parity_files)
     except BaseException as exc:
         # Full disk, Ctrl-C, SIGTERM: no .partial file outlives the attempt.

@@ -202,7 +202,7 @@ def with_repair(
         state = _inspect(path, limit)
         if state is None or not state.damage:
             raise
-        if not state.parity:
+        if state.header is None:  # no parity parts, or none that fit these media
             raise type(exc)(_with_damage(str(exc), state)) from None
         with scratch() as space:
             files = rebuild_parts(state, space)
