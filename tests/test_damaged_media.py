@@ -7,6 +7,8 @@ of 1 MiB fall inside the blob data).
 
 from __future__ import annotations
 
+import io
+import os
 import tarfile
 from pathlib import Path
 
@@ -16,7 +18,9 @@ from safetensors.numpy import save_file
 
 from tests.bundletools import index_of, read_entries, set_index, write_entries
 from tests.conftest import KeyPair, run, run_json, snapshot, write_tiny_model
+from vault._bundle.parity import DATA_NAME, HEADER_NAME, ParityPartWriter
 from vault._bundle.part_digests import block_size_for
+from vault._bundle.tar_entries import TAR_ENCODING, TAR_FORMAT, entry_info
 
 SPLIT = "1M"
 
@@ -97,7 +101,7 @@ def test_parity_rebuilds_a_lost_or_damaged_part(tmp_path: Path, homes: tuple[Pat
     parity = [Path(p) for p in result["parity"]]
     assert [p.name for p in parity] == [f"tiny.vault.p{j:03d}" for j in range(len(parity))]
     with tarfile.open(parity[0]) as tar:  # a plain tar, as the data parts are
-        assert tar.getnames() == ["vault-parity.json", "parity"]
+        assert tar.getnames() == ["parity", "vault-parity.json"]  # the header last: it digests the share
     original = {p: p.read_bytes() for p in parts}
     if harm == "missing":
         parts[1].unlink()
@@ -195,3 +199,18 @@ def test_an_index_claiming_countless_parts_is_refused_at_once(
     err = run("import", forged, home=gap, code=1).stderr
     assert "vault-bundle.json: parts lists 1 parts" in err, err
     assert snapshot(gap) == before
+
+
+@pytest.mark.parametrize(("size", "header_len"), [(5, 1), (1000, 10), (4096, 513), (1 << 20, 7000)])
+def test_a_parity_part_is_the_tar_that_tarfile_writes(tmp_path: Path, size: int, header_len: int) -> None:
+    """Parity parts are streamed by hand (each share written once); the bytes must be a plain tar's."""
+    share, header = os.urandom(size), os.urandom(header_len)
+    part = ParityPartWriter(tmp_path / "p", size)
+    part.write(share[: size // 2])
+    part.write(share[size // 2 :])
+    part.finish(header)
+    reference = io.BytesIO()
+    with tarfile.open(fileobj=reference, mode="w", format=TAR_FORMAT, encoding=TAR_ENCODING) as tar:
+        tar.addfile(entry_info(DATA_NAME, size), io.BytesIO(share))
+        tar.addfile(entry_info(HEADER_NAME, header_len), io.BytesIO(header))
+    assert (tmp_path / "p").read_bytes() == reference.getvalue()

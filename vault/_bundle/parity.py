@@ -13,8 +13,8 @@ bytes that crossed intact, so a forged parity part can only fail an import.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import io
 import json
 import re
 import tarfile
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vault._bundle.part_digests import PLACEHOLDER, BlockHasher, PartDigests, block_spans, find_damage
+from vault._bundle.reader import CappedTarInfo
 from vault._bundle.tar_entries import TAR_ENCODING, TAR_FORMAT, entry_info
 from vault._statements.manifest import canonical_json
 from vault.errors import UsageError
@@ -155,37 +156,74 @@ def write_parity(
     plan = share_plan(slice_size, table.block_size)
     hashers = [BlockHasher(plan, slice_size) for _ in range(parity)]
     stripes = _Stripes(parts, slice_size)
-    scratch = [out.with_name(f"{parity_name(out, j).name}.data{suffix}") for j in range(parity)]
+    files = [out.with_name(parity_name(out, j).name + suffix) for j in range(parity)]
+    sinks: list[ParityPartWriter] = []
     try:
-        sinks = [open(p, "wb") for p in scratch]  # noqa: SIM115 - closed below
-        try:
-            stripe = stripe_size(n)
-            for offset in range(0, slice_size, stripe):
-                length = min(stripe, slice_size - offset)
-                shares = encoder.encode(stripes.read(offset, length), list(range(k, n)))
-                for sink, hasher, share in zip(sinks, hashers, shares, strict=True):
-                    hasher.update(share)
-                    sink.write(share)
-        finally:
-            for sink in sinks:
-                sink.close()
-            stripes.close()
+        for path in files:
+            sinks.append(ParityPartWriter(path, slice_size))
+        stripe = stripe_size(n)
+        for offset in range(0, slice_size, stripe):
+            length = min(stripe, slice_size - offset)
+            shares = encoder.encode(stripes.read(offset, length), list(range(k, n)))
+            for sink, hasher, share in zip(sinks, hashers, shares, strict=True):
+                hasher.update(share)
+                sink.write(share)
         digests = tuple(h.table().sha256[0] for h in hashers)
         data = covering_every_byte(parts, table, total)
-        files: list[Path] = []
-        try:
-            for j in range(parity):
-                header = ParityHeader(k, n, k + j, total, data, digests).to_bytes()
-                files.append(out.with_name(parity_name(out, j).name + suffix))
-                _write_parity_tar(files[-1], header, scratch[j], slice_size)
-        except BaseException:
-            for p in files:
-                p.unlink(missing_ok=True)
-            raise
+        for j, sink in enumerate(sinks):
+            sink.finish(ParityHeader(k, n, k + j, total, data, digests).to_bytes())
         return files
-    finally:
-        for p in scratch:
+    except BaseException:
+        for sink in sinks:
+            sink.abandon()
+        for p in files:
             p.unlink(missing_ok=True)
+        raise
+    finally:
+        stripes.close()
+
+
+class ParityPartWriter:
+    """One parity part, written as it is encoded: the share's entry first, its header entry last.
+
+    The header carries the digests of every share, known only once all are
+    encoded, so it goes after the share; the bytes are what `tarfile` writes
+    (PAX headers, 512-byte blocks, the end marker, padding to a record).
+    """
+
+    def __init__(self, path: Path, size: int) -> None:
+        from vault._store.durable import BulkWriter
+
+        self._out = BulkWriter(open(path, "wb"))  # noqa: SIM115 - closed in finish() or abandon()
+        self._written = 0
+        self._size = size
+        self._put(_header(DATA_NAME, size))
+
+    def _put(self, data: bytes) -> None:
+        self._out.write(data)
+        self._written += len(data)
+
+    def write(self, share: bytes) -> None:
+        self._put(share)
+
+    def finish(self, header: bytes) -> None:
+        self._put(_padding(self._size))
+        self._put(_header(HEADER_NAME, len(header)) + header + _padding(len(header)))
+        end = 2 * tarfile.BLOCKSIZE
+        self._put(bytes(end + -(self._written + end) % tarfile.RECORDSIZE))
+        self._out.close()
+
+    def abandon(self) -> None:
+        with contextlib.suppress(OSError):
+            self._out.close()
+
+
+def _header(name: str, size: int) -> bytes:
+    return entry_info(name, size).tobuf(TAR_FORMAT, TAR_ENCODING, "surrogateescape")
+
+
+def _padding(size: int) -> bytes:
+    return bytes(-size % tarfile.BLOCKSIZE)
 
 
 def covering_every_byte(parts: Sequence[Path], table: PartDigests, total: int) -> PartDigests:
@@ -201,36 +239,6 @@ def covering_every_byte(parts: Sequence[Path], table: PartDigests, total: int) -
                     row[j] = hashlib.sha256(fh.read(be - bs)).hexdigest()
         digests.append(tuple(row))
     return PartDigests(table.slice_size, table.block_size, 0, tuple(digests))
-
-
-def _write_parity_tar(path: Path, header: bytes, share: Path, size: int) -> None:
-    from vault._store.durable import BulkWriter
-
-    with open(path, "wb") as raw:
-        sink = BulkWriter(raw)
-        with tarfile.open(fileobj=_Sink(sink), mode="w", format=TAR_FORMAT, encoding=TAR_ENCODING) as tar:
-            tar.copybufsize = 1 << 20
-            tar.addfile(entry_info(HEADER_NAME, len(header)), io.BytesIO(header))
-            with open(share, "rb") as fh:
-                tar.addfile(entry_info(DATA_NAME, size), fh)
-        sink.close()
-
-
-class _Sink(io.RawIOBase):
-    def __init__(self, out: object) -> None:
-        self._out = out
-        self._pos = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def write(self, data: object) -> int:
-        n = self._out.write(data)  # type: ignore[attr-defined]
-        self._pos += n
-        return n
 
 
 def read_stream(parts: Sequence[Path], slice_size: int, offset: int, length: int) -> bytes:
@@ -261,19 +269,19 @@ def read_parity_parts(base: Path) -> list[ParityPart]:
     found = []
     for path in sorted(base.parent.glob(f"{_glob_escape(base.name)}.p[0-9][0-9][0-9]")):
         try:
-            with tarfile.open(path, "r:") as tar:
-                first = tar.next()
-                if first is None or first.name != HEADER_NAME or not first.isreg() or first.size > MAX_HEADER:
+            with tarfile.open(path, "r:", tarinfo=CappedTarInfo) as tar:  # type: ignore[call-overload]
+                share = tar.next()
+                if share is None or share.name != DATA_NAME or not share.isreg():
                     continue
-                fh = tar.extractfile(first)
+                last = tar.next()
+                if last is None or last.name != HEADER_NAME or not last.isreg() or last.size > MAX_HEADER:
+                    continue
+                fh = tar.extractfile(last)
                 assert fh is not None
-                header = ParityHeader.parse(fh.read(first.size))
-                second = tar.next()
-                if second is None or second.name != DATA_NAME or not second.isreg():
+                header = ParityHeader.parse(fh.read(last.size))
+                if share.size != header.data.slice_size:
                     continue
-                if second.size != header.data.slice_size:
-                    continue
-                found.append(ParityPart(path, header, second.offset_data))
+                found.append(ParityPart(path, header, share.offset_data))
         except (OSError, tarfile.TarError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             continue
     return found

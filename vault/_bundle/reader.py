@@ -43,7 +43,7 @@ MAX_TRAILER = 2 * tarfile.RECORDSIZE
 MAX_EXTENDED_HEADER = 64 << 10
 
 
-class _CappedTarInfo(tarfile.TarInfo):
+class CappedTarInfo(tarfile.TarInfo):
     """tarfile's header parsing, with a size cap on what it would read into memory and no sparse files."""
 
     def _proc_gnulong(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
@@ -131,7 +131,7 @@ class BundleReader:
             # Seekable, uncompressed mode: entry data is read straight from the parts
             # (stream mode copies everything through small internal buffers).
             self._tar = tarfile.open(  # type: ignore[call-overload]  # noqa: SIM115
-                fileobj=self._stream, mode="r:", tarinfo=_CappedTarInfo
+                fileobj=self._stream, mode="r:", tarinfo=CappedTarInfo
             )
         except (tarfile.TarError, EOFError) as exc:
             self._stream.close()
