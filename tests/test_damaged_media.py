@@ -214,3 +214,23 @@ def test_a_parity_part_is_the_tar_that_tarfile_writes(tmp_path: Path, size: int,
         tar.addfile(entry_info(DATA_NAME, size), io.BytesIO(share))
         tar.addfile(entry_info(HEADER_NAME, header_len), io.BytesIO(header))
     assert (tmp_path / "p").read_bytes() == reference.getvalue()
+
+
+@pytest.mark.parametrize("harm", ["lost", "corrupt"])
+def test_a_one_part_bundle_with_parity_survives_losing_its_part(
+    tmp_path: Path, keypair: KeyPair, harm: str
+) -> None:
+    """k = 1: the parity part is a copy in Reed-Solomon's terms, and rebuilds the only data part."""
+    connected, gap = tmp_path / "connected", tmp_path / "gap"
+    run("add", write_tiny_model(tmp_path / "model"), "--repo", "acme/tiny", home=connected)
+    run("sign", "acme/tiny", "--key", keypair.private, home=connected)
+    run("trust", "add", "acme", "--key", keypair.public, "--scope", "acme/*", home=gap)
+    out = tmp_path / "one" / "t.vault"
+    result = run_json("bundle", "acme/tiny", "-o", out, "--split-size", "1M", "--parity", "1", home=connected)
+    (part,) = [Path(p) for p in result["parts"]]  # type: ignore[index]
+    if harm == "lost":
+        part.unlink()
+    else:
+        _flip(part, part.stat().st_size // 2)
+    text = run("import", out, home=gap).stdout
+    assert text.startswith("imported acme/tiny@") and "rebuilt part 1 of 1 (t.vault.000)" in text

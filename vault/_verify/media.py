@@ -137,16 +137,17 @@ def inspect_media(path: Path, limit: int | None = None) -> MediaState | None:
 
 def _agreed_header(parity: list[ParityPart], numbered: dict[int, Path]) -> ParityHeader | None:
     """The geometry most parity parts agree on (a leftover from another bundle is outvoted), if the
-    parts on the media fit it: its slice is the longest part's length, and there are no more parts
-    than it counts. Parity parts are unsigned: one that does not fit is not used at all."""
-    if not parity or not numbered:
+    parts on the media fit it. Parity parts are unsigned: one that does not fit is not used at all."""
+    if not parity:
         return None
     votes = Counter(p.header.data for p in parity)
     data = votes.most_common(1)[0][0]
     header = next(p.header for p in parity if p.header.data == data)
-    longest = max(p.stat().st_size for p in numbered.values())
-    if longest != data.slice_size or max(numbered) >= header.k:
-        return None
+    # Parts on the media must fit: numbered below k, none longer than its slice (shorter is damage).
+    spans = part_spans(header.total, data.slice_size)
+    for i, part in numbered.items():
+        if i >= len(spans) or part.stat().st_size > spans[i][1] - spans[i][0]:
+            return None
     return header
 
 
