@@ -96,27 +96,6 @@ class ProvenanceReport:
 
 
 @dataclass(frozen=True)
-class ImportRecord:
-    """A bundle import that brought a revision: what the air-gapped side recorded."""
-
-    index_sha256: str  # sha256 of the bundle's index: names the bundle
-    parts: int
-    operator: str
-    imported_at: str
-
-
-@dataclass(frozen=True)
-class SignedStatement:
-    """A signature as it was verified, its raw Sigstore bundle, for export and digests."""
-
-    kind: str
-    method: str
-    signer: str  # the trust entry that admitted it ("self" where it was signed)
-    key: str
-    raw: bytes
-
-
-@dataclass(frozen=True)
 class AuditEntry:
     id: int
     at: str

@@ -18,14 +18,12 @@ from vault.reports import (
     AuditEntry,
     AuditReport,
     FileInfo,
-    ImportRecord,
     ProvenanceFile,
     ProvenanceReport,
     RevisionDetail,
     RevisionSummary,
     RevocationInfo,
     SignatureInfo,
-    SignedStatement,
 )
 
 
@@ -104,6 +102,37 @@ class ReceiptAccepted:
     signer: str  # the trust entry (scope @receipts) that admitted it
     created_at: str
     blobs: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ImportRecord:
+    """A bundle import that brought a revision: what the air-gapped side recorded."""
+
+    index_sha256: str  # sha256 of the bundle's index: names the bundle
+    parts: int
+    operator: str
+    imported_at: str
+
+
+@dataclass(frozen=True)
+class SignedStatement:
+    """A signature as it was verified, its raw Sigstore bundle, for export and digests."""
+
+    kind: str
+    method: str
+    signer: str  # the trust entry that admitted it ("self" where it was signed)
+    key: str
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class RevisionEvidence:
+    """Everything an auditor's views are built from (`bom`, `provenance --format in-toto`, the pages)."""
+
+    detail: RevisionDetail
+    provenance: ProvenanceReport
+    statements: list[SignedStatement]
+    imports: list[ImportRecord]
 
 
 @dataclass(frozen=True)
@@ -260,6 +289,7 @@ __all__ = [
     "RefMove",
     "RevisionAdded",
     "RevisionDetail",
+    "RevisionEvidence",
     "RevisionSummary",
     "RevocationInfo",
     "RevokeResult",

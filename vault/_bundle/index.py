@@ -31,6 +31,11 @@ def blob_entry(sha256: str) -> str:
     return f"blobs/sha256/{sha256}"
 
 
+def signature_file_name(kind: str, i: int) -> str:
+    """The i-th (0-based) signature of a kind: `model.sig`, `model-2.sig`, … (in bundles and exports)."""
+    return f"{kind}.sig" if i == 0 else f"{kind}-{i + 1}.sig"
+
+
 def revision_prefix(repo_id: str, commit: str) -> str:
     return f"revisions/{repo_id}/{commit}"
 

@@ -2,10 +2,10 @@
 
 With `--parity N`, the k data parts `OUT.000…` get N parity parts `OUT.p000…`;
 any k good parts out of the k + N rebuild the rest. Each parity part is a
-plain tar (`tar tvf` shows it) of two entries: `vault-parity.json`, the
-geometry and the block digests of every data and parity part (so the reader
-knows which parts are good even if the bundle's own index is the damaged
-part), and `parity`, this part's share, one slice long.
+plain tar (`tar tvf` shows it) of two entries: `parity`, this part's share,
+one slice long, then `vault-parity.json`, the geometry and the block digests
+of every data and parity part (so the reader knows which parts are good even
+if the bundle's own index is the damaged part).
 
 Nothing here is trusted: rebuilt bytes go through the same verification as
 bytes that crossed intact, so a forged parity part can only fail an import.
@@ -16,15 +16,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import re
 import tarfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from vault._bundle.part_digests import PLACEHOLDER, BlockHasher, PartDigests, block_spans, find_damage
+from vault._bundle.parts import glob_escape
 from vault._bundle.reader import CappedTarInfo
-from vault._bundle.tar_entries import TAR_ENCODING, TAR_FORMAT, entry_info
+from vault._bundle.tar_entries import entry_header
 from vault._statements.manifest import canonical_json
 from vault.errors import UsageError
 
@@ -44,9 +44,6 @@ def stripe_size(n: int) -> int:
 
 def parity_name(out: Path, j: int) -> Path:
     return out.with_name(f"{out.name}.p{j:03d}")
-
-
-PARITY_SUFFIX = re.compile(r"\.p\d{3}$")
 
 
 def check_parity_request(parity: int, parts: int) -> None:
@@ -123,9 +120,8 @@ def share_plan(slice_size: int, block_size: int) -> PartDigests:
 class _Stripes:
     """Reads the k data parts side by side, one stripe at a time, the short last part padded with zeros."""
 
-    def __init__(self, parts: Sequence[Path], slice_size: int) -> None:
+    def __init__(self, parts: Sequence[Path]) -> None:
         self._fhs = [open(p, "rb") for p in parts]  # noqa: SIM115 - closed in close()
-        self._slice = slice_size
 
     def read(self, offset: int, length: int) -> list[bytes]:
         out = []
@@ -155,7 +151,7 @@ def write_parity(
     encoder = zfec.Encoder(k, n)
     plan = share_plan(slice_size, table.block_size)
     hashers = [BlockHasher(plan, slice_size) for _ in range(parity)]
-    stripes = _Stripes(parts, slice_size)
+    stripes = _Stripes(parts)
     files = [out.with_name(parity_name(out, j).name + suffix) for j in range(parity)]
     sinks: list[ParityPartWriter] = []
     try:
@@ -197,7 +193,7 @@ class ParityPartWriter:
         self._out = BulkWriter(open(path, "wb"))  # noqa: SIM115 - closed in finish() or abandon()
         self._written = 0
         self._size = size
-        self._put(_header(DATA_NAME, size))
+        self._put(entry_header(DATA_NAME, size))
 
     def _put(self, data: bytes) -> None:
         self._out.write(data)
@@ -208,7 +204,7 @@ class ParityPartWriter:
 
     def finish(self, header: bytes) -> None:
         self._put(_padding(self._size))
-        self._put(_header(HEADER_NAME, len(header)) + header + _padding(len(header)))
+        self._put(entry_header(HEADER_NAME, len(header)) + header + _padding(len(header)))
         end = 2 * tarfile.BLOCKSIZE
         self._put(bytes(end + -(self._written + end) % tarfile.RECORDSIZE))
         self._out.close()
@@ -216,10 +212,6 @@ class ParityPartWriter:
     def abandon(self) -> None:
         with contextlib.suppress(OSError):
             self._out.close()
-
-
-def _header(name: str, size: int) -> bytes:
-    return entry_info(name, size).tobuf(TAR_FORMAT, TAR_ENCODING, "surrogateescape")
 
 
 def _padding(size: int) -> bytes:
@@ -267,7 +259,7 @@ class ParityPart:
 def read_parity_parts(base: Path) -> list[ParityPart]:
     """The readable parity parts beside a bundle; unreadable ones are skipped (they count as lost)."""
     found = []
-    for path in sorted(base.parent.glob(f"{_glob_escape(base.name)}.p[0-9][0-9][0-9]")):
+    for path in sorted(base.parent.glob(f"{glob_escape(base.name)}.p[0-9][0-9][0-9]")):
         try:
             with tarfile.open(path, "r:", tarinfo=CappedTarInfo) as tar:  # type: ignore[call-overload]
                 share = tar.next()
@@ -339,7 +331,3 @@ def rebuild(
         for out in outs.values():
             out.close()
     return {i: dest(i) for i in lost}
-
-
-def _glob_escape(name: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", name)

@@ -99,22 +99,28 @@ class PartFiles:
     numbered: dict[int, Path]
 
 
-def find_parts(path: Path) -> PartFiles:
-    """The files that make up the bundle named by `path` (OUT, OUT.000 or a single file)."""
+def bundle_layout(path: Path) -> tuple[Path, dict[int, Path], Path | None]:
+    """What is on the media for `path` (OUT, OUT.000 or a single file): the base name, every
+    numbered part present by number, and the single file if the bundle is not split."""
     m = re.match(r"^(.*)\.(\d{3})$", path.name)
-    if m and path.is_file():
-        base = path.with_name(m.group(1))
-    elif path.is_file():
-        return PartFiles([path], path, {})
-    elif part_name(path, 0).is_file():
-        base = path
-    else:
-        raise NotFoundError(f"{path}: no such bundle (nor {part_name(path, 0).name})")
+    if path.is_file() and not m:
+        return path, {}, path
+    base = path.with_name(m.group(1)) if m and path.is_file() else path
     numbered = {
         int(p.name.rsplit(".", 1)[1]): p
         for p in base.parent.glob(f"{glob_escape(base.name)}.[0-9][0-9][0-9]")
         if p.is_file()
     }
+    return base, numbered, None
+
+
+def find_parts(path: Path) -> PartFiles:
+    """The files that make up the bundle named by `path` (OUT, OUT.000 or a single file)."""
+    base, numbered, single = bundle_layout(path)
+    if single is not None:
+        return PartFiles([single], single, {})
+    if 0 not in numbered and not path.is_file():  # named OUT: its OUT.000 must be there
+        raise NotFoundError(f"{path}: no such bundle (nor {part_name(path, 0).name})")
     if 0 not in numbered:
         raise BundleFormatError(f"part 1 ({part_name(base, 0).name}) is missing: it starts the bundle")
     contiguous = []

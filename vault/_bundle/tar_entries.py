@@ -18,3 +18,8 @@ def entry_info(name: str, size: int) -> tarfile.TarInfo:
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     return info
+
+
+def entry_header(name: str, size: int) -> bytes:
+    """The header blocks `tarfile` writes for this entry (what the writers size and stream by hand)."""
+    return entry_info(name, size).tobuf(TAR_FORMAT, TAR_ENCODING, "surrogateescape")

@@ -25,12 +25,13 @@ from vault._bundle.index import (
     blob_entry,
     revision_prefix,
     revocation_entry,
+    signature_file_name,
     trusted_root_entry,
 )
 from vault._bundle.parity import check_parity_request, parity_name, write_parity
 from vault._bundle.part_digests import BlockHasher, PartDigests
 from vault._bundle.parts import SplitWriter, glob_escape, part_name
-from vault._bundle.tar_entries import TAR_ENCODING, TAR_FORMAT, entry_info
+from vault._bundle.tar_entries import TAR_ENCODING, TAR_FORMAT, entry_header, entry_info
 from vault._catalog import queries
 from vault._catalog.schema import SigstoreRoot
 from vault._hashing import CHUNK
@@ -49,7 +50,7 @@ MAX_PARTS = 1000  # OUT.000 … OUT.999: the reader finds exactly three-digit su
 
 
 def _signature_names(prefix: str, kind: str, count: int) -> list[str]:
-    return [f"{prefix}/{kind}.sig" if i == 0 else f"{prefix}/{kind}-{i + 1}.sig" for i in range(count)]
+    return [f"{prefix}/{signature_file_name(kind, i)}" for i in range(count)]
 
 
 class _FileSink(io.RawIOBase):
@@ -77,8 +78,7 @@ class _FileSink(io.RawIOBase):
 
 def _member_size(name: str, size: int) -> int:
     """Bytes one entry takes in the tar stream: its header blocks and its data padded to a block."""
-    header = entry_info(name, size).tobuf(TAR_FORMAT, TAR_ENCODING, "surrogateescape")
-    return len(header) + -(-size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+    return len(entry_header(name, size)) + -(-size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
 
 
 def _sized_index(index: BundleIndex, entries: list[tuple[str, bytes]], split_size: int | None) -> BundleIndex:

@@ -18,9 +18,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from vault._catalog.reader import CatalogReader
 from vault._hashing import sha256_hex
-from vault._ops.reports import import_records, provenance_report, show_revision, signed_statements
+from vault._ops.evidence_reads import revision_evidence
 from vault._statements.refs import Ref
 from vault.errors import VaultError
 from vault.results import MlBom
@@ -28,7 +27,7 @@ from vault.version import __version__
 
 if TYPE_CHECKING:
     from vault._home import Home
-    from vault.reports import ImportRecord, ProvenanceReport, RevisionDetail, SignedStatement
+    from vault.reports import RevisionDetail
 
 MODEL_CARD = "README.md"
 MAX_MODEL_CARD = 1 << 20
@@ -50,14 +49,8 @@ def build_bom(vault: Home, ref: Ref) -> MlBom:
     from cyclonedx.schema import SchemaVersion
     from cyclonedx.validation.json import JsonStrictValidator
 
-    def read(
-        r: CatalogReader,
-    ) -> tuple[RevisionDetail, ProvenanceReport, list[SignedStatement], list[ImportRecord]]:
-        detail = show_revision(r, ref, vault.store)
-        return (detail, provenance_report(r, ref), signed_statements(r, ref),
-                import_records(r, detail.repo_id, detail.commit))  # fmt: skip
-
-    detail, prov, statements, imports = vault.read(read)
+    evidence = vault.read(lambda r: revision_evidence(r, ref, vault.store))
+    detail, prov = evidence.detail, evidence.provenance
     label = f"{detail.repo_id}@{detail.commit}"
     licence = _model_card_license(vault, detail)
     files = [
@@ -75,18 +68,18 @@ def build_bom(vault: Home, ref: Ref) -> MlBom:
         url = f"{source['endpoint']}/{detail.repo_id}/tree/{detail.commit}"
         refs.append(ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=XsUri(url),
                                       comment=f"Hub source, commit {detail.commit}"))  # fmt: skip
-    for st in statements:
+    for st in evidence.statements:
+        digest = sha256_hex(st.raw)
         kind = {"model": "OMS v1.0 model signature", "provenance": "signed provenance (SLSA v1)",
                 "upstream": "publisher's OMS signature"}.get(st.kind, st.kind)  # fmt: skip
+        is_provenance = st.kind == "provenance"
         ref_type = (
-            ExternalReferenceType.ATTESTATION
-            if st.kind == "provenance"
-            else (ExternalReferenceType.DIGITAL_SIGNATURE)
+            ExternalReferenceType.ATTESTATION if is_provenance else ExternalReferenceType.DIGITAL_SIGNATURE
         )
         refs.append(ExternalReference(
-            type=ref_type, url=XsUri(f"urn:vault:{st.kind}.sig:sha256:{sha256_hex(st.raw)}"),
+            type=ref_type, url=XsUri(f"urn:vault:{st.kind}.sig:sha256:{digest}"),
             comment=f"{kind}, {st.method} {st.key[:16]}, admitted by trust entry {st.signer}",
-            hashes=[HashType(alg=HashAlgorithm.SHA_256, content=sha256_hex(st.raw))],
+            hashes=[HashType(alg=HashAlgorithm.SHA_256, content=digest)],
         ))  # fmt: skip
     properties = [
         Property(name="vault:status", value=detail.status),
@@ -94,7 +87,7 @@ def build_bom(vault: Home, ref: Ref) -> MlBom:
         Property(name="vault:source", value=str(source.get("type", "unknown"))),
         *(Property(name="vault:ref", value=r) for r in detail.refs),
         *(Property(name="vault:imported", value=f"bundle {i.index_sha256} at {i.imported_at} by {i.operator}")
-          for i in imports),
+          for i in evidence.imports),
     ]  # fmt: skip
     model = Component(
         type=ComponentType.MACHINE_LEARNING_MODEL, name=detail.repo_id, version=detail.commit,

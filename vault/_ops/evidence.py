@@ -19,9 +19,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vault._catalog.reader import CatalogReader
+from vault._bundle.index import signature_file_name
 from vault._hashing import sha256_hex
-from vault._ops.reports import import_records, show_revision, signed_statements
+from vault._ops.evidence_reads import revision_evidence
 from vault._statements.manifest import STATEMENT_TYPE, canonical_json
 from vault._statements.refs import Ref
 from vault.results import EvidenceExported
@@ -29,24 +29,20 @@ from vault.results import EvidenceExported
 if TYPE_CHECKING:
     from vault._home import Home
     from vault._signing.signer import Signer
-    from vault.reports import ImportRecord, RevisionDetail, SignedStatement
 
 IMPORT_PREDICATE_TYPE = "urn:vault:import:v1"
 
 
 def export_evidence(vault: Home, ref: Ref, out: Path, signer: Signer | None = None) -> EvidenceExported:
-    def read(r: CatalogReader) -> tuple[RevisionDetail, list[SignedStatement], list[ImportRecord]]:
-        detail = show_revision(r, ref, vault.store)
-        return detail, signed_statements(r, ref), import_records(r, detail.repo_id, detail.commit)
-
-    detail, statements, imports = vault.read(read)
+    evidence = vault.read(lambda r: revision_evidence(r, ref, vault.store))
+    detail = evidence.detail
     out.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
     counts: dict[str, int] = {}
     listed = []
-    for st in statements:
+    for st in evidence.statements:
+        name = signature_file_name(st.kind, counts.get(st.kind, 0))  # named as in bundles
         counts[st.kind] = counts.get(st.kind, 0) + 1
-        name = f"{st.kind}.sig" if counts[st.kind] == 1 else f"{st.kind}-{counts[st.kind]}.sig"
         (out / name).write_bytes(st.raw)
         written.append(name)
         listed.append({"file": name, "kind": st.kind, "method": st.method, "key": st.key,
@@ -71,7 +67,7 @@ def export_evidence(vault: Home, ref: Ref, out: Path, signer: Signer | None = No
                         "operator": i.operator,
                         "imported_at": i.imported_at,
                     }
-                    for i in imports
+                    for i in evidence.imports
                 ],
                 "revocations": [
                     {"reason": x.reason, "revoked_at": x.revoked_at, "signer": x.signer}

@@ -21,6 +21,7 @@ from vault import _audit as audit
 from vault._catalog.schema import AuditEvent, Blob, Model, Revision
 from vault._ops.revocation import REVOKED
 from vault._store.resume import DIR_NAME as RESUME_DIR
+from vault._store.resume import ResumeArea
 from vault._store.views import hf_view
 from vault.results import Finding, FsckCounts, FsckReport
 from vault.status import AVAILABLE
@@ -101,7 +102,7 @@ def fsck(vault: Home) -> FsckReport:
 
     for child in sorted(store.tmp.iterdir()) if store.tmp.is_dir() else ():
         if child.name == RESUME_DIR:
-            kept = len(list(child.iterdir()))
+            kept = len(ResumeArea(store.tmp).kept())
             why = f"{kept} blob(s) an interrupted import verified: run it again to resume, or vault gc"
             report.warning("resumable-import", str(child), why)
         else:

@@ -149,7 +149,7 @@ def gc(vault: Home, dry_run: bool = False) -> GcResult:
                 prefix.rmdir()
         # Blobs an interrupted import kept for its next attempt: gc gives up on that attempt.
         resume = ResumeArea(vault.store.tmp)
-        kept = sorted(resume.dir.iterdir()) if resume.dir.is_dir() else []
+        kept = resume.kept()
         freed += sum(p.stat().st_size for p in kept)
         if not dry_run:
             resume.clear()

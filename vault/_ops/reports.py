@@ -19,14 +19,12 @@ from vault.reports import (
     AuditEntry,
     AuditReport,
     FileInfo,
-    ImportRecord,
     ProvenanceFile,
     ProvenanceReport,
     RevisionDetail,
     RevisionSummary,
     RevocationInfo,
     SignatureInfo,
-    SignedStatement,
 )
 
 if TYPE_CHECKING:
@@ -50,10 +48,6 @@ WHERE f.revision_id = :rid ORDER BY f.path
 _SIGNATURES = """
 SELECT kind, method, signer, key_fingerprint, verified FROM signatures
 WHERE revision_id = :rid ORDER BY id
-"""
-
-_SIGNED = """
-SELECT kind, method, signer, key_fingerprint, raw FROM signatures WHERE revision_id = :rid ORDER BY id
 """
 
 _REVOCATIONS = """
@@ -126,25 +120,6 @@ def provenance_report(reader: CatalogReader, ref: RefSpec) -> ProvenanceReport:
         ],
         signatures=_signatures(reader, rev),
     )
-
-
-def import_records(reader: CatalogReader, repo_id: str, commit: str) -> list[ImportRecord]:
-    """The imports that brought repo@commit, oldest first (a connected vault has none)."""
-    label = f"{repo_id}@{commit}"
-    rows = reader.rows(
-        "SELECT index_sha256, parts, operator, imported_at, revisions FROM bundles ORDER BY id"
-    )
-    return [
-        ImportRecord(sha, int(parts), operator, at)
-        for sha, parts, operator, at, revisions in rows
-        if label in json.loads(revisions)
-    ]
-
-
-def signed_statements(reader: CatalogReader, ref: RefSpec) -> list[SignedStatement]:
-    rev = reads.find_revision(reader, ref, any_status=True)
-    rows = reader.rows(_SIGNED, {"rid": rev.id})
-    return [SignedStatement(kind, method, signer, key, bytes(raw)) for kind, method, signer, key, raw in rows]
 
 
 def audit_report(session: Session) -> AuditReport:

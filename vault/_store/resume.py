@@ -75,11 +75,11 @@ class ResumeArea:
                 [p.name for p in self.dir.iterdir() if _SHA256.match(p.name) and store.has_blob(p.name)]
             )
 
-    def clear(self) -> tuple[int, int]:
-        """Remove everything kept (gc); returns (files, bytes)."""
-        files = size = 0
-        for p in sorted(self.dir.iterdir()) if self.dir.is_dir() else ():
-            files, size = files + 1, size + p.stat().st_size
+    def kept(self) -> list[Path]:
+        return sorted(self.dir.iterdir()) if self.dir.is_dir() else []
+
+    def clear(self) -> None:
+        """Remove everything kept (gc gives up on the interrupted import)."""
+        for p in self.kept():
             p.unlink()
         self.forget([])
-        return files, size

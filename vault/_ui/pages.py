@@ -17,14 +17,10 @@ import json
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
+from vault._report_text import human_bytes
 from vault._ui.chain import ChainStep, chain_svg
-from vault.reports import (
-    AuditReport,
-    ImportRecord,
-    ProvenanceReport,
-    RevisionDetail,
-    RevisionSummary,
-)
+from vault.reports import AuditReport, ProvenanceReport, RevisionDetail, RevisionSummary
+from vault.results import ImportRecord, RevisionEvidence
 
 STATUS_LABEL = {"available": "verified", "revoked": "revoked", "damaged": "damaged"}
 
@@ -66,15 +62,6 @@ def _table(headers: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
-
-
 def revision_href(repo_id: str, commit: str) -> str:
     return f"/ui/revision/{quote(repo_id, safe='/')}/{quote(commit, safe='')}"
 
@@ -87,7 +74,7 @@ def index_page(revisions: list[RevisionSummary]) -> bytes:
             _status(r.status),
             esc(", ".join(r.refs)) or '<span class="muted">none</span>',
             esc(r.files),
-            esc(human(r.bytes)),
+            esc(human_bytes(r.bytes)),
             "yes" if r.signed else '<span class="bad">no</span>',
             esc(r.fetched_at),
         ]
@@ -102,9 +89,8 @@ def index_page(revisions: list[RevisionSummary]) -> bytes:
     return _page("vault: models", body)
 
 
-def revision_page(
-    detail: RevisionDetail, prov: ProvenanceReport, imports: list[ImportRecord], path: str | None
-) -> bytes:
+def revision_page(evidence: RevisionEvidence, path: str | None) -> bytes:
+    detail, prov, imports = evidence.detail, evidence.provenance, evidence.imports
     published = {f.path: f for f in prov.files}
     file_rows = []
     for f in detail.files:
@@ -116,8 +102,15 @@ def revision_page(
             verdict = '<span class="ok">matched the Hub</span>'
         else:
             verdict = '<span class="bad">DID NOT MATCH the Hub</span>'
-        file_rows.append([f"<code>{esc(f.path)}</code>", esc(human(f.size)), f"<code>{esc(f.sha256)}</code>",
-                          hub, verdict])  # fmt: skip
+        file_rows.append(
+            [
+                f"<code>{esc(f.path)}</code>",
+                esc(human_bytes(f.size)),
+                f"<code>{esc(f.sha256)}</code>",
+                hub,
+                verdict,
+            ]
+        )
     sig_rows = [
         [esc(s.kind), esc(s.method), esc(s.signer), f"<code>{esc(s.key[:16])}…</code>",
          '<span class="ok">verified</span>' if s.verified else '<span class="bad">not verified</span>']

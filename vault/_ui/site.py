@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
@@ -26,13 +27,8 @@ REVISION_PREFIX = "/ui/revision/"
 
 
 def render(vault: Home, path: str) -> tuple[int, bytes]:
-    from vault._ops.reports import (
-        audit_report,
-        import_records,
-        list_revisions,
-        provenance_report,
-        show_revision,
-    )
+    from vault._ops.evidence_reads import revision_evidence
+    from vault._ops.reports import audit_report, list_revisions
 
     try:
         if path == "/":
@@ -45,14 +41,10 @@ def render(vault: Home, path: str) -> tuple[int, bytes]:
             if len(parts) != 3:
                 raise NotFoundError(f"{path}: not a revision page (/ui/revision/ORG/NAME/COMMIT)")
             ref = Ref(f"{parts[0]}/{parts[1]}", parts[2])
-            detail = vault.read(lambda r: show_revision(r, ref, vault.store))
-            prov = vault.read(lambda r: provenance_report(r, ref))
-            imports = vault.read(lambda r: import_records(r, detail.repo_id, detail.commit))
-            served = (
-                detail.status == AVAILABLE
-                and vault.store.revision_dir(detail.repo_id, detail.commit).is_dir()
-            )
-            return 200, pages.revision_page(detail, prov, imports, detail.path if served else None)
+            evidence = vault.read(lambda r: revision_evidence(r, ref, vault.store))
+            detail = evidence.detail
+            served = detail.status == AVAILABLE and Path(detail.path).is_dir()
+            return 200, pages.revision_page(evidence, detail.path if served else None)
     except (NotFoundError, UsageError) as exc:
         return 404, pages.not_found_page(str(exc))
     return 404, pages.not_found_page(f"no page at {path}")

@@ -12,7 +12,6 @@ passed on unchanged: a forged bundle is not a damaged one.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -28,7 +27,7 @@ from vault._bundle.parity import (
     rebuild,
 )
 from vault._bundle.part_digests import Damage, PartDigests, find_damage, part_spans
-from vault._bundle.parts import PartFiles, glob_escape, part_name
+from vault._bundle.parts import PartFiles, bundle_layout, part_name
 from vault.errors import BundleFormatError, NotFoundError, TrustError, VaultError, VerificationError
 
 R = TypeVar("R")
@@ -67,23 +66,6 @@ def _describe(d: Damage, name: str, table: PartDigests, total: int) -> str:
     )
 
 
-def _layout(path: Path) -> tuple[Path, dict[int, Path], Path | None]:
-    """The bundle's base name, its numbered parts, and the single file (if not split)."""
-    m = re.match(r"^(.*)\.(\d{3})$", path.name)
-    if m and path.is_file():
-        base = path.with_name(m.group(1))
-    elif path.is_file():
-        return path, {}, path
-    else:
-        base = path
-    numbered = {
-        int(p.name.rsplit(".", 1)[1]): p
-        for p in base.parent.glob(f"{glob_escape(base.name)}.[0-9][0-9][0-9]")
-        if p.is_file()
-    }
-    return base, numbered, None
-
-
 def _index_table(first: Path | None, numbered: dict[int, Path]) -> tuple[PartDigests, int] | None:
     """The part digests from the bundle's own index, if its first entry still reads."""
     from vault._bundle.reader import BundleReader
@@ -112,7 +94,7 @@ def inspect_media(path: Path, limit: int | None = None) -> MediaState | None:
 
     `limit`: check only the blocks before this stream offset (the signed entries).
     """
-    base, numbered, single = _layout(path)
+    base, numbered, single = bundle_layout(path)
     parity = read_parity_parts(base) if single is None else []
     header = _agreed_header(parity, numbered)
     if header is not None:
@@ -154,8 +136,7 @@ def _agreed_header(parity: list[ParityPart], numbered: dict[int, Path]) -> Parit
 def rebuild_parts(state: MediaState, scratch: Path) -> PartFiles:
     """Rebuild every damaged part from k good parts; each rebuilt part must then match its digests."""
     header = state.header
-    if header is None:
-        raise BundleFormatError(f"{state.describe()}; no parity parts came with it: send it again")
+    assert header is not None  # with_repair rebuilds only with parity parts that fit the media
     lost = [d.part for d in state.damage]
     good_data = {i: s[0] for i, s in enumerate(state.sources) if s is not None and i not in lost}
     good_parity = good_parity_shares(state.parity)

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 from vault._bundle.index import INDEX_NAME, MAX_INDEX_BYTES, BundleIndex, RevisionEntry, parse_index
 from vault._bundle.reader import BundleReader, Entry
 from vault._catalog import reads
+from vault._catalog.blob_reads import StoredBlob, stored_blobs
 from vault._catalog.reader import CatalogReader
-from vault._catalog.reads import StoredBlob
 from vault._catalog.trust_reads import trust_policy
 from vault._checks.policy import ContentPolicy, refuse_pickles
 from vault._hashing import sha256_hex
@@ -197,7 +197,7 @@ def _held_copies(vault: Home, omitted: dict[str, int], names: dict[str, str]) ->
     """
     if not omitted:
         return {}
-    held = vault.read(lambda r: reads.stored_blobs(r, sorted(omitted)))
+    held = vault.read(lambda r: stored_blobs(r, sorted(omitted)))
     for sha, size in sorted(omitted.items()):
         blob = held.get(sha)
         why = None
