@@ -107,19 +107,33 @@ class _Digesting(io.RawIOBase):
 
     sha256 releases the GIL, so the digests of one chunk are computed while the
     next is copied and written; at most `_QUEUED` chunks wait (bounded memory).
+
+    A Ctrl-C or SIGTERM can land just after the main thread took the queue's
+    lock and before it entered the block that releases it (Condition.__enter__
+    is Python code), leaving the lock held. So the abort path, `abandon`, never
+    touches the queue: it raises a flag that the thread polls, and the thread
+    is a daemon, so even one stuck on a leaked lock cannot hold up the exit.
     """
 
     _QUEUED = 8
+    _POLL = 0.2  # seconds between the thread's looks at the abandon flag
 
     def __init__(self, sink: SplitWriter | _FileSink, hasher: BlockHasher) -> None:
         self._sink, self._hasher = sink, hasher
         self._queue: queue.Queue[bytes | None] = queue.Queue(self._QUEUED)
         self._failed: BaseException | None = None
+        self._abandoned = threading.Event()
         self._thread = threading.Thread(target=self._hash, name="bundle-digests", daemon=True)
         self._thread.start()
 
     def _hash(self) -> None:
-        while (chunk := self._queue.get()) is not None:
+        while not self._abandoned.is_set():
+            try:
+                chunk = self._queue.get(timeout=self._POLL)
+            except queue.Empty:
+                continue
+            if chunk is None:
+                return
             if self._failed is None:
                 try:
                     self._hasher.update(chunk)
@@ -137,15 +151,16 @@ class _Digesting(io.RawIOBase):
         return self._sink.write(data)
 
     def table(self) -> PartDigests:
-        self.stop()
+        """The digests, once the thread has hashed every chunk written."""
+        self._queue.put(None)
+        self._thread.join()
         if self._failed is not None:
             raise self._failed
         return self._hasher.table()
 
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
+    def abandon(self) -> None:
+        """Let the thread go without waiting for it: the stream is being thrown away."""
+        self._abandoned.set()
 
 
 def _overwrite(paths: list[Path], slice_size: int, offset: int, data: bytes) -> None:
@@ -294,7 +309,7 @@ def write_bundle(
         final = _publish(sink, out, parity_files)
     except BaseException as exc:
         # Full disk, Ctrl-C, SIGTERM: no .partial file outlives the attempt.
-        stream.stop()
+        stream.abandon()
         with contextlib.suppress(OSError):
             sink.close()
         for p in [*sink.paths, *parity_files]:
