@@ -56,7 +56,10 @@ def test_interrupted_bundle_leaves_no_partial_files(
     out = tmp_path / "media" / "minilm.vault"
     out.parent.mkdir()
     res = _stop_mid_write(signed_home, out, sig)
-    assert res.returncode == code, res.stderr
+    # A Ctrl-C that escapes an eval()/exec() of source text (namedtuple, dataclass creation)
+    # makes CPython 3.11 end the process by SIGINT even after vault handled it: the shell
+    # sees 130 either way.
+    assert res.returncode == code or (sig == signal.SIGINT and res.returncode == -sig), res.stderr
     assert res.stderr.strip().splitlines()[-1].startswith("vault: error:"), res.stderr
     assert list(out.parent.iterdir()) == []
 

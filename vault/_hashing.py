@@ -20,6 +20,7 @@ import blake3
 
 from vault._progress import CountingReader, Progress
 from vault._store.durable import BulkWriter
+from vault._workers import worker_pool
 
 CHUNK = 1 << 20  # 1 MiB: large enough to release the GIL inside hashlib, small enough for RSS
 T = TypeVar("T")
@@ -108,7 +109,7 @@ def hash_stream(
             for f in pending:  # the other buffer's hashes: must finish before the next read into it
                 f.result()
             if pool is None and overlap and n == CHUNK:
-                pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vault-hash")
+                pool = worker_pool(2, "vault-hash")
             if pool is None:
                 hasher.update(chunk)
                 pending = []
@@ -200,7 +201,7 @@ def hash_all(
             yield item, fn(item, overlap)
         return
     largest_first = sorted(range(len(items)), key=lambda k: sizes[k], reverse=True)
-    with ThreadPoolExecutor(max_workers=cores, thread_name_prefix="vault-stream") as pool:
+    with worker_pool(cores, "vault-stream") as pool:
         futures = {k: pool.submit(fn, items[k], overlap) for k in largest_first}
         try:
             for k, item in enumerate(items):

@@ -18,9 +18,10 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from vault._workers import worker_pool
 
 MIN_BLOCK = 1 << 20
 MAX_BLOCKS = 8192  # ~550 KB of index at most, whatever the bundle's size
@@ -196,6 +197,6 @@ def find_damage(
             return Damage(i, path, 0, end - start, f"unreadable ({exc.strerror})")
         return None
 
-    with ThreadPoolExecutor(max_workers=max(1, min(len(spans), os.cpu_count() or 1))) as pool:
+    with worker_pool(max(1, min(len(spans), os.cpu_count() or 1)), "vault-media") as pool:
         found = list(pool.map(check, range(len(spans))))
     return [d for d in found if d is not None]

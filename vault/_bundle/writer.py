@@ -39,6 +39,7 @@ from vault._ops.revocation import all_revocations
 from vault._progress import CountingReader, NoProgress, Progress
 from vault._statements.refs import Ref
 from vault._store.durable import BulkWriter
+from vault._workers import leave_signals_to_main_thread
 from vault.errors import ConflictError, UsageError, VaultError
 from vault.results import BundleResult
 
@@ -127,6 +128,7 @@ class _Digesting(io.RawIOBase):
         self._thread.start()
 
     def _hash(self) -> None:
+        leave_signals_to_main_thread()
         while not self._abandoned.is_set():
             try:
                 chunk = self._queue.get(timeout=self._POLL)

@@ -18,7 +18,6 @@ import contextlib
 import fnmatch
 import shutil
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +33,7 @@ from vault._statements.provenance import FileRecord
 from vault._statements.refs import check_ref_name, check_repo_id, is_commit
 from vault._store.durable import sync_path
 from vault._store.views import publish
+from vault._workers import worker_pool
 from vault.errors import (
     AccessDeniedError,
     IntegrityError,
@@ -200,7 +200,7 @@ def pull(
             repo_id, f.path, revision=commit, local_dir=download_dir, endpoint=endpoint, token=token
         )
 
-    with hub_errors(repo_id, commit, endpoint), ThreadPoolExecutor(DOWNLOAD_WORKERS) as pool:
+    with hub_errors(repo_id, commit, endpoint), worker_pool(DOWNLOAD_WORKERS, "vault-download") as pool:
         list(pool.map(fetch, files))
 
     local = {f.path: download_dir / f.path for f in files}
