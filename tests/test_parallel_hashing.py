@@ -7,6 +7,7 @@ it so small files take the same path real shards do.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import tarfile
 import threading
@@ -33,10 +34,19 @@ def test_hash_all_gives_each_stream_its_own_digests(tmp_path: Path, small_stream
         (tmp_path / name).write_bytes(data)
         paths.append(tmp_path / name)
     threads: set[int] = set()
+    cores = os.cpu_count() or 1
+    # More cores than streams: each stream spreads over the cores itself, one after another.
+    workers = 1 if cores > len(paths) else cores
+    # The first `workers` streams must be hashed at the same time, each on a thread of its own
+    # (a pool that ran them one by one would time out here): a fact, not a scheduling accident.
+    first_together = threading.Barrier(workers, timeout=60)
+    calls = itertools.count()
 
     def hash_one(path: Path, overlap: bool) -> hashing.FileDigest:
         threads.add(threading.get_ident())
-        assert overlap is ((os.cpu_count() or 1) > len(paths))
+        assert overlap is (cores > len(paths))
+        if next(calls) < workers:
+            first_together.wait()
         return hashing.hash_file(path, overlap=overlap)
 
     results = list(hashing.hash_all(hash_one, paths, lambda p: p.stat().st_size))
@@ -47,7 +57,7 @@ def test_hash_all_gives_each_stream_its_own_digests(tmp_path: Path, small_stream
         assert got[path].sha256 == hashlib.sha256(data).hexdigest()
         assert got[path].blake3 == blake3.blake3(data).hexdigest()
         assert got[path].size == len(data)
-    assert len(threads) == min(os.cpu_count() or 1, len(paths))
+    assert len(threads) == workers
 
 
 def _flip_byte_in(bundle: Path, name_suffix: str) -> None:
