@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,12 @@ def test_revoked_stays_revoked_through_damage_and_repair(imported: Transfer, tmp
     assert run_json("show", t.repo_id + "@" + t.commit, home=t.airgapped)["status"] == "revoked"
     assert "revoked" in run("path", t.repo_id + "@" + t.commit, home=t.airgapped, code=3).stderr
     assert not (t.airgapped / "models" / t.repo_id / t.commit).exists()
+
+
+def test_import_after_tmp_was_cleared_by_hand(transfer: Transfer) -> None:
+    """tmp/ only ever holds scratch, so an operator may empty or remove it; imports go on."""
+    run("list", home=transfer.airgapped)
+    shutil.rmtree(transfer.airgapped / "tmp")
+    run("import", transfer.bundle, home=transfer.airgapped)
+    assert run_json("show", transfer.repo_id, home=transfer.airgapped)["commit"] == transfer.commit
+    assert "clean" in run("fsck", home=transfer.airgapped).stdout

@@ -58,6 +58,7 @@ class Store:
     def staging(self, kind: str) -> Iterator[Path]:
         """A private scratch dir under tmp/, removed whatever happens."""
         path = self.tmp / f"{kind}-{os.getpid()}-{os.urandom(4).hex()}"
+        self.tmp.mkdir(exist_ok=True)  # tmp/ only ever holds scratch: an operator may have cleared it
         path.mkdir()
         try:
             yield path
