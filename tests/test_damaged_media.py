@@ -51,9 +51,9 @@ def tiny_homes(tmp_path: Path, keypair: KeyPair) -> tuple[Path, Path]:
     return _signed_homes(tmp_path, keypair, write_tiny_model(tmp_path / "model"))
 
 
-def _bundle(tmp_path: Path, connected: Path, *extra: str) -> dict:
+def _bundle(tmp_path: Path, connected: Path, *extra: str, split: str = SPLIT) -> dict:
     out = tmp_path / "media" / "tiny.vault"
-    return run_json("bundle", "acme/tiny", "-o", out, "--split-size", SPLIT, *extra, home=connected)  # type: ignore[return-value]
+    return run_json("bundle", "acme/tiny", "-o", out, "--split-size", split, *extra, home=connected)  # type: ignore[return-value]
 
 
 def _flip(path: Path, offset: int) -> None:
@@ -179,17 +179,16 @@ def test_parity_rebuilds_parts_that_hold_the_index(
 ) -> None:
     """With tiny parts the index spans several of them: losing those is rebuilt like any other part."""
     connected, gap = tiny_homes
-    out = tmp_path / "small" / "t.vault"
-    result = run_json("bundle", "acme/tiny", "-o", out, "--split-size", "1K", "--parity", "1", home=connected)
-    parts = [Path(p) for p in result["parts"]]  # type: ignore[index]
-    assert (tmp_path / "small" / "t.vault.p000").is_file()
+    result = _bundle(tmp_path, connected, "--parity", "1", split="1K")
+    parts = [Path(p) for p in result["parts"]]
+    assert [Path(p).name for p in result["parity"]] == ["tiny.vault.p000"]
     if harm == "lose-first":
         parts[0].unlink()
     else:
         _flip(parts[1], 100)  # the index (several KiB) runs through the second part
-    out_text = run("import", out, home=gap).stdout
+    out_text = run("import", result["bundle"], home=gap).stdout
     number = 1 if harm == "lose-first" else 2  # exactly the part that was harmed, and no other
-    assert f"rebuilt part {number} of {len(parts)} (t.vault.{number - 1:03d}) from parity" in out_text, (
+    assert f"rebuilt part {number} of {len(parts)} (tiny.vault.{number - 1:03d}) from parity" in out_text, (
         out_text
     )
 
@@ -234,12 +233,11 @@ def test_a_one_part_bundle_with_parity_survives_losing_its_part(
 ) -> None:
     """k = 1: the parity part is a copy in Reed-Solomon's terms, and rebuilds the only data part."""
     connected, gap = tiny_homes
-    out = tmp_path / "one" / "t.vault"
-    result = run_json("bundle", "acme/tiny", "-o", out, "--split-size", "1M", "--parity", "1", home=connected)
-    (part,) = [Path(p) for p in result["parts"]]  # type: ignore[index]
+    result = _bundle(tmp_path, connected, "--parity", "1", split="1M")
+    (part,) = [Path(p) for p in result["parts"]]
     if harm == "lost":
         part.unlink()
     else:
         _flip(part, part.stat().st_size // 2)
-    text = run("import", out, home=gap).stdout
-    assert text.startswith("imported acme/tiny@") and "rebuilt part 1 of 1 (t.vault.000)" in text
+    text = run("import", result["bundle"], home=gap).stdout
+    assert text.startswith("imported acme/tiny@") and "rebuilt part 1 of 1 (tiny.vault.000)" in text

@@ -117,7 +117,6 @@ def test_revoked_stays_revoked_through_damage_and_repair(imported: Transfer, tmp
 
 def test_import_after_tmp_was_cleared_by_hand(transfer: Transfer) -> None:
     """tmp/ only ever holds scratch, so an operator may empty or remove it; imports go on."""
-    run("list", home=transfer.airgapped)
     shutil.rmtree(transfer.airgapped / "tmp")
     run("import", transfer.bundle, home=transfer.airgapped)
     assert run_json("show", transfer.repo_id, home=transfer.airgapped)["commit"] == transfer.commit

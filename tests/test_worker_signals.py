@@ -2,12 +2,12 @@
 
 A worker that takes the signal leaves the main thread to notice it at a
 moment that can strand a lock (see `vault._workers`); these check the mask
-each kind of worker runs with, as the kernel sees it.
+each kind of worker runs with, as the kernel sees it, and that the bundle
+writer's cleanup finishes even with a lock stranded.
 """
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from pathlib import Path
@@ -24,6 +24,14 @@ def _blocked(native_id: int) -> set[int]:
     return {n for n in range(1, 65) if mask >> (n - 1) & 1}
 
 
+def _digest_stream(tmp_path: Path) -> _Digesting:
+    """The bundle writer's tee to its block-digest thread, over a throwaway file."""
+    total = 4 << 20
+    return _Digesting(
+        _FileSink(tmp_path / "out.partial"), BlockHasher(PartDigests.placeholder(total, total, 0), total)
+    )
+
+
 def test_pool_workers_block_what_the_main_thread_handles() -> None:
     with worker_pool(2, "t") as pool:
         blocked = pool.submit(lambda: _blocked(threading.get_native_id())).result()
@@ -32,10 +40,7 @@ def test_pool_workers_block_what_the_main_thread_handles() -> None:
 
 
 def test_the_bundle_digest_thread_blocks_them(tmp_path: Path) -> None:
-    total = 4 << 20
-    stream = _Digesting(
-        _FileSink(tmp_path / "out.partial"), BlockHasher(PartDigests.placeholder(total, total, 0), total)
-    )
+    stream = _digest_stream(tmp_path)
     thread_id = stream._thread.native_id
     assert thread_id is not None
     deadline = time.monotonic() + 10
@@ -43,4 +48,22 @@ def test_the_bundle_digest_thread_blocks_them(tmp_path: Path) -> None:
         time.sleep(0.01)
     blocked = _blocked(thread_id)
     stream.abandon()
-    assert {signal.SIGINT, signal.SIGTERM} <= blocked
+    assert set(MAIN_THREAD_SIGNALS) <= blocked
+
+
+def test_cleanup_does_not_wait_on_a_lock_a_signal_left_held(tmp_path: Path) -> None:
+    """Ctrl-C can land inside the digest queue's Condition.__enter__, after it took the lock.
+
+    The lock then stays held (CI once hung here for good); the abort path must
+    finish without it, and the digest thread must still go once it is free.
+    """
+    stream = _digest_stream(tmp_path)
+    stream.write(b"x" * 4096)
+    stream._queue.mutex.acquire()  # what the interrupted put() left behind
+    cleanup = threading.Thread(target=stream.abandon, daemon=True)
+    cleanup.start()
+    cleanup.join(10)
+    assert not cleanup.is_alive(), "abandon() waited on the queue's lock"
+    stream._queue.mutex.release()
+    stream._thread.join(10)
+    assert not stream._thread.is_alive(), "the digest thread outlived an abandoned stream"
