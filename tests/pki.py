@@ -9,7 +9,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 START = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
 
@@ -32,12 +32,14 @@ def _cert(
     issuer: str,
     issuer_key: ec.EllipticCurvePrivateKey,
     ca: bool,
-    signing: bool = True,
+    leaf: Leaf | None = None,
 ) -> x509.Certificate:
+    leaf = leaf or Leaf()
+    start = START if ca else leaf.not_before
     builder = (
         x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
         .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(START).not_valid_after(START + datetime.timedelta(days=3650))
+        .not_valid_before(start).not_valid_after(start + (CA_LIFETIME if ca else leaf.lifetime))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )  # fmt: skip
     usage = dict.fromkeys(
@@ -47,22 +49,39 @@ def _cert(
     if ca:
         usage |= {"digital_signature": False, "key_cert_sign": True, "crl_sign": True}
     else:
-        usage |= {"digital_signature": signing, "key_cert_sign": False, "crl_sign": False}
+        usage |= {"digital_signature": leaf.signing, "key_cert_sign": False, "crl_sign": False}
+        usage["key_agreement"] = leaf.key_agreement
     builder = builder.add_extension(x509.KeyUsage(**usage), critical=True)
+    if not ca and leaf.purposes:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(leaf.purposes)), critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
+
+
+CA_LIFETIME = datetime.timedelta(days=3650)
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """What the signing leaf allows and when: a code-signing certificate by default."""
+
+    signing: bool = True  # KeyUsage digitalSignature
+    key_agreement: bool = False
+    purposes: tuple[x509.ObjectIdentifier, ...] = (ExtendedKeyUsageOID.CODE_SIGNING,)
+    not_before: datetime.datetime = START
+    lifetime: datetime.timedelta = CA_LIFETIME
 
 
 def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def make_pki(directory: Path, name: str = "Corp", signing: bool = True) -> Pki:
+def make_pki(directory: Path, name: str = "Corp", leaf: Leaf | None = None) -> Pki:
     directory.mkdir(parents=True, exist_ok=True)
     root_key, inter_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
     root = _cert(f"{name} Root", root_key, f"{name} Root", root_key, ca=True)
     inter = _cert(f"{name} Intermediate", inter_key, f"{name} Root", root_key, ca=True)
     leaf = _cert(
-        f"{name} model signer", leaf_key, f"{name} Intermediate", inter_key, ca=False, signing=signing
+        f"{name} model signer", leaf_key, f"{name} Intermediate", inter_key, ca=False, leaf=leaf
     )
     pki = Pki(directory / "root.pem", directory / "chain.pem", directory / "leaf.pem", directory / "leaf.key")
     pki.root.write_bytes(_pem(root))

@@ -31,7 +31,7 @@ def test_quorum_needs_distinct_trusted_signers(
     before = snapshot(gap)
     err = run("import", tmp_path / "one.vault", home=gap, code=1).stderr
     assert (
-        "needs model signatures from 2 distinct trusted signers (quorum for 'meta-llama/*'), has 1 (alice)"
+        "model statement: needs signatures from 2 distinct trusted signers (quorum for 'meta-llama/*'), has 1 (alice)"
         in err
     )
     assert snapshot(gap) == before

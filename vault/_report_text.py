@@ -82,9 +82,12 @@ def provenance_text(r: ProvenanceReport) -> str:
         f"  refs seen: {', '.join(f'{k}={v}' for k, v in r.refs_seen.items()) or '-'}",
         f"  fetched: {r.fetched_at} by vault {r.tool_version}",
     ]
-    up = src.get("upstream_signature")
-    if isinstance(up, dict):
-        lines.append(f"  upstream signature: verified, signer {up['signer']} (key {str(up['key'])[:16]}…)")
+    # Said from what this vault verified, never from the statement's own record of it.
+    upstream = [s for s in r.signatures if s.kind == "upstream"]
+    if upstream:
+        good = [s for s in upstream if s.verified]
+        said = f"verified, signer {good[0].signer} ({_signed_with(good[0])})" if good else "NOT verified here"
+        lines.append(f"  upstream signature: {said}")
     lines.append("  files:")
     for f in r.files:
         check = _published(f.published) if f.published else "hashed locally"

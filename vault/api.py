@@ -68,11 +68,26 @@ class Vault(Home):
         expires_at: str | None = None,
         sigstore: tuple[str, str, Path] | None = None,
         ca_path: Path | None = None,
+        *,
+        each_identity_counts: bool = False,
     ) -> TrustEntry:
-        """Trust a public key, a CA (certificate signatures) or a Sigstore identity, for `scopes`."""
+        """Trust a public key, a CA (certificate signatures) or a Sigstore identity, for `scopes`.
+
+        In a quorum the entry counts as one party; with `each_identity_counts`
+        (a CA only) each leaf key it admits counts on its own.
+        """
         from vault._ops import trust_admin as trust
 
-        return trust.trust_add(self, name, key_path, scopes, expires_at, sigstore, ca_path)
+        return trust.trust_add(
+            self,
+            name,
+            key_path,
+            scopes,
+            expires_at,
+            sigstore,
+            ca_path,
+            each_identity_counts=each_identity_counts,
+        )
 
     def trust_quorum(self, scope: str, required: int) -> None:
         """Require `required` distinct trusted model signers for repos matching `scope` (1 removes it)."""

@@ -24,7 +24,7 @@ VERSION = 1
 MAX_INDEX_BYTES = 4 << 20  # ~40,000 blobs; parsed JSON costs several times its size in memory
 MAX_SIGNATURE_ENTRIES = 10_000
 SIGNATURE_KINDS = ("model", "provenance", "upstream")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def blob_entry(sha256: str) -> str:
@@ -55,16 +55,16 @@ def trusted_root_entry(sha256: str) -> str:
     return f"trusted_roots/{sha256}.json"
 
 
-_TRUSTED_ROOT_ENTRY = re.compile(r"^trusted_roots/([0-9a-f]{64})\.json$")
+_TRUSTED_ROOT_ENTRY = re.compile(r"trusted_roots/([0-9a-f]{64})\.json")
 
 
 def _is_root_entry(name: object) -> bool:
-    return isinstance(name, str) and _TRUSTED_ROOT_ENTRY.match(name) is not None
+    return isinstance(name, str) and _TRUSTED_ROOT_ENTRY.fullmatch(name) is not None
 
 
 def trusted_root_digest(name: str) -> str:
     """The sha256 a carried trusted root's entry name promises (the name is checked by `parse_index`)."""
-    match = _TRUSTED_ROOT_ENTRY.match(name)
+    match = _TRUSTED_ROOT_ENTRY.fullmatch(name)
     assert match is not None
     return match.group(1)
 
@@ -197,7 +197,7 @@ def _blob_list(items: object, bad: Callable[[str], BundleFormatError]) -> dict[s
     blobs: dict[str, int] = {}
     for b in items:
         sha, size = b["sha256"], b["size"]
-        if not isinstance(sha, str) or not _SHA256.match(sha):
+        if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
             raise bad(f"malformed blob digest {sha!r}")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise bad(f"blob {sha}: bad size {size!r}")

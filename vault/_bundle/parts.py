@@ -15,14 +15,14 @@ from typing import BinaryIO
 from vault._store.durable import BulkWriter
 from vault.errors import BundleFormatError, NotFoundError, UsageError
 
-_SIZE = re.compile(r"^(\d+)\s*([KMGT]?)(i?B?)?$", re.IGNORECASE)
+_SIZE = re.compile(r"(\d+)[ \t]*([KMGT]?)(i?B?)?", re.IGNORECASE | re.ASCII)
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 MIN_SPLIT = 512
 
 
 def parse_size(text: str) -> int:
     """'4G', '700M', '650MiB', '1048576' -> bytes (binary units)."""
-    m = _SIZE.match(text.strip())
+    m = _SIZE.fullmatch(text.strip())
     if not m:
         raise UsageError(f"invalid size {text!r}: use e.g. 700M or 4G")
     size = int(m.group(1)) * _UNITS[m.group(2).upper()]
@@ -102,7 +102,7 @@ class PartFiles:
 def bundle_layout(path: Path) -> tuple[Path, dict[int, Path], Path | None]:
     """What is on the media for `path` (OUT, OUT.000 or a single file): the base name, every
     numbered part present by number, and the single file if the bundle is not split."""
-    m = re.match(r"^(.*)\.(\d{3})$", path.name)
+    m = re.fullmatch(r"(.*)\.([0-9]{3})", path.name, re.DOTALL)
     if path.is_file() and not m:
         return path, {}, path
     base = path.with_name(m.group(1)) if m and path.is_file() else path

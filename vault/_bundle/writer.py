@@ -226,7 +226,12 @@ def write_bundle(
             prefix = revision_prefix(*key)
             sigs: dict[str, tuple[str, ...]] = {}
             for kind in ("model", "provenance", "upstream"):
-                raws = sorted((sig.key_fingerprint, sig.raw) for sig in rev.signatures if sig.kind == kind)
+                # Only verified signatures travel: an unverified one proves nothing on the far side.
+                raws = sorted(
+                    (sig.key_fingerprint, sig.raw)
+                    for sig in rev.signatures
+                    if sig.kind == kind and sig.verified
+                )
                 if kind != "upstream" and not raws:
                     raise ConflictError(
                         f"{ref}: revision {rev.commit} is not signed (run 'vault sign' first)"

@@ -90,24 +90,30 @@ def add_revision(
     return row
 
 
-def put_signature(s: Session, revision_id: int, sig: SignatureRow) -> None:
-    """Record a signature; a second one of the same kind by the same key replaces the first."""
-    existing = s.scalars(
-        select(Signature).where(
-            Signature.revision_id == revision_id,
-            Signature.kind == sig.kind,
-            Signature.key_fingerprint == sig.key_fingerprint,
-        )
-    ).first()
-    root = put_sigstore_root(s, sig.trusted_root)
-    if existing is not None:
-        existing.raw, existing.trusted_root_sha256 = sig.raw, root
+def put_signature(s: Session, revision_id: int, sig: SignatureRow, *, replaces_own: bool = False) -> None:
+    """Record a signature once; unverified bytes never replace or shadow verified ones.
+
+    An unverified signature names whatever key its author wrote, so it is kept
+    (as evidence, flagged) under the digest of its own bytes, never under the
+    key it claims. With `replaces_own` (`vault sign` re-signing), a verified
+    signature replaces this vault's earlier one of the same kind by the same key.
+    """
+    rows = s.scalars(
+        select(Signature).where(Signature.revision_id == revision_id, Signature.kind == sig.kind)
+    ).all()
+    if any(bytes(row.raw) == sig.raw for row in rows):
         return
+    fingerprint = sig.key_fingerprint if sig.verified else hashlib.sha256(sig.raw).hexdigest()
+    root = put_sigstore_root(s, sig.trusted_root)
+    if replaces_own and sig.verified:
+        for row in rows:
+            if row.verified and row.key_fingerprint == fingerprint and row.signer == sig.signer:
+                row.raw, row.method, row.trusted_root_sha256 = sig.raw, sig.method, root
+                return
     s.add(
         Signature(
             revision_id=revision_id, kind=sig.kind, method=sig.method, signer=sig.signer,
-            key_fingerprint=sig.key_fingerprint, verified=sig.verified, raw=sig.raw,
-            trusted_root_sha256=root,
+            key_fingerprint=fingerprint, verified=sig.verified, raw=sig.raw, trusted_root_sha256=root,
         )
     )  # fmt: skip
 
@@ -124,12 +130,13 @@ def add_trust_entry(
     identity: str | None,
     issuer: str | None,
     trusted_root: bytes | None,
+    each_identity_counts: bool = False,
 ) -> None:
     s.add(
         TrustEntryRow(
             name=name, public_key_pem=pem, fingerprint=fingerprint, scopes=json.dumps(scopes),
             created_at=created_at, expires_at=expires_at, kind=kind, identity=identity, issuer=issuer,
-            trusted_root=trusted_root,
+            trusted_root=trusted_root, each_identity_counts=each_identity_counts,
         )
     )  # fmt: skip
 

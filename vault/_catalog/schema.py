@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -124,6 +125,8 @@ class TrustEntryRow(Base):
     identity: Mapped[str | None] = mapped_column(String(300), nullable=True)
     issuer: Mapped[str | None] = mapped_column(String(300), nullable=True)
     trusted_root: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # Quorum: the entry is one party, unless each identity it admits counts on its own.
+    each_identity_counts: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class TrustQuorum(Base):

@@ -13,8 +13,8 @@ from vault._clock import utc_now
 from vault._signing.trust import TrustEntry, TrustPolicy
 
 _ENTRIES = """
-SELECT name, public_key_pem, fingerprint, scopes, expires_at, kind, identity, issuer, trusted_root
-FROM trust_entries ORDER BY name
+SELECT name, public_key_pem, fingerprint, scopes, expires_at, kind, identity, issuer, trusted_root,
+each_identity_counts FROM trust_entries ORDER BY name
 """
 
 
@@ -22,9 +22,10 @@ def trust_entries(reader: CatalogReader) -> list[TrustEntry]:
     return [
         TrustEntry(
             name, bytes(pem), fingerprint, tuple(json.loads(scopes)), expires_at, kind, identity, issuer,
-            bytes(root) if root is not None else None,
+            bytes(root) if root is not None else None, bool(each),
         )
-        for name, pem, fingerprint, scopes, expires_at, kind, identity, issuer, root in reader.rows(_ENTRIES)
+        for name, pem, fingerprint, scopes, expires_at, kind, identity, issuer, root, each
+        in reader.rows(_ENTRIES)
     ]  # fmt: skip
 
 

@@ -23,7 +23,7 @@ from vault._checks.formats import FormatError
 MAGIC = b"\x93NUMPY"
 MAX_HEADER_BYTES = 10_000  # numpy's own default max_header_size
 PREFIX_BYTES = 12 + MAX_HEADER_BYTES
-_SIMPLE = re.compile(r"^([<>|=]?)([?bBhHiIlLqQpPefdgFDGSUVaOMmuc])(\d*)(?:\[(\w+)\])?$")
+_SIMPLE = re.compile(r"([<>|=]?)([?bBhHiIlLqQpPefdgFDGSUVaOMmuc])(\d*)(?:\[(\w+)\])?", re.ASCII)
 _KIND_SIZES = {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "l": 8, "L": 8, "q": 8, "Q": 8,
                "p": 8, "P": 8, "e": 2, "f": 4, "d": 8, "g": 16, "F": 8, "D": 16, "G": 32, "O": 8,
                "M": 8, "m": 8}  # fmt: skip
@@ -53,7 +53,7 @@ def _dtype(name: str, descr: object, depth: int = 0) -> tuple[int, bool]:
     if depth > 8:
         raise bad
     if isinstance(descr, str):
-        m = _SIMPLE.match(descr)
+        m = _SIMPLE.fullmatch(descr)
         if m is None:
             raise bad
         _order, kind, digits, unit = m.groups()

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 _INFO = re.compile(r"/api/models/([^/]+/[^/]+?)(?:/revision/(.+))?")
 _TREE = re.compile(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)(?:/(.*))?")
 _RESOLVE = re.compile(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)")
-_RANGE = re.compile(r"bytes=(\d{0,19})-(\d{0,19})")  # longer numbers are past any file: 416
+_RANGE = re.compile(r"bytes=([0-9]{0,19})-([0-9]{0,19})")  # longer numbers are past any file: 416
 IDLE_TIMEOUT = 30.0  # seconds a connection may sit idle or trickle a request (slowloris)
 
 

@@ -36,7 +36,7 @@ def sign_revision(vault: Home, ref: Ref, signer: Signer, out_dir: Path | None = 
         signed = {"model": sign(rev.model_statement), "provenance": sign(rev.provenance_statement)}
         for kind, raw in signed.items():
             row = SignatureRow(kind, method, "self", fingerprint, True, raw, signer.trusted_root)
-            put_signature(s, rev.id, row)
+            put_signature(s, rev.id, row, replaces_own=True)
         audit.record(s, "sign", f"{ref.repo_id}@{rev.commit}", key=fingerprint,
                      **({} if method == "key" else {"method": method}))  # fmt: skip
         commit = rev.commit

@@ -18,13 +18,16 @@ from vault._store.blobs import Store
 from vault.results import ImportRecord, RevisionEvidence, SignedStatement
 
 _SIGNED = """
-SELECT kind, method, signer, key_fingerprint, raw FROM signatures WHERE revision_id = :rid ORDER BY id
+SELECT kind, method, signer, key_fingerprint, raw FROM signatures WHERE revision_id = :rid AND verified
+ORDER BY id
 """
 _BUNDLES = "SELECT index_sha256, parts, operator, imported_at, revisions FROM bundles ORDER BY id"
 
 
 def revision_evidence(reader: CatalogReader, ref: Ref, store: Store) -> RevisionEvidence:
     detail = show_revision(reader, ref, store)
+    # Only what was verified is evidence: an unverified signature stays on `show`, flagged, and
+    # is never exported, listed in the BOM or vouched for by the import attestation.
     rev = reads.find_revision(reader, ref, any_status=True)
     statements = [
         SignedStatement(kind, method, signer, key, bytes(raw))

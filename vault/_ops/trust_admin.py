@@ -31,14 +31,24 @@ def trust_add(
     expires_at: str | None = None,
     sigstore: tuple[str, str, Path] | None = None,
     ca_path: Path | None = None,
+    *,
+    each_identity_counts: bool = False,
 ) -> TrustEntry:
-    """Trust a public key, a CA (certificate signatures) or a Sigstore identity, for `scopes`."""
+    """Trust a public key, a CA (certificate signatures) or a Sigstore identity, for `scopes`.
+
+    In a quorum the entry is one party; `each_identity_counts` (a CA only) makes
+    each leaf key it admits a party of its own.
+    """
     if not name or len(name) > 100 or any(c.isspace() for c in name):
         raise UsageError(f"invalid trust entry name {name!r}")
     if not scopes:
         raise UsageError("at least one --scope is required (e.g. 'meta-llama/*')")
     if sum(x is not None for x in (key_path, sigstore, ca_path)) != 1:
         raise UsageError("give one of --key, --ca, or --identity with --issuer and --trusted-root")
+    if each_identity_counts and ca_path is None:
+        raise UsageError(
+            "--each-identity-counts is for a CA entry: a key or a Sigstore identity is one signer"
+        )
     if expires_at is not None:
         expires_at = _utc_timestamp(expires_at)
     scopes = sorted(set(scopes))
@@ -59,10 +69,14 @@ def trust_add(
     with vault.writer_lock(), vault.session() as s, s.begin():
         if s.get(TrustEntryRow, name) is not None:
             raise ConflictError(f"trust entry {name!r} already exists")
-        add_trust_entry(s, name, pem, fp, scopes, audit.utc_now(), expires_at, kind, identity, issuer, root)
+        add_trust_entry(s, name, pem, fp, scopes, audit.utc_now(), expires_at, kind, identity, issuer, root,
+                        each_identity_counts)  # fmt: skip
         audit.record(s, "trust.add", name, kind=kind, fingerprint=fp, identity=identity, issuer=issuer,
-                     scopes=scopes, expires_at=expires_at)  # fmt: skip
-    return TrustEntry(name, pem, fp, tuple(scopes), expires_at, kind, identity, issuer, root)
+                     scopes=scopes, expires_at=expires_at,
+                     **({"each_identity_counts": True} if each_identity_counts else {}))  # fmt: skip
+    return TrustEntry(
+        name, pem, fp, tuple(scopes), expires_at, kind, identity, issuer, root, each_identity_counts
+    )
 
 
 def trust_quorum(vault: Home, scope: str, required: int) -> None:

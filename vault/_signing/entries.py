@@ -28,6 +28,9 @@ class TrustEntry:
     identity: str | None = None
     issuer: str | None = None
     trusted_root: bytes | None = None
+    # One party in a quorum, however many keys or identities it admits, unless the operator
+    # said each identity under it is a party of its own (`trust add --each-identity-counts`).
+    each_identity_counts: bool = False
 
     def covers(self, repo_id: str) -> bool:
         return any(fnmatch.fnmatchcase(repo_id, scope) for scope in self.scopes)
@@ -106,6 +109,8 @@ def verify_certificate_chain(env: Envelope, entry: TrustEntry) -> str | None:
     from cryptography import x509
     from OpenSSL import crypto
 
+    from vault._signing.certificates import purpose_failure
+
     try:
         chain = json.loads(env.raw)["verificationMaterial"]["x509CertificateChain"]["certificates"]
         certs = [x509.load_der_x509_certificate(base64.b64decode(c["rawBytes"])) for c in chain]
@@ -127,6 +132,9 @@ def verify_certificate_chain(env: Envelope, entry: TrustEntry) -> str | None:
         return f"malformed certificate chain ({type(exc).__name__})"
     if not isinstance(key, ec.EllipticCurvePublicKey):
         return "the leaf certificate's key is not an elliptic-curve key"
+    purpose = purpose_failure(leaf)
+    if purpose is not None:
+        return f"the leaf certificate may not sign models: {purpose}"
     if not verify_envelope(env, key):
         return "the signature does not verify under the leaf certificate's key"
     return None

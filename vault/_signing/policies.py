@@ -113,16 +113,16 @@ class FurthestFailures(TrustError):
 
 @dataclass(frozen=True)
 class Quorum:
-    """At least `required` distinct signers: signing identities (key fingerprint, Sigstore identity)."""
+    """At least `required` distinct parties (see `TrustPolicy.check_quorum`)."""
 
     required: int
     scope: str | None
 
-    def verify(self, identities: dict[str, str], label: str) -> None:
-        """`identities` maps each signing identity to the trust entry that admitted it."""
-        if len(identities) < self.required:
-            names = ", ".join(sorted(set(identities.values())))
+    def verify(self, parties: dict[str, str], label: str) -> None:
+        """`parties` maps each signing party to the trust entry that admitted it."""
+        if len(parties) < self.required:
+            names = ", ".join(sorted(set(parties.values())))
             raise TrustError(
-                f"{label}: needs model signatures from {self.required} distinct trusted signers "
-                f"(quorum for {self.scope!r}), has {len(identities)} ({names})"
+                f"{label}: needs signatures from {self.required} distinct trusted signers "
+                f"(quorum for {self.scope!r}), has {len(parties)} ({names})"
             )

@@ -51,11 +51,22 @@ class TrustPolicy:
         return max(rules) if rules else (1, None)
 
     def check_quorum(self, signatures: Iterable[VerifiedSignature], repo_id: str, label: str) -> None:
-        """Distinct signing keys or identities, not trust entries or signature files, make a quorum."""
-        by_identity: dict[str, str] = {}
+        """A quorum is there so that independent parties agree, so it counts parties.
+
+        One signing key or identity counts once, whatever entries admit it (one
+        key trusted under two names, or as a key and through a CA). Each trust
+        entry is one party, however many identities it admits (two leaves of one
+        CA are one organisation), unless the operator marked the entry
+        `each_identity_counts`.
+        """
+        by_identity: dict[str, TrustEntry] = {}
         for v in signatures:
-            by_identity.setdefault(v.identity or v.signer.name, v.signer.name)
-        Quorum(*self.required_signers(repo_id)).verify(by_identity, label)
+            by_identity.setdefault(v.identity or v.signer.name, v.signer)
+        parties: dict[str, str] = {}
+        for identity, entry in by_identity.items():
+            party = f"{entry.name}/{identity}" if entry.each_identity_counts else entry.name
+            parties.setdefault(party, entry.name)
+        Quorum(*self.required_signers(repo_id)).verify(parties, label)
 
     def verify(self, raw: bytes, repo_id: str, origin: str) -> VerifiedSignature:
         """Verify a signed bundle for `repo_id`; raise unless a trusted, unexpired, in-scope entry admits it.

@@ -24,7 +24,11 @@ SUBJECT_NAME = "vault-inventory"
 # A trust entry with this scope admits receipts and nothing else: no repo id can match it,
 # and a model key trusted for '*' does not vouch for receipts (matched literally, not as a glob).
 RECEIPTS_SCOPE = "@receipts"
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _is_sha256(value: object) -> bool:
+    return isinstance(value, str) and _SHA256.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,9 @@ def parse_inventory(payload: bytes, origin: str) -> Inventory:
             raise ValueError("not a vault inventory receipt")
         pred = stmt["predicate"]
         listed = pred["blobs"]
-        if not isinstance(listed, list) or not all(isinstance(b, str) and _SHA256.match(b) for b in listed):
+        if not isinstance(listed, list) or not all(
+            isinstance(b, str) and _SHA256.fullmatch(b) for b in listed
+        ):
             raise ValueError("blobs must be a list of sha256 digests")
         blobs = frozenset(listed)
         (subject,) = stmt["subject"]

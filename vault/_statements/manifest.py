@@ -19,7 +19,7 @@ from vault.errors import IntegrityError, TrustError
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 OMS_PREDICATE_TYPE = "https://model_signing/signature/v1.0"
 DIGEST_LENGTHS = {"sha256": 64, "blake3": 64}
-_HEX = re.compile(r"^[0-9a-f]+$")
+_HEX = re.compile(r"[0-9a-f]{64}")  # both sha256 and blake3 (DIGEST_LENGTHS)
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,9 @@ def parse_model_statement(payload: bytes) -> ModelManifest:
         check_relpath(name, "signed file")
         _require(algorithm == hash_type, f"{name}: algorithm {algorithm!r} != {hash_type!r}")
         _require(
-            isinstance(digest, str) and len(digest) == DIGEST_LENGTHS[hash_type] and bool(_HEX.match(digest)),
+            isinstance(digest, str)
+            and len(digest) == DIGEST_LENGTHS[hash_type]
+            and bool(_HEX.fullmatch(digest)),
             f"{name}: malformed digest",
         )
         _require(name not in resources, f"{name}: listed twice")

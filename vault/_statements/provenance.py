@@ -109,48 +109,124 @@ def _fail(msg: str) -> TrustError:
 
 
 def parse_provenance(payload: bytes) -> Provenance:
-    """Parse a verified provenance payload; every field the importer relies on is checked."""
+    """Parse a verified provenance payload, checking every field against the schema in
+    docs/formats.md: a signed statement is judged whole before anything is written, so a
+    field of the wrong type is a refusal here, never a crash after blobs were stored.
+    """
     try:
-        stmt = json.loads(payload)
-        pred = stmt["predicate"]
-        bd = pred["buildDefinition"]
-        ext = bd["externalParameters"]
+        stmt = _object(json.loads(payload), "statement")
+        pred = _object(stmt["predicate"], "predicate")
+        bd = _object(pred["buildDefinition"], "buildDefinition")
+        ext = _object(bd["externalParameters"], "externalParameters")
         if stmt["_type"] != STATEMENT_TYPE or stmt["predicateType"] != SLSA_PREDICATE_TYPE:
             raise _fail(f"unexpected type {stmt['predicateType']!r}")
         if bd["buildType"] != BUILD_TYPE:
             raise _fail(f"unexpected buildType {bd['buildType']!r}")
-        repo_id = check_repo_id(ext["repo_id"])
+        repo_id = check_repo_id(_text(ext["repo_id"], "repo_id"))
         deps = bd["resolvedDependencies"]
-        commit = deps[0]["digest"]["gitCommit"]
-        if not is_commit(commit):
+        if not isinstance(deps, list) or not deps:
+            raise _fail("resolvedDependencies is not a non-empty list")
+        commit = _object(_object(deps[0], "dependency")["digest"], "digest")["gitCommit"]
+        if not isinstance(commit, str) or not is_commit(commit):
             raise _fail(f"commit {commit!r} is not 40 hex digits")
-        refs = {check_ref_name(k): v for k, v in ext["refs"].items()}
+        refs = {check_ref_name(_text(k, "ref")): v for k, v in _object(ext["refs"], "refs").items()}
         if any(v != commit for v in refs.values()):
             raise _fail("a ref points to a commit other than this revision's")
-        files: dict[str, FileRecord] = {}
-        for d in deps[1:]:
-            name = check_relpath(d["name"], "provenance file")
-            ann = d["annotations"]
-            size = ann["size"]
-            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-                raise _fail(f"{name}: bad size {size!r}")
-            if name in files:
-                raise _fail(f"{name}: listed twice")
-            files[name] = FileRecord(
-                name, size, d["digest"]["sha256"], ann.get("published"), bool(ann["matched"])
-            )
-        meta = pred["runDetails"]["metadata"]
+        files = _file_records(deps[1:])
+        _check_subjects(stmt["subject"], files)
+        meta = _object(_object(pred["runDetails"], "runDetails")["metadata"], "metadata")
+        builder = _object(_object(pred["runDetails"], "runDetails")["builder"], "builder")
         return Provenance(
             repo_id=repo_id,
             commit=commit,
-            source=ext["source"],
-            requested_revision=str(ext["requested_revision"]),
+            source=_source(ext["source"]),
+            requested_revision=_text(ext["requested_revision"], "requested_revision"),
             refs=refs,
-            fetched_at=str(meta["startedOn"]),
-            tool_version=str(pred["runDetails"]["builder"]["version"]["vault"]),
+            fetched_at=_text(meta["startedOn"], "startedOn"),
+            tool_version=_text(_object(builder["version"], "version")["vault"], "tool version"),
             files=files,
         )
     except UsageError as exc:
         raise _fail(str(exc)) from None
     except (KeyError, IndexError, TypeError, AttributeError, ValueError, RecursionError) as exc:
         raise _fail(f"malformed ({type(exc).__name__}: {exc})") from None
+
+
+_SHA256_HEX = frozenset("0123456789abcdef")
+
+
+def _object(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _fail(f"{what} is not an object")
+    return value
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise _fail(f"{what} is not a string")
+    return value
+
+
+def _sha256(value: object, what: str) -> str:
+    if not isinstance(value, str) or len(value) != 64 or not set(value) <= _SHA256_HEX:
+        raise _fail(f"{what}: sha256 is not 64 lowercase hex digits")
+    return value
+
+
+def _scalar_map(value: object, what: str) -> dict[str, Any]:
+    """An object of strings, integers and lists of strings: what vault writes in `source` and
+    `published`, and all a reader may render."""
+    checked = _object(value, what)
+    for key, item in checked.items():
+        plain = isinstance(item, str) or (isinstance(item, int) and not isinstance(item, bool))
+        strings = isinstance(item, list) and all(isinstance(i, str) for i in item)
+        if not (plain or strings or (key == "upstream_signature" and _upstream_record(item))):
+            raise _fail(f"{what}.{key} is not a string, integer or list of strings")
+    return checked
+
+
+def _upstream_record(value: object) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+def _source(value: object) -> dict[str, Any]:
+    source = _scalar_map(value, "source")
+    _text(source.get("type"), "source.type")
+    return source
+
+
+def _file_records(deps: list[Any]) -> dict[str, FileRecord]:
+    files: dict[str, FileRecord] = {}
+    for d in deps:
+        d = _object(d, "dependency")
+        name = check_relpath(_text(d["name"], "file name"), "provenance file")
+        ann = _object(d["annotations"], f"{name}: annotations")
+        size = ann["size"]
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise _fail(f"{name}: bad size {size!r}")
+        if name in files:
+            raise _fail(f"{name}: listed twice")
+        matched = ann["matched"]
+        if not isinstance(matched, bool):
+            raise _fail(f"{name}: matched is not true or false")
+        published = ann.get("published")
+        if published is not None:
+            published = _scalar_map(published, f"{name}: published")
+        sha = _sha256(_object(d["digest"], f"{name}: digest")["sha256"], name)
+        files[name] = FileRecord(name, size, sha, published, matched)
+    return files
+
+
+def _check_subjects(subjects: object, files: dict[str, FileRecord]) -> None:
+    """The statement's subjects are its files: the same names and digests, no more, no fewer."""
+    if not isinstance(subjects, list):
+        raise _fail("subject is not a list")
+    named: dict[str, str] = {}
+    for s in subjects:
+        s = _object(s, "subject")
+        name = _text(s["name"], "subject name")
+        if name in named:
+            raise _fail(f"subject {name!r} listed twice")
+        named[name] = _sha256(_object(s["digest"], "subject digest")["sha256"], f"subject {name}")
+    if named != {p: f.sha256 for p, f in files.items()}:
+        raise _fail("subjects and files disagree")

@@ -24,7 +24,7 @@ from vault._hub.metadata import GIT_SHA1_MAX_SIZE
 from vault._store.blobs import RESUME_DIR as DIR_NAME
 from vault._store.blobs import Store
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class ResumeArea:
@@ -72,7 +72,7 @@ class ResumeArea:
         """Forget kept blobs the store now holds (a run killed after its commit)."""
         if self.dir.is_dir():
             self.forget(
-                [p.name for p in self.dir.iterdir() if _SHA256.match(p.name) and store.has_blob(p.name)]
+                [p.name for p in self.dir.iterdir() if _SHA256.fullmatch(p.name) and store.has_blob(p.name)]
             )
 
     def kept(self) -> list[Path]:

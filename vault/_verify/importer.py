@@ -44,7 +44,7 @@ from vault._store.resume import ResumeArea
 from vault._store.views import hf_view, publish
 from vault._verify.blobs import absent_blobs, stream_blobs
 from vault._verify.media import add_notes, with_repair
-from vault._verify.metadata import CheckedBundle, CheckedRevision, check_metadata
+from vault._verify.metadata import CheckedBundle, CheckedRevision, check_metadata, upstream_binds
 from vault.errors import VaultError, VerificationError
 from vault.results import ImportResult
 from vault.status import AVAILABLE
@@ -213,14 +213,24 @@ def _add_revision(
         signer = v.signer
         sig = SignatureRow(kind, v.method, signer.name, signer.fingerprint, True, v.raw, signer.trusted_root)
         put_signature(s, row.id, sig)
+    hashed = {p: known[rec.sha256] for p, rec in prov.files.items()}
+    for v, upstream in rev.upstream:
+        if upstream_binds(upstream, hashed):
+            sig = SignatureRow("upstream", v.method, v.signer.name, v.signer.fingerprint, True, v.raw,
+                               v.signer.trusted_root)  # fmt: skip
+            put_signature(s, row.id, sig)
+        else:
+            put_signature(s, row.id, _unverified("upstream", v.raw))
     for kind, raw in rev.unverified:
-        env = parse_bundle(raw, kind)
-        method = "certificate" if env.has_certificate else "key"
-        put_signature(
-            s, row.id, SignatureRow(kind, method, "(untrusted)", env.key_hint or sha256_hex(raw), False, raw)
-        )
+        put_signature(s, row.id, _unverified(kind, raw))
     s.flush()
     return row
+
+
+def _unverified(kind: str, raw: bytes) -> SignatureRow:
+    """Kept as evidence, flagged: its key hint is the author's claim, so the row is keyed by its bytes."""
+    method = "certificate" if parse_bundle(raw, kind).has_certificate else "key"
+    return SignatureRow(kind, method, "(untrusted)", sha256_hex(raw), False, raw)
 
 
 def _move_refs(

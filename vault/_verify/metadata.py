@@ -11,7 +11,7 @@ follow, with their signed sizes.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -23,7 +23,7 @@ from vault._catalog.blob_reads import StoredBlob, stored_blobs
 from vault._catalog.reader import CatalogReader
 from vault._catalog.trust_reads import trust_policy
 from vault._checks.policy import ContentPolicy, refuse_pickles
-from vault._hashing import sha256_hex
+from vault._hashing import FileDigest, sha256_hex
 from vault._signing.dsse import MAX_SIGNATURE_BYTES, MAX_SIGNATURE_TOTAL, parse_bundle
 from vault._signing.trust import TrustPolicy, VerifiedSignature
 from vault._statements.manifest import ModelManifest, parse_model_statement
@@ -31,7 +31,13 @@ from vault._statements.paths import check_names_coexist
 from vault._statements.provenance import Provenance, parse_provenance
 from vault._statements.revocation import RevocationClaim, verify_revocation
 from vault._verify.carried_roots import carried_roots
-from vault.errors import BundleFormatError, IntegrityError, TrustError, UnsafeContentError
+from vault.errors import (
+    BundleFormatError,
+    IntegrityError,
+    TrustError,
+    UnsafeContentError,
+    VerificationError,
+)
 
 if TYPE_CHECKING:
     from vault._home import Home
@@ -44,6 +50,9 @@ class CheckedRevision:
     provenance: Provenance
     verified: list[tuple[str, VerifiedSignature]]  # (kind, signature)
     unverified: list[tuple[str, bytes]] = field(default_factory=list)
+    # Publisher signatures under a trusted key in scope that name exactly these files; a blake3
+    # one is bound for good only once the bytes were hashed (`upstream_binds`).
+    upstream: list[tuple[VerifiedSignature, ModelManifest]] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -104,10 +113,20 @@ def _verify_kind(
 
 
 def _check_revision(policy: TrustPolicy, entry: RevisionEntry, raws: dict[str, bytes]) -> CheckedRevision:
+    """Every signed statement that decides what this revision is and where its refs point meets
+    the same policy: trusted in scope, the namespace's quorum, and agreement with the others.
+
+    The model statement says which bytes; the provenance says which commit, which
+    refs move and when it was fetched. With a quorum on the model statement alone,
+    one stolen key could re-date or re-point a quorum-signed statement, so both
+    kinds are held to the quorum (python-tuf's rule: a threshold applies to every
+    role that decides what a client trusts).
+    """
     label = f"{entry.repo_id}@{entry.commit}"
     models, bad_models = _verify_kind(policy, entry, "model", raws)
-    policy.check_quorum(models, entry.repo_id, label)
+    policy.check_quorum(models, entry.repo_id, f"{label}: model statement")
     provs, bad_provs = _verify_kind(policy, entry, "provenance", raws)
+    policy.check_quorum(provs, entry.repo_id, f"{label}: provenance statement")
     try:
         manifest = parse_model_statement(models[0].payload)
         prov = parse_provenance(provs[0].payload)
@@ -120,35 +139,73 @@ def _check_revision(policy: TrustPolicy, entry: RevisionEntry, raws: dict[str, b
         raise IntegrityError(f"{label}: model signature is for {manifest.model_name!r}")
     check_names_coexist(list(prov.files), f"{label}: file")
     check_fetch_time(label, prov.fetched_at, policy.now)
-    signed, recorded = set(manifest.resources), set(prov.files)
-    if signed != recorded:
-        odd = sorted(signed ^ recorded)[0]
-        raise IntegrityError(f"{label}: {odd} is in one signed statement but not the other")
-    if manifest.hash_type == "sha256":
-        for path, digest in manifest.resources.items():
-            if prov.files[path].sha256 != digest:
-                raise IntegrityError(f"{label}: {path}: provenance and model signature disagree on sha256")
+    why = binding_failure(manifest, prov)
+    if why is not None:
+        raise IntegrityError(f"{label}: {why}")
     verified = [("model", v) for v in models] + [("provenance", v) for v in provs]
     unverified = [("model", r) for r in bad_models] + [("provenance", r) for r in bad_provs]
+    upstream: list[tuple[VerifiedSignature, ModelManifest]] = []
     for name in entry.signatures.get("upstream", ()):
-        try:
-            verified.append(("upstream", policy.verify(raws[name], entry.repo_id, name)))
-        except TrustError:
-            unverified.append(("upstream", raws[name]))  # evidence only; the vault signature decides
-    return CheckedRevision(entry, manifest, prov, verified, unverified)
+        checked = _check_upstream(policy, entry.repo_id, prov, raws[name], name)
+        if isinstance(checked, bytes):
+            unverified.append(("upstream", checked))  # evidence only; the vault signature decides
+        else:
+            upstream.append(checked)
+    return CheckedRevision(entry, manifest, prov, verified, unverified, upstream)
+
+
+def binding_failure(manifest: ModelManifest, prov: Provenance) -> str | None:
+    """Why `manifest` does not sign exactly the files `prov` records (None when it does).
+
+    Names must be equal both ways; sha256 digests are compared here, blake3 ones
+    where the bytes are hashed (`stream_blobs`, `_held_copies`), for every file, streamed or not.
+    """
+    signed, recorded = set(manifest.resources), set(prov.files)
+    if signed != recorded:
+        return f"{sorted(signed ^ recorded)[0]} is in one signed statement but not the other"
+    if manifest.hash_type == "sha256":
+        for path, digest in sorted(manifest.resources.items()):
+            if prov.files[path].sha256 != digest:
+                return f"{path}: provenance and model signature disagree on sha256"
+    return None
+
+
+def upstream_binds(manifest: ModelManifest, hashed: Mapping[str, FileDigest]) -> bool:
+    """Whether a publisher's statement names exactly the digests the revision's files hashed to
+    (its sha256 ones were compared before any blob; a blake3 one can only be judged here)."""
+    if set(manifest.resources) != set(hashed):
+        return False
+    if manifest.hash_type == "blake3":
+        return all(hashed[p].blake3 == d for p, d in manifest.resources.items())
+    return all(hashed[p].sha256 == d for p, d in manifest.resources.items())
+
+
+def _check_upstream(
+    policy: TrustPolicy, repo_id: str, prov: Provenance, raw: bytes, name: str
+) -> tuple[VerifiedSignature, ModelManifest] | bytes:
+    """A publisher's signature counts as verified only when a trusted key in scope signed it *and*
+    it signs this revision's files; one made for other files is kept as unverified evidence."""
+    try:
+        signature = policy.verify(raw, repo_id, name)
+        manifest = parse_model_statement(signature.payload)
+    except (VerificationError, TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError):
+        return raw
+    if binding_failure(manifest, prov) is not None:
+        return raw
+    return signature, manifest
 
 
 # A signed fetch time decides which way a ref may move (never back to an older fetch).
 # One from the future would pin the ref against every later, legitimate update, so it
 # must be a canonical UTC time no later than the import host's clock plus this skew.
-FETCH_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+FETCH_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", re.ASCII)
 CLOCK_SKEW = timedelta(days=1)
 
 
 def check_fetch_time(label: str, fetched_at: str, now: str) -> None:
     try:
         when = datetime.strptime(fetched_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        ok = bool(FETCH_TIME.match(fetched_at))
+        ok = bool(FETCH_TIME.fullmatch(fetched_at))
     except ValueError:
         ok = False
     if not ok:
@@ -163,19 +220,51 @@ def check_fetch_time(label: str, fetched_at: str, now: str) -> None:
         )
 
 
-def _catalog_names(reader: CatalogReader, repos: set[str]) -> tuple[list[str], dict[str, set[str]]]:
-    """Every repo id held, and the refs held for `repos`: what `_check_names` compares against."""
-    return reads.repo_ids(reader), {repo: reads.ref_names(reader, repo) for repo in sorted(repos)}
+@dataclass(frozen=True)
+class CatalogSnapshot:
+    """What the signed-metadata checks compare against, read in one go before any of them runs."""
+
+    repo_ids: list[str]
+    refs: dict[str, set[str]]  # repo -> ref names held
+    revoked: dict[str, dict[str, str]]  # repo@commit -> its files (path -> sha256)
 
 
-def _check_names(held: tuple[list[str], dict[str, set[str]]], revisions: list[CheckedRevision]) -> None:
+def _snapshot(reader: CatalogReader, repos: set[str]) -> CatalogSnapshot:
+    ordered = sorted(repos)
+    return CatalogSnapshot(
+        reads.repo_ids(reader),
+        {repo: reads.ref_names(reader, repo) for repo in ordered},
+        reads.revoked_files(reader, ordered),
+    )
+
+
+def check_not_revoked_content(
+    snapshot: CatalogSnapshot, revocations: list[tuple[RevocationClaim, VerifiedSignature]],
+    revisions: list[CheckedRevision],
+) -> None:  # fmt: skip
+    """A revision whose files are exactly those of a revoked revision of its repo is refused,
+    whatever commit it claims: re-signing old weights under a new commit must not bring them back."""
+    revoked = dict(snapshot.revoked)
+    carried = {rev.label: rev for rev in revisions}
+    for claim, _v in revocations:
+        label = f"{claim.repo_id}@{claim.commit}"
+        if label in carried:
+            revoked[label] = {p: f.sha256 for p, f in carried[label].provenance.files.items()}
+    for rev in revisions:
+        files = {p: f.sha256 for p, f in rev.provenance.files.items()}
+        for label, held in sorted(revoked.items()):
+            if label != rev.label and label.split("@")[0] == rev.entry.repo_id and held == files:
+                raise TrustError(f"{rev.label}: its files are those of revoked revision {label}")
+
+
+def _check_names(held: CatalogSnapshot, revisions: list[CheckedRevision]) -> None:
     """Repo ids and ref names that would alias others already here (or in this bundle) are refused.
 
     Refs become files under the HF view's refs/ and repos become its folders;
     two names that land on one path (case, `a` vs `a/b`) would let one answer
     for the other, or make the view impossible to build.
     """
-    held_repos, held_refs = held
+    held_repos, held_refs = held.repo_ids, held.refs
     known = {r.casefold(): r for r in held_repos}
     refs: dict[str, set[str]] = {}
     for rev in revisions:
@@ -188,7 +277,9 @@ def _check_names(held: tuple[list[str], dict[str, set[str]]], revisions: list[Ch
         check_names_coexist(sorted(held_refs.get(repo, set()) | names), f"{repo}: ref")
 
 
-def _held_copies(vault: Home, omitted: dict[str, int], names: dict[str, str]) -> dict[str, StoredBlob]:
+def _held_copies(
+    vault: Home, omitted: dict[str, int], names: dict[str, str], blake3: dict[str, str]
+) -> dict[str, StoredBlob]:
     """A delta bundle leaves blobs out; each must already be here, verified when it came, and intact.
 
     Intact as far as the catalog knows (scrub marks damage) and as the file
@@ -207,6 +298,10 @@ def _held_copies(vault: Home, omitted: dict[str, int], names: dict[str, str]) ->
             why = f"this vault's copy is damaged ({blob.damage})"
         elif blob.size != size or not vault.store.has_blob_of_size(sha, size):
             why = "this vault's copy is missing or resized"
+        elif sha in blake3 and blake3[sha] != blob.blake3:
+            # Every signed digest binds the file, whichever algorithm signed it: a sha256 match
+            # alone would let a blake3-signed statement name any blob this vault holds.
+            why = "its signed blake3 is not the blake3 of the copy held here"
         if why:
             raise IntegrityError(
                 f"{names[sha]}: left out of this delta bundle (blob {sha[:16]}…), and {why}: "
@@ -250,20 +345,21 @@ def check_metadata(
     carried = carried_roots(index, raws)
 
     repos = {e.repo_id for e in index.revisions}
-    policy, held = vault.read(lambda r: (trust_policy(r), _catalog_names(r, repos)))
+    policy, snapshot = vault.read(lambda r: (trust_policy(r), _snapshot(r, repos)))
     revisions: list[CheckedRevision] = []
     for e in index.revisions:
         try:
             revisions.append(_check_revision(policy, e, raws))
         except TrustError as exc:
             raise carried.explain(exc, policy, e.repo_id) from None
-    _check_names(held, revisions)
+    _check_names(snapshot, revisions)
     revocations = []
     for name in index.revocations:
         try:
             revocations.append(verify_revocation(policy, raws[name], name))
         except TrustError as exc:
             raise carried.explain(exc, policy, None) from None
+    check_not_revoked_content(snapshot, revocations, revisions)
     notes = [n for rev in revisions for n in carried.notes(rev.label, (v for _k, v in rev.verified))]
     notes += [n for c, v in revocations for n in carried.notes(f"revocation of {c.repo_id}@{c.commit}", [v])]
 
@@ -290,7 +386,7 @@ def check_metadata(
     for sha in sorted(set(expected) - set(index.blobs) - set(index.omitted)):
         raise IntegrityError(f"{names[sha]}: signed file is not in the bundle (blob {sha})")
     refuse_pickles((p for paths in all_names.values() for p in paths), content)
-    from_store = _held_copies(vault, index.omitted, names)
+    from_store = _held_copies(vault, index.omitted, names, blake3)
     carried = {sha: size for sha, size in expected.items() if sha not in from_store}
     bundle = CheckedBundle(
         index, sha256_hex(raw_index), parts, revisions, carried, names, blake3, all_names, from_store,

@@ -39,6 +39,9 @@ def trust() -> None:
     help="Repository glob this signer may sign for, e.g. 'meta-llama/*'. Repeatable.",
 )
 @click.option("--expires", help="Stop trusting the signer at this date/time (UTC), e.g. 2027-06-30.")
+@click.option("--each-identity-counts", is_flag=True,
+              help="--ca only: in a quorum, each leaf key under this CA counts as its own signer "
+              "(by default the CA is one signer, however many leaves sign).")  # fmt: skip
 @pass_settings
 def trust_add(
     settings: Settings,
@@ -50,6 +53,7 @@ def trust_add(
     trusted_root: Path | None,
     scopes: tuple[str, ...],
     expires: str | None,
+    each_identity_counts: bool,
 ) -> None:
     """Trust a public key, a CA, or a Sigstore identity, for repositories matching --scope."""
     sigstore = None
@@ -58,7 +62,15 @@ def trust_add(
             raise click.UsageError("--identity, --issuer and --trusted-root go together")
         sigstore = (identity, issuer, trusted_root)
     with settings.open() as v:
-        e = v.trust_add(name, key_path, list(scopes), expires, sigstore, ca_path)
+        e = v.trust_add(
+            name,
+            key_path,
+            list(scopes),
+            expires,
+            sigstore,
+            ca_path,
+            each_identity_counts=each_identity_counts,
+        )
     until = f" until {e.expires_at}" if e.expires_at else ""
     who = {
         "key": f"key {e.fingerprint[:16]}…",
@@ -82,8 +94,14 @@ def _entries_data(entries: list[TrustEntry]) -> list[dict[str, object]]:
             click.echo(f"vault: warning: {e.name}: {warning}", err=True)
         data.append({"name": e.name, "kind": e.kind, "key": e.fingerprint, "identity": e.identity,
                      "issuer": e.issuer, "scopes": list(e.scopes), "expires_at": e.expires_at,
-                     "trusted_root_sha256": e.trusted_root_sha256, "warnings": warnings})  # fmt: skip
+                     "trusted_root_sha256": e.trusted_root_sha256, "warnings": warnings,
+                     "quorum_counts": _quorum_counts(e)})  # fmt: skip
     return data
+
+
+def _quorum_counts(e: TrustEntry) -> str:
+    """How the entry counts toward a quorum, as `trust list` says it."""
+    return "each identity" if e.each_identity_counts else "once"
 
 
 @trust.command("quorum")
@@ -91,7 +109,12 @@ def _entries_data(entries: list[TrustEntry]) -> list[dict[str, object]]:
 @click.argument("required", type=click.IntRange(min=1))
 @pass_settings
 def trust_quorum(settings: Settings, scope: str, required: int) -> None:
-    """Require REQUIRED model signatures from distinct trusted signers for repos matching SCOPE."""
+    """Require signatures from REQUIRED distinct trusted signers for repos matching SCOPE.
+
+    Both the model and the provenance statement must meet it. A trust entry
+    counts once (a CA once, however many leaves sign), unless it was added with
+    --each-identity-counts.
+    """
     with settings.open() as v:
         v.trust_quorum(scope, required)
     text = f"{scope}: quorum removed" if required == 1 else f"{scope}: {required} distinct signers required"
@@ -110,10 +133,12 @@ def trust_list(settings: Settings) -> None:
     data = {"keys": _entries_data(entries), "quorums": quorums}
     lines = [
         f"{e.name}\t{e.fingerprint if e.kind == 'key' else f'sigstore:{e.identity} via {e.issuer}'}"
-        f"\t{' '.join(e.scopes)}" + (f"\texpires {e.expires_at}" if e.expires_at else "")
+        f"\t{' '.join(e.scopes)}"
+        + (f"\texpires {e.expires_at}" if e.expires_at else "")
+        + (f"\tquorum: counts {_quorum_counts(e)}" if e.kind == "ca" else "")
         for e in entries
     ]
-    lines += [f"quorum\t{scope}\t{n} signers" for scope, n in quorums.items()]
+    lines += [f"quorum\t{scope}\t{n} signers (each trust entry counts once)" for scope, n in quorums.items()]
     emit(settings, data, "\n".join(lines) or "no trusted keys")
 
 
