@@ -80,9 +80,7 @@ def make_pki(directory: Path, name: str = "Corp", leaf: Leaf | None = None) -> P
     root_key, inter_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
     root = _cert(f"{name} Root", root_key, f"{name} Root", root_key, ca=True)
     inter = _cert(f"{name} Intermediate", inter_key, f"{name} Root", root_key, ca=True)
-    leaf = _cert(
-        f"{name} model signer", leaf_key, f"{name} Intermediate", inter_key, ca=False, leaf=leaf
-    )
+    leaf = _cert(f"{name} model signer", leaf_key, f"{name} Intermediate", inter_key, ca=False, leaf=leaf)
     pki = Pki(directory / "root.pem", directory / "chain.pem", directory / "leaf.pem", directory / "leaf.key")
     pki.root.write_bytes(_pem(root))
     pki.chain.write_bytes(_pem(inter))
@@ -93,4 +91,28 @@ def make_pki(directory: Path, name: str = "Corp", leaf: Leaf | None = None) -> P
         )
     )
     pki.key.chmod(0o600)
+    _write_key(directory / "inter.key", inter_key)
     return pki
+
+
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    path.chmod(0o600)
+
+
+def issue_leaf(pki: Pki, directory: Path, subject: str, leaf: Leaf | None = None) -> Pki:
+    """Another leaf from the same intermediate: one organisation, another signer."""
+    directory.mkdir(parents=True, exist_ok=True)
+    inter = x509.load_pem_x509_certificate(pki.chain.read_bytes())
+    inter_key = serialization.load_pem_private_key((pki.chain.parent / "inter.key").read_bytes(), None)
+    assert isinstance(inter_key, ec.EllipticCurvePrivateKey)
+    issuer = inter.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    key = ec.generate_private_key(ec.SECP256R1())
+    other = Pki(pki.root, pki.chain, directory / "leaf.pem", directory / "leaf.key")
+    other.leaf.write_bytes(_pem(_cert(subject, key, str(issuer), inter_key, ca=False, leaf=leaf)))
+    _write_key(other.key, key)
+    return other

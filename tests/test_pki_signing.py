@@ -102,15 +102,6 @@ def test_a_certificate_for_another_key_is_refused_before_signing(
     assert snapshot(home) == before
 
 
-def test_a_leaf_that_may_not_sign_is_refused(tmp_path: Path, tiny_model: Path) -> None:
-    home = tmp_path / "h"
-    run("add", tiny_model, "--repo", REPO, home=home)
-    weak = make_pki(tmp_path / "weak", signing=False)
-    err = run("sign", REPO, "--key", weak.key, "--cert", weak.leaf, home=home, code=2).stderr
-    assert "does not allow signing" in err
-    assert run_json("show", REPO, home=home)["signatures"] == []
-
-
 def test_chain_without_cert_is_a_usage_error(tmp_path: Path, tiny_model: Path, pki: Pki) -> None:
     home = tmp_path / "h"
     run("add", tiny_model, "--repo", REPO, home=home)

@@ -39,6 +39,7 @@ from vault._hub.metadata import is_lfs
 from vault._ops.revocation import REVOKED, apply_revocation, is_revoked
 from vault._progress import NoProgress, Progress
 from vault._signing.dsse import parse_bundle
+from vault._signing.trust import VerifiedSignature
 from vault._store.damage import RevisionFiles, clear_damage, rebuild_views
 from vault._store.resume import ResumeArea
 from vault._store.views import hf_view, publish
@@ -210,21 +211,24 @@ def _add_revision(
         next(v.payload for k, v in rev.verified if k == "provenance"), files,
     )  # fmt: skip
     for kind, v in rev.verified:
-        signer = v.signer
-        sig = SignatureRow(kind, v.method, signer.name, signer.fingerprint, True, v.raw, signer.trusted_root)
-        put_signature(s, row.id, sig)
+        put_signature(s, row.id, _verified(kind, v))
     hashed = {p: known[rec.sha256] for p, rec in prov.files.items()}
     for v, upstream in rev.upstream:
         if upstream_binds(upstream, hashed):
-            sig = SignatureRow("upstream", v.method, v.signer.name, v.signer.fingerprint, True, v.raw,
-                               v.signer.trusted_root)  # fmt: skip
-            put_signature(s, row.id, sig)
+            put_signature(s, row.id, _verified("upstream", v))
         else:
             put_signature(s, row.id, _unverified("upstream", v.raw))
     for kind, raw in rev.unverified:
         put_signature(s, row.id, _unverified(kind, raw))
     s.flush()
     return row
+
+
+def _verified(kind: str, v: VerifiedSignature) -> SignatureRow:
+    """Recorded under the key that signed (a CA's leaf key, not the CA), so two signers under one
+    entry are two rows, as they may be two parties of a quorum."""
+    key = v.identity.removeprefix("key:") if v.identity.startswith("key:") else v.signer.fingerprint
+    return SignatureRow(kind, v.method, v.signer.name, key, True, v.raw, v.signer.trusted_root)
 
 
 def _unverified(kind: str, raw: bytes) -> SignatureRow:
