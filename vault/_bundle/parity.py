@@ -16,11 +16,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import tarfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from vault._bundle.medium import is_regular, open_regular
 from vault._bundle.part_digests import PLACEHOLDER, BlockHasher, PartDigests, block_spans, find_damage
 from vault._bundle.parts import glob_escape
 from vault._bundle.reader import CappedTarInfo
@@ -82,7 +84,10 @@ class ParityHeader:
         )
 
     @classmethod
-    def parse(cls, raw: bytes) -> ParityHeader:
+    def parse(cls, raw: bytes, share_size: int) -> ParityHeader:
+        """`share_size`: the length of the share actually on the medium. Every field is bounded by
+        it before anything is sized from the header: an unsigned header must not choose how
+        much memory or time the reader spends."""
         doc = json.loads(raw)
         if doc.get("format") != FORMAT or doc.get("version") != VERSION:
             raise ValueError("not a vault parity part")
@@ -91,6 +96,9 @@ class ParityHeader:
             raise ValueError("geometry must be integers")
         if not (0 < k < n <= MAX_SHARES and k <= share < n and total > 0):
             raise ValueError("geometry out of range")
+        slice_size = doc["data"].get("slice_size") if isinstance(doc["data"], dict) else None
+        if slice_size != share_size or not (k - 1) * share_size < total <= k * share_size:
+            raise ValueError("geometry does not fit the share on the medium")
         data = PartDigests.from_json(doc["data"], total)
         if len(data.sha256) != k:
             raise ValueError("data digests do not list k parts")
@@ -121,7 +129,7 @@ class _Stripes:
     """Reads the k data parts side by side, one stripe at a time, the short last part padded with zeros."""
 
     def __init__(self, parts: Sequence[Path]) -> None:
-        self._fhs = [open(p, "rb") for p in parts]  # noqa: SIM115 - closed in close()
+        self._fhs = [open_regular(p) for p in parts]  # closed in close()
 
     def read(self, offset: int, length: int) -> list[bytes]:
         out = []
@@ -226,27 +234,11 @@ def covering_every_byte(parts: Sequence[Path], table: PartDigests, total: int) -
         row = list(table.sha256[i])
         for j, (bs, be) in enumerate(blocks):
             if bs < table.body_start:
-                with open(parts[i], "rb") as fh:
+                with open_regular(parts[i]) as fh:
                     fh.seek(bs - start)
                     row[j] = hashlib.sha256(fh.read(be - bs)).hexdigest()
         digests.append(tuple(row))
     return PartDigests(table.slice_size, table.block_size, 0, tuple(digests))
-
-
-def read_stream(parts: Sequence[Path], slice_size: int, offset: int, length: int) -> bytes:
-    out = bytearray()
-    while length > 0:
-        i, at = divmod(offset, slice_size)
-        if i >= len(parts):
-            break
-        with open(parts[i], "rb") as fh:
-            fh.seek(at)
-            chunk = fh.read(min(length, slice_size - at))
-        if not chunk:
-            break
-        out += chunk
-        offset, length = offset + len(chunk), length - len(chunk)
-    return bytes(out)
 
 
 @dataclass(frozen=True)
@@ -260,8 +252,14 @@ def read_parity_parts(base: Path) -> list[ParityPart]:
     """The readable parity parts beside a bundle; unreadable ones are skipped (they count as lost)."""
     found = []
     for path in sorted(base.parent.glob(f"{glob_escape(base.name)}.p[0-9][0-9][0-9]")):
+        if not is_regular(path):
+            continue  # a FIFO or device named like a parity part is never opened
         try:
-            with tarfile.open(path, "r:", tarinfo=CappedTarInfo) as tar:  # type: ignore[call-overload]
+            with (
+                open_regular(path) as raw,
+                tarfile.open(fileobj=raw, mode="r:", tarinfo=CappedTarInfo) as tar,  # type: ignore[call-overload]
+            ):
+                size = os.fstat(raw.fileno()).st_size
                 share = tar.next()
                 if share is None or share.name != DATA_NAME or not share.isreg():
                     continue
@@ -270,20 +268,31 @@ def read_parity_parts(base: Path) -> list[ParityPart]:
                     continue
                 fh = tar.extractfile(last)
                 assert fh is not None
-                header = ParityHeader.parse(fh.read(last.size))
-                if share.size != header.data.slice_size:
-                    continue
+                if share.offset_data + share.size > size:
+                    continue  # a share longer than its file: a header's claim, not bytes
+                header = ParityHeader.parse(fh.read(last.size), share.size)
                 found.append(ParityPart(path, header, share.offset_data))
         except (OSError, tarfile.TarError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             continue
     return found
 
 
-def good_parity_shares(parts: list[ParityPart]) -> dict[int, ParityPart]:
-    """Parity parts whose share bytes match the digests they carry (one per share number)."""
+def same_set(a: ParityHeader, b: ParityHeader) -> bool:
+    """Whether two parity parts were written together (everything but the share number agrees)."""
+    return (a.k, a.n, a.total, a.data, a.parity) == (b.k, b.n, b.total, b.data, b.parity)
+
+
+def good_parity_shares(header: ParityHeader, parts: list[ParityPart]) -> dict[int, ParityPart]:
+    """Parity parts of `header`'s set whose share bytes match the digests they carry, one per share
+    number. A part of another set lends nothing, not even its share number: a duplicate or
+    foreign number fed to the decoder would make it loop or fail."""
     good: dict[int, ParityPart] = {}
     for p in parts:
-        if p.header.share in good:
+        if (
+            not same_set(p.header, header)
+            or not header.k <= p.header.share < header.n
+            or p.header.share in good
+        ):
             continue
         if not find_damage([(p.path, p.data_offset)], p.header.share_table(), p.header.data.slice_size):
             good[p.header.share] = p
@@ -306,7 +315,7 @@ def rebuild(
     if len(use) < k:
         raise ValueError(f"{len(use)} good parts of the {k} needed")
     files = {i: (data_sources[i], 0) if i < k else (parity[i].path, parity[i].data_offset) for i in use}
-    handles = {i: open(path, "rb") for i, (path, _o) in files.items()}  # noqa: SIM115 - closed below
+    handles = {i: open_regular(path) for i, (path, _o) in files.items()}  # closed below
     outs = {i: open(dest(i), "wb") for i in lost}  # noqa: SIM115 - closed below
     lengths = {i: min(slice_size, total - i * slice_size) for i in lost}
     try:

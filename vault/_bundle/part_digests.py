@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from vault._bundle.medium import open_regular
 from vault._workers import worker_pool
 
 MIN_BLOCK = 1 << 20
@@ -179,7 +180,7 @@ def find_damage(
             return Damage(i, None, 0, end - start, "missing")
         path, base = source
         try:
-            with open(path, "rb") as fh:
+            with open_regular(path) as fh:
                 for (bs, be), want in zip(
                     block_spans(start, end, table.block_size), table.sha256[i], strict=True
                 ):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from vault._bundle.medium import check_regular, is_regular, open_regular
 from vault._store.durable import BulkWriter
 from vault.errors import BundleFormatError, NotFoundError, UsageError
 
@@ -101,16 +102,20 @@ class PartFiles:
 
 def bundle_layout(path: Path) -> tuple[Path, dict[int, Path], Path | None]:
     """What is on the media for `path` (OUT, OUT.000 or a single file): the base name, every
-    numbered part present by number, and the single file if the bundle is not split."""
+    numbered part present by number, and the single file if the bundle is not split.
+
+    A name that is there but is not a regular file (a FIFO, a device) is refused,
+    not skipped: it is not a lost part, and opening it could block for ever.
+    """
+    check_regular(path)
     m = re.fullmatch(r"(.*)\.([0-9]{3})", path.name, re.DOTALL)
-    if path.is_file() and not m:
+    if is_regular(path) and not m:
         return path, {}, path
-    base = path.with_name(m.group(1)) if m and path.is_file() else path
-    numbered = {
-        int(p.name.rsplit(".", 1)[1]): p
-        for p in base.parent.glob(f"{glob_escape(base.name)}.[0-9][0-9][0-9]")
-        if p.is_file()
-    }
+    base = path.with_name(m.group(1)) if m and is_regular(path) else path
+    numbered: dict[int, Path] = {}
+    for p in base.parent.glob(f"{glob_escape(base.name)}.[0-9][0-9][0-9]"):
+        check_regular(p)
+        numbered[int(p.name.rsplit(".", 1)[1])] = p
     return base, numbered, None
 
 
@@ -119,7 +124,7 @@ def find_parts(path: Path) -> PartFiles:
     base, numbered, single = bundle_layout(path)
     if single is not None:
         return PartFiles([single], single, {})
-    if 0 not in numbered and not path.is_file():  # named OUT: its OUT.000 must be there
+    if 0 not in numbered and not is_regular(path):  # named OUT: its OUT.000 must be there
         raise NotFoundError(f"{path}: no such bundle (nor {part_name(path, 0).name})")
     if 0 not in numbered:
         raise BundleFormatError(f"part 1 ({part_name(base, 0).name}) is missing: it starts the bundle")
@@ -247,7 +252,7 @@ class ChainedReader(SeekableReader):
         if i != self._index or self._fh is None:
             if self._fh is not None:
                 self._fh.close()
-            self._fh = open(self._paths[i], "rb")  # noqa: SIM115 - closed on switch or close()
+            self._fh = open_regular(self._paths[i])  # closed on switch or close()
             self._index = i
         return self._fh
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from vault._bundle.medium import open_regular
 from vault._bundle.parts import (
     ChainedReader,
     PartFiles,
@@ -200,7 +201,7 @@ class BundleReader:
             if pos >= size:
                 pos -= size
                 continue
-            with open(part, "rb") as fh:
+            with open_regular(part) as fh:
                 fh.seek(pos)
                 tail = fh.read(remaining)
             if tail.strip(b"\0"):

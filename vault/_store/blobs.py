@@ -72,6 +72,10 @@ class Store:
         whole, so a reader sees the old file or the new one, never a mix.
         """
         final = self.blob_path(sha256)
+        if not stat.S_ISREG(os.lstat(staged).st_mode):
+            # The store holds regular files only: a link would let whoever controls its target
+            # change the served bytes after they were verified.
+            raise IntegrityError(f"blob {sha256[:16]}…: staged copy is not a regular file")
         if final.exists() and not replace:
             staged.unlink()
             return

@@ -17,9 +17,11 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
+import stat
 from pathlib import Path
 
-from vault._hashing import FileDigest, hash_file
+from vault._hashing import FileDigest, hash_stream
 from vault._hub.metadata import GIT_SHA1_MAX_SIZE
 from vault._store.blobs import RESUME_DIR as DIR_NAME
 from vault._store.blobs import Store
@@ -34,25 +36,57 @@ class ResumeArea:
         self.taken: list[str] = []  # kept by an earlier run, used by this one
 
     def take(self, sha256: str, size: int, dest: Path) -> FileDigest | None:
-        """Link a kept copy to `dest` if it still hashes to `sha256` at `size`; drop it if not."""
+        """Link a kept copy to `dest` if it still hashes to `sha256` at `size`; drop it if not.
+
+        `tmp/verified` is scratch anyone with access to the home could plant in:
+        a kept copy is opened without following links and taken only if it is a
+        regular file of this user, and `dest` must be, after linking, the very
+        file that was hashed (a swap between the two is caught). Anything else
+        there (a link, a FIFO, a directory, another user's file) is dropped and
+        the blob is read from the bundle instead.
+        """
+        if not self._usable_dir():
+            return None
         kept = self.dir / sha256
         try:
-            if kept.stat().st_size != size:
-                kept.unlink()
-                return None
-            got = hash_file(kept, git_blob_below=GIT_SHA1_MAX_SIZE)
+            fd = os.open(kept, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
             return None
-        if got.sha256 != sha256:
-            kept.unlink(missing_ok=True)
+        except OSError:  # a symlink (ELOOP), a FIFO with no writer, unreadable: not ours to use
+            _remove(kept)
             return None
-        os.link(kept, dest)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_size != size:
+            os.close(fd)
+            _remove(kept)
+            return None
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as fh:
+            got = hash_stream(fh, limit=size, git_blob_size=size if size < GIT_SHA1_MAX_SIZE else None)
+        if got.sha256 != sha256 or got.size != size:
+            _remove(kept)
+            return None
+        os.link(kept, dest, follow_symlinks=False)
+        linked = os.lstat(dest)
+        if (linked.st_dev, linked.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(linked.st_mode):
+            dest.unlink()  # swapped after it was hashed: read it from the bundle
+            return None
         self.taken.append(sha256)
         return got
+
+    def _usable_dir(self) -> bool:
+        """`tmp/verified` itself must be a real directory of this user, not a link to elsewhere."""
+        try:
+            st = os.lstat(self.dir)
+        except FileNotFoundError:
+            return False
+        return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid()
 
     def keep(self, staged: Path, sha256: str) -> None:
         """`staged` passed its digest and is fsynced: keep it through an interruption."""
         self.dir.mkdir(exist_ok=True)
+        if not self._usable_dir():
+            return  # never link a verified copy into a directory someone else chose
         with contextlib.suppress(FileExistsError):
             os.link(staged, self.dir / sha256)
             self.added.append(sha256)
@@ -64,7 +98,7 @@ class ResumeArea:
 
     def forget(self, digests: list[str] | set[str]) -> None:
         for sha in digests:
-            (self.dir / sha).unlink(missing_ok=True)
+            _remove(self.dir / sha)
         with contextlib.suppress(FileNotFoundError, OSError):
             self.dir.rmdir()  # only when empty
 
@@ -76,10 +110,19 @@ class ResumeArea:
             )
 
     def kept(self) -> list[Path]:
-        return sorted(self.dir.iterdir()) if self.dir.is_dir() else []
+        return sorted(self.dir.iterdir()) if self._usable_dir() else []
 
     def clear(self) -> None:
         """Remove everything kept (gc gives up on the interrupted import)."""
         for p in self.kept():
-            p.unlink()
+            _remove(p)
         self.forget([])
+
+
+def _remove(path: Path) -> None:
+    """Remove whatever is at `path` (a file, a link, a FIFO, a directory tree), never following a link."""
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink()

@@ -25,6 +25,7 @@ from vault._bundle.parity import (
     good_parity_shares,
     read_parity_parts,
     rebuild,
+    same_set,
 )
 from vault._bundle.part_digests import Damage, PartDigests, find_damage, part_spans
 from vault._bundle.parts import PartFiles, bundle_layout, part_name
@@ -97,10 +98,13 @@ def inspect_media(path: Path, limit: int | None = None) -> MediaState | None:
     base, numbered, single = bundle_layout(path)
     parity = read_parity_parts(base) if single is None else []
     header = _agreed_header(parity, numbered)
+    found = _index_table(single, numbered)
     if header is not None:
+        if found is not None:
+            _check_parity_binds(header, *found)
         table, total = header.data, header.total
+        parity = [p for p in parity if same_set(p.header, header)]
     else:
-        found = _index_table(single, numbered)
         if found is None:
             return None
         table, total = found
@@ -114,7 +118,49 @@ def inspect_media(path: Path, limit: int | None = None) -> MediaState | None:
         sources = [(numbered[i], 0) if i in numbered else None for i in range(count)]
         names = [f"part {i + 1} of {count} ({part_name(base, i).name})" for i in range(count)]
     damage = find_damage(sources, table, total, limit=limit)
+    if header is not None and found is None:
+        _check_parity_corroborated(sources, damage, names)
     return MediaState(base, table, total, sources, names, damage, parity, header)
+
+
+def _check_parity_binds(header: ParityHeader, table: PartDigests, total: int) -> None:
+    """Parity parts rebuild only the bundle they were written for: their digests of its parts must
+    be the bundle index's own (every block after the index, which the index cannot digest).
+
+    Parity from another bundle would otherwise call every intact part damaged and
+    "repair" the bundle into the other one; it is refused, never substituted.
+    """
+    same_shape = (header.total, header.data.slice_size, header.data.block_size) == (
+        total, table.slice_size, table.block_size,
+    )  # fmt: skip
+    if same_shape:
+        spans = table.blocks(total)
+        same_shape = all(
+            header.data.sha256[i][j] == table.sha256[i][j]
+            for i, blocks in enumerate(spans)
+            for j, (start, _end) in enumerate(blocks)
+            if start >= table.body_start
+        )
+    if not same_shape:
+        raise BundleFormatError(
+            "the parity parts beside this bundle were written for another bundle (their digests of its "
+            "parts are not its index's): refused, nothing rebuilt"
+        )
+
+
+def _check_parity_corroborated(
+    sources: list[tuple[Path, int] | None], damage: list[Damage], names: list[str]
+) -> None:
+    """With the bundle's index unreadable, parity is bound by the parts that are there: at least one
+    must match it whole. When every part present disagrees, the parity belongs to something else."""
+    present = [i for i, s in enumerate(sources) if s is not None]
+    damaged = {d.part for d in damage}
+    if present and all(i in damaged for i in present):
+        raise BundleFormatError(
+            f"no part of this bundle matches the parity parts beside it ({names[present[0]]} and every other "
+            "part present differ): they were written for another bundle, or every part is damaged; "
+            "refused, nothing rebuilt"
+        )
 
 
 def _agreed_header(parity: list[ParityPart], numbered: dict[int, Path]) -> ParityHeader | None:
@@ -139,7 +185,7 @@ def rebuild_parts(state: MediaState, scratch: Path) -> PartFiles:
     assert header is not None  # with_repair rebuilds only with parity parts that fit the media
     lost = [d.part for d in state.damage]
     good_data = {i: s[0] for i, s in enumerate(state.sources) if s is not None and i not in lost}
-    good_parity = good_parity_shares(state.parity)
+    good_parity = good_parity_shares(header, state.parity)
     if len(good_data) + len(good_parity) < header.k:
         raise BundleFormatError(
             f"{state.describe()}; {len(good_parity)} good parity part(s) cannot rebuild "
