@@ -92,3 +92,46 @@ def test_vault_audit_detects_a_tampered_event(tmp_path: Path, tiny_model: Path) 
         db.execute("update audit_events set subject = 'acme/innocent' where id = 1")
     err = run("audit", home=home, code=1).stderr
     assert "event 1 does not match the hash chain" in err
+
+
+def test_vault_audit_and_fsck_report_every_break_not_only_the_first(tmp_path: Path, tiny_model: Path) -> None:
+    import json as _json
+
+    home = tmp_path / "h"
+    for repo in ("acme/a", "acme/b", "acme/c", "acme/d"):
+        run("add", tiny_model, "--repo", repo, home=home)
+    with sqlite3.connect(home / "catalog.db") as db:
+        db.execute("update audit_events set subject = 'acme/innocent' where id = 1")
+        db.execute("update audit_events set detail = '{}' where id = 3")
+    report = _json.loads(run("--json", "audit", home=home, code=1).stdout)
+    assert report["error"]["message"] == "audit trail: events 1, 3 do not match the hash chain"
+    problems = _json.loads(run("--json", "fsck", home=home, code=1).stdout)["problems"]
+    assert sorted(p["detail"] for p in problems if p["kind"] == "audit-chain") == [
+        "event 1 does not match the hash chain",
+        "event 3 does not match the hash chain",
+    ]
+
+
+def test_the_database_refuses_a_fork_in_the_audit_chain(tmp_path: Path, tiny_model: Path) -> None:
+    """Two writers that read the same last event cannot both append after it: the second commit fails."""
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from vault._audit import event_hash
+    from vault._catalog.rows import add_audit_event
+    from vault._home import Home
+
+    home_dir = tmp_path / "h"
+    run("add", tiny_model, "--repo", "acme/a", home=home_dir)
+    run("add", tiny_model, "--repo", "acme/b", home=home_dir)
+    home = Home.open(home_dir)
+    try:
+        with home.session() as s, s.begin():
+            first = s.execute(text("SELECT hash FROM audit_events WHERE id = 1")).scalar_one()
+        with pytest.raises(IntegrityError), home.session() as s, s.begin():
+            at = "2026-01-01T00:00:00Z"
+            add_audit_event(s, at, "fork", "x", "{}", first, event_hash(first, at, "fork", "x", "{}"))
+    finally:
+        home.close()
+    assert '"chain_intact": true' in run("--json", "audit", home=home_dir).stdout

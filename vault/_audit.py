@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from vault._catalog.rows import add_audit_event
@@ -27,21 +27,40 @@ def event_hash(prev_hash: str, at: str, action: str, subject: str, detail: str) 
     return hashlib.sha256(body).hexdigest()
 
 
+# Any constant: the key of the PostgreSQL advisory lock that serializes appends to the chain.
+_CHAIN_LOCK = 0x7661756C74  # "vault"
+
+
 def record(session: Session, action: str, subject: str, **detail: Any) -> AuditEvent:
+    """Append an event after the last one, in the caller's transaction.
+
+    The chain is serialized by the database, not by a local lock: on PostgreSQL
+    a transaction-scoped advisory lock orders appends from every host sharing
+    the catalog, and on both a unique index on `prev_hash` (migration 0008)
+    makes a fork impossible to commit: a writer that read a stale last event
+    fails instead of branching the chain.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
     last = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).first()
     prev = last.hash if last else GENESIS
     at = utc_now()
-    text = canonical_json(detail).decode()
+    body = canonical_json(detail).decode()
     return add_audit_event(
-        session, at, action, subject, text, prev, event_hash(prev, at, action, subject, text)
+        session, at, action, subject, body, prev, event_hash(prev, at, action, subject, body)
     )
 
 
-def verify_chain(events: list[AuditEvent]) -> int | None:
-    """The id of the first event whose hash or link is wrong, or None if the chain holds."""
+def chain_breaks(events: list[AuditEvent]) -> list[int]:
+    """The id of every event whose hash or link is wrong (empty if the chain holds).
+
+    Each event is judged against the one recorded before it, so an edit, a
+    deletion and a fork each show up where they are, not only the first.
+    """
+    breaks = []
     prev = GENESIS
     for e in events:
-        if e.prev_hash != prev or e.hash != event_hash(prev, e.at, e.action, e.subject, e.detail):
-            return e.id
+        if e.prev_hash != prev or e.hash != event_hash(e.prev_hash, e.at, e.action, e.subject, e.detail):
+            breaks.append(e.id)
         prev = e.hash
-    return None
+    return breaks

@@ -9,7 +9,7 @@ re-exports them all.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vault.errors import IntegrityError, VaultError
 
@@ -110,8 +110,13 @@ class AuditReport:
     events: list[AuditEntry]
     chain_intact: bool
     first_broken_event: int | None
+    broken_events: list[int] = field(default_factory=list)  # every break, in order
 
     def failure(self) -> VaultError | None:
         if self.chain_intact:
             return None
-        return IntegrityError(f"audit trail: event {self.first_broken_event} does not match the hash chain")
+        ids = ", ".join(map(str, self.broken_events or [self.first_broken_event]))
+        plural = "s" if len(self.broken_events) > 1 else ""
+        return IntegrityError(
+            f"audit trail: event{plural} {ids} do{'' if plural else 'es'} not match the hash chain"
+        )

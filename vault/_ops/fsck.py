@@ -95,9 +95,7 @@ def fsck(vault: Home) -> FsckReport:
                 )
         checked = FsckCounts(len(blobs), len(revisions))
 
-        if (
-            broken := audit.verify_chain(list(s.scalars(select(AuditEvent).order_by(AuditEvent.id))))
-        ) is not None:
+        for broken in audit.chain_breaks(list(s.scalars(select(AuditEvent).order_by(AuditEvent.id)))):
             report.problem("audit-chain", "audit_events", f"event {broken} does not match the hash chain")
 
     for child in sorted(store.tmp.iterdir()) if store.tmp.is_dir() else ():

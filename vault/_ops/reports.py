@@ -123,13 +123,13 @@ def provenance_report(reader: CatalogReader, ref: RefSpec) -> ProvenanceReport:
 
 
 def audit_report(session: Session) -> AuditReport:
-    """Every audit event, and the first one (if any) whose hash or link breaks the chain."""
+    """Every audit event, and every one whose hash or link breaks the chain."""
     from sqlalchemy import select
 
     from vault import _audit as audit
     from vault._catalog.schema import AuditEvent
 
     rows = list(session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
-    broken = audit.verify_chain(rows)
+    broken = audit.chain_breaks(rows)
     events = [AuditEntry(e.id, e.at, e.action, e.subject, json.loads(e.detail), e.hash) for e in rows]
-    return AuditReport(events, broken is None, broken)
+    return AuditReport(events, not broken, broken[0] if broken else None, broken)
