@@ -67,14 +67,20 @@ def test_a_leaf_without_the_code_signing_purpose_signs_nothing(
     s = signer_of(pki)
     bundle = forge_bundle(tmp_path / "b.vault", pki.key, FILES, model_signers=(s,), provenance_signers=(s,))
     refused(gap, bundle, f"the leaf certificate may not sign models: {EXPECT[leaf]}")
+    err = _sign_refused(tmp_path, tiny_model, pki)
+    assert f"leaf.pem: the certificate may not sign models: {EXPECT[leaf]}" in err and err.count("\n") == 1
+
+
+def _sign_refused(tmp_path: Path, tiny_model: Path, pki: Pki) -> str:
+    """`vault sign --cert` with this PKI's leaf: refused as a usage error, the home unchanged."""
     home = tmp_path / "connected"
     run("add", tiny_model, "--repo", REPO, home=home)
     before = snapshot(home)
     err = run(
         "sign", REPO, "--key", pki.key, "--cert", pki.leaf, "--chain", pki.chain, home=home, code=2
     ).stderr
-    assert f"leaf.pem: the certificate may not sign models: {EXPECT[leaf]}" in err and err.count("\n") == 1
     assert snapshot(home) == before
+    return err
 
 
 def test_a_code_signing_leaf_still_signs(tmp_path: Path) -> None:
@@ -98,15 +104,8 @@ def test_a_code_signing_leaf_still_signs(tmp_path: Path) -> None:
 def test_vault_sign_refuses_a_leaf_that_is_not_valid_now(
     tmp_path: Path, tiny_model: Path, leaf: Leaf, expect: str
 ) -> None:
-    pki = make_pki(tmp_path / "pki", leaf=leaf)
-    home = tmp_path / "connected"
-    run("add", tiny_model, "--repo", REPO, home=home)
-    before = snapshot(home)
-    err = run(
-        "sign", REPO, "--key", pki.key, "--cert", pki.leaf, "--chain", pki.chain, home=home, code=2
-    ).stderr
+    err = _sign_refused(tmp_path, tiny_model, make_pki(tmp_path / "pki", leaf=leaf))
     assert "the certificate may not sign models: " + expect in err
-    assert snapshot(home) == before
 
 
 @pytest.mark.parametrize("each_counts", [False, True], ids=["entry counts once", "each identity counts"])
