@@ -35,11 +35,11 @@ class CountingReader:
         self._progress = progress
 
     def readinto(self, buf: bytearray | memoryview) -> int:
-        n = self._source.readinto(buf)  # type: ignore[attr-defined]
+        n: int = self._source.readinto(buf)  # type: ignore[attr-defined]  # the sources are files and tar entries
         self._progress.advance(n or 0)
         return n
 
     def read(self, size: int = -1) -> bytes:
-        data = self._source.read(size)  # type: ignore[attr-defined]
+        data: bytes = self._source.read(size)  # type: ignore[attr-defined]  # as readinto
         self._progress.advance(len(data))
         return data

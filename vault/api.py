@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,9 +16,9 @@ if TYPE_CHECKING:
 
     from vault._hub.cache_view import HFCacheView
     from vault._progress import Progress
+    from vault._signing.entries import TrustEntry
     from vault._signing.signer import Signer
     from vault._signing.sigstore_signing import SigstoreSigning
-    from vault._signing.trust import TrustEntry
     from vault.reports import AuditEntry, AuditReport, ProvenanceReport, RevisionDetail, RevisionSummary
     from vault.results import (
         BundleResult,
@@ -322,7 +323,7 @@ class Vault(Home):
 
         return gc(self, dry_run)
 
-    def audit_events(self) -> list[AuditEntry]:
+    def audit_events(self) -> builtins.list[AuditEntry]:
         return self.audit_report().events
 
     def audit_report(self) -> AuditReport:

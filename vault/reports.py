@@ -115,7 +115,7 @@ class AuditReport:
     def failure(self) -> VaultError | None:
         if self.chain_intact:
             return None
-        ids = ", ".join(map(str, self.broken_events or [self.first_broken_event]))
+        ids = ", ".join(str(i) for i in self.broken_events) or str(self.first_broken_event)
         plural = "s" if len(self.broken_events) > 1 else ""
         return IntegrityError(
             f"audit trail: event{plural} {ids} do{'' if plural else 'es'} not match the hash chain"

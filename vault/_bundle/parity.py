@@ -257,7 +257,7 @@ def read_parity_parts(base: Path) -> list[ParityPart]:
         try:
             with (
                 open_regular(path) as raw,
-                tarfile.open(fileobj=raw, mode="r:", tarinfo=CappedTarInfo) as tar,  # type: ignore[call-overload]
+                tarfile.open(fileobj=raw, mode="r:", tarinfo=CappedTarInfo) as tar,
             ):
                 size = os.fstat(raw.fileno()).st_size
                 share = tar.next()

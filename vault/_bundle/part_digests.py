@@ -81,7 +81,7 @@ class PartDigests:
             nums[:2]
         ):
             raise ValueError("parts sizes must be positive integers")
-        slice_size, block, body_start = nums  # type: ignore[misc]
+        slice_size, block, body_start = (int(n) for n in nums if isinstance(n, int))
         if block != block_size_for(total) or body_start > total:
             raise ValueError("parts block size or body start do not fit the bundle")
         digests = doc.get("sha256")

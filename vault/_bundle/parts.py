@@ -65,7 +65,7 @@ class SplitWriter(io.RawIOBase):
         if out is not None:
             out.close()
 
-    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]  # narrower buffer types than RawIOBase's
         view = memoryview(data)
         while view:
             if self._out is None or self._left == 0:
@@ -128,7 +128,7 @@ def find_parts(path: Path) -> PartFiles:
         raise NotFoundError(f"{path}: no such bundle (nor {part_name(path, 0).name})")
     if 0 not in numbered:
         raise BundleFormatError(f"part 1 ({part_name(base, 0).name}) is missing: it starts the bundle")
-    contiguous = []
+    contiguous: list[Path] = []
     while len(contiguous) in numbered:
         contiguous.append(numbered[len(contiguous)])
     return PartFiles(contiguous, base, dict(sorted(numbered.items())))
@@ -217,14 +217,14 @@ class ChainedReader(SeekableReader):
                 return i
         return 0
 
-    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]  # narrower buffer types than RawIOBase's
         if self._pos >= self._size or not self._paths:
             return 0
         i = self._part_at(self._pos)
         fh = self._open_part(i)
         fh.seek(self._pos - self._starts[i])
         view = memoryview(buf)[: self._starts[i] + self._sizes[i] - self._pos]
-        n = fh.readinto(view)
+        n: int | None = fh.readinto(view)  # type: ignore[attr-defined]  # BinaryIO lacks it; the file has it
         if not n:
             return 0
         self._pos += n

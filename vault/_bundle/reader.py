@@ -12,7 +12,7 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from vault._bundle.medium import open_regular
 from vault._bundle.parts import (
@@ -47,18 +47,18 @@ MAX_EXTENDED_HEADER = 64 << 10
 class CappedTarInfo(tarfile.TarInfo):
     """tarfile's header parsing, with a size cap on what it would read into memory and no sparse files."""
 
-    def _proc_gnulong(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+    def _proc_gnulong(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
         if self.size > MAX_EXTENDED_HEADER:
             raise tarfile.HeaderError(
                 f"GNU long-name header of {self.size} bytes (limit {MAX_EXTENDED_HEADER})"
             )
-        return super()._proc_gnulong(tarfile_)  # type: ignore[misc]
+        return cast(tarfile.TarInfo, super()._proc_gnulong(tarfile_))  # type: ignore[misc]  # private in typeshed
 
-    def _proc_pax(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+    def _proc_pax(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
         if self.size > MAX_EXTENDED_HEADER:
             raise tarfile.HeaderError(f"PAX header of {self.size} bytes (limit {MAX_EXTENDED_HEADER})")
         try:
-            member = super()._proc_pax(tarfile_)  # type: ignore[misc]
+            member = cast(tarfile.TarInfo, super()._proc_pax(tarfile_))  # type: ignore[misc]  # private in typeshed
         except tarfile.TarError:
             raise
         except Exception as exc:  # malformed records or sparse maps: tarfile raises many types
@@ -67,7 +67,7 @@ class CappedTarInfo(tarfile.TarInfo):
             raise tarfile.HeaderError(f"entry {member.name!r} is a sparse file (PAX sparse map)")
         return member
 
-    def _proc_sparse(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+    def _proc_sparse(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
         raise tarfile.HeaderError(f"entry {self.name!r} is a sparse file")
 
 
@@ -96,7 +96,7 @@ class EntryData:
 
     def readinto(self, buf: bytearray | memoryview) -> int:
         try:
-            return self._raw.readinto(buf)  # type: ignore[attr-defined]
+            return cast(int, self._raw.readinto(buf))  # type: ignore[attr-defined]  # IO[bytes] lacks it; the file has it
         except (tarfile.TarError, EOFError) as exc:
             raise self._fail(exc) from None
 
@@ -107,7 +107,7 @@ class RegionFile(SeekableReader):
     def __init__(self, stream: ChainedReader, offset: int, size: int) -> None:
         self._stream, self._offset, self._size, self._pos = stream, offset, size, 0
 
-    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]  # narrower buffer types than RawIOBase's
         want = min(len(buf), self._size - self._pos)
         if want <= 0:
             return 0
@@ -131,7 +131,7 @@ class BundleReader:
         try:
             # Seekable, uncompressed mode: entry data is read straight from the parts
             # (stream mode copies everything through small internal buffers).
-            self._tar = tarfile.open(  # type: ignore[call-overload]  # noqa: SIM115
+            self._tar = tarfile.open(  # noqa: SIM115
                 fileobj=self._stream, mode="r:", tarinfo=CappedTarInfo
             )
         except (tarfile.TarError, EOFError) as exc:

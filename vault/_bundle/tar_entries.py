@@ -7,8 +7,9 @@ or group names, mtime 0, UTF-8 names whatever the locale, PAX format.
 from __future__ import annotations
 
 import tarfile
+from typing import Literal
 
-TAR_FORMAT = tarfile.PAX_FORMAT
+TAR_FORMAT: Literal[2] = tarfile.PAX_FORMAT
 TAR_ENCODING = "utf-8"
 
 

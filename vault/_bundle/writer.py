@@ -292,7 +292,7 @@ def write_bundle(
         # File mode, not stream mode ("w|"): stream mode re-buffers every byte through
         # 10 KiB records. The sinks only append (tell() is what they wrote).
         with tarfile.open(fileobj=stream, mode="w", format=TAR_FORMAT, encoding=TAR_ENCODING) as tar:
-            tar.copybufsize = CHUNK
+            tar.copybufsize = CHUNK  # type: ignore[attr-defined]  # tarfile has it (3.8+); typeshed omits it
             raw_index = index.to_bytes()
             tar.addfile(entry_info(INDEX_NAME, len(raw_index)), io.BytesIO(raw_index))
             for name, raw in entries:

@@ -90,7 +90,8 @@ def damaged_blobs(reader: CatalogReader) -> dict[str, str]:
 
 
 def schema_version(reader: CatalogReader) -> str | None:
-    return scalar(reader, "SELECT version_num FROM alembic_version")
+    found = scalar(reader, "SELECT version_num FROM alembic_version")
+    return None if found is None else str(found)
 
 
 def revoked_files(reader: CatalogReader, repo_ids: list[str]) -> dict[str, dict[str, str]]:

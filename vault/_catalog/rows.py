@@ -52,6 +52,13 @@ class SignatureRow:
     trusted_root: bytes | None = None  # a Sigstore signature's trusted_root.json, carried in bundles
 
 
+def stored_blake3(digest: str | None, path: str) -> str:
+    """A stored blob always has its blake3 (scrub checks by it); a digest without one never reaches here."""
+    if digest is None:
+        raise AssertionError(f"{path}: hashed without blake3, cannot be stored")
+    return digest
+
+
 def put_sigstore_root(s: Session, raw: bytes | None) -> str | None:
     """Keep a trusted_root.json once, by its sha256; the sha256 (None for no root)."""
     if raw is None:

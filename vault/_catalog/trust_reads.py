@@ -10,7 +10,8 @@ import json
 
 from vault._catalog.reader import CatalogReader
 from vault._clock import utc_now
-from vault._signing.trust import TrustEntry, TrustPolicy
+from vault._signing.entries import TrustEntry
+from vault._signing.trust import TrustPolicy
 
 _ENTRIES = """
 SELECT name, public_key_pem, fingerprint, scopes, expires_at, kind, identity, issuer, trusted_root,

@@ -68,7 +68,7 @@ class Content:
 def _looks_like_safetensors(head: bytes, size: int) -> bool:
     if len(head) < 9 or head[8:9] != b"{":
         return False
-    (n,) = struct.unpack("<Q", head[:8])
+    n: int = struct.unpack("<Q", head[:8])[0]
     return 2 <= n <= size - 8
 
 
@@ -95,7 +95,7 @@ def _complete_pickle(fh: BinaryIO, size: int) -> bool:
     try:
         last = -1
         for _op, _arg, pos in pickletools.genops(fh):
-            last = pos
+            last = -1 if pos is None else pos  # None only for streams without tell()
     except Exception:  # pickletools raises many types on non-pickles
         return False
     return last == size - 1

@@ -122,7 +122,7 @@ def _probe(args: list[str]) -> dict[str, object]:
         objects += 1
         if objects > MAX_OBJECTS:
             raise ValueError(f"more than {MAX_OBJECTS} objects")
-        for key, value in obj.attrs.items():  # type: ignore[attr-defined]
+        for key, value in obj.attrs.items():  # type: ignore[attr-defined]  # h5py is untyped
             text = text_of(value)
             if text is not None:
                 total += len(text)

@@ -107,7 +107,7 @@ def _scan_one(
     stream.seek(start)
     try:
         for op, arg, pos in pickletools.genops(stream):
-            end = pos
+            end = end if pos is None else pos  # BytesIO always tells; None is for streams without tell()
             if first is None and isinstance(arg, int) and op.name.startswith(("LONG", "BININT", "INT")):
                 first = arg
             if op.name not in ALLOWED_OPCODES:
@@ -123,13 +123,13 @@ def _scan_one(
                     raise bad("STACK_GLOBAL with operands that cannot be checked")
                 imports.add((recent[-2], recent[-1]))
             elif op.name in ("PUT", "BINPUT", "LONG_BINPUT"):
-                memo[int(arg)] = recent[-1] if recent else None
+                memo[int(arg)] = recent[-1] if recent else None  # type: ignore[arg-type]  # an int opcode argument
                 continue
             elif op.name == "MEMOIZE":
                 memo[len(memo)] = recent[-1] if recent else None
                 continue
             elif op.name in ("GET", "BINGET", "LONG_BINGET"):
-                recent.append(memo.get(int(arg)))
+                recent.append(memo.get(int(arg)))  # type: ignore[arg-type]  # an int opcode argument
                 continue
             recent.append(None)
     except UnsafeContentError:

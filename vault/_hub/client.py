@@ -149,7 +149,7 @@ def pull(
 ) -> RevisionAdded:
     from huggingface_hub import HfApi, hf_hub_download
     from huggingface_hub.hf_api import RepoFile
-    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+    from huggingface_hub.utils.tqdm import disable_progress_bars, enable_progress_bars
 
     check_repo_id(repo_id)
     if not is_commit(revision):
@@ -226,7 +226,7 @@ def pull(
     for p in local.values():
         sync_path(p)
 
-    source = {"type": "hub", "uri": f"{endpoint}/{repo_id}", "endpoint": endpoint}
+    source: dict[str, Any] = {"type": "hub", "uri": f"{endpoint}/{repo_id}", "endpoint": endpoint}
     if include or exclude:
         source["include"], source["exclude"] = list(include), list(exclude)
     records = [

@@ -198,6 +198,6 @@ def make_server(
     attrs = {"vault": vault, "log_requests": log_requests, "timeout": idle_timeout, "ui": ui}
     handler = type("BoundHubRequestHandler", (HubRequestHandler,), attrs)
     server_class = type("VaultHTTPServer", (ThreadingHTTPServer,), {"request_queue_size": 128})
-    server = server_class((host, port), handler)
+    server: ThreadingHTTPServer = server_class((host, port), handler)
     server.daemon_threads = True
     return server

@@ -125,7 +125,8 @@ def _model_card_license(vault: Home, detail: RevisionDetail) -> str | None:
             text = fh.read(MAX_MODEL_CARD).decode("utf-8", errors="replace")
         from huggingface_hub import ModelCard
 
-        value = ModelCard(text, ignore_metadata_errors=True).data.to_dict().get("license")
+        card = ModelCard(text, ignore_metadata_errors=True).data
+        value = card.get("license")
     except (OSError, ValueError):
         return None
     return value if isinstance(value, str) and value else None

@@ -19,12 +19,11 @@ from sqlalchemy import select
 
 from vault import _audit as audit
 from vault._catalog.schema import AuditEvent, Blob, Model, Revision
-from vault._ops.revocation import REVOKED
-from vault._store.resume import DIR_NAME as RESUME_DIR
+from vault._store.blobs import RESUME_DIR
 from vault._store.resume import ResumeArea
 from vault._store.views import hf_view
 from vault.results import Finding, FsckCounts, FsckReport
-from vault.status import AVAILABLE
+from vault.status import AVAILABLE, REVOKED
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from vault import _audit as audit
 from vault._catalog import queries
-from vault._catalog.rows import FileRow, SignatureRow, add_revision, put_signature
+from vault._catalog.rows import FileRow, SignatureRow, add_revision, put_signature, stored_blake3
 from vault._catalog.schema import Model
 from vault._catalog.trust_reads import trust_policy
 from vault._checks.content import Content, check_files
@@ -238,8 +238,10 @@ def _catalog_new_revision(vault: Home, s: Session, model: Model, new: NewRevisio
     )
     resources = [Resource(p, d.sha256) for p, d in new.digests.items()]
     published = {r.path: r.published for r in new.records}
-    files = [FileRow(p, d.sha256, d.size, d.blake3, d.git_sha1, is_lfs(p, d.size, published[p]))
-             for p, d in new.digests.items()]  # fmt: skip
+    files = [
+        FileRow(p, d.sha256, d.size, stored_blake3(d.blake3, p), d.git_sha1, is_lfs(p, d.size, published[p]))
+        for p, d in new.digests.items()
+    ]
     rev = add_revision(
         s, model.id, new.commit, str(new.source["type"]), AVAILABLE, fetched_at, fetched_at,
         build_model_statement(new.repo_id, resources), build_provenance(prov), files,

@@ -20,12 +20,11 @@ from sqlalchemy.orm import Session
 from vault import _audit as audit
 from vault._catalog.schema import Blob, File, Model, Revision
 from vault._hashing import hash_all
-from vault._ops.revocation import REVOKED
 from vault._store.damage import clear_damage, damaged_blobs, rebuild_views, record_damage
 from vault._store.resume import ResumeArea
 from vault._store.views import publish
 from vault.results import DamagedBlob, GcResult, ScrubReport
-from vault.status import DAMAGED
+from vault.status import DAMAGED, REVOKED
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -113,7 +113,8 @@ class _Session:
         try:
             if self._signer is None:
                 self._signer = SigstoreSigner(self._token, SigningContext.from_trust_config(self._config))
-            return self._signer.sign_dsse(_statement(statement)).to_json().encode()
+            signed: str = self._signer.sign_dsse(_statement(statement)).to_json()
+            return signed.encode()
         except failures as exc:
             # Fulcio's client drops the service's message on 4xx; the HTTP error still says which.
             detail = str(exc) or str(exc.__cause__ or exc.__context__ or "no detail")

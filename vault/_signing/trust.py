@@ -124,8 +124,11 @@ def signing_identity(env: Envelope, signer: TrustEntry) -> str:
         return f"sigstore:{signer.issuer}:{signer.identity}"
     if env.has_certificate:
         from cryptography import x509
+        from cryptography.hazmat.primitives.asymmetric import ec
 
         chain = json.loads(env.raw)["verificationMaterial"]["x509CertificateChain"]["certificates"]
         leaf = x509.load_der_x509_certificate(base64.b64decode(chain[0]["rawBytes"]))
-        return f"key:{key_hint(leaf.public_key())}"  # type: ignore[arg-type]
+        key = leaf.public_key()
+        assert isinstance(key, ec.EllipticCurvePublicKey)  # verify_certificate_chain admitted only EC leaves
+        return f"key:{key_hint(key)}"
     return f"key:{signer.fingerprint}"

@@ -29,14 +29,21 @@ from vault import _audit as audit
 from vault._bundle.parts import PartFiles
 from vault._bundle.reader import BundleReader
 from vault._catalog import queries
-from vault._catalog.rows import FileRow, SignatureRow, add_imported_bundle, add_revision, put_signature
+from vault._catalog.rows import (
+    FileRow,
+    SignatureRow,
+    add_imported_bundle,
+    add_revision,
+    put_signature,
+    stored_blake3,
+)
 from vault._catalog.schema import Blob, Revision
 from vault._catalog.schema import Ref as RefRow
 from vault._checks.formats import FileKind, Verdict
 from vault._checks.policy import ContentPolicy
 from vault._hashing import FileDigest, sha256_hex
 from vault._hub.metadata import is_lfs
-from vault._ops.revocation import REVOKED, apply_revocation, is_revoked
+from vault._ops.revocation import apply_revocation, is_revoked
 from vault._progress import NoProgress, Progress
 from vault._signing.dsse import parse_bundle
 from vault._signing.trust import VerifiedSignature
@@ -48,7 +55,7 @@ from vault._verify.media import add_notes, with_repair
 from vault._verify.metadata import CheckedBundle, CheckedRevision, check_metadata, upstream_binds
 from vault.errors import VaultError, VerificationError
 from vault.results import ImportResult
-from vault.status import AVAILABLE
+from vault.status import AVAILABLE, REVOKED
 
 if TYPE_CHECKING:
     from vault._home import Home
@@ -165,9 +172,9 @@ def _commit_catalog(
             # A deliberate rollback after the fact: re-importing an older bundle moves its refs back.
             for rev in old:
                 model = queries.get_model(s, rev.entry.repo_id)
-                row = queries.get_revision(s, model, rev.entry.commit) if model is not None else None
-                if row is not None and row.status == AVAILABLE:
-                    _move_refs(s, row, rev, policy, outcome)
+                held = queries.get_revision(s, model, rev.entry.commit) if model is not None else None
+                if held is not None and held.status == AVAILABLE:
+                    _move_refs(s, held, rev, policy, outcome)
         for claim, v in bundle.revocations:
             if apply_revocation(s, claim, v.signer.name, v.signer.fingerprint, v.raw, v.signer.trusted_root):
                 outcome.newly_revoked.append((claim.repo_id, claim.commit))
@@ -201,8 +208,8 @@ def _add_revision(
     known = {sha: FileDigest(b.size, sha, b.blake3, b.git_sha1) for sha, b in bundle.from_store.items()}
     known.update(digests)
     files = [
-        FileRow(p, rec.sha256, rec.size, known[rec.sha256].blake3, known[rec.sha256].git_sha1,
-                is_lfs(p, rec.size, rec.published))
+        FileRow(p, rec.sha256, rec.size, stored_blake3(known[rec.sha256].blake3, p),
+                known[rec.sha256].git_sha1, is_lfs(p, rec.size, rec.published))
         for p, rec in prov.files.items()
     ]  # fmt: skip
     row = add_revision(

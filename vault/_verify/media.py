@@ -258,4 +258,4 @@ def _inspect(path: Path, limit: int | None) -> MediaState | None:
 def add_notes(result: R, notes: list[str]) -> R:
     if not notes:
         return result
-    return replace(result, notes=[*notes, *result.notes])  # type: ignore[type-var, attr-defined]
+    return replace(result, notes=[*notes, *result.notes])  # type: ignore[type-var, attr-defined]  # R: a result dataclass with notes

@@ -387,9 +387,9 @@ def check_metadata(
         raise IntegrityError(f"{names[sha]}: signed file is not in the bundle (blob {sha})")
     refuse_pickles((p for paths in all_names.values() for p in paths), content)
     from_store = _held_copies(vault, index.omitted, names, blake3)
-    carried = {sha: size for sha, size in expected.items() if sha not in from_store}
+    streamed = {sha: size for sha, size in expected.items() if sha not in from_store}
     bundle = CheckedBundle(
-        index, sha256_hex(raw_index), parts, revisions, carried, names, blake3, all_names, from_store,
+        index, sha256_hex(raw_index), parts, revisions, streamed, names, blake3, all_names, from_store,
         revocations, notes,
     )  # fmt: skip
     return bundle, pending

@@ -77,7 +77,7 @@ class VaultGroup(click.Group):
                     _register(module)
         return self.commands.get(cmd_name)
 
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,

@@ -145,7 +145,8 @@ def serve(settings: Settings, host: str, port: int, quiet: bool, idle_timeout: f
     """Serve verified revisions read-only over the Hub API (for HF_ENDPOINT), and the catalog pages at /."""
     with settings.open(readonly=True) as v:
         server = v.server(host, port, log_requests=not quiet, idle_timeout=idle_timeout, ui=not no_ui)
-        bound_host, bound_port = server.server_address[:2]
+        address, bound_port = server.server_address[:2]
+        bound_host = address.decode() if isinstance(address, bytes) else address
         url = f"http://{bound_host}:{bound_port}"
         scope = (
             "reachable from this host only (--host to listen elsewhere)"
