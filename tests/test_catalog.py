@@ -127,11 +127,43 @@ def test_the_database_refuses_a_fork_in_the_audit_chain(tmp_path: Path, tiny_mod
     run("add", tiny_model, "--repo", "acme/b", home=home_dir)
     home = Home.open(home_dir)
     try:
-        with home.session() as s, s.begin():
+        with home.session() as s:
             first = s.execute(text("SELECT hash FROM audit_events WHERE id = 1")).scalar_one()
-        with pytest.raises(IntegrityError), home.session() as s, s.begin():
+        with pytest.raises(IntegrityError), home.write() as w:
             at = "2026-01-01T00:00:00Z"
-            add_audit_event(s, at, "fork", "x", "{}", first, event_hash(first, at, "fork", "x", "{}"))
+            event = event_hash(first, at, "fork", "x", "{}")
+            add_audit_event(w.session, at, "fork", "x", "{}", first, event)
     finally:
         home.close()
+    assert '"chain_intact": true' in run("--json", "audit", home=home_dir).stdout
+
+
+def test_a_write_outside_home_write_cannot_be_expressed(tmp_path: Path, tiny_model: Path) -> None:
+    """Only `Home.write()` hands out a session that may flush; the audit recorder refuses any other."""
+    import pytest
+    from sqlalchemy import select
+
+    from vault import _audit
+    from vault._catalog.schema import Model
+    from vault._home import Home
+
+    home_dir = tmp_path / "h"
+    run("add", tiny_model, "--repo", "acme/a", home=home_dir)
+    home = Home.open(home_dir)
+    try:
+        with home.session() as s:
+            s.add(Model(repo_id="acme/sneaky"))
+            with pytest.raises(AssertionError, match=r"go through Home.write\(\)"):
+                s.flush()
+            s.rollback()
+            with pytest.raises(AssertionError, match=r"recorded in Home.write\(\)"):
+                _audit.record(s, "sneak", "x")
+        with home.write() as w:
+            w.session.add(Model(repo_id="acme/honest"))
+            w.record("test", "acme/honest")
+        with home.session() as s:
+            names = set(s.scalars(select(Model.repo_id)))
+    finally:
+        home.close()
+    assert names == {"acme/a", "acme/honest"}
     assert '"chain_intact": true' in run("--json", "audit", home=home_dir).stdout

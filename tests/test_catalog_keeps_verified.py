@@ -173,3 +173,27 @@ def test_the_provenance_schema_accepts_what_vault_writes(gap: Path, keypair: Key
 
     bundle = forge_bundle(tmp_path / "h.vault", keypair.private, FILES, provenance_statement=_provenance(hub))
     assert run_json("import", bundle, home=gap)["status"] == "imported"
+
+
+@pytest.mark.parametrize("variant", ["another keyid", "no key hint"])
+def test_a_second_verified_copy_by_the_same_signer_is_kept_once(
+    gap: Path, keypair: KeyPair, tmp_path: Path, variant: str
+) -> None:
+    """Whoever carries the bundle can duplicate a signature with an unsigned field changed: it
+    verifies again under the same key, and is recorded once (never a catalog crash after the blobs)."""
+    from tests.bundletools import read_entries
+
+    first = forge_bundle(tmp_path / "a.vault", keypair.private, FILES)
+    model = next(data for info, data in read_entries(first) if info.name.endswith("/model.sig"))
+    doc = json.loads(model)
+    if variant == "another keyid":
+        doc["dsseEnvelope"]["signatures"][0]["keyid"] = "copied"
+    else:
+        del doc["verificationMaterial"]["publicKey"]["hint"]
+    bundle = forge_bundle(
+        tmp_path / "b.vault", keypair.private, FILES, extra={"model": (json.dumps(doc).encode(),)}
+    )
+    assert run_json("import", bundle, home=gap)["status"] == "imported"
+    sigs = [s for s in run_json("show", REPO, home=gap)["signatures"] if s["kind"] == "model"]
+    assert [s["verified"] for s in sigs] == [True]
+    assert run("fsck", home=gap).exit_code == 0

@@ -183,3 +183,49 @@ def test_the_store_takes_only_regular_files(tmp_path: Path) -> None:
     with pytest.raises(IntegrityError, match="not a regular file"):
         store.commit_blob(link, hashlib.sha256(b"x").hexdigest())
     assert not store.blob_path(hashlib.sha256(b"x").hexdigest()).exists()
+
+
+@pytest.mark.parametrize("plant", ["file", "dangling symlink", "fifo"])
+def test_something_planted_in_place_of_the_resume_area_blocks_nothing(
+    gap: Path, keypair: KeyPair, tmp_path: Path, plant: str
+) -> None:
+    area = gap / "tmp" / "verified"
+    area.parent.mkdir(parents=True, exist_ok=True)
+    if plant == "file":
+        area.write_bytes(b"x")
+    elif plant == "dangling symlink":
+        area.symlink_to(tmp_path / "nowhere")
+    else:
+        os.mkfifo(area)
+    problems = json.loads(run("--json", "fsck", home=gap).stdout)["warnings"]
+    assert [p["kind"] for p in problems] == ["planted-scratch"]
+    run("gc", home=gap)
+    assert not os.path.lexists(area)
+    if plant == "file":
+        area.write_bytes(b"x")  # planted again: the import itself copes
+    res = _vault("--json", "import", forge_bundle(tmp_path / "b.vault", keypair.private, FILES), home=gap)
+    assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("bundle", "acme/tiny", "-o", "{tmp}/d.vault", "--have", "{fifo}"),
+        ("trust", "add", "x", "--key", "{fifo}", "--scope", "*"),
+        ("sign", "acme/tiny", "--key", "{fifo}"),
+        ("trust", "add", "y", "--ca", "{fifo}", "--scope", "*"),
+    ],
+    ids=["receipt", "trusted key", "signing key", "CA"],
+)
+def test_a_fifo_given_as_a_small_file_is_refused_without_blocking(
+    tmp_path: Path, tiny_model: Path, command: tuple[str, ...]
+) -> None:
+    home = tmp_path / "home"
+    run("add", tiny_model, "--repo", "acme/tiny", home=home)
+    fifo = tmp_path / "given.pem"
+    os.mkfifo(fifo)
+    before = snapshot(home)
+    res = _vault(*(a.format(tmp=tmp_path, fifo=fifo) for a in command), home=home)
+    assert res.returncode == 2 and f"{fifo}: is a FIFO, not a regular file" in res.stderr, res.stderr
+    assert res.stderr.count("\n") == 1
+    assert snapshot(home) == before

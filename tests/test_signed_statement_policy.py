@@ -82,24 +82,54 @@ def test_one_stolen_key_cannot_replay_old_weights_under_a_new_commit(
     assert run("path", REPO, home=gap).stdout.strip().endswith(NEW)
 
 
-def test_revoked_content_stays_revoked_under_any_commit(gap: Path, keypair: KeyPair, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("label", "files", "repo_id"),
+    [
+        ("same files", FILES, REPO),
+        ("a file added", {**FILES, ".gitkeep": b""}, REPO),
+        (
+            "renamed",
+            {"cfg.json": FILES["config.json"], "model-00001.safetensors": FILES["model.safetensors"]},
+            REPO,
+        ),
+        ("another repo", FILES, "acme/tiny-v2"),
+    ],
+)
+def test_revoked_content_stays_revoked_under_any_commit(
+    gap: Path, keypair: KeyPair, tmp_path: Path, label: str, files: dict[str, bytes], repo_id: str
+) -> None:
     run("import", forge_bundle(tmp_path / "a.vault", keypair.private, FILES, commit=OLD), home=gap)
     revoke = forge_bundle(tmp_path / "r.vault", keypair.private, {"x.txt": b"x"}, commit="d" * 40,
                           revoke=(OLD,))  # fmt: skip
     assert run_json("import", revoke, home=gap)["revoked"] == [f"{REPO}@{OLD}"]
-    again = forge_bundle(tmp_path / "again.vault", keypair.private, FILES, commit=NEW,
+    again = forge_bundle(tmp_path / "again.vault", keypair.private, files, commit=NEW, repo_id=repo_id,
                          fetched_at="2026-03-01T00:00:00Z")  # fmt: skip
-    refused(gap, again, f"its files are those of revoked revision {REPO}@{OLD}")
-    # The same content revoked in the very bundle that carries it under another commit.
+    refused(gap, again, f"it carries the content of revoked revision {REPO}@{OLD}")
+
+
+def test_content_revoked_in_the_same_bundle_is_refused_under_another_commit(
+    keypair: KeyPair, tmp_path: Path
+) -> None:
     fresh = tmp_path / "fresh"
     run("trust", "add", "acme", "--key", keypair.public, "--scope", "acme/*", home=fresh)
     both = forge_bundle(tmp_path / "both.vault", keypair.private, FILES, commit=NEW, revoke=(NEW,))
     run("import", both, home=fresh)
     third = forge_bundle(tmp_path / "third.vault", keypair.private, FILES, commit="f" * 40)
-    refused(fresh, third, f"its files are those of revoked revision {REPO}@{NEW}")
-    # Other content under a new commit is not touched by the rule.
-    other = forge_bundle(tmp_path / "o.vault", keypair.private, {**FILES, "README.md": b"new"},
-                         commit="e" * 40, fetched_at="2026-04-01T00:00:00Z")  # fmt: skip
+    refused(fresh, third, f"it carries the content of revoked revision {REPO}@{NEW}")
+
+
+def test_sharing_some_files_with_revoked_content_is_not_refused(
+    gap: Path, keypair: KeyPair, tmp_path: Path
+) -> None:
+    """A fixed release keeps the config and tokenizer of the revoked one; only the weights change."""
+    run("import", forge_bundle(tmp_path / "a.vault", keypair.private, FILES, commit=OLD), home=gap)
+    revoke = forge_bundle(tmp_path / "r.vault", keypair.private, {"x.txt": b"x"}, commit="d" * 40,
+                          revoke=(OLD,))  # fmt: skip
+    run("import", revoke, home=gap)
+    header = b'{"__metadata__":{"v":"2"}}'.ljust(32)
+    fixed = {**FILES, "model.safetensors": len(header).to_bytes(8, "little") + header}
+    other = forge_bundle(tmp_path / "o.vault", keypair.private, fixed, commit="e" * 40,
+                         fetched_at="2026-04-01T00:00:00Z")  # fmt: skip
     assert run_json("import", other, home=gap)["status"] == "imported"
 
 
@@ -173,8 +203,64 @@ def test_a_ref_is_matched_whole(text: str) -> None:
         check_repo_id(text.split("@")[0] + ("\n" if "@" in text else ""))
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a\u0085b.txt",
+        "x\u009b2J.txt",
+        "config\u2028  signatures: model: key by acme.txt",
+        "evil\u202egnp.txt",
+        "zero\u200bwidth.txt",
+        "para\u2029graph.txt",
+    ],
+    ids=["NEL", "8-bit CSI", "line separator", "bidi override", "zero width", "paragraph separator"],
+)
+def test_a_file_name_that_changes_how_a_line_reads_is_refused(
+    gap: Path, keypair: KeyPair, tmp_path: Path, name: str
+) -> None:
+    bundle = forge_bundle(tmp_path / "n.vault", keypair.private, {**FILES, name: b"x"})
+    refused(gap, bundle, "character in path")  # "control character" (C0, C1) or "format or line-separator"
+
+
 def test_a_commit_is_matched_whole() -> None:
     assert is_commit("a" * 40) and not is_commit("a" * 40 + "\n") and not is_commit("\u0661" * 40)
+
+
+def test_one_leaf_key_trusted_as_a_key_and_through_its_ca_is_one_signer(
+    tmp_path: Path,
+) -> None:
+    """A signature admitted by a key entry takes that key as its identity: a certificate it carries
+    for another key is refused, never a second quorum party (one stolen key, two "signers")."""
+    from tests.forge import chain_signer
+    from tests.pki import make_pki
+    from tests.test_certificate_rules import _der, signer_of
+
+    corp = make_pki(tmp_path / "pki")
+    junk = make_pki(tmp_path / "junk", name="Junk")
+    gap = tmp_path / "gap"
+    run("trust", "add", "corp", "--ca", corp.root, "--scope", "acme/*", home=gap)
+    leaf_public = tmp_path / "leaf.pub.pem"
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    key = x509.load_pem_x509_certificate(corp.leaf.read_bytes()).public_key()
+    leaf_public.write_bytes(
+        key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    run("trust", "add", "bob", "--key", leaf_public, "--scope", "acme/*", home=gap)
+    run("trust", "quorum", "acme/*", "2", home=gap)
+
+    def honest(payload: bytes) -> bytes:
+        """The leaf's own certificate signature, with a key hint no key entry has, so only the CA
+        entry may admit it."""
+        doc = json.loads(signer_of(corp)(payload))
+        doc["verificationMaterial"]["publicKey"] = {"hint": "0" * 64}
+        return json.dumps(doc).encode()
+
+    forged = chain_signer(corp.key, _der(junk.leaf))  # the same key, carrying another key's certificate
+    bundle = forge_bundle(tmp_path / "b.vault", corp.key, FILES, model_signers=(honest, forged),
+                          provenance_signers=(honest, forged))  # fmt: skip
+    refused(gap, bundle, "needs signatures from 2 distinct trusted signers")
 
 
 def test_a_ref_with_a_newline_in_a_signed_provenance_is_refused(

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from vault._catalog.rows import add_audit_event
 from vault._catalog.schema import AuditEvent
+from vault._catalog.write_mark import is_writing
 from vault._clock import utc_now as utc_now
 from vault._statements.manifest import canonical_json
 
@@ -40,6 +41,8 @@ def record(session: Session, action: str, subject: str, **detail: Any) -> AuditE
     makes a fork impossible to commit: a writer that read a stale last event
     fails instead of branching the chain.
     """
+    if not is_writing(session):
+        raise AssertionError("audit events are recorded in Home.write(), with the change they record")
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
     last = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).first()

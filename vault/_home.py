@@ -19,6 +19,7 @@ from vault._catalog.reader import CatalogChanging, CatalogReader, EngineReader, 
 from vault._catalog.reads import schema_version
 from vault._catalog.schema_head import SCHEMA_HEAD, schema_mismatch
 from vault._catalog.sqlite_read import CatalogUnreadable
+from vault._catalog.write_mark import WRITING, is_writing
 from vault._home_dir import default_home
 from vault._store.blobs import Store
 from vault.errors import CatalogUnavailableError, HomeNotWritableError, NotFoundError
@@ -45,6 +46,7 @@ class Home:
         self.store = Store(home)
         self.readonly = readonly
         self._engine: Engine | None = None
+        self._lock_depth = 0
 
     @property
     def db(self) -> Path:
@@ -135,18 +137,77 @@ class Home:
         self.close()
 
     def session(self) -> Session:
+        """A session to read the catalog through the ORM; it refuses to write (see `write`)."""
+        from sqlalchemy import event
         from sqlalchemy.orm import Session
 
-        return Session(self.engine, expire_on_commit=False)
+        session = Session(self.engine, expire_on_commit=False)
+        event.listen(session, "before_flush", _refuse_write)
+        return session
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[UnitOfWork]:
+        """The one way to change the catalog: the writer lock, one transaction, the audit recorder.
+
+        Like python-tuf's `Repository.edit()`, the invariant comes from the
+        structure: a session that may write exists only inside this block, it
+        commits when the block ends and rolls back if it raises, and every
+        audit event is recorded in it. On PostgreSQL the transaction also takes
+        an advisory lock, so writers on several hosts sharing one catalog are
+        serialized by the database, which a per-home `flock` cannot do.
+        """
+        from sqlalchemy import text
+        from sqlalchemy.orm import Session
+
+        with self.writer_lock(), Session(self.engine, expire_on_commit=False) as session, session.begin():
+            session.info[WRITING] = True
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CATALOG_WRITER_LOCK})
+            yield UnitOfWork(session)
 
     @contextlib.contextmanager
     def writer_lock(self) -> Iterator[None]:
-        """One writer at a time per home; readers never take it."""
+        """One writer at a time per home (re-entrant); readers never take it.
+
+        Held alone across work that prepares a write (staging blobs, building
+        views); the catalog itself is changed only in `write()`.
+        """
         if self.readonly:
             raise HomeNotWritableError(f"{self.home}: opened read-only; this needs a writable home")
-        with open(self.home / "lock", "a+b") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        if self._lock_depth:
+            self._lock_depth += 1
             try:
                 yield
             finally:
+                self._lock_depth -= 1
+            return
+        with open(self.home / "lock", "a+b") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            self._lock_depth = 1
+            try:
+                yield
+            finally:
+                self._lock_depth = 0
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+# Any constant: the PostgreSQL advisory lock every writing transaction takes.
+CATALOG_WRITER_LOCK = 0x7661756C7457  # "vaultW"
+
+
+class UnitOfWork:
+    """What `Home.write()` hands out: the writing session and the audit recorder bound to it."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def record(self, action: str, subject: str, **detail: object) -> None:
+        """Append an audit event in this transaction (it commits or rolls back with the change)."""
+        from vault import _audit
+
+        _audit.record(self.session, action, subject, **detail)
+
+
+def _refuse_write(session: Session, _context: object, _instances: object) -> None:
+    if not is_writing(session):
+        raise AssertionError("catalog writes go through Home.write(), never a reading session")

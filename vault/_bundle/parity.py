@@ -22,11 +22,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from vault._bundle.medium import is_regular, open_regular
 from vault._bundle.part_digests import PLACEHOLDER, BlockHasher, PartDigests, block_spans, find_damage
 from vault._bundle.parts import glob_escape
 from vault._bundle.reader import CappedTarInfo
 from vault._bundle.tar_entries import entry_header
+from vault._regular_files import is_regular, open_regular
 from vault._statements.manifest import canonical_json
 from vault.errors import UsageError
 

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from vault._bundle.medium import open_regular
+from vault._regular_files import open_regular
 from vault._workers import worker_pool
 
 MIN_BLOCK = 1 << 20

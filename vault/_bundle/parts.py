@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from vault._bundle.medium import check_regular, is_regular, open_regular
+from vault._regular_files import check_regular, is_regular, open_regular
 from vault._store.durable import BulkWriter
 from vault.errors import BundleFormatError, NotFoundError, UsageError
 

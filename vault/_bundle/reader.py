@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
 
-from vault._bundle.medium import open_regular
 from vault._bundle.parts import (
     ChainedReader,
     PartFiles,
@@ -23,6 +22,7 @@ from vault._bundle.parts import (
     find_parts,
     missing_part_message,
 )
+from vault._regular_files import open_regular
 from vault._statements.paths import check_relpath
 from vault.errors import BundleFormatError, UnsafeContentError, VaultError
 

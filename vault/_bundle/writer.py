@@ -17,7 +17,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vault import _audit as audit
 from vault._bundle.index import (
     INDEX_NAME,
     BundleIndex,
@@ -324,9 +323,9 @@ def write_bundle(
         if isinstance(exc, OSError) and exc.filename is None:
             exc.filename = str(out)  # "No space left on device" alone does not say where
         raise
-    with vault.session() as s, s.begin():
+    with vault.write() as w:
         delta = {"omitted_blobs": sorted(omitted)} if omitted else {}
-        audit.record(s, "bundle", str(out), revisions=[f"{r.repo_id}@{r.commit}" for r in revisions], **delta)
+        w.record("bundle", str(out), revisions=[f"{r.repo_id}@{r.commit}" for r in revisions], **delta)
     data = final[: len(final) - len(parity_files)]
     return BundleResult(
         str(out), [str(p) for p in data], [f"{r.repo_id}@{r.commit}" for r in revisions], len(revocations),

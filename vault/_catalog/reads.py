@@ -94,22 +94,19 @@ def schema_version(reader: CatalogReader) -> str | None:
     return None if found is None else str(found)
 
 
-def revoked_files(reader: CatalogReader, repo_ids: list[str]) -> dict[str, dict[str, str]]:
-    """The files (path -> sha256) of every revoked revision of `repo_ids`, keyed `repo@commit`.
+def revoked_contents(reader: CatalogReader) -> dict[str, frozenset[str]]:
+    """The blob digests of every revoked revision the catalog holds, keyed `repo@commit`.
 
     An import compares them with each new revision's files: revoked content
-    stays revoked whatever commit it comes back under.
+    stays revoked whatever commit, path names or repository it comes back under.
     """
-    found: dict[str, dict[str, str]] = {}
-    for repo_id in repo_ids:
-        rows = reader.rows(
-            'SELECT r."commit", f.path, f.sha256 FROM models m'
-            " JOIN revisions r ON r.model_id = m.id"
-            ' JOIN revocations v ON v.repo_id = m.repo_id AND v."commit" = r."commit"'
-            " JOIN files f ON f.revision_id = r.id"
-            " WHERE m.repo_id = :repo_id",
-            {"repo_id": repo_id},
-        )
-        for commit, path, sha in rows:
-            found.setdefault(f"{repo_id}@{commit}", {})[path] = sha
-    return found
+    found: dict[str, set[str]] = {}
+    rows = reader.rows(
+        'SELECT m.repo_id, r."commit", f.sha256 FROM models m'
+        " JOIN revisions r ON r.model_id = m.id"
+        ' JOIN revocations v ON v.repo_id = m.repo_id AND v."commit" = r."commit"'
+        " JOIN files f ON f.revision_id = r.id"
+    )
+    for repo_id, commit, sha in rows:
+        found.setdefault(f"{repo_id}@{commit}", set()).add(sha)
+    return {label: frozenset(blobs) for label, blobs in found.items()}

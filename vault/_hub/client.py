@@ -168,7 +168,8 @@ def pull(
     with vault.session() as s:
         present = queries.revisions_present(s, [(repo_id, commit)])
     if present:
-        with vault.writer_lock(), vault.session() as s, s.begin():
+        with vault.write() as w:
+            s = w.session
             model = queries.get_or_create_model(s, repo_id)
             rev = queries.get_revision(s, model, commit)
             assert rev is not None

@@ -31,7 +31,8 @@ def sign_revision(vault: Home, ref: Ref, signer: Signer, out_dir: Path | None = 
     judge the same claim.
     """
     fingerprint, method, sign = signer.fingerprint, signer.method, signer.sign
-    with vault.writer_lock(), vault.session() as s, s.begin():
+    with vault.write() as w:
+        s = w.session
         rev = queries.find_revision(s, ref)
         signed = {"model": sign(rev.model_statement), "provenance": sign(rev.provenance_statement)}
         for kind, raw in signed.items():

@@ -98,7 +98,10 @@ def fsck(vault: Home) -> FsckReport:
             report.problem("audit-chain", "audit_events", f"event {broken} does not match the hash chain")
 
     for child in sorted(store.tmp.iterdir()) if store.tmp.is_dir() else ():
-        if child.name == RESUME_DIR:
+        if child.name == RESUME_DIR and ResumeArea(store.tmp).planted():
+            why = "not a directory of this user (something was put there): vault gc removes it"
+            report.warning("planted-scratch", str(child), why)
+        elif child.name == RESUME_DIR:
             kept = len(ResumeArea(store.tmp).kept())
             why = f"{kept} blob(s) an interrupted import verified: run it again to resume, or vault gc"
             report.warning("resumable-import", str(child), why)

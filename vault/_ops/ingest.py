@@ -28,6 +28,8 @@ from vault._checks.policy import ContentPolicy, refuse_pickles
 from vault._hashing import FileDigest, hash_all, hash_file
 from vault._hub.metadata import GIT_SHA1_MAX_SIZE, is_lfs
 from vault._progress import NoProgress, Progress
+from vault._regular_files import read_given_file
+from vault._signing.dsse import MAX_SIGNATURE_BYTES
 from vault._signing.trust import VerifiedSignature
 from vault._statements.manifest import (
     ModelManifest,
@@ -127,10 +129,7 @@ def add_directory(
     upstream: VerifiedSignature | None = None
     skip: set[str] = set()
     if signature is not None:
-        try:
-            raw = signature.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"{signature}: {exc.strerror}") from None
+        raw = read_given_file(signature, MAX_SIGNATURE_BYTES, "signature file")
         upstream = vault.read(trust_policy).verify(raw, repo_id, str(signature))
         sig_abs = signature.absolute()
         if sig_abs.is_relative_to(directory):
@@ -212,7 +211,8 @@ def commit_revision(vault: Home, new: NewRevision) -> RevisionAdded:
     files is not added again; only its refs are moved.
     """
     label = f"{new.repo_id}@{new.commit}"
-    with vault.session() as s, s.begin():
+    with vault.write() as w:
+        s = w.session
         model = queries.get_or_create_model(s, new.repo_id)
         existing = queries.get_revision(s, model, new.commit)
         if existing is not None:

@@ -15,6 +15,7 @@ from vault._catalog.reader import CatalogReader
 from vault._catalog.trust_reads import trust_entries
 from vault._clock import utc_now
 from vault._hashing import sha256_hex
+from vault._regular_files import read_given_file
 from vault._signing.dsse import MAX_SIGNATURE_BYTES, parse_bundle
 from vault._signing.trust import TrustPolicy
 from vault._statements.inventory import RECEIPTS_SCOPE, Inventory, build_inventory, parse_inventory
@@ -48,7 +49,8 @@ def write_inventory(vault: Home, signer: Signer, out: Path) -> InventoryWritten:
         if len(raw) > MAX_SIGNATURE_BYTES:
             raise UsageError(f"{out}: a receipt of {len(blobs)} blobs exceeds {MAX_SIGNATURE_BYTES} bytes")
         _write_atomically(out, raw)
-        with vault.session() as s, s.begin():
+        with vault.write() as w:
+            s = w.session
             audit.record(s, "inventory", str(out), receipt_sha256=sha256_hex(raw), blobs=len(blobs),
                          revisions=len(revisions), key=signer.fingerprint)  # fmt: skip
     return InventoryWritten(str(out), len(revisions), len(blobs), signer.label)
@@ -56,11 +58,7 @@ def write_inventory(vault: Home, signer: Signer, out: Path) -> InventoryWritten:
 
 def read_receipt(vault: Home, path: Path) -> ReceiptAccepted:
     """A receipt's blobs, once a trust entry for receipts admits its signature; else a TrustError."""
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_SIGNATURE_BYTES + 1)
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror}") from None
+    raw = read_given_file(path, MAX_SIGNATURE_BYTES, "receipt")
     origin = str(path)
     parse_bundle(raw, origin)  # size and shape, before any key is tried
     entries = [e for e in vault.read(trust_entries) if RECEIPTS_SCOPE in e.scopes]

@@ -88,7 +88,8 @@ def scrub(vault: Home) -> ScrubReport:
 def _record(vault: Home, findings: dict[str, str]) -> tuple[list[str], list[str]]:
     """Write what scrub found into the catalog, so every view stops (or resumes) handing it out."""
     with vault.writer_lock():
-        with vault.session() as s, s.begin():
+        with vault.write() as w:
+            s = w.session
             before = {f"{r}@{c}" for r, c in _damaged_revisions(s)}
             touched = record_damage(s, findings)
             # Blobs marked damaged earlier that now hash right were put back by hand.
@@ -149,11 +150,12 @@ def gc(vault: Home, dry_run: bool = False) -> GcResult:
         # Blobs an interrupted import kept for its next attempt: gc gives up on that attempt.
         resume = ResumeArea(vault.store.tmp)
         kept = resume.kept()
-        freed += sum(p.stat().st_size for p in kept)
+        freed += sum(p.lstat().st_size for p in kept)
         if not dry_run:
             resume.clear()
         if not dry_run and (removed_blobs or removed_views or kept):
-            with vault.session() as s, s.begin():
+            with vault.write() as w:
+                s = w.session
                 audit.record(s, "gc", str(vault.home), blobs=len(removed_blobs), views=removed_views,
                              bytes=freed, **({"resume_blobs": len(kept)} if kept else {}))  # fmt: skip
         _prune_empty_dirs(vault.store.models, dry_run)

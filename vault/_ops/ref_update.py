@@ -30,7 +30,8 @@ def move_ref(vault: Home, ref: Ref, commit: str, allow_downgrade: bool = False) 
     if not is_commit(commit):
         raise UsageError(f"{commit!r}: the target must be a 40-hex commit the vault holds")
     with vault.writer_lock():
-        with vault.session() as s, s.begin():
+        with vault.write() as w:
+            s = w.session
             model = queries.get_model(s, ref.repo_id)
             target = queries.get_revision(s, model, commit) if model is not None else None
             if model is None or target is None:

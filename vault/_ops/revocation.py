@@ -80,7 +80,8 @@ def revoke(vault: Home, ref: Ref, reason: str, signer: Signer) -> RevokeResult:
     """
     fingerprint = signer.fingerprint
     with vault.writer_lock():
-        with vault.session() as s, s.begin():
+        with vault.write() as w:
+            s = w.session
             model = queries.get_model(s, ref.repo_id)
             rev = _any_revision(s, model, ref)
             claim = RevocationClaim(ref.repo_id, rev.commit, reason, audit.utc_now())

@@ -14,6 +14,8 @@ from vault import _audit as audit
 from vault._catalog import trust_reads
 from vault._catalog.rows import add_trust_entry, set_quorum
 from vault._catalog.schema import TrustEntryRow
+from vault._regular_files import MAX_PEM, read_given_file
+from vault._signing.dsse import MAX_SIGNATURE_BYTES
 from vault._signing.entries import TrustEntry
 from vault._signing.keys import key_hint, load_public_key, public_key_pem
 from vault.errors import ConflictError, NotFoundError, UsageError
@@ -66,7 +68,8 @@ def trust_add(
         root = _load_trusted_root(root_path)
         pem, kind = b"", "sigstore"
         fp = hashlib.sha256(f"sigstore:{identity}:{issuer}".encode()).hexdigest()
-    with vault.writer_lock(), vault.session() as s, s.begin():
+    with vault.write() as w:
+        s = w.session
         if s.get(TrustEntryRow, name) is not None:
             raise ConflictError(f"trust entry {name!r} already exists")
         add_trust_entry(s, name, pem, fp, scopes, audit.utc_now(), expires_at, kind, identity, issuer, root,
@@ -83,7 +86,8 @@ def trust_quorum(vault: Home, scope: str, required: int) -> None:
     """Require `required` distinct trusted model signers for repos matching `scope` (1 removes it)."""
     if required < 1:
         raise UsageError("a quorum needs at least 1 signer")
-    with vault.writer_lock(), vault.session() as s, s.begin():
+    with vault.write() as w:
+        s = w.session
         set_quorum(s, scope, required, audit.utc_now())
         audit.record(s, "trust.quorum", scope, required=required)
 
@@ -108,7 +112,8 @@ def trust_replace_root(vault: Home, name: str, root_path: Path) -> RootReplaced:
 
     raw = _load_trusted_root(root_path)
     new = root_sha256(raw)
-    with vault.writer_lock(), vault.session() as s, s.begin():
+    with vault.write() as w:
+        s = w.session
         row = s.get(TrustEntryRow, name)
         if row is None:
             raise NotFoundError(f"trust entry {name!r} does not exist")
@@ -125,7 +130,8 @@ def trust_replace_root(vault: Home, name: str, root_path: Path) -> RootReplaced:
 
 
 def trust_remove(vault: Home, name: str) -> None:
-    with vault.writer_lock(), vault.session() as s, s.begin():
+    with vault.write() as w:
+        s = w.session
         row = s.get(TrustEntryRow, name)
         if row is None:
             raise NotFoundError(f"trust entry {name!r} does not exist")
@@ -139,9 +145,7 @@ def _load_ca(path: Path) -> bytes:
     from cryptography.hazmat.primitives.serialization import Encoding
 
     try:
-        certs = x509.load_pem_x509_certificates(path.read_bytes())
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror}") from None
+        certs = x509.load_pem_x509_certificates(read_given_file(path, MAX_PEM, "PEM certificate file"))
     except ValueError as exc:
         raise UsageError(f"{path}: not PEM certificates ({exc})") from None
     return b"".join(c.public_bytes(Encoding.PEM) for c in certs)
@@ -151,11 +155,9 @@ def _load_trusted_root(path: Path) -> bytes:
     """A Sigstore trusted_root.json, checked to parse before it is trusted."""
     from vault._signing.entries import trusted_root_from_bytes
 
+    raw = read_given_file(path, MAX_SIGNATURE_BYTES, "Sigstore trusted root")
     try:
-        raw = path.read_bytes()
         trusted_root_from_bytes(raw)
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror}") from None
     except Exception as exc:  # sigstore raises several types for a bad root
         raise UsageError(f"{path}: not a Sigstore trusted root ({type(exc).__name__})") from None
     return raw

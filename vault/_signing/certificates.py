@@ -10,22 +10,28 @@ trust entries, never the signer's.
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from vault._regular_files import MAX_PEM, read_given_file
+from vault._signing.keys import key_hint
 from vault.errors import UsageError
+
+if TYPE_CHECKING:
+    from vault._signing.dsse import Envelope
 
 
 def _read_pem_certificates(path: Path) -> list[x509.Certificate]:
     try:
-        return x509.load_pem_x509_certificates(path.read_bytes())
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror}") from None
+        return x509.load_pem_x509_certificates(read_given_file(path, MAX_PEM, "PEM certificate file"))
     except ValueError:
         raise UsageError(f"{path}: not a PEM certificate file") from None
 
@@ -76,3 +82,13 @@ def signing_chain(key: ec.EllipticCurvePrivateKey, cert_path: Path, chain_path: 
         raise UsageError(f"{cert_path}: the certificate may not sign models: {why}")
     chain = _read_pem_certificates(chain_path) if chain_path is not None else []
     return [c.public_bytes(serialization.Encoding.DER) for c in [leaf, *chain]]
+
+
+def leaf_key_hint(env: Envelope) -> str | None:
+    """The OMS hint of the key a certificate signature's leaf certifies (None: no usable leaf)."""
+    try:
+        chain = json.loads(env.raw)["verificationMaterial"]["x509CertificateChain"]["certificates"]
+        key = x509.load_der_x509_certificate(base64.b64decode(chain[0]["rawBytes"])).public_key()
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    return key_hint(key) if isinstance(key, ec.EllipticCurvePublicKey) else None

@@ -9,6 +9,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from vault._regular_files import MAX_PEM, read_given_file
 from vault.errors import ConflictError, UsageError
 
 # The OMS algorithm registry allows these curves; each pairs with one hash.
@@ -39,10 +40,7 @@ def read_password(password_file: Path | None) -> bytes | None:
     Never a command-line argument: those show up in `ps` and shell history.
     """
     if password_file is not None:
-        try:
-            lines = password_file.read_bytes().splitlines()
-        except OSError as exc:
-            raise UsageError(f"{password_file}: {exc.strerror}") from None
+        lines = read_given_file(password_file, MAX_PEM, "password file").splitlines()
         if not lines or not lines[0]:
             raise UsageError(f"{password_file}: empty password file")
         return lines[0]
@@ -81,10 +79,7 @@ def hash_for(key: ec.EllipticCurvePublicKey) -> hashes.HashAlgorithm:
 
 
 def load_private_key(path: Path, password: bytes | None = None) -> ec.EllipticCurvePrivateKey:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror}") from None
+    data = read_given_file(path, MAX_PEM, "PEM key file")
     encrypted = b"ENCRYPTED" in data.split(b"\n", 1)[0] or b"Proc-Type: 4,ENCRYPTED" in data
     if encrypted and not password:
         raise UsageError(f"{path}: the key is encrypted: give --password-file or set {PASSWORD_ENV}")
@@ -117,8 +112,4 @@ def load_public_key_bytes(data: bytes, origin: str) -> ec.EllipticCurvePublicKey
 
 
 def load_public_key(path: Path) -> ec.EllipticCurvePublicKey:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror}") from None
-    return load_public_key_bytes(data, str(path))
+    return load_public_key_bytes(read_given_file(path, MAX_PEM, "PEM key file"), str(path))

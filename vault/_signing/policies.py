@@ -49,6 +49,10 @@ class SignedUnder:
         if entry.kind == "key":
             if not verify_envelope(claim.env, entry.public_key()):
                 raise CheckFailed(entry, "a signature by its key", "none that verifies")
+            if claim.env.has_certificate and _leaf_key_hint(claim.env) != entry.fingerprint:
+                # A certificate that certifies another key proves nothing about this signer and
+                # must not lend the signature a second identity (one key, two quorum parties).
+                raise CheckFailed(entry, "a carried certificate for its own key", "one for another key")
             return
         why = (
             verify_sigstore(claim.env.raw, entry)
@@ -57,6 +61,12 @@ class SignedUnder:
         )
         if why is not None:
             raise CheckFailed(entry, f"a {entry.kind} signature it vouches for", why)
+
+
+def _leaf_key_hint(env: Envelope) -> str | None:
+    from vault._signing.certificates import leaf_key_hint
+
+    return leaf_key_hint(env)
 
 
 class Unexpired:

@@ -7,9 +7,7 @@ the key and the scope, so an operator can see which claim failed.
 
 from __future__ import annotations
 
-import base64
 import fnmatch
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -17,7 +15,6 @@ from vault._signing.dsse import Envelope, parse_bundle
 from vault._signing.entries import (
     TrustEntry,
 )
-from vault._signing.keys import key_hint
 from vault._signing.policies import CheckFailed, Claim, FurthestFailures, Quorum, first_admitting
 from vault.errors import TrustError
 
@@ -119,16 +116,18 @@ class TrustPolicy:
 
 
 def signing_identity(env: Envelope, signer: TrustEntry) -> str:
-    """The key or identity behind a verified signature (see VerifiedSignature.identity)."""
+    """The key or identity behind a verified signature (see VerifiedSignature.identity).
+
+    Never read from anything the signature did not prove: a key entry admitted
+    it, so the identity is that key (`SignedUnder` required any certificate it
+    carries to certify that same key).
+    """
     if signer.kind == "sigstore":
         return f"sigstore:{signer.issuer}:{signer.identity}"
-    if env.has_certificate:
-        from cryptography import x509
-        from cryptography.hazmat.primitives.asymmetric import ec
+    if signer.kind == "key":
+        return f"key:{signer.fingerprint}"
+    from vault._signing.certificates import leaf_key_hint
 
-        chain = json.loads(env.raw)["verificationMaterial"]["x509CertificateChain"]["certificates"]
-        leaf = x509.load_der_x509_certificate(base64.b64decode(chain[0]["rawBytes"]))
-        key = leaf.public_key()
-        assert isinstance(key, ec.EllipticCurvePublicKey)  # verify_certificate_chain admitted only EC leaves
-        return f"key:{key_hint(key)}"
-    return f"key:{signer.fingerprint}"
+    leaf = leaf_key_hint(env)  # a CA entry admitted it: its chain, leaf first, was verified
+    assert leaf is not None, "verify_certificate_chain admits only EC leaves"
+    return f"key:{leaf}"

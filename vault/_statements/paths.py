@@ -2,7 +2,8 @@
 
 Paths come from signatures and bundles made elsewhere, and become file names
 here, so one strict checker guards all of them: no traversal, no absolute or
-Windows-style paths, no control characters, NFC only, bounded length.
+Windows-style paths, no control, format or separator characters, NFC only,
+bounded length.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from vault.errors import UnsafeContentError
 
 MAX_PATH_BYTES = 1024
 MAX_COMPONENT_BYTES = 255
+# Characters that change how a line reads rather than what it says: C0 and C1 controls (the 8-bit
+# CSI escape among them), format characters (bidi overrides, zero-width joiners) and the Unicode line
+# and paragraph separators. A file name shown by `list`, `show` or a page must read as it is.
+_UNSHOWABLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 def check_relpath(path: str, what: str = "path") -> str:
@@ -27,8 +32,10 @@ def check_relpath(path: str, what: str = "path") -> str:
         raise bad("not valid Unicode (a lone surrogate)") from None
     if "\\" in path:
         raise bad("backslash in path")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+    if any(unicodedata.category(c) == "Cc" for c in path):
         raise bad("control character in path")
+    if any(unicodedata.category(c) in _UNSHOWABLE for c in path):
+        raise bad("format or line-separator character in path")
     if path.startswith("/"):
         raise bad("absolute path")
     if unicodedata.normalize("NFC", path) != path:

@@ -59,8 +59,9 @@ class Store:
         """A private scratch dir under tmp/, removed whatever happens."""
         path = self.tmp / f"{kind}-{os.getpid()}-{os.urandom(4).hex()}"
         self.tmp.mkdir(exist_ok=True)  # tmp/ only ever holds scratch: an operator may have cleared it
-        path.mkdir()
         try:
+            # Inside the try: a signal landing just after the directory appears still removes it.
+            path.mkdir()
             yield path
         finally:
             shutil.rmtree(path, ignore_errors=True)

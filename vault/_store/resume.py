@@ -84,9 +84,11 @@ class ResumeArea:
 
     def keep(self, staged: Path, sha256: str) -> None:
         """`staged` passed its digest and is fsynced: keep it through an interruption."""
-        self.dir.mkdir(exist_ok=True)
         if not self._usable_dir():
-            return  # never link a verified copy into a directory someone else chose
+            _remove(self.dir)  # something else planted under its name: scratch, so it goes
+            self.dir.mkdir()
+            if not self._usable_dir():
+                return  # never link a verified copy into a directory someone else chose
         with contextlib.suppress(FileExistsError):
             os.link(staged, self.dir / sha256)
             self.added.append(sha256)
@@ -113,10 +115,18 @@ class ResumeArea:
         return sorted(self.dir.iterdir()) if self._usable_dir() else []
 
     def clear(self) -> None:
-        """Remove everything kept (gc gives up on the interrupted import)."""
+        """Remove everything kept (gc gives up on the interrupted import), and anything planted
+        under the area's own name."""
+        if not self._usable_dir():
+            _remove(self.dir)
+            return
         for p in self.kept():
             _remove(p)
         self.forget([])
+
+    def planted(self) -> bool:
+        """Something that is not this user's directory sits where the area belongs (fsck says so)."""
+        return os.path.lexists(self.dir) and not self._usable_dir()
 
 
 def _remove(path: Path) -> None:

@@ -19,7 +19,8 @@ def hf_view(home: Home) -> HFCacheView:
 
 
 def publish(home: Home, repo_ids: list[str]) -> None:
-    """Bring both views of these models in line with the catalog (writer lock held).
+    """Bring both views of these models in line with the catalog, under the writer lock (taken here,
+    re-entrant, so no caller can publish without it).
 
     Directories first: an available revision without one gets it, a revoked
     one loses it at once (a path handed out earlier stops loading); a damaged
@@ -27,7 +28,7 @@ def publish(home: Home, repo_ids: list[str]) -> None:
     away before it adds.
     """
     view = hf_view(home)
-    with home.session() as s:
+    with home.writer_lock(), home.session() as s:
         for repo_id in repo_ids:
             model = queries.get_model(s, repo_id)
             for rev in model.revisions if model is not None else []:

@@ -162,7 +162,8 @@ def _commit_catalog(
 ) -> _CatalogOutcome:
     """Everything the import changes in the catalog, in one transaction (nothing, if nothing changed)."""
     outcome = _CatalogOutcome()
-    with vault.session() as s, s.begin():
+    with vault.write() as w:
+        s = w.session
         # Written blobs the catalog already knew: their stored copy was missing or damaged.
         outcome.repaired = sorted(sha for sha in written if s.get(Blob, sha) is not None)
         for rev in sorted(new, key=lambda r: r.provenance.fetched_at):

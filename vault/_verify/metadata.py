@@ -109,7 +109,12 @@ def _verify_kind(
         raise IntegrityError(
             f"{entry.repo_id}@{entry.commit}: trusted {kind} signatures sign different statements"
         )
-    return good, bad
+    # One signer's second signature of the same statement (ECDSA is not deterministic everywhere,
+    # and the carrier can copy one with another keyid) adds nothing: the first is kept.
+    by_signer: dict[str, VerifiedSignature] = {}
+    for v in good:
+        by_signer.setdefault(v.identity or v.signer.name, v)
+    return list(by_signer.values()), bad
 
 
 def _check_revision(policy: TrustPolicy, entry: RevisionEntry, raws: dict[str, bytes]) -> CheckedRevision:
@@ -226,7 +231,7 @@ class CatalogSnapshot:
 
     repo_ids: list[str]
     refs: dict[str, set[str]]  # repo -> ref names held
-    revoked: dict[str, dict[str, str]]  # repo@commit -> its files (path -> sha256)
+    revoked: dict[str, frozenset[str]]  # repo@commit -> its blobs (sha256)
 
 
 def _snapshot(reader: CatalogReader, repos: set[str]) -> CatalogSnapshot:
@@ -234,7 +239,7 @@ def _snapshot(reader: CatalogReader, repos: set[str]) -> CatalogSnapshot:
     return CatalogSnapshot(
         reads.repo_ids(reader),
         {repo: reads.ref_names(reader, repo) for repo in ordered},
-        reads.revoked_files(reader, ordered),
+        reads.revoked_contents(reader),
     )
 
 
@@ -242,19 +247,21 @@ def check_not_revoked_content(
     snapshot: CatalogSnapshot, revocations: list[tuple[RevocationClaim, VerifiedSignature]],
     revisions: list[CheckedRevision],
 ) -> None:  # fmt: skip
-    """A revision whose files are exactly those of a revoked revision of its repo is refused,
-    whatever commit it claims: re-signing old weights under a new commit must not bring them back."""
+    """A revision that carries every blob of a revoked revision is refused, whatever commit, file
+    names or repository it claims: re-signing revoked weights (with a file added, renamed, or under
+    another name) must not bring them back. Sharing some files (a tokenizer, a licence) with a
+    revoked revision is not enough; carrying all of its content is."""
     revoked = dict(snapshot.revoked)
     carried = {rev.label: rev for rev in revisions}
     for claim, _v in revocations:
         label = f"{claim.repo_id}@{claim.commit}"
         if label in carried:
-            revoked[label] = {p: f.sha256 for p, f in carried[label].provenance.files.items()}
+            revoked[label] = frozenset(f.sha256 for f in carried[label].provenance.files.values())
     for rev in revisions:
-        files = {p: f.sha256 for p, f in rev.provenance.files.items()}
+        blobs = {f.sha256 for f in rev.provenance.files.values()}
         for label, held in sorted(revoked.items()):
-            if label != rev.label and label.split("@")[0] == rev.entry.repo_id and held == files:
-                raise TrustError(f"{rev.label}: its files are those of revoked revision {label}")
+            if label != rev.label and held and held <= blobs:
+                raise TrustError(f"{rev.label}: it carries the content of revoked revision {label}")
 
 
 def _check_names(held: CatalogSnapshot, revisions: list[CheckedRevision]) -> None:
