@@ -78,3 +78,12 @@ def test_two_imports_and_a_resolving_loop(tmp_path: Path, keypair: KeyPair) -> N
         assert vault.resolve(repo, home=gap).is_dir()
     assert run_json("fsck", home=gap)["clean"]
     assert {r["repo_id"] for r in run_json("list", home=gap)} == {"acme/zero", "acme/one", "acme/two"}
+
+
+def test_writer_processes_on_one_home_keep_one_linear_history(tmp_path: Path, keypair: KeyPair) -> None:
+    from tests.writers import check_one_linear_history, kill_an_import_mid_commit, run_concurrent_writers
+
+    home = tmp_path / "shared"
+    run_concurrent_writers(home, tmp_path, keypair, {})
+    kill_an_import_mid_commit(home, tmp_path, keypair, {})
+    check_one_linear_history(home, {})

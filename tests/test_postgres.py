@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from tests import bundletools as bt
-from tests.conftest import Transfer, run, run_json
+from tests.conftest import KeyPair, Transfer, run, run_json
 from tests.test_import_rejections import flip_byte_in_weights
 
 
@@ -114,3 +114,29 @@ def test_air_gapped_catalog_in_postgres(transfer: Transfer, pg_env: dict[str, st
     run("bundle", "-o", tmp_path / "r.vault", home=t.connected)
     run("import", tmp_path / "r.vault", home=gap, env=pg_env)
     assert "is revoked" in run("path", t.repo_id, home=gap, env=pg_env, code=3).stderr
+
+
+def test_writer_processes_on_one_postgres_catalog_keep_one_linear_history(
+    tmp_path: Path, keypair: KeyPair, pg_env: dict[str, str]
+) -> None:
+    """Hosts share a catalog by sharing one home; the database, not a local lock, orders the audit chain."""
+    from tests.writers import check_one_linear_history, kill_an_import_mid_commit, run_concurrent_writers
+
+    home = tmp_path / "shared"
+    run_concurrent_writers(home, tmp_path, keypair, pg_env)
+    kill_an_import_mid_commit(home, tmp_path, keypair, pg_env)
+    check_one_linear_history(home, pg_env)
+
+
+def test_a_home_with_another_store_cannot_use_the_catalog(
+    tmp_path: Path, keypair: KeyPair, pg_env: dict[str, str]
+) -> None:
+    """Two homes on one catalog would list and serve revisions whose blobs only one of them holds."""
+    first, second = tmp_path / "host-a", tmp_path / "host-b"
+    run("trust", "add", "acme", "--key", keypair.public, "--scope", "acme/*", home=first, env=pg_env)
+    tables = _tables(pg_env)
+    for args in (("trust", "add", "b", "--key", keypair.public, "--scope", "*"), ("list",)):
+        err = run(*args, home=second, env=pg_env, code=5).stderr
+        assert "lists the blobs of another store" in err and err.count("\n") == 1, err
+    assert _tables(pg_env) == tables
+    assert run_json("trust", "list", home=first, env=pg_env)["keys"][0]["name"] == "acme"

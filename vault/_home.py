@@ -101,6 +101,7 @@ class Home:
                 from vault._catalog.database import check_schema_readable
 
                 check_schema_readable(vault.engine)
+                vault._bind_catalog_to_store(claim=False)
             return vault
         from vault._catalog.database import require_writable, upgrade_schema
 
@@ -111,7 +112,32 @@ class Home:
             (home / "lock").touch(exist_ok=True)  # exists from the start, so taking it changes nothing
         vault = cls(home, url)
         upgrade_schema(vault.engine)
+        if home.is_dir():
+            vault._bind_catalog_to_store(claim=True)
         return vault
+
+    def _bind_catalog_to_store(self, claim: bool) -> None:
+        """A catalog lists the blobs of one store. The first writer records its store's id; a home
+        whose store is another is refused, so no host lists or serves a revision it does not hold
+        (several hosts share a catalog by sharing one home, store and all: docs/operator-guide.md)."""
+        from sqlalchemy.orm import Session
+
+        from vault._catalog.schema import CatalogMeta
+
+        mine = self.store.identity(create=claim)
+        with Session(self.engine) as session, session.begin():
+            row = session.get(CatalogMeta, "store_id")
+            if row is None:
+                if claim and mine is not None:
+                    session.add(CatalogMeta(key="store_id", value=mine))
+                return
+            theirs = row.value
+        if theirs != mine:
+            where = self.url or f"sqlite:///{self.db}"
+            raise CatalogUnavailableError(
+                f"catalog {where} lists the blobs of another store ({theirs[:12]}…), not this home's "
+                f"({(mine or 'none')[:12]}…): hosts share a catalog only by sharing one home, store and all"
+            )
 
     def _check_sqlite_schema(self) -> None:
         """What `database.check_schema_readable` checks, without SQLAlchemy."""

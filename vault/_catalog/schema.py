@@ -162,6 +162,14 @@ class ImportedBundle(Base):
     revisions: Mapped[str] = mapped_column(Text)  # JSON list of repo@commit
 
 
+class CatalogMeta(Base):
+    """Facts about the catalog itself: `store_id`, the store whose blobs it lists."""
+
+    __tablename__ = "catalog_meta"
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+
+
 class AuditEvent(Base):
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -14,6 +14,7 @@ import contextlib
 import os
 import shutil
 import stat
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from vault._store.durable import sync_dir
 from vault.errors import IntegrityError
 
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+STORE_ID_FILE = "store-id"  # which store this is (a catalog records the one it lists)
 RESUME_DIR = "verified"  # under tmp/: blobs an interrupted import verified (see `resume`)
 
 
@@ -40,6 +42,22 @@ class Store:
     def create(self) -> None:
         for d in (self.blobs, self.models, self.tmp):
             d.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def id_file(self) -> Path:
+        return self.home / STORE_ID_FILE
+
+    def identity(self, create: bool = False) -> str | None:
+        """This store's id: random, made once, so a catalog can tell which store it lists."""
+        try:
+            return self.id_file.read_text().strip()
+        except FileNotFoundError:
+            if not create:
+                return None
+        new = uuid.uuid4().hex
+        with contextlib.suppress(FileExistsError), open(self.id_file, "x") as fh:
+            fh.write(new + "\n")
+        return self.id_file.read_text().strip()
 
     def blob_path(self, sha256: str) -> Path:
         return self.blobs / sha256[:2] / sha256[2:]
