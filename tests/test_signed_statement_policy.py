@@ -82,29 +82,34 @@ def test_one_stolen_key_cannot_replay_old_weights_under_a_new_commit(
     assert run("path", REPO, home=gap).stdout.strip().endswith(NEW)
 
 
-@pytest.mark.parametrize(
-    ("label", "files", "repo_id"),
-    [
-        ("same files", FILES, REPO),
-        ("a file added", {**FILES, ".gitkeep": b""}, REPO),
-        (
-            "renamed",
-            {"cfg.json": FILES["config.json"], "model-00001.safetensors": FILES["model.safetensors"]},
-            REPO,
-        ),
-        ("another repo", FILES, "acme/tiny-v2"),
-    ],
-)
-def test_revoked_content_stays_revoked_under_any_commit(
-    gap: Path, keypair: KeyPair, tmp_path: Path, label: str, files: dict[str, bytes], repo_id: str
-) -> None:
+def _revoked_home(gap: Path, keypair: KeyPair, tmp_path: Path) -> None:
+    """acme/tiny@OLD imported, then revoked by the acme key (trusted for acme/*)."""
     run("import", forge_bundle(tmp_path / "a.vault", keypair.private, FILES, commit=OLD), home=gap)
     revoke = forge_bundle(tmp_path / "r.vault", keypair.private, {"x.txt": b"x"}, commit="d" * 40,
                           revoke=(OLD,))  # fmt: skip
     assert run_json("import", revoke, home=gap)["revoked"] == [f"{REPO}@{OLD}"]
-    again = forge_bundle(tmp_path / "again.vault", keypair.private, files, commit=NEW, repo_id=repo_id,
+
+
+@pytest.mark.parametrize("repo_id", [REPO, "acme/tiny-v2"], ids=["same repo", "another repo in its scope"])
+def test_revoked_content_stays_revoked_under_any_commit(
+    gap: Path, keypair: KeyPair, tmp_path: Path, repo_id: str
+) -> None:
+    _revoked_home(gap, keypair, tmp_path)
+    again = forge_bundle(tmp_path / "again.vault", keypair.private, FILES, commit=NEW, repo_id=repo_id,
                          fetched_at="2026-03-01T00:00:00Z")  # fmt: skip
-    refused(gap, again, f"it carries the content of revoked revision {REPO}@{OLD}")
+    refused(gap, again, f"it signs the files of revoked revision {REPO}@{OLD}")
+
+
+def test_a_revoker_has_no_veto_outside_its_scope(
+    gap: Path, keypair: KeyPair, tmp_path: Path, make_keypair: Callable[[str], KeyPair]
+) -> None:
+    """The acme key revoked acme content; the same files signed for meta-llama by meta-llama's key
+    are that namespace's decision."""
+    _revoked_home(gap, keypair, tmp_path)
+    meta = make_keypair("meta")
+    run("trust", "add", "meta", "--key", meta.public, "--scope", "meta-llama/*", home=gap)
+    theirs = forge_bundle(tmp_path / "m.vault", meta.private, FILES, repo_id="meta-llama/tiny", commit=NEW)
+    assert run_json("import", theirs, home=gap)["status"] == "imported"
 
 
 def test_content_revoked_in_the_same_bundle_is_refused_under_another_commit(
@@ -115,20 +120,20 @@ def test_content_revoked_in_the_same_bundle_is_refused_under_another_commit(
     both = forge_bundle(tmp_path / "both.vault", keypair.private, FILES, commit=NEW, revoke=(NEW,))
     run("import", both, home=fresh)
     third = forge_bundle(tmp_path / "third.vault", keypair.private, FILES, commit="f" * 40)
-    refused(fresh, third, f"it carries the content of revoked revision {REPO}@{NEW}")
+    refused(fresh, third, f"it signs the files of revoked revision {REPO}@{NEW}")
 
 
-def test_sharing_some_files_with_revoked_content_is_not_refused(
-    gap: Path, keypair: KeyPair, tmp_path: Path
+RENAMED = {"cfg.json": FILES["config.json"], "m.safetensors": FILES["model.safetensors"]}
+
+
+@pytest.mark.parametrize("files", [{**FILES, "README.md": b"new"}, RENAMED], ids=["a file added", "renamed"])
+def test_a_new_statement_over_revoked_weights_is_a_new_signing_decision(
+    gap: Path, keypair: KeyPair, tmp_path: Path, files: dict[str, bytes]
 ) -> None:
-    """A fixed release keeps the config and tokenizer of the revoked one; only the weights change."""
-    run("import", forge_bundle(tmp_path / "a.vault", keypair.private, FILES, commit=OLD), home=gap)
-    revoke = forge_bundle(tmp_path / "r.vault", keypair.private, {"x.txt": b"x"}, commit="d" * 40,
-                          revoke=(OLD,))  # fmt: skip
-    run("import", revoke, home=gap)
-    header = b'{"__metadata__":{"v":"2"}}'.ljust(32)
-    fixed = {**FILES, "model.safetensors": len(header).to_bytes(8, "little") + header}
-    other = forge_bundle(tmp_path / "o.vault", keypair.private, fixed, commit="e" * 40,
+    """Other files are another signed statement: it needs the namespace's signers (and its quorum)
+    like any release; the rule stops replay, not re-signing (docs/threat-model.md, residual risk)."""
+    _revoked_home(gap, keypair, tmp_path)
+    other = forge_bundle(tmp_path / "o.vault", keypair.private, files, commit="e" * 40,
                          fetched_at="2026-04-01T00:00:00Z")  # fmt: skip
     assert run_json("import", other, home=gap)["status"] == "imported"
 
@@ -263,11 +268,90 @@ def test_one_leaf_key_trusted_as_a_key_and_through_its_ca_is_one_signer(
     refused(gap, bundle, "needs signatures from 2 distinct trusted signers")
 
 
+def test_a_case_variant_of_a_quorum_namespace_needs_the_quorum(
+    tmp_path: Path, make_keypair: Callable[[str], KeyPair]
+) -> None:
+    """Scopes and quorum rules match repo ids ignoring case, as the Hub and the alias check do:
+    a key trusted for `*` cannot import `Meta-llama/x` past a 2-signer rule for `meta-llama/*`."""
+    mirror, alice, bob = make_keypair("mirror"), make_keypair("alice"), make_keypair("bob")
+    gap = tmp_path / "gap"
+    run("trust", "add", "mirror", "--key", mirror.public, "--scope", "*", home=gap)
+    for name, k in (("alice", alice), ("bob", bob)):
+        run("trust", "add", name, "--key", k.public, "--scope", "meta-llama/*", home=gap)
+    run("trust", "quorum", "meta-llama/*", "2", home=gap)
+    squat = forge_bundle(tmp_path / "s.vault", mirror.private, FILES, repo_id="Meta-llama/Llama-3")
+    refused(gap, squat, "needs signatures from 2 distinct trusted signers (quorum for 'meta-llama/*')")
+    both = (key_signer(alice.private), key_signer(bob.private))
+    legit = forge_bundle(tmp_path / "l.vault", alice.private, FILES, repo_id="meta-llama/Llama-3",
+                         model_signers=both, provenance_signers=both)  # fmt: skip
+    assert run_json("import", legit, home=gap)["status"] == "imported"
+
+
+TWO_FILES = {"config.json": b'{"a": 1}', "vocab.txt": b"a\nb\n"}  # as `_provenance` records them
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        ("source.uri", "https://hf.co/acme/tiny\r\n  upstream signature: verified, signer meta"),
+        ("source.type", "hub\x1b[31m"),
+        ("requested_revision", "main\u2028x"),
+        ("published", "\x1b[2J"),
+    ],
+)
+def test_signed_free_text_cannot_forge_a_line(
+    gap: Path, keypair: KeyPair, tmp_path: Path, where: str, value: str
+) -> None:
+    from tests.test_catalog_keeps_verified import _deps, _ext, _provenance
+
+    def edit(doc: dict) -> None:
+        if where == "source.uri":
+            _ext(doc)["source"]["uri"] = value
+        elif where == "source.type":
+            _ext(doc)["source"]["type"] = value
+        elif where == "requested_revision":
+            _ext(doc)["requested_revision"] = value
+        else:
+            _deps(doc)[1]["annotations"]["published"] = {"note": value}
+
+    bundle = forge_bundle(
+        tmp_path / "p.vault", keypair.private, TWO_FILES, provenance_statement=_provenance(edit)
+    )
+    refused(gap, bundle, "holds a control, format or line-separator character")
+
+
+@pytest.mark.parametrize("claim", ["lfs_sha256", "size", "git_blob_sha1"])
+def test_matched_cannot_be_claimed_against_the_files_own_digests(
+    gap: Path, keypair: KeyPair, tmp_path: Path, claim: str
+) -> None:
+    from tests.test_catalog_keeps_verified import _deps, _provenance
+
+    def edit(doc: dict) -> None:
+        record = _deps(doc)[1]
+        published = {"lfs_sha256": "0" * 64, "size": 999999, "git_blob_sha1": "0" * 40}[claim]
+        record["annotations"]["published"] = {claim: published}
+        record["annotations"]["matched"] = True
+
+    bundle = forge_bundle(
+        tmp_path / "p.vault", keypair.private, TWO_FILES, provenance_statement=_provenance(edit)
+    )
+    refused(gap, bundle, "says it matched the published")
+
+
+@pytest.mark.parametrize("scope", ["acme/*\nquorum\t*\t9 signers", "acme/*\x1b[1A", "acme/* bob"])
+def test_a_scope_that_could_forge_a_line_is_refused(tmp_path: Path, keypair: KeyPair, scope: str) -> None:
+    home = tmp_path / "h"
+    err = run("trust", "add", "alice", "--key", keypair.public, "--scope", scope, home=home, code=2).stderr
+    assert "invalid scope" in err, err
+    err = run("trust", "quorum", scope, "2", home=home, code=2).stderr
+    assert "invalid scope" in err, err
+
+
 def test_a_ref_with_a_newline_in_a_signed_provenance_is_refused(
     gap: Path, keypair: KeyPair, tmp_path: Path
 ) -> None:
     spoof = forge_bundle(tmp_path / "n.vault", keypair.private, FILES, refs=("main\n",))
-    refused(gap, spoof, "invalid ref name 'main\\n'")
+    refused(gap, spoof, "ref holds a control, format or line-separator character")
 
 
 def test_no_pattern_in_vault_can_be_satisfied_by_a_prefix() -> None:

@@ -94,19 +94,52 @@ def schema_version(reader: CatalogReader) -> str | None:
     return None if found is None else str(found)
 
 
-def revoked_contents(reader: CatalogReader) -> dict[str, frozenset[str]]:
-    """The blob digests of every revoked revision the catalog holds, keyed `repo@commit`.
+@dataclass(frozen=True)
+class RevokedContent:
+    files: frozenset[tuple[str, str]]  # (path, sha256): what the revoked statement signed
+    revokers: frozenset[str]  # the trust entries whose signed revocations revoked it
+
+
+def revoked_contents(reader: CatalogReader) -> dict[str, RevokedContent]:
+    """The files of every revoked revision the catalog holds, and who revoked it, keyed `repo@commit`.
 
     An import compares them with each new revision's files: revoked content
-    stays revoked whatever commit, path names or repository it comes back under.
+    stays revoked whatever commit it comes back under.
     """
-    found: dict[str, set[str]] = {}
+    files: dict[str, set[tuple[str, str]]] = {}
+    revokers: dict[str, set[str]] = {}
     rows = reader.rows(
-        'SELECT m.repo_id, r."commit", f.sha256 FROM models m'
+        'SELECT m.repo_id, r."commit", f.path, f.sha256, v.signer FROM models m'
         " JOIN revisions r ON r.model_id = m.id"
         ' JOIN revocations v ON v.repo_id = m.repo_id AND v."commit" = r."commit"'
         " JOIN files f ON f.revision_id = r.id"
     )
-    for repo_id, commit, sha in rows:
-        found.setdefault(f"{repo_id}@{commit}", set()).add(sha)
-    return {label: frozenset(blobs) for label, blobs in found.items()}
+    for repo_id, commit, path, sha, signer in rows:
+        label = f"{repo_id}@{commit}"
+        files.setdefault(label, set()).add((path, sha))
+        revokers.setdefault(label, set()).add(signer)
+    return {label: RevokedContent(frozenset(files[label]), frozenset(revokers[label])) for label in files}
+
+
+def revisions_present(reader: CatalogReader, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (repo, commit) are catalogued, whatever their status (a revoked one stays)."""
+    present = set()
+    for repo_id, commit in pairs:
+        rows = reader.rows(
+            "SELECT 1 FROM revisions r JOIN models m ON m.id = r.model_id"
+            ' WHERE m.repo_id = :repo_id AND r."commit" = :commit',
+            {"repo_id": repo_id, "commit": commit},
+        )
+        if rows:
+            present.add((repo_id, commit))
+    return present
+
+
+def available_revisions(reader: CatalogReader) -> list[tuple[str, str]]:
+    """Every available revision (repo, commit): the views an interrupted import may owe."""
+    rows = reader.rows(
+        'SELECT m.repo_id, r."commit" FROM revisions r JOIN models m ON m.id = r.model_id'
+        ' WHERE r.status = :status ORDER BY m.repo_id, r."commit"',
+        {"status": AVAILABLE},
+    )
+    return [(repo_id, commit) for repo_id, commit in rows]

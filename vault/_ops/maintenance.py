@@ -122,7 +122,7 @@ def gc(vault: Home, dry_run: bool = False) -> GcResult:
     freed = 0
     with vault.writer_lock():
         if not dry_run:
-            recover(vault)
+            recover(vault)  # its own catalog read: gc is not on the import path
         with vault.session() as s:
             referenced = set(s.scalars(select(File.sha256).distinct()))
             revoked = s.execute(

@@ -7,6 +7,7 @@ are in `vault._signing` (entries, policies, trust).
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,11 +19,23 @@ from vault._regular_files import MAX_PEM, read_given_file
 from vault._signing.dsse import MAX_SIGNATURE_BYTES
 from vault._signing.entries import TrustEntry
 from vault._signing.keys import key_hint, load_public_key, public_key_pem
+from vault._statements.inventory import RECEIPTS_SCOPE
 from vault.errors import ConflictError, NotFoundError, UsageError
 from vault.results import RootReplaced
 
 if TYPE_CHECKING:
     from vault._home import Home
+
+
+# A repository glob: repo-id characters and glob metacharacters, nothing that could end a line of
+# `trust list` or the audit log and start a forged one; or the literal receipts scope.
+_SCOPE = re.compile(r"[A-Za-z0-9._*?\[\]!/-]{1,200}")
+
+
+def check_scope(scope: str) -> str:
+    if scope != RECEIPTS_SCOPE and not _SCOPE.fullmatch(scope):
+        raise UsageError(f"invalid scope {scope!r}: a repository glob such as 'meta-llama/*'")
+    return scope
 
 
 def trust_add(
@@ -47,6 +60,8 @@ def trust_add(
         raise UsageError("at least one --scope is required (e.g. 'meta-llama/*')")
     if sum(x is not None for x in (key_path, sigstore, ca_path)) != 1:
         raise UsageError("give one of --key, --ca, or --identity with --issuer and --trusted-root")
+    for scope in scopes:
+        check_scope(scope)
     if each_identity_counts and ca_path is None:
         raise UsageError(
             "--each-identity-counts is for a CA entry: a key or a Sigstore identity is one signer"
@@ -86,6 +101,7 @@ def trust_quorum(vault: Home, scope: str, required: int) -> None:
     """Require `required` distinct trusted model signers for repos matching `scope` (1 removes it)."""
     if required < 1:
         raise UsageError("a quorum needs at least 1 signer")
+    check_scope(scope)
     with vault.write() as w:
         s = w.session
         set_quorum(s, scope, required, audit.utc_now())

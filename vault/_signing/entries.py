@@ -16,6 +16,11 @@ from vault._signing.dsse import Envelope, verify_envelope
 from vault._signing.keys import load_public_key_bytes
 
 
+def scope_matches(repo_id: str, scope: str) -> bool:
+    """One rule for trust scopes and quorum scopes: a glob, matched ignoring case."""
+    return fnmatch.fnmatchcase(repo_id.casefold(), scope.casefold())
+
+
 @dataclass(frozen=True)
 class TrustEntry:
     name: str
@@ -33,7 +38,9 @@ class TrustEntry:
     each_identity_counts: bool = False
 
     def covers(self, repo_id: str) -> bool:
-        return any(fnmatch.fnmatchcase(repo_id, scope) for scope in self.scopes)
+        """Case-insensitive, as the Hub treats repo ids (and as the alias check compares them):
+        `Meta-llama/x` must not slip past a rule written for `meta-llama/*`."""
+        return any(scope_matches(repo_id, scope) for scope in self.scopes)
 
     def expired(self, now: str) -> bool:
         return self.expires_at is not None and now >= self.expires_at

@@ -7,14 +7,11 @@ the key and the scope, so an operator can see which claim failed.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from vault._signing.dsse import Envelope, parse_bundle
-from vault._signing.entries import (
-    TrustEntry,
-)
+from vault._signing.entries import TrustEntry, scope_matches
 from vault._signing.policies import CheckFailed, Claim, FurthestFailures, Quorum, first_admitting
 from vault.errors import TrustError
 
@@ -44,7 +41,7 @@ class TrustPolicy:
 
     def required_signers(self, repo_id: str) -> tuple[int, str | None]:
         """How many distinct trusted signers `repo_id` needs, and which quorum rule says so."""
-        rules = [(n, scope) for scope, n in self.quorums.items() if fnmatch.fnmatchcase(repo_id, scope)]
+        rules = [(n, scope) for scope, n in self.quorums.items() if scope_matches(repo_id, scope)]
         return max(rules) if rules else (1, None)
 
     def check_quorum(self, signatures: Iterable[VerifiedSignature], repo_id: str, label: str) -> None:

@@ -20,6 +20,11 @@ MAX_COMPONENT_BYTES = 255
 _UNSHOWABLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
+def unshowable(text: str) -> bool:
+    """Whether `text` holds a character that changes how a line reads (see `_UNSHOWABLE`)."""
+    return any(unicodedata.category(c) in _UNSHOWABLE for c in text)
+
+
 def check_relpath(path: str, what: str = "path") -> str:
     def bad(reason: str) -> UnsafeContentError:
         return UnsafeContentError(f"{what} {path!r}: {reason}")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vault._statements.manifest import STATEMENT_TYPE, canonical_json
-from vault._statements.paths import check_relpath
+from vault._statements.paths import check_relpath, unshowable
 from vault._statements.refs import check_ref_name, check_repo_id, is_commit
 from vault.errors import TrustError, UsageError
 from vault.version import __version__
@@ -164,6 +164,9 @@ def _object(value: object, what: str) -> dict[str, Any]:
 def _text(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise _fail(f"{what} is not a string")
+    if unshowable(value):
+        # Shown by `provenance`, `show` and the pages: a newline or an escape would forge a line.
+        raise _fail(f"{what} holds a control, format or line-separator character")
     return value
 
 
@@ -178,6 +181,10 @@ def _scalar_map(value: object, what: str) -> dict[str, Any]:
     `published`, and all a reader may render."""
     checked = _object(value, what)
     for key, item in checked.items():
+        texts = [key, *(item if isinstance(item, list) else [item])]
+        texts += list(item.values()) if isinstance(item, dict) else []
+        if any(isinstance(s, str) and unshowable(s) for s in texts):
+            raise _fail(f"{what}.{key} holds a control, format or line-separator character")
         plain = isinstance(item, str) or (isinstance(item, int) and not isinstance(item, bool))
         strings = isinstance(item, list) and all(isinstance(i, str) for i in item)
         if not (plain or strings or (key == "upstream_signature" and _upstream_record(item))):
@@ -213,8 +220,22 @@ def _file_records(deps: list[Any]) -> dict[str, FileRecord]:
         if published is not None:
             published = _scalar_map(published, f"{name}: published")
         sha = _sha256(_object(d["digest"], f"{name}: digest")["sha256"], name)
+        if matched and published is not None:
+            _check_published(name, size, sha, published)
         files[name] = FileRecord(name, size, sha, published, matched)
     return files
+
+
+def _check_published(name: str, size: int, sha: str, published: dict[str, Any]) -> None:
+    """`matched` is shown as "matched the Hub": a record that contradicts its own file cannot say so.
+
+    The LFS sha256 and the size are compared here; a git blob id, which needs
+    the bytes, where they are hashed (`metadata.check_published_git_ids`).
+    """
+    if "lfs_sha256" in published and published["lfs_sha256"] != sha:
+        raise _fail(f"{name}: says it matched the published LFS sha256, which is not its sha256")
+    if "size" in published and published["size"] != size:
+        raise _fail(f"{name}: says it matched the published size, which is not its size")
 
 
 def _check_subjects(subjects: object, files: dict[str, FileRecord]) -> None:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from vault._bundle.index import blob_entry
 from vault._bundle.reader import BundleReader, Entry
-from vault._catalog.reads import damaged_blobs
 from vault._checks.content import Content, check_content, judge_revision
 from vault._checks.formats import Verdict
 from vault._checks.policy import ContentPolicy
@@ -25,7 +24,7 @@ from vault._hashing import DurableFile, FileDigest, hash_all, hash_stream
 from vault._hub.metadata import GIT_SHA1_MAX_SIZE
 from vault._progress import CountingReader, Progress
 from vault._store.resume import ResumeArea
-from vault._verify.metadata import CheckedBundle
+from vault._verify.metadata import CheckedBundle, check_published_git_ids
 from vault.errors import BundleFormatError, IntegrityError
 
 if TYPE_CHECKING:
@@ -113,6 +112,8 @@ def stream_blobs(
             dest = destination(sha)
             if resume is not None and dest is not None:
                 resume.keep(dest, sha)
+    held = {sha: FileDigest(b.size, sha, b.blake3, b.git_sha1) for sha, b in bundle.from_store.items()}
+    check_published_git_ids(bundle.revisions, {**held, **digests})
     verdicts: dict[str, Verdict] = {}
     for sha, entry in blobs:
         dest = destination(sha)
@@ -170,10 +171,7 @@ def _prepend(first: Entry, rest: Iterator[Entry]) -> Iterator[Entry]:
     yield from rest
 
 
-def absent_blobs(vault: Home, bundle: CheckedBundle) -> set[str]:
+def absent_blobs(bundle: CheckedBundle) -> set[str]:
     """Blobs the store has no good copy of: never stored, missing, resized, or marked damaged by scrub."""
-    damaged = set(vault.read(damaged_blobs))
-    return {
-        sha for sha, size in bundle.expected.items()
-        if sha in damaged or not vault.store.has_blob_of_size(sha, size)
-    }  # fmt: skip
+    snapshot = bundle.snapshot
+    return {sha for sha in bundle.expected if sha in snapshot.damaged or not snapshot.on_disk.get(sha, False)}

@@ -22,13 +22,13 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault import _audit as audit
 from vault._bundle.parts import PartFiles
 from vault._bundle.reader import BundleReader
 from vault._catalog import queries
+from vault._catalog.reads import available_revisions
 from vault._catalog.rows import (
     FileRow,
     SignatureRow,
@@ -47,12 +47,14 @@ from vault._ops.revocation import apply_revocation, is_revoked
 from vault._progress import NoProgress, Progress
 from vault._signing.dsse import parse_bundle
 from vault._signing.trust import VerifiedSignature
-from vault._store.damage import RevisionFiles, clear_damage, rebuild_views
+from vault._store.damage import RevisionFiles, clear_damage
 from vault._store.resume import ResumeArea
-from vault._store.views import hf_view, publish
+from vault._store.views import ViewPlan, apply_views, hf_view, plan_views, publish
 from vault._verify.blobs import absent_blobs, stream_blobs
 from vault._verify.media import add_notes, with_repair
-from vault._verify.metadata import CheckedBundle, CheckedRevision, check_metadata, upstream_binds
+from vault._verify.metadata import CheckedBundle, CheckedRevision, check_signed, upstream_binds
+from vault._verify.signed_entries import read_signed
+from vault._verify.snapshot import read_snapshot, with_store
 from vault.errors import VaultError, VerificationError
 from vault.results import ImportResult
 from vault.status import AVAILABLE, REVOKED
@@ -67,7 +69,7 @@ def import_bundle(
     policy = policy or ContentPolicy()
     progress = progress or NoProgress()
     with vault.writer_lock():
-        recover(vault)
+        recover_scratch(vault)
         # Parts rebuilt from parity live in the home's scratch space until the import is done.
         result, notes = with_repair(
             path, partial(_import, vault, policy, progress), partial(vault.store.staging, "rebuilt")
@@ -78,14 +80,15 @@ def import_bundle(
 def _import(vault: Home, policy: ContentPolicy, progress: Progress, path: Path | PartFiles) -> ImportResult:
     with BundleReader(path) as reader:
         entries = reader.entries()
-        bundle, pending = check_metadata(vault, reader, entries, policy)
-        with vault.session() as s:
-            present = queries.revisions_present(
-                s, [(r.entry.repo_id, r.entry.commit) for r in bundle.revisions]
-            )
+        signed = read_signed(reader, entries)
+        # The one catalog read before the commit: everything the checks and the plan need.
+        snapshot = with_store(vault.read(lambda r: read_snapshot(r, signed.index)), vault.store, signed.index)
+        recover_views(vault, snapshot.available)
+        bundle, pending = check_signed(signed, snapshot, policy), signed.pending
+        present = snapshot.present
         new = [r for r in bundle.revisions if (r.entry.repo_id, r.entry.commit) not in present]
         old = [r for r in bundle.revisions if (r.entry.repo_id, r.entry.commit) in present]
-        absent = absent_blobs(vault, bundle)
+        absent = absent_blobs(bundle)
         digests: dict[str, FileDigest] = {}
         resumed = 0
         if new or absent:
@@ -109,12 +112,11 @@ def _import(vault: Home, policy: ContentPolicy, progress: Progress, path: Path |
                 resume.forget(absent)
         else:
             outcome = _commit_catalog(vault, bundle, new, old, digests, {}, absent, policy)
-    if outcome.repaired_views:
-        rebuild_views(vault, outcome.repaired_views)
-    touched = {r.entry.repo_id for r in new} | {repo for repo, _c in outcome.newly_revoked}
-    touched |= {ref.split("@")[0] for ref in outcome.refs_moved}
-    if touched:
-        publish(vault, sorted(touched))
+    for repo_id, commit, _files in outcome.repaired_views:
+        # The old directory links the damaged inodes: it goes, and is built again around the new file.
+        vault.store.remove_revision_view(repo_id, commit)
+    if outcome.views is not None:
+        apply_views(vault, outcome.views)
     if new:
         status = "imported"
     elif outcome.repaired:
@@ -148,6 +150,8 @@ class _CatalogOutcome:
     newly_revoked: list[tuple[str, str]] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
     repaired_views: list[RevisionFiles] = field(default_factory=list)
+    # What the touched models' views must show, read in the commit's transaction and applied after.
+    views: ViewPlan | None = None
 
 
 def _commit_catalog(
@@ -197,6 +201,12 @@ def _commit_catalog(
                 pickle_files=_files_where(new, verdicts, lambda v: v.pickle),
                 unknown_format_files=_files_where(new, verdicts, lambda v: v.kind is FileKind.UNKNOWN),
             )
+        touched = {r.entry.repo_id for r in new} | {repo for repo, _c in outcome.newly_revoked}
+        touched |= {ref.split("@")[0] for ref in outcome.refs_moved}
+        touched |= {repo for repo, _c, _f in outcome.repaired_views}
+        if touched:
+            s.flush()
+            outcome.views = plan_views(s, vault.store, sorted(touched))
     return outcome
 
 
@@ -289,24 +299,33 @@ def _operator() -> str:
 
 
 def recover(vault: Home) -> None:
-    """Finish what a killed import left: drop scratch files and kept blobs already stored,
-    rebuild missing views.
+    """Finish what a killed import left: scratch, kept blobs already stored, missing views."""
+    recover_scratch(vault)
+    recover_views(vault, vault.read(available_revisions))
+
+
+def recover_scratch(vault: Home) -> None:
+    """Drop scratch files and kept blobs a killed run had already committed (no catalog read)."""
+    vault.store.remove_leftovers()
+    # Kept for a resumed run, but a killed run had already committed them: nothing left to resume.
+    ResumeArea(vault.store.tmp).drop_stored(vault.store)
+
+
+def recover_views(vault: Home, available: list[tuple[str, str]]) -> None:
+    """Build the views a killed import committed but did not publish.
 
     A view that cannot be rebuilt (a disk error, a legacy name) is left for
     `vault fsck` to report: one broken revision must never block the imports
     of every other model.
     """
-    vault.store.remove_leftovers()
-    # Kept for a resumed run, but a killed run had already committed them: nothing left to resume.
-    ResumeArea(vault.store.tmp).drop_stored(vault.store)
-    stale: set[str] = set()
-    with vault.session() as s:
-        revs = s.scalars(select(Revision).where(Revision.status == AVAILABLE)).all()
-        for rev in revs:
-            repo_id = rev.model.repo_id
-            view_missing = not vault.store.revision_dir(repo_id, rev.commit).is_dir()
-            if view_missing or not hf_view(vault).snapshot_dir(repo_id, rev.commit).is_dir():
-                stale.add(repo_id)
+    view = hf_view(vault)
+
+    def whole(repo_id: str, commit: str) -> bool:
+        return (
+            vault.store.revision_dir(repo_id, commit).is_dir() and view.snapshot_dir(repo_id, commit).is_dir()
+        )
+
+    stale = {repo_id for repo_id, commit in available if not whole(repo_id, commit)}
     for repo_id in sorted(stale):
         with contextlib.suppress(OSError, VaultError):
             publish(vault, [repo_id])

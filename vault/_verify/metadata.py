@@ -16,21 +16,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from vault._bundle.index import INDEX_NAME, MAX_INDEX_BYTES, BundleIndex, RevisionEntry, parse_index
+from vault._bundle.index import INDEX_NAME, BundleIndex, RevisionEntry
 from vault._bundle.reader import BundleReader, Entry
-from vault._catalog import reads
-from vault._catalog.blob_reads import StoredBlob, stored_blobs
-from vault._catalog.reader import CatalogReader
-from vault._catalog.trust_reads import trust_policy
+from vault._catalog.blob_reads import StoredBlob
+from vault._catalog.reads import RevokedContent
 from vault._checks.policy import ContentPolicy, refuse_pickles
 from vault._hashing import FileDigest, sha256_hex
-from vault._signing.dsse import MAX_SIGNATURE_BYTES, MAX_SIGNATURE_TOTAL, parse_bundle
 from vault._signing.trust import TrustPolicy, VerifiedSignature
 from vault._statements.manifest import ModelManifest, parse_model_statement
 from vault._statements.paths import check_names_coexist
 from vault._statements.provenance import Provenance, parse_provenance
 from vault._statements.revocation import RevocationClaim, verify_revocation
 from vault._verify.carried_roots import carried_roots
+from vault._verify.signed_entries import SignedEntries, read_signed
+from vault._verify.snapshot import CatalogSnapshot, read_snapshot, with_store
 from vault.errors import (
     BundleFormatError,
     IntegrityError,
@@ -72,18 +71,8 @@ class CheckedBundle:
     # A delta bundle's omitted blobs, each checked present and undamaged in this vault's store.
     from_store: dict[str, StoredBlob]
     revocations: list[tuple[RevocationClaim, VerifiedSignature]]
+    snapshot: CatalogSnapshot  # what it was judged against (the importer reads no more)
     notes: list[str] = field(default_factory=list)  # said, not refused (a carried root not pinned)
-
-
-def _read_entry(entry: Entry, cap: int) -> bytes:
-    if entry.size > cap:
-        raise BundleFormatError(
-            f"bundle entry {entry.name!r}: {entry.size} bytes exceeds the {cap}-byte limit"
-        )
-    data = entry.data.read(entry.size + 1)
-    if len(data) != entry.size:
-        raise BundleFormatError(f"bundle entry {entry.name!r}: truncated")
-    return data
 
 
 def _verify_kind(
@@ -185,6 +174,18 @@ def upstream_binds(manifest: ModelManifest, hashed: Mapping[str, FileDigest]) ->
     return all(hashed[p].sha256 == d for p, d in manifest.resources.items())
 
 
+def check_published_git_ids(revisions: list[CheckedRevision], hashed: Mapping[str, FileDigest]) -> None:
+    """A file recorded as matching a published git blob id must have that id (known once hashed)."""
+    for rev in revisions:
+        for path, rec in rev.provenance.files.items():
+            claim = (rec.published or {}).get("git_blob_sha1") if rec.matched else None
+            got = hashed[rec.sha256].git_sha1 if rec.sha256 in hashed else None
+            if claim is not None and got is not None and claim != got:
+                raise IntegrityError(
+                    f"{rev.label}: {path}: says it matched the published git blob id, which is not its own"
+                )
+
+
 def _check_upstream(
     policy: TrustPolicy, repo_id: str, prov: Provenance, raw: bytes, name: str
 ) -> tuple[VerifiedSignature, ModelManifest] | bytes:
@@ -225,43 +226,34 @@ def check_fetch_time(label: str, fetched_at: str, now: str) -> None:
         )
 
 
-@dataclass(frozen=True)
-class CatalogSnapshot:
-    """What the signed-metadata checks compare against, read in one go before any of them runs."""
-
-    repo_ids: list[str]
-    refs: dict[str, set[str]]  # repo -> ref names held
-    revoked: dict[str, frozenset[str]]  # repo@commit -> its blobs (sha256)
-
-
-def _snapshot(reader: CatalogReader, repos: set[str]) -> CatalogSnapshot:
-    ordered = sorted(repos)
-    return CatalogSnapshot(
-        reads.repo_ids(reader),
-        {repo: reads.ref_names(reader, repo) for repo in ordered},
-        reads.revoked_contents(reader),
-    )
-
-
 def check_not_revoked_content(
     snapshot: CatalogSnapshot, revocations: list[tuple[RevocationClaim, VerifiedSignature]],
     revisions: list[CheckedRevision],
 ) -> None:  # fmt: skip
-    """A revision that carries every blob of a revoked revision is refused, whatever commit, file
-    names or repository it claims: re-signing revoked weights (with a file added, renamed, or under
-    another name) must not bring them back. Sharing some files (a tokenizer, a licence) with a
-    revoked revision is not enough; carrying all of its content is."""
+    """A revision that signs exactly the files of a revoked revision (each path and digest) is
+    refused under any commit: replaying a revoked statement under a new commit must not bring
+    it back. It holds in the revoked revision's repo and in every repo a revoker is trusted for;
+    a revoker's authority ends at its scope, so it is no veto over other namespaces' content.
+    Different files (renamed, added, edited) are a new signed statement, which needs the
+    namespace's quorum like any other.
+    """
     revoked = dict(snapshot.revoked)
     carried = {rev.label: rev for rev in revisions}
-    for claim, _v in revocations:
+    for claim, v in revocations:
         label = f"{claim.repo_id}@{claim.commit}"
         if label in carried:
-            revoked[label] = frozenset(f.sha256 for f in carried[label].provenance.files.values())
+            files = frozenset((p, f.sha256) for p, f in carried[label].provenance.files.items())
+            revoked[label] = RevokedContent(files, frozenset({v.signer.name}))
+    entries = {e.name: e for e in snapshot.policy.entries}
     for rev in revisions:
-        blobs = {f.sha256 for f in rev.provenance.files.values()}
-        for label, held in sorted(revoked.items()):
-            if label != rev.label and held and held <= blobs:
-                raise TrustError(f"{rev.label}: it carries the content of revoked revision {label}")
+        files = frozenset((p, f.sha256) for p, f in rev.provenance.files.items())
+        for label, content in sorted(revoked.items()):
+            if label == rev.label or content.files != files:
+                continue
+            repo = rev.entry.repo_id
+            trusted = any(n in entries and entries[n].covers(repo) for n in content.revokers)
+            if label.split("@")[0] == repo or trusted:
+                raise TrustError(f"{rev.label}: it signs the files of revoked revision {label}")
 
 
 def _check_names(held: CatalogSnapshot, revisions: list[CheckedRevision]) -> None:
@@ -285,7 +277,7 @@ def _check_names(held: CatalogSnapshot, revisions: list[CheckedRevision]) -> Non
 
 
 def _held_copies(
-    vault: Home, omitted: dict[str, int], names: dict[str, str], blake3: dict[str, str]
+    snapshot: CatalogSnapshot, omitted: dict[str, int], names: dict[str, str], blake3: dict[str, str]
 ) -> dict[str, StoredBlob]:
     """A delta bundle leaves blobs out; each must already be here, verified when it came, and intact.
 
@@ -293,17 +285,15 @@ def _held_copies(
     system says (present, of its signed size). Its bytes are not re-read: the
     store is the vault's own, and `vault scrub` is what re-checks it.
     """
-    if not omitted:
-        return {}
-    held = vault.read(lambda r: stored_blobs(r, sorted(omitted)))
+    held: dict[str, StoredBlob] = {}
     for sha, size in sorted(omitted.items()):
-        blob = held.get(sha)
+        blob = snapshot.stored.get(sha)
         why = None
         if blob is None:
             why = "this vault never stored it"
         elif blob.damage is not None:
             why = f"this vault's copy is damaged ({blob.damage})"
-        elif blob.size != size or not vault.store.has_blob_of_size(sha, size):
+        elif blob.size != size or not snapshot.on_disk.get(sha, False):
             why = "this vault's copy is missing or resized"
         elif sha in blake3 and blake3[sha] != blob.blake3:
             # Every signed digest binds the file, whichever algorithm signed it: a sha256 match
@@ -314,45 +304,27 @@ def _held_copies(
                 f"{names[sha]}: left out of this delta bundle (blob {sha[:16]}…), and {why}: "
                 "import the bundle that carried it first, or ask for a full bundle"
             )
+        held[sha] = blob  # type: ignore[assignment]  # checked above: not None
     return held
 
 
 def check_metadata(
     vault: Home, reader: BundleReader, entries: Iterator[Entry], content: ContentPolicy
 ) -> tuple[CheckedBundle, Entry | None]:
-    first = next(entries, None)
-    if first is None or first.name != INDEX_NAME:
-        reader.check_layout(None)
-        raise BundleFormatError(f"bundle: first entry must be {INDEX_NAME}")
-    raw_index = _read_entry(first, MAX_INDEX_BYTES)
-    index = parse_index(raw_index)
-    reader.check_layout(index.size)
-    parts = max(len(reader.files.numbered), 1)
-    if not index.revisions and not index.revocations:
-        raise BundleFormatError(f"{INDEX_NAME}: carries no revisions")
-    wanted = index.signature_entries()
-    raws: dict[str, bytes] = {}
-    held = 0
-    pending: Entry | None = None
-    for entry in entries:
-        if entry.name not in wanted:
-            pending = entry
-            break
-        held += entry.size
-        if held > MAX_SIGNATURE_TOTAL:
-            raise BundleFormatError(f"bundle: signature entries exceed {MAX_SIGNATURE_TOTAL} bytes in all")
-        raws[entry.name] = _read_entry(entry, MAX_SIGNATURE_BYTES)
-        if len(raws) == len(wanted):
-            break
-    missing = sorted(wanted - set(raws))
-    if missing:
-        raise BundleFormatError(f"bundle entry {missing[0]!r} is missing (signatures must precede blobs)")
-    for raw_name in sorted(wanted - set(index.trusted_roots)):
-        parse_bundle(raws[raw_name], raw_name)  # cheap structural check before any crypto
-    carried = carried_roots(index, raws)
+    """Read the signed entries and the catalog snapshot (the I/O), then judge them (pure)."""
+    signed = read_signed(reader, entries)
+    snapshot = with_store(vault.read(lambda r: read_snapshot(r, signed.index)), vault.store, signed.index)
+    return check_signed(signed, snapshot, content), signed.pending
 
-    repos = {e.repo_id for e in index.revisions}
-    policy, snapshot = vault.read(lambda r: (trust_policy(r), _snapshot(r, repos)))
+
+def check_signed(signed: SignedEntries, snapshot: CatalogSnapshot, content: ContentPolicy) -> CheckedBundle:
+    """The whole policy over every signed statement, against the snapshot: no I/O.
+
+    Raises a `VerificationError` naming the revision, file or entry that fails.
+    """
+    index, raws = signed.index, signed.raws
+    carried = carried_roots(index, raws)
+    policy = snapshot.policy
     revisions: list[CheckedRevision] = []
     for e in index.revisions:
         try:
@@ -393,10 +365,9 @@ def check_metadata(
     for sha in sorted(set(expected) - set(index.blobs) - set(index.omitted)):
         raise IntegrityError(f"{names[sha]}: signed file is not in the bundle (blob {sha})")
     refuse_pickles((p for paths in all_names.values() for p in paths), content)
-    from_store = _held_copies(vault, index.omitted, names, blake3)
+    from_store = _held_copies(snapshot, index.omitted, names, blake3)
     streamed = {sha: size for sha, size in expected.items() if sha not in from_store}
-    bundle = CheckedBundle(
-        index, sha256_hex(raw_index), parts, revisions, streamed, names, blake3, all_names, from_store,
-        revocations, notes,
+    return CheckedBundle(
+        index, sha256_hex(signed.raw_index), signed.parts, revisions, streamed, names, blake3, all_names,
+        from_store, revocations, snapshot, notes,
     )  # fmt: skip
-    return bundle, pending
