@@ -50,7 +50,9 @@ def test_opening_a_current_catalog_does_not_write(tmp_path: Path, tiny_model: Pa
 
 
 def test_migrations_downgrade_and_upgrade(tmp_path: Path) -> None:
-    v = Vault.open(tmp_path / "h")
+    from vault._home import Home
+
+    v = Home.open(tmp_path / "h")
     cfg = _alembic_config()
     with v.engine.begin() as conn:
         cfg.attributes["connection"] = conn

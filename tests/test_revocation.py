@@ -11,7 +11,6 @@ import urllib.request
 from pathlib import Path
 
 from tests.conftest import Transfer, run, run_json, snapshot
-from vault._hub.server import make_server
 from vault.api import Vault
 
 
@@ -55,7 +54,7 @@ def test_revocation_stops_every_way_of_resolving(transfer: Transfer, tmp_path: P
     assert not (view / "snapshots" / t.commit).exists() and not (view / "refs" / "main").exists()
 
     with Vault.open(t.airgapped, create=False) as v:
-        server = make_server(v, "127.0.0.1", 0, log_requests=False)
+        server = v.server(port=0, log_requests=False)
 
         threading.Thread(target=server.serve_forever, daemon=True).start()
         url = f"http://127.0.0.1:{server.server_address[1]}/api/models/{t.repo_id}"

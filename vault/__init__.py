@@ -29,24 +29,36 @@ from vault.errors import (
 from vault.version import __version__
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from vault._checks.policy import ContentPolicy
+    from vault._progress import Progress
+    from vault._signing.entries import TrustEntry
+    from vault._signing.sigstore_signing import SigstoreSigning
     from vault.api import Vault, keygen, open_vault
     from vault.results import (
         AddStatus,
         AuditEntry,
         AuditReport,
         BundleResult,
+        EvidenceExported,
         FsckReport,
         GcResult,
         ImportResult,
+        ImportStatus,
+        InventoryWritten,
+        MlBom,
         ProvenanceReport,
         RefMove,
         RevisionAdded,
         RevisionDetail,
         RevisionSummary,
         RevokeResult,
+        RootReplaced,
         ScrubReport,
         SignResult,
         VerifyReport,
+        VerifyStatus,
     )
     from vault.status import RevisionStatus
 
@@ -59,13 +71,19 @@ __all__ = [
     "BundleResult",
     "CatalogUnavailableError",
     "ConflictError",
+    "ContentPolicy",
+    "EvidenceExported",
     "FsckReport",
     "GcResult",
     "HomeNotWritableError",
     "ImportResult",
+    "ImportStatus",
     "IntegrityError",
+    "InventoryWritten",
+    "MlBom",
     "NetworkError",
     "NotFoundError",
+    "Progress",
     "ProvenanceReport",
     "RefMove",
     "RevisionAdded",
@@ -73,8 +91,11 @@ __all__ = [
     "RevisionStatus",
     "RevisionSummary",
     "RevokeResult",
+    "RootReplaced",
     "ScrubReport",
     "SignResult",
+    "SigstoreSigning",
+    "TrustEntry",
     "TrustError",
     "UnsafeContentError",
     "UsageError",
@@ -82,6 +103,7 @@ __all__ = [
     "VaultError",
     "VerificationError",
     "VerifyReport",
+    "VerifyStatus",
     "__version__",
     "keygen",
     "open_vault",
@@ -92,8 +114,11 @@ __all__ = [
 _FROM_API = {"Vault", "open_vault", "keygen"}
 
 
-def resolve(ref: str, home: Any = None) -> Any:
-    """Resolve ``org/name[@rev]`` to the directory of its verified files (a pathlib.Path).
+def resolve(ref: str, home: Path | str | None = None) -> Path:
+    """Resolve ``org/name[@rev]`` to the directory of its verified files.
+
+    Raises `NotFoundError` (unknown, revoked or damaged: the message says
+    which) and `CatalogUnavailableError`.
 
     Defined here, not re-exported, so that `import vault; vault.resolve(...)`
     costs one SQLite query and no heavy imports.
@@ -112,6 +137,22 @@ def __getattr__(name: str) -> Any:
         from vault.status import RevisionStatus
 
         return RevisionStatus
+    if name == "ContentPolicy":
+        from vault._checks.policy import ContentPolicy
+
+        return ContentPolicy
+    if name == "Progress":
+        from vault._progress import Progress
+
+        return Progress
+    if name == "SigstoreSigning":
+        from vault._signing.sigstore_signing import SigstoreSigning
+
+        return SigstoreSigning
+    if name == "TrustEntry":
+        from vault._signing.entries import TrustEntry
+
+        return TrustEntry
     if name in __all__:
         from vault import results
 

@@ -14,7 +14,7 @@ from vault._statements.refs import parse_ref
 if TYPE_CHECKING:
     from http.server import ThreadingHTTPServer
 
-    from vault._hub.cache_view import HFCacheView
+    from vault._checks.policy import ContentPolicy
     from vault._progress import Progress
     from vault._signing.entries import TrustEntry
     from vault._signing.signer import Signer
@@ -38,49 +38,101 @@ if TYPE_CHECKING:
     )
 
 
-class Vault(Home):
-    """The public façade: a `Home` whose methods call the operations. Pass it explicitly."""
+class Vault:
+    """One vault home, and everything the command line can do with it.
+
+    It holds a private `Home` (directory, catalog, store, writer lock) rather
+    than being one, so sessions, engines and locks are not part of the API.
+    Open it with `Vault.open()` or `open_vault()` and close it (or use it as a
+    context manager). Every method raises a `VaultError` subclass on failure,
+    each with its exit code: `VerificationError` (`TrustError`,
+    `IntegrityError`, `BundleFormatError`, `UnsafeContentError`) when input is
+    refused, `UsageError` for a bad argument, `NotFoundError` for an unknown
+    model or revision, `ConflictError`, `HomeNotWritableError`,
+    `CatalogUnavailableError`, `NetworkError`; `OSError` passes through.
+    """
+
+    def __init__(self, home: Home) -> None:
+        self._home = home
+
+    @classmethod
+    def open(cls, home: Path | None = None, *, create: bool = True, readonly: bool | None = False) -> Vault:
+        """Open the vault at `home` (default: `VAULT_HOME`, else the user data dir).
+
+        `create` makes the home if missing; `readonly` never writes a byte (and
+        works for another user or on a read-only mount); `None` writes where
+        this user may and reads otherwise.
+
+        Raises: `NotFoundError` (no vault there, when not creating),
+        `HomeNotWritableError`, `CatalogUnavailableError`.
+        """
+        return cls(Home.open(home, create=create, readonly=readonly))
 
     @property
-    def hf_cache(self) -> HFCacheView:
+    def home(self) -> Path:
+        """The home directory."""
+        return self._home.home
+
+    @property
+    def readonly(self) -> bool:
+        """Opened only to read: every method that writes raises `HomeNotWritableError`."""
+        return self._home.readonly
+
+    def close(self) -> None:
+        """Release the catalog's connections (the home stays as it is)."""
+        self._home.close()
+
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def hf_cache_root(self) -> Path:
+        """The Hugging Face cache view: point `HF_HUB_CACHE` here (with `HF_HUB_OFFLINE=1`)."""
         from vault._store.views import hf_view
 
-        return hf_view(self)
+        return hf_view(self._home).root
 
-    def publish(self, repo_ids: list[str]) -> None:
+    def publish(self, repo_ids: builtins.list[str]) -> None:
         """Bring the directory and Hugging Face views of these models in line with the catalog."""
         from vault._store.views import publish
 
-        with self.writer_lock():
-            publish(self, repo_ids)
+        publish(self._home, repo_ids)
 
     def rebuild_hf_cache(self) -> int:
+        """Recreate the whole Hugging Face cache view from the catalog; returns how many models it holds."""
         from vault._store.views import rebuild_hf_view
 
-        return rebuild_hf_view(self)
+        return rebuild_hf_view(self._home)
 
     # -- trust -----------------------------------------------------------
 
     def trust_add(
         self,
         name: str,
-        key_path: Path | None,
-        scopes: list[str],
-        expires_at: str | None = None,
-        sigstore: tuple[str, str, Path] | None = None,
-        ca_path: Path | None = None,
         *,
+        scopes: builtins.list[str],
+        key_path: Path | None = None,
+        ca_path: Path | None = None,
+        sigstore: tuple[str, str, Path] | None = None,
+        expires_at: str | None = None,
         each_identity_counts: bool = False,
     ) -> TrustEntry:
-        """Trust a public key, a CA (certificate signatures) or a Sigstore identity, for `scopes`.
+        """Trust a public key, a CA (certificate signatures) or a Sigstore identity (identity, issuer,
+        trusted_root.json), exactly one of them, for repositories matching `scopes`.
 
         In a quorum the entry counts as one party; with `each_identity_counts`
         (a CA only) each leaf key it admits counts on its own.
+
+        Returns the entry. Raises `UsageError` (a bad name, scope, key or root),
+        `ConflictError` (the name is taken).
         """
         from vault._ops import trust_admin as trust
 
         return trust.trust_add(
-            self,
+            self._home,
             name,
             key_path,
             scopes,
@@ -91,31 +143,35 @@ class Vault(Home):
         )
 
     def trust_quorum(self, scope: str, required: int) -> None:
-        """Require `required` distinct trusted model signers for repos matching `scope` (1 removes it)."""
+        """Require `required` distinct trusted signers, on the model and the provenance statement,
+        for repos matching `scope` (1 removes the rule). Raises `UsageError`."""
         from vault._ops import trust_admin as trust
 
-        trust.trust_quorum(self, scope, required)
+        trust.trust_quorum(self._home, scope, required)
 
     def trust_quorums(self) -> dict[str, int]:
+        """Scope -> signers required, for every quorum rule."""
         from vault._ops import trust_admin as trust
 
-        return trust.trust_quorums(self)
+        return trust.trust_quorums(self._home)
 
-    def trust_list(self) -> list[TrustEntry]:
+    def trust_list(self) -> builtins.list[TrustEntry]:
+        """Every trust entry, by name."""
         from vault._ops import trust_admin as trust
 
-        return trust.trust_list(self)
+        return trust.trust_list(self._home)
 
     def trust_replace_root(self, name: str, root_path: Path) -> RootReplaced:
         """Pin another trusted_root.json for a Sigstore trust entry (audited)."""
         from vault._ops import trust_admin as trust
 
-        return trust.trust_replace_root(self, name, root_path)
+        return trust.trust_replace_root(self._home, name, root_path)
 
     def trust_remove(self, name: str) -> None:
+        """Stop trusting an entry (audited). Raises `NotFoundError`."""
         from vault._ops import trust_admin as trust
 
-        trust.trust_remove(self, name)
+        trust.trust_remove(self._home, name)
 
     # -- connected side --------------------------------------------------
 
@@ -123,6 +179,7 @@ class Vault(Home):
         self,
         directory: Path,
         repo_id: str,
+        *,
         revision: str | None = None,
         ref: str = "main",
         signature: Path | None = None,
@@ -130,15 +187,22 @@ class Vault(Home):
         progress: Progress | None = None,
         allow_unknown: bool = False,
     ) -> RevisionAdded:
-        """Take in a local folder (pinned to `revision` if it is a commit; `ref` moves to it)."""
+        """Take in a local folder (pinned to `revision` if it is a commit; `ref` moves to it).
+
+        `signature`: a publisher's OMS signature the folder must match exactly.
+        Returns what was added (or that it was already here). Raises
+        `UnsafeContentError` (content refused), `TrustError`/`IntegrityError`
+        (the signature), `UsageError`.
+        """
         from vault._ops.ingest import add_directory
 
-        return add_directory(self, directory, repo_id, revision, ref, signature, allow_pickle, progress,
+        return add_directory(self._home, directory, repo_id, revision, ref, signature, allow_pickle, progress,
                              allow_unknown)  # fmt: skip
 
     def pull(
         self,
         repo_id: str,
+        *,
         revision: str = "main",
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
@@ -148,15 +212,21 @@ class Vault(Home):
         allow_pickle: bool = False,
         allow_unknown: bool = False,
     ) -> RevisionAdded:
-        """Pull from the Hub or a mirror, pinned to the commit `revision` resolves to, checked per file."""
+        """Pull from the Hub or a mirror, pinned to the commit `revision` resolves to, checked per file.
+
+        Raises `NetworkError`, `NotFoundError` (no such repo, revision or
+        file), `IntegrityError` (a file differs from what the Hub published),
+        `UnsafeContentError`.
+        """
         from vault._hub.client import pull
 
-        return pull(self, repo_id, revision, include, exclude, endpoint, token, progress, allow_pickle,
+        return pull(self._home, repo_id, revision, include, exclude, endpoint, token, progress, allow_pickle,
                     allow_unknown)  # fmt: skip
 
     def sign(
         self,
         ref: str,
+        *,
         key_path: Path | None = None,
         out_dir: Path | None = None,
         password: bytes | None = None,
@@ -164,17 +234,22 @@ class Vault(Home):
         chain_path: Path | None = None,
         sigstore: SigstoreSigning | None = None,
     ) -> SignResult:
-        """Sign with the key; with `cert_path` (and `chain_path`), as a PKI certificate signature;
-        or with `sigstore`, keyless as a Sigstore identity."""
+        """Sign the revision's model and provenance statements with the key; with `cert_path` (and
+        `chain_path`), as a PKI certificate signature; or with `sigstore`, keyless.
+
+        Raises `UsageError` (no or two ways to sign, a certificate that may not
+        sign), `NotFoundError`, `NetworkError` (Sigstore).
+        """
         from vault._ops.attest import sign_revision
 
         spec = parse_ref(ref)
         signer = _signer(key_path, password, cert_path, chain_path, sigstore)
-        return sign_revision(self, spec, signer, out_dir)
+        return sign_revision(self._home, spec, signer, out_dir)
 
     def revoke(
         self,
         ref: str,
+        *,
         reason: str,
         key_path: Path | None = None,
         password: bytes | None = None,
@@ -182,34 +257,47 @@ class Vault(Home):
         chain_path: Path | None = None,
         sigstore: SigstoreSigning | None = None,
     ) -> RevokeResult:
+        """Sign a revocation of the revision and apply it here; every later bundle carries it.
+
+        Raises `UsageError` (no reason, no way to sign), `NotFoundError`.
+        """
         from vault._ops.revocation import checked_reason, revoke
 
         spec, why = parse_ref(ref), checked_reason(reason)
-        return revoke(self, spec, why, _signer(key_path, password, cert_path, chain_path, sigstore))
+        return revoke(self._home, spec, why, _signer(key_path, password, cert_path, chain_path, sigstore))
 
     def bundle(
         self,
-        refs: list[str],
+        refs: builtins.list[str],
         out: Path,
+        *,
         split_size: int | None = None,
         progress: Progress | None = None,
-        *,
         base: Sequence[str] = (),
         have: Path | None = None,
         parity: int = 0,
     ) -> BundleResult:
         """Write a bundle; `base` revisions and a `have` receipt make it a delta (see `_bundle.delta`);
-        `parity` parity parts let the far side rebuild that many lost or damaged parts."""
+        `parity` parity parts let the far side rebuild that many lost or damaged parts.
+
+        Raises `ConflictError` (an unsigned revision), `NotFoundError`,
+        `TrustError` (a receipt no receipts key signed), `UsageError`.
+        """
         from vault._bundle.delta import blobs_already_sent
         from vault._bundle.writer import write_bundle
 
         specs = [parse_ref(r) for r in refs]
-        omit = blobs_already_sent(self, [parse_ref(r) for r in base], have) if base or have else frozenset()
-        return write_bundle(self, specs, out, split_size, progress, omit, parity)
+        omit = (
+            blobs_already_sent(self._home, [parse_ref(r) for r in base], have)
+            if base or have
+            else frozenset()
+        )
+        return write_bundle(self._home, specs, out, split_size, progress, omit, parity)
 
     def inventory(
         self,
         out: Path,
+        *,
         key_path: Path,
         password: bytes | None = None,
         cert_path: Path | None = None,
@@ -218,46 +306,50 @@ class Vault(Home):
         """Sign a receipt of what this vault holds, for the connected side's `bundle --have`."""
         from vault._ops.inventory import write_inventory
 
-        return write_inventory(self, _signer(key_path, password, cert_path, chain_path, None), out)
+        return write_inventory(self._home, _signer(key_path, password, cert_path, chain_path, None), out)
 
-    def set_ref(self, ref: str, commit: str, allow_downgrade: bool = False) -> RefMove:
-        """Point a ref at a held revision on the operator's word (audited; back in time only if allowed)."""
+    def set_ref(self, ref: str, commit: str, *, allow_downgrade: bool = False) -> RefMove:
+        """Point a ref at a held revision on the operator's word (audited; back in time only if allowed).
+
+        Raises `NotFoundError`, `ConflictError` (a move back without `allow_downgrade`).
+        """
         from vault._ops.ref_update import move_ref
 
-        return move_ref(self, parse_ref(ref), commit, allow_downgrade)
+        return move_ref(self._home, parse_ref(ref), commit, allow_downgrade)
 
     # -- air-gapped side -------------------------------------------------
 
     def verify_bundle(
-        self,
-        path: Path,
-        allow_pickle: bool = False,
-        progress: Progress | None = None,
-        allow_unknown: bool = False,
+        self, path: Path, *, policy: ContentPolicy | None = None, progress: Progress | None = None
     ) -> VerifyReport:
-        from vault._checks.policy import ContentPolicy
+        """Every check an import makes, and no write. Fail closed.
+
+        Raises a `VerificationError` subclass naming the file, entry or
+        signature refused (and the damaged part, when the media is damaged).
+        """
         from vault._verify.verifier import verify_bundle
 
-        return verify_bundle(self, path, ContentPolicy(allow_pickle, allow_unknown=allow_unknown), progress)
+        return verify_bundle(self._home, path, policy, progress)
 
     def import_bundle(
-        self,
-        path: Path,
-        allow_pickle: bool = False,
-        allow_downgrade: bool = False,
-        progress: Progress | None = None,
-        allow_unknown: bool = False,
+        self, path: Path, *, policy: ContentPolicy | None = None, progress: Progress | None = None
     ) -> ImportResult:
-        from vault._checks.policy import ContentPolicy
+        """Verify the bundle, then store and catalog it: all of it, or nothing.
+
+        `policy` carries the operator's audited overrides (`ContentPolicy`).
+        Raises a `VerificationError` subclass (nothing is written), or
+        `HomeNotWritableError`; an interruption keeps only verified blobs, for
+        the next run.
+        """
         from vault._verify.importer import import_bundle
 
-        policy = ContentPolicy(allow_pickle, allow_downgrade, allow_unknown)
-        return import_bundle(self, path, policy, progress)
+        return import_bundle(self._home, path, policy, progress)
 
     # -- queries ---------------------------------------------------------
 
     def server(
         self,
+        *,
         host: str = "127.0.0.1",
         port: int = 8000,
         log_requests: bool = True,
@@ -268,69 +360,78 @@ class Vault(Home):
         with `ui`, also the catalog pages for people at `/`."""
         from vault._hub.server import make_server
 
-        return make_server(self, host, port, log_requests, idle_timeout, ui)
+        return make_server(self._home, host, port, log_requests, idle_timeout, ui)
 
     def path(self, ref: str) -> Path:
+        """The directory of the revision's verified files. Raises `NotFoundError` (unknown, revoked
+        or damaged: the message says which)."""
         from vault._resolver import revision_path
 
-        return revision_path(self, parse_ref(ref))
+        return revision_path(self._home, parse_ref(ref))
 
-    def list(self) -> list[RevisionSummary]:
+    def list(self) -> builtins.list[RevisionSummary]:
+        """Every revision, with its status and refs."""
         from vault._ops.reports import list_revisions
 
-        return self.read(list_revisions)
+        return self._home.read(list_revisions)
 
     def show(self, ref: str) -> RevisionDetail:
+        """One revision: files, signatures, revocations. Raises `NotFoundError`."""
         from vault._ops.reports import show_revision
 
         spec = parse_ref(ref)
-        return self.read(lambda r: show_revision(r, spec, self.store))
+        return self._home.read(lambda r: show_revision(r, spec, self._home.store))
 
     def bom(self, ref: str) -> MlBom:
         """A CycloneDX ML-BOM of the revision, validated against the CycloneDX 1.6 schema."""
         from vault._ops.bom import build_bom
 
-        return build_bom(self, parse_ref(ref))
+        return build_bom(self._home, parse_ref(ref))
 
     def export_evidence(
-        self, ref: str, out: Path, key_path: Path | None = None, password: bytes | None = None
+        self, ref: str, out: Path, *, key_path: Path | None = None, password: bytes | None = None
     ) -> EvidenceExported:
         """Write the revision's signed statements and an import attestation (signed with `key_path`)."""
         from vault._ops.evidence import export_evidence
 
         spec = parse_ref(ref)
         signer = _signer(key_path, password, None, None, None) if key_path is not None else None
-        return export_evidence(self, spec, out, signer)
+        return export_evidence(self._home, spec, out, signer)
 
     def provenance(self, ref: str) -> ProvenanceReport:
+        """Where the revision came from, as its signed provenance says. Raises `NotFoundError`."""
         from vault._ops.reports import provenance_report
 
         spec = parse_ref(ref)
-        return self.read(lambda r: provenance_report(r, spec))
+        return self._home.read(lambda r: provenance_report(r, spec))
 
     def fsck(self) -> FsckReport:
+        """Catalog, store, views and audit chain compared; the report carries its own verdict."""
         from vault._ops.fsck import fsck
 
-        return fsck(self)
+        return fsck(self._home)
 
     def scrub(self) -> ScrubReport:
+        """Re-hash every blob; damaged revisions are withdrawn until an import repairs them."""
         from vault._ops.maintenance import scrub
 
-        return scrub(self)
+        return scrub(self._home)
 
-    def gc(self, dry_run: bool = False) -> GcResult:
+    def gc(self, *, dry_run: bool = False) -> GcResult:
+        """Remove blobs no revision uses, views of revoked revisions, and kept scratch."""
         from vault._ops.maintenance import gc
 
-        return gc(self, dry_run)
+        return gc(self._home, dry_run)
 
     def audit_events(self) -> builtins.list[AuditEntry]:
+        """Every audit event, oldest first."""
         return self.audit_report().events
 
     def audit_report(self) -> AuditReport:
         """Every audit event, and whether the hash chain over them is intact."""
         from vault._ops.reports import audit_report
 
-        with self.session() as s:
+        with self._home.session() as s:
             return audit_report(s)
 
 
@@ -341,20 +442,14 @@ def keygen(prefix: str, password: bytes | None = None) -> tuple[Path, Path]:
     return write_key_pair(prefix, password)
 
 
-def open_vault(home: Path | str | None = None, create: bool = True, readonly: bool | None = False) -> Vault:
+def open_vault(
+    home: Path | str | None = None, *, create: bool = True, readonly: bool | None = False
+) -> Vault:
+    """`Vault.open`, taking the home as a string too."""
     return Vault.open(Path(home) if home is not None else None, create=create, readonly=readonly)
 
 
-def __getattr__(name: str) -> object:
-    """`ImportResult` and `RefMove`, long importable from here, without loading every result class."""
-    if name in ("ImportResult", "RefMove"):
-        from vault import results
-
-        return getattr(results, name)
-    raise AttributeError(name)
-
-
-__all__ = ["ImportResult", "RefMove", "Vault", "keygen", "open_vault", "resolve"]
+__all__ = ["Vault", "keygen", "open_vault", "resolve"]
 
 
 def _signer(

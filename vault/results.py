@@ -27,6 +27,20 @@ from vault.reports import (
 )
 
 
+class ImportStatus(enum.StrEnum):
+    """What one import did, most significant first (JSON and text show the value)."""
+
+    IMPORTED = "imported"
+    REPAIRED = "repaired"
+    REVOCATIONS_APPLIED = "revocations-applied"
+    REFS_MOVED = "refs-moved"
+    ALREADY_IMPORTED = "already-imported"
+
+
+class VerifyStatus(enum.StrEnum):
+    VERIFIED = "verified"  # anything else is an exception
+
+
 class AddStatus(enum.StrEnum):
     ADDED = "added"
     UNCHANGED = "unchanged"  # the revision was already here with the same files
@@ -160,7 +174,7 @@ class MlBom:
 
 @dataclass(frozen=True)
 class VerifyReport:
-    status: str  # "verified": anything else is an exception
+    status: VerifyStatus
     revisions: list[str]
     signers: list[str]
     revocations: list[str]
@@ -242,7 +256,7 @@ class GcResult:
 class ImportResult:
     """What one `vault import` did. Every field is always there, whatever the outcome."""
 
-    status: str  # imported | already-imported | repaired | revocations-applied | refs-moved
+    status: ImportStatus
     revisions: list[str]  # repo@commit newly catalogued
     already_present: list[str]  # repo@commit the vault held before
     refs_kept: list[str]  # repo@ref not moved back to an older fetch (no --allow-downgrade)

@@ -56,7 +56,7 @@ from vault._verify.metadata import CheckedBundle, CheckedRevision, check_signed,
 from vault._verify.signed_entries import read_signed
 from vault._verify.snapshot import read_snapshot, with_store
 from vault.errors import VaultError, VerificationError
-from vault.results import ImportResult
+from vault.results import ImportResult, ImportStatus
 from vault.status import AVAILABLE, REVOKED
 
 if TYPE_CHECKING:
@@ -118,15 +118,15 @@ def _import(vault: Home, policy: ContentPolicy, progress: Progress, path: Path |
     if outcome.views is not None:
         apply_views(vault, outcome.views)
     if new:
-        status = "imported"
+        status = ImportStatus.IMPORTED
     elif outcome.repaired:
-        status = "repaired"
+        status = ImportStatus.REPAIRED
     elif outcome.newly_revoked:
-        status = "revocations-applied"
+        status = ImportStatus.REVOCATIONS_APPLIED
     elif outcome.refs_moved:
-        status = "refs-moved"
+        status = ImportStatus.REFS_MOVED
     else:
-        status = "already-imported"
+        status = ImportStatus.ALREADY_IMPORTED
     return ImportResult(
         status=status,
         revisions=[r.label for r in new],

@@ -27,7 +27,7 @@ from vault._progress import NoProgress, Progress
 from vault._verify.blobs import stream_blobs
 from vault._verify.media import add_notes, with_repair
 from vault._verify.metadata import check_metadata
-from vault.results import VerifyReport
+from vault.results import VerifyReport, VerifyStatus
 
 if TYPE_CHECKING:
     from vault._home import Home
@@ -55,7 +55,7 @@ def _verify(vault: Home, policy: ContentPolicy, progress: Progress, path: Path |
         finally:
             progress.finish()
     return VerifyReport(
-        status="verified",
+        status=VerifyStatus.VERIFIED,
         revisions=[r.label for r in bundle.revisions],
         signers=sorted({v.signer.name for r in bundle.revisions for _k, v in r.verified}),
         revocations=[f"{c.repo_id}@{c.commit}" for c, _v in bundle.revocations],

@@ -162,7 +162,8 @@ def sign(
     keyless = sigstore_signing(sigstore, trust_config, identity_token)
     with settings.open() as v:
         password = read_password(password_file) if key_path else None
-        r = v.sign(ref, key_path, out_dir, password, cert_path, chain_path, keyless)
+        r = v.sign(ref, key_path=key_path, out_dir=out_dir, password=password, cert_path=cert_path,
+                   chain_path=chain_path, sigstore=keyless)  # fmt: skip
     emit(settings, r, f"{r.repo_id}@{r.commit}: signed with {r.signer}")
 
 
@@ -209,7 +210,8 @@ def bundle(
     """Write signed revisions into a bundle for transfer (a delta bundle with --base or --have)."""
     size = parse_size(split_size) if split_size else None
     with settings.open() as v:
-        r = v.bundle(list(refs), out, size, TerminalProgress(settings), base=base, have=have, parity=parity)
+        progress = TerminalProgress(settings)
+        r = v.bundle(list(refs), out, split_size=size, progress=progress, base=base, have=have, parity=parity)
     parts = f" in {len(r.parts)} parts" if size else ""
     parts += f" (+{len(r.parity)} parity)" if r.parity else ""
     text = f"wrote {r.bundle}{parts}: {len(r.revisions)} revision(s), {r.blobs} blobs, {human_bytes(r.bytes)}"
@@ -245,7 +247,8 @@ def revoke(
     keyless = sigstore_signing(sigstore, trust_config, identity_token)
     with settings.open(create=False) as v:
         password = read_password(password_file) if key_path else None
-        r = v.revoke(ref, reason, key_path, password, cert_path, chain_path, keyless)
+        r = v.revoke(ref, reason=reason, key_path=key_path, password=password, cert_path=cert_path,
+                     chain_path=chain_path, sigstore=keyless)  # fmt: skip
     emit(settings, r, f"{r.repo_id}@{r.commit}: revoked ({r.reason}); the next bundle carries it")
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from vault import ContentPolicy
 from vault.cli.options import ALLOW_PICKLE, ALLOW_UNKNOWN, CERTIFICATE, CHAIN, PASSWORD_FILE, pass_settings
 from vault.cli.render import Settings, TerminalProgress, emit, human_bytes
 from vault.errors import NotFoundError
@@ -64,11 +65,11 @@ def trust_add(
     with settings.open() as v:
         e = v.trust_add(
             name,
-            key_path,
-            list(scopes),
-            expires,
-            sigstore,
-            ca_path,
+            scopes=list(scopes),
+            key_path=key_path,
+            ca_path=ca_path,
+            sigstore=sigstore,
+            expires_at=expires,
             each_identity_counts=each_identity_counts,
         )
     until = f" until {e.expires_at}" if e.expires_at else ""
@@ -180,7 +181,8 @@ def trust_remove(settings: Settings, name: str) -> None:
 def verify(settings: Settings, bundle: Path, allow_pickle: bool, allow_unknown: bool) -> None:
     """Check a bundle completely; write nothing."""
     with settings.open(readonly=True) as v:
-        r = v.verify_bundle(bundle, allow_pickle, TerminalProgress(settings), allow_unknown)
+        policy = ContentPolicy(allow_pickle=allow_pickle, allow_unknown=allow_unknown)
+        r = v.verify_bundle(bundle, policy=policy, progress=TerminalProgress(settings))
     emit(
         settings,
         r,
@@ -204,7 +206,10 @@ def import_(
 ) -> None:
     """Verify a bundle, then store and catalog it atomically."""
     with settings.open(create=False) as v:
-        r = v.import_bundle(bundle, allow_pickle, allow_downgrade, TerminalProgress(settings), allow_unknown)
+        policy = ContentPolicy(
+            allow_pickle=allow_pickle, allow_downgrade=allow_downgrade, allow_unknown=allow_unknown
+        )
+        r = v.import_bundle(bundle, policy=policy, progress=TerminalProgress(settings))
     lines = {
         "imported": f"imported {', '.join(r.revisions)} ({r.blobs} blobs, {human_bytes(r.bytes)}"
         + (f"; {r.resumed} of them verified by an interrupted run" if r.resumed else "")
@@ -239,7 +244,7 @@ def ref() -> None:
 def ref_set(settings: Settings, ref_: str, commit: str, allow_downgrade: bool) -> None:
     """Point REF (org/name@ref) at COMMIT, a revision this vault holds."""
     with settings.open(create=False) as v:
-        m = v.set_ref(ref_, commit, allow_downgrade)
+        m = v.set_ref(ref_, commit, allow_downgrade=allow_downgrade)
     was = f" (was {m.old_commit})" if m.old_commit and m.old_commit != m.new_commit else ""
     emit(
         settings,
@@ -279,7 +284,13 @@ def inventory(
     from vault._signing.keys import read_password
 
     with settings.open(create=False) as v:
-        r = v.inventory(out, key_path, read_password(password_file), cert_path, chain_path)
+        r = v.inventory(
+            out,
+            key_path=key_path,
+            password=read_password(password_file),
+            cert_path=cert_path,
+            chain_path=chain_path,
+        )
     emit(
         settings, r, f"wrote {r.receipt}: {r.revisions} revision(s), {r.blobs} blobs, signed with {r.signer}"
     )

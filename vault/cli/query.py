@@ -89,7 +89,7 @@ def provenance(
 
     password = read_password(password_file) if key_path else None
     with settings.open(readonly=True) as v:
-        e = v.export_evidence(ref, out_dir, key_path, password)
+        e = v.export_evidence(ref, out_dir, key_path=key_path, password=password)
     signed = "signed import attestation" if e.import_signed else "import attestation (unsigned: no --key)"
     emit(settings, e, f"wrote {', '.join(e.files)} to {e.out} ({e.repo_id}@{e.commit}; {signed})")
 
@@ -125,7 +125,7 @@ def hf_cache(settings: Settings, rebuild: bool) -> None:
     """Show (or rebuild) the Hugging Face cache view: point HF_HUB_CACHE at it."""
     with settings.open(create=False, readonly=not rebuild) as v:
         count = v.rebuild_hf_cache() if rebuild else None
-        root = v.hf_cache.root
+        root = v.hf_cache_root
     data = {"hf_hub_cache": str(root), "rebuilt_models": count}  # null unless --rebuild
     text = f"rebuilt {count} model(s) in {root}" if rebuild else str(root)
     emit(settings, data, text)
@@ -144,7 +144,9 @@ def hf_cache(settings: Settings, rebuild: bool) -> None:
 def serve(settings: Settings, host: str, port: int, quiet: bool, idle_timeout: float, no_ui: bool) -> None:
     """Serve verified revisions read-only over the Hub API (for HF_ENDPOINT), and the catalog pages at /."""
     with settings.open(readonly=True) as v:
-        server = v.server(host, port, log_requests=not quiet, idle_timeout=idle_timeout, ui=not no_ui)
+        server = v.server(
+            host=host, port=port, log_requests=not quiet, idle_timeout=idle_timeout, ui=not no_ui
+        )
         address, bound_port = server.server_address[:2]
         bound_host = address.decode() if isinstance(address, bytes) else address
         url = f"http://{bound_host}:{bound_port}"
@@ -215,7 +217,7 @@ def scrub(settings: Settings) -> None:
 def gc(settings: Settings, dry_run: bool) -> None:
     """Remove unreferenced blobs and the directories of revoked revisions."""
     with settings.open(create=False) as v:
-        r = v.gc(dry_run)
+        r = v.gc(dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     emit(settings, r, f"{verb} {len(r.blobs)} unreferenced blob(s) ({human_bytes(r.bytes)}) "
                       f"and {len(r.views)} revoked revision director(ies)")  # fmt: skip
