@@ -17,7 +17,7 @@ import atheris
 
 with atheris.instrument_imports(include=["vault"]):
     import vault._bundle.reader
-    import vault._verify.importer  # noqa: F401 - instrumented for the bundle harness
+    import vault._ops.importer  # noqa: F401 - instrumented for the bundle harness
     from vault._checks.content import Content, check_content
     from vault._checks.pickle_file import scan_pickle_file
     from vault._checks.safetensors_grammar import check_safetensors

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Transfer, run, run_json
-from vault._ops import reports
+from vault._reads import reports
 
 VAULT = [sys.executable, "-m", "vault"]
 

@@ -88,3 +88,31 @@ def test_the_graph_is_real() -> None:
     graph = import_graph()
     assert "vault.api" in graph["vault.cli.render"] or "vault.api" in graph["vault"]
     assert cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
+
+
+def package_of(module: str) -> str:
+    """`vault._verify.metadata` -> `vault._verify`; a top-level module is its own node."""
+    parts = module.split(".")
+    return ".".join(parts[:2])
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    packages: dict[str, set[str]] = {}
+    for module, deps in graph.items():
+        here = package_of(module)
+        packages.setdefault(here, set()).update(package_of(d) for d in deps if package_of(d) != here)
+    return packages
+
+
+def test_packages_import_only_downward() -> None:
+    """Beside the module graph: no two packages import each other, directly or round a circle
+    (the container format knows no catalog, verification no operation, the CLI no internals)."""
+    assert cycles(package_graph(import_graph())) == []
+
+
+def test_the_layers_are_where_the_architecture_puts_them() -> None:
+    packages = package_graph(import_graph())
+    assert "vault._ops" not in packages["vault._bundle"] and "vault._catalog" not in packages["vault._bundle"]
+    assert "vault._ops" not in packages["vault._verify"]
+    assert "vault._ops" not in packages["vault._hub"] and "vault._ops" not in packages["vault._ui"]
+    assert "vault._signing" not in packages["vault._statements"]

@@ -8,8 +8,8 @@ import struct
 from pathlib import Path
 
 from tests.conftest import KeyPair, run, run_json, sha256_file
-from vault._store.durable import BulkWriter
-from vault._store.holes import HOLE_MIN, all_zero
+from vault._durable import BulkWriter
+from vault._holes import HOLE_MIN, all_zero
 
 
 def _allocated(path: Path) -> int:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from vault._bundle.part_digests import BlockHasher, PartDigests
-from vault._bundle.writer import _Digesting, _FileSink
+from vault._ops.bundle import _Digesting, _FileSink
 from vault._workers import MAIN_THREAD_SIGNALS, worker_pool
 
 

@@ -18,8 +18,8 @@ from typing import Protocol, TypeVar
 
 import blake3
 
+from vault._durable import BulkWriter
 from vault._progress import CountingReader, Progress
-from vault._store.durable import BulkWriter
 from vault._workers import worker_pool
 
 CHUNK = 1 << 20  # 1 MiB: large enough to release the GIL inside hashlib, small enough for RSS
@@ -33,6 +33,10 @@ class Readable(Protocol):
 
 class Writable(Protocol):
     def write(self, data: bytes | memoryview, /) -> int: ...
+
+
+# The Hub keeps files up to this size in git (its git blob sha1 is their id); larger ones go to LFS.
+GIT_SHA1_MAX_SIZE = 10 * 1024 * 1024
 
 
 @dataclass(frozen=True)

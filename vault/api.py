@@ -91,19 +91,19 @@ class Vault:
     @property
     def hf_cache_root(self) -> Path:
         """The Hugging Face cache view: point `HF_HUB_CACHE` here (with `HF_HUB_OFFLINE=1`)."""
-        from vault._store.views import hf_view
+        from vault._ops.views import hf_view
 
         return hf_view(self._home).root
 
     def publish(self, repo_ids: builtins.list[str]) -> None:
         """Bring the directory and Hugging Face views of these models in line with the catalog."""
-        from vault._store.views import publish
+        from vault._ops.views import publish
 
         publish(self._home, repo_ids)
 
     def rebuild_hf_cache(self) -> int:
         """Recreate the whole Hugging Face cache view from the catalog; returns how many models it holds."""
-        from vault._store.views import rebuild_hf_view
+        from vault._ops.views import rebuild_hf_view
 
         return rebuild_hf_view(self._home)
 
@@ -218,7 +218,7 @@ class Vault:
         file), `IntegrityError` (a file differs from what the Hub published),
         `UnsafeContentError`.
         """
-        from vault._hub.client import pull
+        from vault._ops.pull import pull
 
         return pull(self._home, repo_id, revision, include, exclude, endpoint, token, progress, allow_pickle,
                     allow_unknown)  # fmt: skip
@@ -283,8 +283,8 @@ class Vault:
         Raises `ConflictError` (an unsigned revision), `NotFoundError`,
         `TrustError` (a receipt no receipts key signed), `UsageError`.
         """
-        from vault._bundle.delta import blobs_already_sent
-        from vault._bundle.writer import write_bundle
+        from vault._ops.bundle import write_bundle
+        from vault._ops.delta import blobs_already_sent
 
         specs = [parse_ref(r) for r in refs]
         omit = (
@@ -327,7 +327,7 @@ class Vault:
         Raises a `VerificationError` subclass naming the file, entry or
         signature refused (and the damaged part, when the media is damaged).
         """
-        from vault._verify.verifier import verify_bundle
+        from vault._ops.verifier import verify_bundle
 
         return verify_bundle(self._home, path, policy, progress)
 
@@ -341,7 +341,7 @@ class Vault:
         `HomeNotWritableError`; an interruption keeps only verified blobs, for
         the next run.
         """
-        from vault._verify.importer import import_bundle
+        from vault._ops.importer import import_bundle
 
         return import_bundle(self._home, path, policy, progress)
 
@@ -371,13 +371,13 @@ class Vault:
 
     def list(self) -> builtins.list[RevisionSummary]:
         """Every revision, with its status and refs."""
-        from vault._ops.reports import list_revisions
+        from vault._reads.reports import list_revisions
 
         return self._home.read(list_revisions)
 
     def show(self, ref: str) -> RevisionDetail:
         """One revision: files, signatures, revocations. Raises `NotFoundError`."""
-        from vault._ops.reports import show_revision
+        from vault._reads.reports import show_revision
 
         spec = parse_ref(ref)
         return self._home.read(lambda r: show_revision(r, spec, self._home.store))
@@ -400,7 +400,7 @@ class Vault:
 
     def provenance(self, ref: str) -> ProvenanceReport:
         """Where the revision came from, as its signed provenance says. Raises `NotFoundError`."""
-        from vault._ops.reports import provenance_report
+        from vault._reads.reports import provenance_report
 
         spec = parse_ref(ref)
         return self._home.read(lambda r: provenance_report(r, spec))
@@ -429,7 +429,7 @@ class Vault:
 
     def audit_report(self) -> AuditReport:
         """Every audit event, and whether the hash chain over them is intact."""
-        from vault._ops.reports import audit_report
+        from vault._reads.reports import audit_report
 
         with self._home.session() as s:
             return audit_report(s)

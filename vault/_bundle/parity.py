@@ -196,7 +196,7 @@ class ParityPartWriter:
     """
 
     def __init__(self, path: Path, size: int) -> None:
-        from vault._store.durable import BulkWriter
+        from vault._durable import BulkWriter
 
         self._out = BulkWriter(open(path, "wb"))  # noqa: SIM115 - closed in finish() or abandon()
         self._written = 0

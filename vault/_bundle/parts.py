@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from vault._durable import BulkWriter
 from vault._regular_files import check_regular, is_regular, open_regular
-from vault._store.durable import BulkWriter
 from vault.errors import BundleFormatError, NotFoundError, UsageError
 
 _SIZE = re.compile(r"(\d+)[ \t]*([KMGT]?)(i?B?)?", re.IGNORECASE | re.ASCII)

@@ -73,10 +73,8 @@ def require_writable(home: Path) -> None:
 def _alembic_config() -> Any:
     from alembic.config import Config
 
-    from vault import _migrations
-
     cfg = Config()
-    cfg.set_main_option("script_location", str(Path(_migrations.__file__).parent))
+    cfg.set_main_option("script_location", str(Path(__file__).resolve().parent.parent / "_migrations"))
     return cfg
 
 

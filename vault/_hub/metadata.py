@@ -13,8 +13,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from vault._hashing import GIT_SHA1_MAX_SIZE
+
 # Files at or above this size must be LFS on the Hub, so only smaller blobs need a git sha1.
-GIT_SHA1_MAX_SIZE = 10 * 1024 * 1024
 
 # Suffixes the Hub's default .gitattributes sends to LFS.
 LFS_SUFFIXES = (

@@ -1,8 +1,8 @@
 """The operations behind the commands (private): each takes a `Home` and returns a typed result.
 
-`ingest` (add), `attest` (sign), `revocation` (revoke, and applying revocations),
-`ref_update` (ref set), `maintenance` (scrub, gc), `fsck`, `reports` (list, show,
-provenance), `trust_admin` (trust add/remove/quorum). `pull` is in
-`vault._hub.client`, `bundle` in `vault._bundle.writer`, `verify` and `import`
-in `vault._verify.importer`.
+Every command's orchestration lives here, and the packages below import none of it: `ingest`
+(add), `pull`, `attest` (sign), `bundle` (and `delta`), `verifier` (verify), `importer` (import),
+`revocation`, `ref_update` (ref set), `views` (publish), `damage`, `maintenance` (scrub, gc),
+`fsck`, `trust_admin`, `inventory`, `evidence`, `bom`. What they read for people is in
+`vault._reads`.
 """

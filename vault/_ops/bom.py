@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from vault._hashing import sha256_hex
-from vault._ops.evidence_reads import revision_evidence
+from vault._reads.evidence import revision_evidence
 from vault._statements.refs import Ref
 from vault.errors import VaultError
 from vault.results import MlBom

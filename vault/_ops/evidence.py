@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from vault._bundle.index import signature_file_name
 from vault._hashing import sha256_hex
-from vault._ops.evidence_reads import revision_evidence
+from vault._reads.evidence import revision_evidence
 from vault._statements.manifest import STATEMENT_TYPE, canonical_json
 from vault._statements.refs import Ref
 from vault.results import EvidenceExported

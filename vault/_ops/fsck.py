@@ -19,9 +19,9 @@ from sqlalchemy import select
 
 from vault import _audit as audit
 from vault._catalog.schema import AuditEvent, Blob, Model, Revision
+from vault._ops.views import hf_view
 from vault._store.blobs import RESUME_DIR
 from vault._store.resume import ResumeArea
-from vault._store.views import hf_view
 from vault.results import Finding, FsckCounts, FsckReport
 from vault.status import AVAILABLE, REVOKED
 

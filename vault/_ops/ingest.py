@@ -25,8 +25,9 @@ from vault._catalog.schema import Model
 from vault._catalog.trust_reads import trust_policy
 from vault._checks.content import Content, check_files
 from vault._checks.policy import ContentPolicy, refuse_pickles
-from vault._hashing import FileDigest, hash_all, hash_file
-from vault._hub.metadata import GIT_SHA1_MAX_SIZE, is_lfs
+from vault._hashing import GIT_SHA1_MAX_SIZE, FileDigest, hash_all, hash_file
+from vault._hub.metadata import is_lfs
+from vault._ops.views import publish
 from vault._progress import NoProgress, Progress
 from vault._regular_files import read_given_file
 from vault._signing.dsse import MAX_SIGNATURE_BYTES
@@ -41,7 +42,6 @@ from vault._statements.manifest import (
 from vault._statements.paths import check_names_coexist, check_relpath
 from vault._statements.provenance import FileRecord, build_provenance, new_provenance
 from vault._statements.refs import DEFAULT_REF, check_ref_name, check_repo_id, is_commit
-from vault._store.views import publish
 from vault.errors import ConflictError, IntegrityError, UnsafeContentError, UsageError
 from vault.results import AddStatus, RevisionAdded
 from vault.status import AVAILABLE

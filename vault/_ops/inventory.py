@@ -14,12 +14,12 @@ from vault import _audit as audit
 from vault._catalog.reader import CatalogReader
 from vault._catalog.trust_reads import trust_entries
 from vault._clock import utc_now
+from vault._durable import sync_dir
 from vault._hashing import sha256_hex
 from vault._regular_files import read_given_file
 from vault._signing.dsse import MAX_SIGNATURE_BYTES, parse_bundle
 from vault._signing.trust import TrustPolicy
 from vault._statements.inventory import RECEIPTS_SCOPE, Inventory, build_inventory, parse_inventory
-from vault._store.durable import sync_dir
 from vault.errors import TrustError, UsageError
 from vault.results import InventoryWritten, ReceiptAccepted
 from vault.status import AVAILABLE

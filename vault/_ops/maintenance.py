@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 from vault import _audit as audit
 from vault._catalog.schema import Blob, File, Model, Revision
 from vault._hashing import hash_all
-from vault._store.damage import clear_damage, damaged_blobs, rebuild_views, record_damage
+from vault._ops.damage import clear_damage, damaged_blobs, rebuild_views, record_damage
+from vault._ops.views import publish
 from vault._store.resume import ResumeArea
-from vault._store.views import publish
 from vault.results import DamagedBlob, GcResult, ScrubReport
 from vault.status import DAMAGED, REVOKED
 
@@ -115,7 +115,7 @@ def _damaged_revisions(s: Session) -> list[tuple[str, str]]:
 
 
 def gc(vault: Home, dry_run: bool = False) -> GcResult:
-    from vault._verify.importer import recover
+    from vault._ops.importer import recover
 
     removed_blobs: list[str] = []
     removed_views: list[str] = []

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from vault import _audit as audit
 from vault._catalog import queries
 from vault._catalog.schema import Ref as RefRow
+from vault._ops.views import publish
 from vault._statements.refs import Ref, is_commit
-from vault._store.views import publish
 from vault.errors import ConflictError, NotFoundError, UsageError
 from vault.results import RefMove
 from vault.status import AVAILABLE, unavailable_message

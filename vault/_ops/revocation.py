@@ -21,9 +21,9 @@ from vault._catalog import queries
 from vault._catalog.rows import add_revocation
 from vault._catalog.schema import Model, Revision, Revocation
 from vault._catalog.schema import Ref as RefRow
+from vault._ops.views import publish
 from vault._statements.refs import Ref
 from vault._statements.revocation import RevocationClaim, build_revocation
-from vault._store.views import publish
 from vault.errors import NotFoundError, UsageError
 from vault.results import RevokeResult
 from vault.status import REVOKED

@@ -61,10 +61,6 @@ class TrustEntry:
 
         return root_sha256(self.trusted_root)
 
-    @property
-    def label(self) -> str:
-        return self.name if self.kind == "key" else f"{self.name} ({self.identity} via {self.issuer})"
-
     def public_key(self) -> ec.EllipticCurvePublicKey:
         return load_public_key_bytes(self.public_key_pem, f"trust entry {self.name}")
 

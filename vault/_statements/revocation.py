@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from vault._statements.manifest import STATEMENT_TYPE, canonical_json
 from vault._statements.refs import check_repo_id, is_commit
 from vault.errors import TrustError, UsageError
-
-if TYPE_CHECKING:
-    from vault._signing.trust import TrustPolicy
 
 REVOCATION_PREDICATE_TYPE = "urn:vault:revocation:v1"
 
@@ -62,12 +58,3 @@ def parse_revocation(payload: bytes, origin: str) -> RevocationClaim:
     if not is_commit(claim.commit):
         raise TrustError(f"{origin}: revocation commit {claim.commit!r} is not 40 hex digits")
     return claim
-
-
-def verify_revocation(policy: TrustPolicy, raw: bytes, origin: str) -> tuple[RevocationClaim, Any]:
-    """Verify under a trusted key in scope for the repo the revocation names."""
-    from vault._signing.dsse import parse_bundle
-
-    unverified = parse_revocation(parse_bundle(raw, origin).payload, origin)
-    verified = policy.verify(raw, unverified.repo_id, origin)
-    return parse_revocation(verified.payload, origin), verified

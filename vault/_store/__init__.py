@@ -1,3 +1,3 @@
-"""The store (private): content-addressed read-only blobs, durable writes, and the views published
-from the catalog (the directory tree and the Hugging Face cache), with the damage bookkeeping
-that withdraws a revision from them."""
+"""The store (private): content-addressed read-only blobs and staging (`blobs`), and the blobs an
+interrupted import verified, kept for its next run (`resume`). The views published from the catalog
+are an operation (`vault._ops.views`)."""

@@ -21,8 +21,7 @@ import shutil
 import stat
 from pathlib import Path
 
-from vault._hashing import FileDigest, hash_stream
-from vault._hub.metadata import GIT_SHA1_MAX_SIZE
+from vault._hashing import GIT_SHA1_MAX_SIZE, FileDigest, hash_stream
 from vault._store.blobs import RESUME_DIR as DIR_NAME
 from vault._store.blobs import Store
 

@@ -27,8 +27,8 @@ REVISION_PREFIX = "/ui/revision/"
 
 
 def render(vault: Home, path: str) -> tuple[int, bytes]:
-    from vault._ops.evidence_reads import revision_evidence
-    from vault._ops.reports import audit_report, list_revisions
+    from vault._reads.evidence import revision_evidence
+    from vault._reads.reports import audit_report, list_revisions
 
     try:
         if path == "/":

@@ -1,3 +1,4 @@
-"""Verification (private): first the signed metadata (statements, index and trust policy in, the
-map of expected blobs out: `metadata`), then the blobs as they stream (`importer`), which also
-stages, commits and recovers an import."""
+"""Verification (private): the signed entries read from a bundle (`signed_entries`), one catalog
+snapshot (`snapshot`), the pure judgement of every signed statement against it (`metadata`), the
+blobs as they stream (`blobs`), and the media check that names or rebuilds damaged parts (`media`).
+Importing and verifying as commands are operations (`vault._ops.importer`, `vault._ops.verifier`)."""

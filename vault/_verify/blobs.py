@@ -20,8 +20,7 @@ from vault._bundle.reader import BundleReader, Entry
 from vault._checks.content import Content, check_content, judge_revision
 from vault._checks.formats import Verdict
 from vault._checks.policy import ContentPolicy
-from vault._hashing import DurableFile, FileDigest, hash_all, hash_stream
-from vault._hub.metadata import GIT_SHA1_MAX_SIZE
+from vault._hashing import GIT_SHA1_MAX_SIZE, DurableFile, FileDigest, hash_all, hash_stream
 from vault._progress import CountingReader, Progress
 from vault._store.resume import ResumeArea
 from vault._verify.metadata import CheckedBundle, check_published_git_ids

@@ -22,11 +22,12 @@ from vault._catalog.blob_reads import StoredBlob
 from vault._catalog.reads import RevokedContent
 from vault._checks.policy import ContentPolicy, refuse_pickles
 from vault._hashing import FileDigest, sha256_hex
+from vault._signing.dsse import parse_bundle
 from vault._signing.trust import TrustPolicy, VerifiedSignature
 from vault._statements.manifest import ModelManifest, parse_model_statement
 from vault._statements.paths import check_names_coexist
 from vault._statements.provenance import Provenance, parse_provenance
-from vault._statements.revocation import RevocationClaim, verify_revocation
+from vault._statements.revocation import RevocationClaim, parse_revocation
 from vault._verify.carried_roots import carried_roots
 from vault._verify.signed_entries import SignedEntries, read_signed
 from vault._verify.snapshot import CatalogSnapshot, read_snapshot, with_store
@@ -172,6 +173,15 @@ def upstream_binds(manifest: ModelManifest, hashed: Mapping[str, FileDigest]) ->
     if manifest.hash_type == "blake3":
         return all(hashed[p].blake3 == d for p, d in manifest.resources.items())
     return all(hashed[p].sha256 == d for p, d in manifest.resources.items())
+
+
+def verify_revocation(
+    policy: TrustPolicy, raw: bytes, origin: str
+) -> tuple[RevocationClaim, VerifiedSignature]:
+    """A signed revocation, verified under a trusted key in scope for the repo it names."""
+    unverified = parse_revocation(parse_bundle(raw, origin).payload, origin)
+    verified = policy.verify(raw, unverified.repo_id, origin)
+    return parse_revocation(verified.payload, origin), verified
 
 
 def check_published_git_ids(revisions: list[CheckedRevision], hashed: Mapping[str, FileDigest]) -> None:

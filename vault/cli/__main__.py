@@ -1,5 +1,5 @@
-"""`python -m vault.cli`: the same command as the `vault` console script."""
+"""`python -m vault.cli`: the click command line (the `vault` console script adds a fast path)."""
 
-from vault._entry import main
+from vault.cli import main
 
 main()

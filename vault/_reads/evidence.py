@@ -12,7 +12,7 @@ import json
 
 from vault._catalog import reads
 from vault._catalog.reader import CatalogReader
-from vault._ops.reports import provenance_report, show_revision
+from vault._reads.reports import provenance_report, show_revision
 from vault._statements.refs import Ref
 from vault._store.blobs import Store
 from vault.results import ImportRecord, RevisionEvidence, SignedStatement

@@ -43,13 +43,13 @@ from vault._checks.formats import FileKind, Verdict
 from vault._checks.policy import ContentPolicy
 from vault._hashing import FileDigest, sha256_hex
 from vault._hub.metadata import is_lfs
+from vault._ops.damage import RevisionFiles, clear_damage
 from vault._ops.revocation import apply_revocation, is_revoked
+from vault._ops.views import ViewPlan, apply_views, hf_view, plan_views, publish
 from vault._progress import NoProgress, Progress
 from vault._signing.dsse import parse_bundle
 from vault._signing.trust import VerifiedSignature
-from vault._store.damage import RevisionFiles, clear_damage
 from vault._store.resume import ResumeArea
-from vault._store.views import ViewPlan, apply_views, hf_view, plan_views, publish
 from vault._verify.blobs import absent_blobs, stream_blobs
 from vault._verify.media import add_notes, with_repair
 from vault._verify.metadata import CheckedBundle, CheckedRevision, check_signed, upstream_binds

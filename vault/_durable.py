@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from vault._store.holes import all_zero
+from vault._holes import all_zero
 
 
 def sync_file(fh: BinaryIO) -> None:

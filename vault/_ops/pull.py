@@ -25,14 +25,13 @@ from typing import TYPE_CHECKING, Any
 from vault._catalog import queries
 from vault._checks.content import Content, check_files
 from vault._checks.policy import ContentPolicy, refuse_pickles
-from vault._hashing import FileDigest, hash_all, hash_file
-from vault._hub.metadata import GIT_SHA1_MAX_SIZE
+from vault._durable import sync_path
+from vault._hashing import GIT_SHA1_MAX_SIZE, FileDigest, hash_all, hash_file
 from vault._ops.ingest import NewRevision, commit_revision
+from vault._ops.views import publish
 from vault._statements.paths import check_names_coexist, check_relpath
 from vault._statements.provenance import FileRecord
 from vault._statements.refs import check_ref_name, check_repo_id, is_commit
-from vault._store.durable import sync_path
-from vault._store.views import publish
 from vault._workers import worker_pool
 from vault.errors import (
     AccessDeniedError,

@@ -33,11 +33,11 @@ from vault._bundle.parts import SplitWriter, glob_escape, part_name
 from vault._bundle.tar_entries import TAR_ENCODING, TAR_FORMAT, entry_header, entry_info
 from vault._catalog import queries
 from vault._catalog.schema import SigstoreRoot
+from vault._durable import BulkWriter
 from vault._hashing import CHUNK
 from vault._ops.revocation import all_revocations
 from vault._progress import CountingReader, NoProgress, Progress
 from vault._statements.refs import Ref
-from vault._store.durable import BulkWriter
 from vault._workers import leave_signals_to_main_thread
 from vault.errors import ConflictError, UsageError, VaultError
 from vault.results import BundleResult

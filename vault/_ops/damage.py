@@ -20,7 +20,7 @@ from vault import _audit as audit
 from vault._catalog import reads
 from vault._catalog.reader import EngineReader
 from vault._catalog.schema import Blob, File, Model, Revision
-from vault._store.views import publish
+from vault._ops.views import publish
 from vault.status import AVAILABLE, DAMAGED
 
 if TYPE_CHECKING:
