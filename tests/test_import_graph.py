@@ -116,3 +116,15 @@ def test_the_layers_are_where_the_architecture_puts_them() -> None:
     assert "vault._ops" not in packages["vault._verify"]
     assert "vault._ops" not in packages["vault._hub"] and "vault._ops" not in packages["vault._ui"]
     assert "vault._signing" not in packages["vault._statements"]
+
+
+def test_the_cli_imports_only_the_public_api() -> None:
+    """Like sigstore-python's CLI: nothing a user can do from the command line is unreachable from
+    Python. The one private module it shares is the text renderer the fast path uses too."""
+    graph = import_graph()
+    private = {
+        f"{m} -> {d}"
+        for m, deps in graph.items() if m.startswith("vault.cli")
+        for d in deps if d.startswith("vault._") and d != "vault._report_text"
+    }  # fmt: skip
+    assert private == set()

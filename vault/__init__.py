@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from vault._progress import Progress
     from vault._signing.entries import TrustEntry
     from vault._signing.sigstore_signing import SigstoreSigning
-    from vault.api import Vault, keygen, open_vault
+    from vault.api import Vault, keygen, open_vault, parse_size, read_password
     from vault.results import (
         AddStatus,
         AuditEntry,
@@ -107,25 +107,28 @@ __all__ = [
     "__version__",
     "keygen",
     "open_vault",
+    "parse_size",
+    "read_password",
     "resolve",
 ]
 
 # Imported on first use: `vault path` and `vault.resolve()` pay for none of them.
-_FROM_API = {"Vault", "open_vault", "keygen"}
+_FROM_API = {"Vault", "open_vault", "keygen", "read_password", "parse_size"}
 
 
-def resolve(ref: str, home: Path | str | None = None) -> Path:
+def resolve(ref: str, home: Path | str | None = None, *, keep_connection: bool = True) -> Path:
     """Resolve ``org/name[@rev]`` to the directory of its verified files.
 
-    Raises `NotFoundError` (unknown, revoked or damaged: the message says
-    which) and `CatalogUnavailableError`.
+    A server keeps its read connection for the next call (`keep_connection`); a
+    one-shot caller closes it. Raises `NotFoundError` (unknown, revoked or
+    damaged: the message says which) and `CatalogUnavailableError`.
 
     Defined here, not re-exported, so that `import vault; vault.resolve(...)`
     costs one SQLite query and no heavy imports.
     """
     from vault._resolver import resolve as _resolve
 
-    return _resolve(ref, home)
+    return _resolve(ref, home, keep_connection)
 
 
 def __getattr__(name: str) -> Any:

@@ -435,6 +435,21 @@ class Vault:
             return audit_report(s)
 
 
+def read_password(password_file: Path | None) -> bytes | None:
+    """A signing key's passphrase: the file's first line, else `VAULT_KEY_PASSWORD`, else none.
+    Never a command-line argument. Raises `UsageError` (unreadable, empty, not a regular file)."""
+    from vault._signing.keys import read_password as read
+
+    return read(password_file)
+
+
+def parse_size(text: str) -> int:
+    """A split size: '4G', '700M', '650MiB', '1048576' -> bytes (binary units). Raises `UsageError`."""
+    from vault._bundle.parts import parse_size as parse
+
+    return parse(text)
+
+
 def keygen(prefix: str, password: bytes | None = None) -> tuple[Path, Path]:
     """Write PREFIX.pem (private, 0600, encrypted if `password`) and PREFIX.pub.pem; never overwrites."""
     from vault._signing.keys import write_key_pair

@@ -50,7 +50,7 @@ from vault._progress import NoProgress, Progress
 from vault._signing.dsse import parse_bundle
 from vault._signing.trust import VerifiedSignature
 from vault._store.resume import ResumeArea
-from vault._verify.blobs import absent_blobs, stream_blobs
+from vault._verify.blobs import BlobSource, Staging, absent_blobs, stage_blobs
 from vault._verify.media import add_notes, with_repair
 from vault._verify.metadata import CheckedBundle, CheckedRevision, check_signed, upstream_binds
 from vault._verify.signed_entries import read_signed
@@ -96,8 +96,9 @@ def _import(vault: Home, policy: ContentPolicy, progress: Progress, path: Path |
             with vault.store.staging("import") as staging:
                 progress.start(sum(bundle.expected.values()), "import")
                 try:
-                    digests, verdicts = stream_blobs(
-                        vault, reader, bundle, entries, pending, staging, progress, absent, policy, resume
+                    source = BlobSource(reader, bundle, entries, pending, vault.store)
+                    digests, verdicts = stage_blobs(
+                        source, Staging(staging, absent, resume), progress, policy
                     )
                 except VerificationError:
                     resume.drop_added()  # a refusal leaves the home as it was

@@ -24,7 +24,7 @@ from vault._bundle.parts import PartFiles
 from vault._bundle.reader import BundleReader
 from vault._checks.policy import ContentPolicy
 from vault._progress import NoProgress, Progress
-from vault._verify.blobs import stream_blobs
+from vault._verify.blobs import BlobSource, verify_blobs
 from vault._verify.media import add_notes, with_repair
 from vault._verify.metadata import check_metadata
 from vault.results import VerifyReport, VerifyStatus
@@ -49,8 +49,8 @@ def _verify(vault: Home, policy: ContentPolicy, progress: Progress, path: Path |
         bundle, pending = check_metadata(vault, reader, entries, policy)
         progress.start(sum(bundle.expected.values()), "verify")
         try:
-            digests, _verdicts = stream_blobs(
-                vault, reader, bundle, entries, pending, None, progress, set(), policy
+            digests = verify_blobs(
+                BlobSource(reader, bundle, entries, pending, vault.store), progress, policy
             )
         finally:
             progress.finish()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -22,12 +23,13 @@ from vault._checks.formats import Verdict
 from vault._checks.policy import ContentPolicy
 from vault._hashing import GIT_SHA1_MAX_SIZE, DurableFile, FileDigest, hash_all, hash_stream
 from vault._progress import CountingReader, Progress
+from vault._store.blobs import Store
 from vault._store.resume import ResumeArea
 from vault._verify.metadata import CheckedBundle, check_published_git_ids
 from vault.errors import BundleFormatError, IntegrityError
 
 if TYPE_CHECKING:
-    from vault._home import Home
+    pass
 
 
 def _check_blob(bundle: CheckedBundle, entry: Entry, seen: set[str]) -> str:
@@ -55,29 +57,50 @@ def _check_digest(bundle: CheckedBundle, sha: str, got: FileDigest) -> None:
         raise IntegrityError(f"{name}: blake3 mismatch with the signature")
 
 
-def stream_blobs(
-    vault: Home,
-    reader: BundleReader,
-    bundle: CheckedBundle,
-    entries: Iterator[Entry],
-    pending: Entry | None,
-    staging: Path | None,
-    progress: Progress,
-    absent: set[str],
-    policy: ContentPolicy,
-    resume: ResumeArea | None = None,
+@dataclass(frozen=True)
+class BlobSource:
+    """The blobs of a bundle whose signed part was checked: the rest of its entries, and the store
+    a delta's omitted blobs are judged from."""
+
+    reader: BundleReader
+    bundle: CheckedBundle
+    entries: Iterator[Entry]
+    pending: Entry | None  # the first blob entry, already taken from the stream
+    store: Store
+
+
+@dataclass(frozen=True)
+class Staging:
+    """Where an import writes what the store lacks a good copy of (`absent`: new blobs, and damaged
+    or missing ones it repairs), and the blobs an interrupted import already verified (`resume`)."""
+
+    dir: Path
+    absent: set[str]
+    resume: ResumeArea
+
+
+def verify_blobs(source: BlobSource, progress: Progress, policy: ContentPolicy) -> dict[str, FileDigest]:
+    """Hash and check every blob, and judge its bytes as the bundle holds them; nothing is written."""
+    return _stream(source, None, progress, policy)[0]
+
+
+def stage_blobs(
+    source: BlobSource, staging: Staging, progress: Progress, policy: ContentPolicy
 ) -> tuple[dict[str, FileDigest], dict[str, Verdict]]:
-    """Hash and check every blob; with `staging`, write the `absent` ones there (fsynced) as they stream.
+    """Hash and check every blob, writing the absent ones to staging (fsynced) as they stream.
 
-    `absent` is what the store lacks a good copy of: new blobs, and damaged or
-    missing ones an import repairs. Each blob's content is then judged by its
-    bytes: on import, the very copy that will be stored (a medium that answers
-    a second read differently gains nothing); on verify, the bundle's bytes.
-
-    With `resume`, a blob an interrupted import already verified is re-hashed
-    from its kept copy instead of read from the bundle, and each blob that
-    passes is kept for the next attempt.
+    Each blob's content is then judged by the very copy that will be stored (a
+    medium that answers a second read differently gains nothing). A blob an
+    interrupted import already verified is re-hashed from its kept copy instead
+    of read from the bundle, and each blob that passes is kept for the next attempt.
     """
+    return _stream(source, staging, progress, policy)
+
+
+def _stream(
+    source: BlobSource, staging: Staging | None, progress: Progress, policy: ContentPolicy
+) -> tuple[dict[str, FileDigest], dict[str, Verdict]]:
+    reader, bundle, entries, pending = source.reader, source.bundle, source.entries, source.pending
     seen: set[str] = set()
     stream = entries if pending is None else _prepend(pending, entries)
     # Every header is checked before any blob byte is read (tarfile seeks past the data).
@@ -86,7 +109,7 @@ def stream_blobs(
         raise IntegrityError(f"{bundle.names[sha]}: missing from the bundle (blob {sha[:16]}…)")
 
     def destination(sha: str) -> Path | None:
-        return staging / sha if staging is not None and sha in absent else None
+        return staging.dir / sha if staging is not None and sha in staging.absent else None
 
     def receive(blob: tuple[str, Entry], overlap: bool) -> FileDigest:
         sha, entry = blob
@@ -95,10 +118,10 @@ def stream_blobs(
         return _receive(reader, entry, destination(sha), progress, with_blake3, overlap)
 
     digests: dict[str, FileDigest] = {}
-    if resume is not None and staging is not None:
+    if staging is not None:
         for sha, _entry in blobs:
             dest = destination(sha)
-            kept = resume.take(sha, bundle.expected[sha], dest) if dest is not None else None
+            kept = staging.resume.take(sha, bundle.expected[sha], dest) if dest is not None else None
             if kept is not None:
                 _check_digest(bundle, sha, kept)
                 digests[sha] = kept
@@ -109,8 +132,8 @@ def stream_blobs(
             _check_digest(bundle, sha, got)
             digests[sha] = got
             dest = destination(sha)
-            if resume is not None and dest is not None:
-                resume.keep(dest, sha)
+            if staging is not None and dest is not None:
+                staging.resume.keep(dest, sha)
     held = {sha: FileDigest(b.size, sha, b.blake3, b.git_sha1) for sha, b in bundle.from_store.items()}
     check_published_git_ids(bundle.revisions, {**held, **digests})
     verdicts: dict[str, Verdict] = {}
@@ -119,7 +142,7 @@ def stream_blobs(
         if dest is not None:
             content = Content.of_file(dest)
         elif staging is not None:
-            content = Content.of_file(vault.store.blob_path(sha))
+            content = Content.of_file(source.store.blob_path(sha))
         else:
             content = Content(
                 entry.size,
@@ -129,7 +152,7 @@ def stream_blobs(
         verdicts[sha] = check_content(bundle.names[sha], content)
     for sha in sorted(bundle.from_store):
         # A delta bundle's omitted blob is judged by the stored copy it will be served from.
-        verdicts[sha] = check_content(bundle.names[sha], Content.of_file(vault.store.blob_path(sha)))
+        verdicts[sha] = check_content(bundle.names[sha], Content.of_file(source.store.blob_path(sha)))
     for rev in bundle.revisions:
         files = {p: verdicts[rec.sha256] for p, rec in rev.provenance.files.items()}
         judge_revision(rev.label, files, policy)

@@ -153,7 +153,8 @@ def binding_failure(manifest: ModelManifest, prov: Provenance) -> str | None:
     """Why `manifest` does not sign exactly the files `prov` records (None when it does).
 
     Names must be equal both ways; sha256 digests are compared here, blake3 ones
-    where the bytes are hashed (`stream_blobs`, `_held_copies`), for every file, streamed or not.
+    where the bytes are hashed (`blobs`) or held (`_held_copies`), for every file,
+    streamed or not.
     """
     signed, recorded = set(manifest.resources), set(prov.files)
     if signed != recorded:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vault._bundle.parts import parse_size
+from vault import parse_size
 from vault.cli.options import (
     ALLOW_PICKLE,
     ALLOW_UNKNOWN,
@@ -119,7 +119,7 @@ def pull(
 @pass_settings
 def keygen(settings: Settings, prefix: str, password_file: Path | None) -> None:
     """Write a new ECDSA P-256 key pair (the private key encrypted if a passphrase is given)."""
-    from vault._signing.keys import read_password
+    from vault import read_password
     from vault.api import keygen as write_keys
 
     private, public = write_keys(prefix, read_password(password_file))
@@ -157,7 +157,7 @@ def sign(
     identity_token: str | None,
 ) -> None:
     """Sign a revision (OMS signature + signed provenance): with a key, a PKI certificate, or Sigstore."""
-    from vault._signing.keys import read_password
+    from vault import read_password
 
     keyless = sigstore_signing(sigstore, trust_config, identity_token)
     with settings.open() as v:
@@ -242,7 +242,7 @@ def revoke(
     identity_token: str | None,
 ) -> None:
     """Revoke a revision: it stops resolving here, and in every vault that imports the next bundle."""
-    from vault._signing.keys import read_password
+    from vault import read_password
 
     keyless = sigstore_signing(sigstore, trust_config, identity_token)
     with settings.open(create=False) as v:

@@ -14,7 +14,7 @@ from vault.cli.render import Settings, TerminalProgress, emit, human_bytes
 from vault.errors import NotFoundError
 
 if TYPE_CHECKING:
-    from vault._signing.entries import TrustEntry
+    from vault import TrustEntry
 
 
 @click.group()
@@ -281,7 +281,7 @@ def inventory(
     chain_path: Path | None,
 ) -> None:
     """Sign a receipt of the blobs and revisions this vault holds, for 'vault bundle --have'."""
-    from vault._signing.keys import read_password
+    from vault import read_password
 
     with settings.open(create=False) as v:
         r = v.inventory(

@@ -11,7 +11,7 @@ import click
 from vault.cli.render import Settings
 
 if TYPE_CHECKING:
-    from vault._signing.sigstore_signing import SigstoreSigning
+    from vault import SigstoreSigning
 
 pass_settings = click.make_pass_decorator(Settings)
 
@@ -77,6 +77,6 @@ def sigstore_signing(
         if trust_config is not None:
             raise click.UsageError("--trust-config is for --sigstore")
         return None
-    from vault._signing.sigstore_signing import SigstoreSigning
+    from vault import SigstoreSigning
 
     return SigstoreSigning(trust_config, identity_token)

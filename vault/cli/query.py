@@ -37,7 +37,7 @@ def show(settings: Settings, ref: str) -> None:
 @pass_settings
 def path(settings: Settings, ref: str) -> None:
     """Print the revision's directory (and nothing else)."""
-    from vault._resolver import resolve
+    from vault import resolve
 
     p = resolve(ref, settings.home_path, keep_connection=False)
     emit(settings, {"path": str(p)}, str(p))
@@ -85,7 +85,7 @@ def provenance(
         return
     if out_dir is None:
         raise UsageError("--format in-toto writes files: give --out DIR")
-    from vault._signing.keys import read_password
+    from vault import read_password
 
     password = read_password(password_file) if key_path else None
     with settings.open(readonly=True) as v:
