@@ -140,11 +140,12 @@ def h5(config: dict | None) -> bytes:
     return buf.getvalue()
 
 
-def keras_zip(config: dict) -> bytes:
+def keras_zip(config: dict | str) -> bytes:
+    """A Keras v3 archive; `config` as a dict, or as the raw text of config.json."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("metadata.json", json.dumps({"keras_version": "3.5.0"}))
-        z.writestr("config.json", json.dumps(config))
+        z.writestr("config.json", config if isinstance(config, str) else json.dumps(config))
         z.writestr("model.weights.h5", h5(None))
     return buf.getvalue()
 

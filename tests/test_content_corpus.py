@@ -24,6 +24,7 @@ from tests.test_hostile_corpus import refused
 EVIL = "not on the allow-list"
 DEFAULT_REFUSAL = "refused by default"
 UNKNOWN = bytes(random.Random(7).randrange(256) for _ in range(4096))
+ZEROS_NPZ = cc.npz(a=cc.npy(np.zeros(3)))
 
 # (label, files, message in the default mode, message with --allow-pickle)
 HOSTILE: list[tuple[str, dict[str, bytes], str, str]] = [
@@ -88,6 +89,22 @@ HOSTILE: list[tuple[str, dict[str, bytes], str, str]] = [
      "Lambda"),
     ("unknown binary", {"flax_model.msgpack": UNKNOWN}, "no format vault can check",
      "no format vault can check"),
+    # A pickle followed by anything: pickle.load, joblib.load, np.load(allow_pickle=True) and
+    # torch.load read from byte 0, stop at STOP and ignore the rest (issue 24).
+    ("protocol-0 pickle followed by a line of text", {"notes.txt": cc.evil_pickle(0) + b"\nhello\n"}, EVIL,
+     EVIL),
+    ("protocol-0 pickle followed by a real npz", {"arrs.npz": cc.evil_pickle(0) + ZEROS_NPZ}, EVIL, EVIL),
+    ("protocol-1 pickle followed by a torch zip",
+     {"weights.data": cc.evil_pickle(1) + cc.torch_zip(pickle.dumps({"w": 1}, protocol=2))}, EVIL, EVIL),
+    ("protocol-4 pickle followed by a real npz", {"arrs.npz": cc.evil_pickle(4) + ZEROS_NPZ},
+     "refused pickle", "refused pickle"),
+    ("all-ASCII protocol-0 pickle named like text", {"vocab.txt": cc.evil_pickle(0)}, EVIL, EVIL),
+    # Nesting past Python's stack is a refusal naming the file (exit 1), not an unexpected error (5).
+    ("keras config nested 100000 deep", {"model.keras": cc.keras_zip("[" * 100_000 + "]" * 100_000)},
+     "model.keras: nested too deeply to check", "model.keras: nested too deeply to check"),
+    ("keras config of dicts nested 100000 deep",
+     {"model.keras": cc.keras_zip('{"a":' * 100_000 + "1" + "}" * 100_000)},
+     "nested too deeply to check", "nested too deeply to check"),
 ]  # fmt: skip
 
 # (label, files, admitted without --allow-pickle)
@@ -107,6 +124,8 @@ BENIGN: list[tuple[str, dict[str, bytes], bool]] = [
     ("gguf built by hand", {"m.gguf": cc.gguf_file()}, True),
     ("text files", {"README.md": b"# model\n", "tokenizer.json": b'{"a": 1}',
                     "vocab.txt": "\u00fcn\n".encode(), "merges.txt": b"a b\r\n"}, True),
+    # Opcode letters that a pickle stack would refuse are text (pickletools.dis checks it as pickle.load).
+    ("text made of opcode letters", {"NOTES.md": b"Notes.\nmore\n", "words.txt": b"cat\ndog\nbird\n."}, True),
     ("sentencepiece tokenizer.model", {"tokenizer.model": cc.sentencepiece_model()}, True),
     ("image in the model card", {"assets/card.png": cc.png()}, True),
     ("torch zip checkpoint (real torch.save)", {"pytorch_model.bin": cc.fixture("torch-zip.pt")}, False),
@@ -114,6 +133,8 @@ BENIGN: list[tuple[str, dict[str, bytes], bool]] = [
     ("torch training checkpoint", {"ckpt.pth": cc.fixture("torch-checkpoint.pth")}, False),
     ("numpy 2.x pickle of an array", {"arr.pkl": cc.benign_pickle()}, False),
     ("protocol-0 pickle with no extension", {"state": pickle.dumps({"w": [1.0, 2.0]}, protocol=0)}, False),
+    ("protocol-0 pickle followed by text", {"state": pickle.dumps({"w": [1.0]}, protocol=0) + b"# notes\n"},
+     False),
 ]  # fmt: skip
 
 

@@ -81,24 +81,50 @@ def _safetensors_prefix(fh: BinaryIO, head: bytes) -> bytes:
     return fh.read(8 + min(n, MAX_HEADER_BYTES))
 
 
-def _complete_pickle(fh: BinaryIO, size: int) -> bool:
-    """Would `pickle.load` parse all of it? (Protocol 0 and 1 pickles have no magic number.)
+class _Discard:
+    """`pickletools.dis` narrates every opcode; only whether it finishes matters here."""
 
-    Walked straight from the file, so a large data file costs a seek or two.
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+class _Bounded:
+    """A file read no further than `limit` bytes: an unsigned prefix cannot make the walk unbounded."""
+
+    def __init__(self, fh: BinaryIO, limit: int) -> None:
+        self._fh, self._left, self.consumed = fh, limit, 0
+
+    def read(self, n: int = -1) -> bytes:
+        n = self._left if n < 0 else min(n, self._left)
+        data = self._fh.read(n)
+        self._left -= len(data)
+        self.consumed += len(data)
+        return data
+
+    def readline(self) -> bytes:
+        data = self._fh.readline(self._left)
+        self._left -= len(data)
+        self.consumed += len(data)
+        return data
+
+
+def pickle_prefix_end(fh: BinaryIO, size: int) -> int | None:
+    """Where a pickle that starts at byte 0 ends (just past its STOP), if one does.
+
+    `pickle.load`, `torch.load`, `joblib.load` and `np.load(allow_pickle=True)`
+    read from byte 0 and stop at STOP, ignoring whatever follows (a line of
+    text, a real .npz, a torch zip), so such a file is a pickle whatever else
+    it also is. `pickletools.dis` checks the stack as `pickle.load` would, so
+    text that merely uses opcode letters (`Notes.`) is not taken for one.
+    Protocol 0 and 1 pickles have no magic number: this is how they are found.
     """
-    if size == 0:
-        return False
-    fh.seek(size - 1)
-    if fh.read(1) != b".":
-        return False
     fh.seek(0)
+    bounded = _Bounded(fh, min(size, MAX_PICKLE_BYTES))
     try:
-        last = -1
-        for _op, _arg, pos in pickletools.genops(fh):
-            last = -1 if pos is None else pos  # None only for streams without tell()
-    except Exception:  # pickletools raises many types on non-pickles
-        return False
-    return last == size - 1
+        pickletools.dis(bounded, out=_Discard())  # type: ignore[arg-type]  # read/readline is all it uses
+    except Exception:  # pickletools raises many types on what is not a pickle
+        return None
+    return bounded.consumed
 
 
 def _is_text(fh: BinaryIO) -> bool:
@@ -125,7 +151,19 @@ def _hdf5_at(fh: BinaryIO, size: int) -> bool:
 
 
 def check_content(name: str, content: Content) -> Verdict:
-    """What the file is, by its bytes, once its format's checker has passed (else FormatError)."""
+    """What the file is, by its bytes, once its format's checker has passed (else FormatError).
+
+    Nesting deep enough to exhaust Python's stack, anywhere a checker parses
+    (a Keras config, an HDF5 attribute, a header), is a refusal naming the
+    file: the loader it targets would recurse as deep.
+    """
+    try:
+        return _check_content(name, content)
+    except RecursionError:
+        raise FormatError(f"{name}: nested too deeply to check, refused") from None
+
+
+def _check_content(name: str, content: Content) -> Verdict:
     size = content.size
     lower = name.lower()
     with content.open() as fh:
@@ -169,10 +207,12 @@ def check_content(name: str, content: Content) -> Verdict:
             except ONNXError:
                 if name.lower().endswith(".onnx"):
                     raise
-        if size <= MAX_PICKLE_BYTES and _complete_pickle(fh, size):
+        end = pickle_prefix_end(fh, size)
+        if end is not None:
             fh.seek(0)
-            scan_pickle_stream(name, fh.read())
-            return Verdict(FileKind.PICKLE, pickle=True, detail="protocol 0/1 pickle")
+            scan_pickle_stream(name, fh.read(end))
+            detail = "protocol 0/1 pickle" if end == size else f"pickle in its first {end} bytes"
+            return Verdict(FileKind.PICKLE, pickle=True, detail=detail)
         fh.seek(0)
         if zipfile.is_zipfile(fh):  # a zip appended to anything is still a zip to some loaders
             fh.seek(0)
