@@ -96,8 +96,7 @@ HOSTILE: list[tuple[str, dict[str, bytes], str, str]] = [
     ("protocol-0 pickle followed by a real npz", {"arrs.npz": cc.evil_pickle(0) + ZEROS_NPZ}, EVIL, EVIL),
     ("protocol-1 pickle followed by a torch zip",
      {"weights.data": cc.evil_pickle(1) + cc.torch_zip(pickle.dumps({"w": 1}, protocol=2))}, EVIL, EVIL),
-    ("protocol-4 pickle followed by a real npz", {"arrs.npz": cc.evil_pickle(4) + ZEROS_NPZ},
-     "refused pickle", "refused pickle"),
+    ("protocol-4 pickle followed by a real npz", {"arrs.npz": cc.evil_pickle(4) + ZEROS_NPZ}, EVIL, EVIL),
     ("all-ASCII protocol-0 pickle named like text", {"vocab.txt": cc.evil_pickle(0)}, EVIL, EVIL),
     # Nesting past Python's stack is a refusal naming the file (exit 1), not an unexpected error (5).
     ("keras config nested 100000 deep", {"model.keras": cc.keras_zip("[" * 100_000 + "]" * 100_000)},
@@ -229,3 +228,15 @@ def test_pull_runs_the_same_checks(tmp_path: Path) -> None:
         assert out["status"] == "added"
     finally:
         hub.stop()
+
+
+def test_a_pickle_refusal_names_the_dangerous_global(gap: Path, keypair: KeyPair, tmp_path: Path) -> None:
+    """Not the alphabetically first stranger (abc.ABC) but what would run a command (os.system)."""
+    import abc
+    import os
+
+    payload = pickle.dumps((abc.ABC, cc.Exec(os.system, "echo pwned")), protocol=2)
+    files = {"config.json": b"{}", "state.data": payload}
+    bundle = forge_bundle(tmp_path / "p.vault", keypair.private, files)
+    system = f"{os.system.__module__}.system"  # posix.system on Linux
+    refused(gap, bundle, f"imports {system}, which is not on the allow-list", "--allow-pickle")

@@ -138,13 +138,30 @@ def _scan_one(
         raise bad(f"not a well-formed pickle ({type(exc).__name__}: {exc})") from None
     if end < 0:
         raise bad("empty")
+    off_list = sorted(
+        (ma for ma in imports if ma not in ALLOWED_GLOBALS), key=lambda ma: (not _dangerous(*ma), ma)
+    )
+    if off_list:
+        # The refusal names what would do harm (os.system), not the alphabetically first stranger.
+        module, attr = off_list[0]
+        raise bad(f"imports {module}.{attr}, which is not on the allow-list")
     if not trailing_ok and end + 1 != len(data):
         # Something after STOP is a smuggled second payload (legacy torch files are handled apart).
         raise bad("data after the end of the pickle")
-    for module, attr in sorted(imports):
-        if (module, attr) not in ALLOWED_GLOBALS:
-            raise bad(f"imports {module}.{attr}, which is not on the allow-list")
     return imports, end + 1, first
+
+
+# Modules whose globals run commands, code, or reach files and the network when a pickle calls them.
+_DANGEROUS_MODULES = frozenset({
+    "os", "posix", "nt", "subprocess", "builtins", "__builtin__", "runpy", "importlib", "sys", "socket",
+    "shutil", "ctypes", "pty", "code", "codeop", "marshal", "pickle", "_pickle", "webbrowser", "operator",
+    "functools", "types", "io", "_io", "pathlib", "urllib", "http", "requests", "asyncio", "multiprocessing",
+    "threading", "signal", "tempfile", "commands", "platform", "pdb", "timeit", "cProfile", "profile",
+})  # fmt: skip
+
+
+def _dangerous(module: str, attr: str) -> bool:
+    return module.split(".")[0] in _DANGEROUS_MODULES or attr in ("eval", "exec", "__import__", "getattr")
 
 
 def is_torch_legacy(data: bytes) -> bool:
