@@ -258,7 +258,7 @@ def judge_revision(label: str, files: Mapping[str, Verdict], policy: ContentPoli
         if verdict.kind is FileKind.UNKNOWN and path not in referenced and not policy.allow_unknown:
             raise UnsafeContentError(
                 f"{path}: {verdict.detail}; refused by default so a new format fails closed "
-                "(--allow-unknown-format admits it, audited)"
+                "(vault cannot tell what it does when loaded; the operator guide covers the audited override)"
             )
 
 
