@@ -8,11 +8,13 @@ makes, or hand-built headers.
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
 import pickle
 import struct
+import tarfile
 import tempfile
 import zipfile
 import zlib
@@ -264,3 +266,21 @@ def load_with_reference(name: str, data: bytes) -> None:
             import sentencepiece as spm
 
             assert spm.SentencePieceProcessor(model_file=str(path)).vocab_size() > 0
+
+
+def tar_of(members: dict[str, bytes], symlink: str | None = None) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        if symlink is not None:
+            info = tarfile.TarInfo(symlink)
+            info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            tar.addfile(info)
+    return buf.getvalue()
+
+
+def gzip_of(data: bytes) -> bytes:
+    return gzip.compress(data, mtime=0)

@@ -8,8 +8,11 @@ kinds only with --allow-pickle). Names never waive a check.
 
 from __future__ import annotations
 
+import bz2
+import lzma
 import pickle
 import random
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +101,22 @@ HOSTILE: list[tuple[str, dict[str, bytes], str, str]] = [
      {"weights.data": cc.evil_pickle(1) + cc.torch_zip(pickle.dumps({"w": 1}, protocol=2))}, EVIL, EVIL),
     ("protocol-4 pickle followed by a real npz", {"arrs.npz": cc.evil_pickle(4) + ZEROS_NPZ}, EVIL, EVIL),
     ("all-ASCII protocol-0 pickle named like text", {"vocab.txt": cc.evil_pickle(0)}, EVIL, EVIL),
+    # Compressed and archived pickles are opened and judged, as joblib, torch and NeMo open them.
+    ("zlib-compressed pickle (joblib)", {"weights.z": zlib.compress(cc.evil_pickle())}, EVIL, EVIL),
+    ("gzip-compressed pickle (joblib)", {"state.gz": cc.gzip_of(cc.evil_pickle())}, EVIL, EVIL),
+    ("bz2-compressed pickle (joblib)", {"state.bz2": bz2.compress(cc.evil_pickle())}, EVIL, EVIL),
+    ("xz-compressed pickle (joblib)", {"state.xz": lzma.compress(cc.evil_pickle())}, EVIL, EVIL),
+    ("tar.gz of a pickle", {"release.tar.gz": cc.gzip_of(cc.tar_of({"model.data": cc.evil_pickle(0)}))}, EVIL,
+     EVIL),
+    ("legacy torch tar", {"model.pt.tar": cc.tar_of({"pickle": cc.evil_pickle(2), "storages": b"\0" * 8})},
+     EVIL, EVIL),
+    (".nemo tar with a checkpoint and its Hydra YAML",
+     {"model.nemo": cc.tar_of({"model_config.yaml": b"target: x\n",
+                               "model_weights.ckpt": cc.torch_zip(cc.evil_pickle(2))})}, EVIL, EVIL),
+    ("tar with a symlink member", {"bundle.tar": cc.tar_of({"a.txt": b"a"}, symlink="evil")},
+     "is not a regular file", "is not a regular file"),
+    ("gzip that expands past the bound", {"big.gz": cc.gzip_of(bytes(65 << 20))}, "too large to judge",
+     "too large to judge"),
     # Nesting past Python's stack is a refusal naming the file (exit 1), not an unexpected error (5).
     ("keras config nested 100000 deep", {"model.keras": cc.keras_zip("[" * 100_000 + "]" * 100_000)},
      "model.keras: nested too deeply to check", "model.keras: nested too deeply to check"),
@@ -134,6 +153,10 @@ BENIGN: list[tuple[str, dict[str, bytes], bool]] = [
     ("protocol-0 pickle with no extension", {"state": pickle.dumps({"w": [1.0, 2.0]}, protocol=0)}, False),
     ("protocol-0 pickle followed by text", {"state": pickle.dumps({"w": [1.0]}, protocol=0) + b"# notes\n"},
      False),
+    ("gzip of text", {"notes.txt.gz": cc.gzip_of(b"plain notes\n")}, True),
+    ("tar of safetensors and YAML", {"model.tar": cc.tar_of({"w.safetensors": cc.safetensors_file(),
+                                                              "config.yaml": b"a: 1\n"})}, True),
+    ("zlib-compressed benign pickle (joblib)", {"arr.z": zlib.compress(cc.benign_pickle())}, False),
 ]  # fmt: skip
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from vault._checks.compressed import MAX_DEPTH, Inner, is_tar, judge_compressed, judge_tar
 from vault._checks.formats import FileKind, FormatError, Verdict, check_name_matches
 from vault._checks.gguf_grammar import check_gguf
 from vault._checks.hdf5_probe import SIGNATURE as HDF5_SIGNATURE
@@ -158,12 +159,19 @@ def check_content(name: str, content: Content) -> Verdict:
     file: the loader it targets would recurse as deep.
     """
     try:
-        return _check_content(name, content)
+        return _check_content(name, content, 0)
     except RecursionError:
         raise FormatError(f"{name}: nested too deeply to check, refused") from None
 
 
-def _check_content(name: str, content: Content) -> Verdict:
+def _judge_inner(name: str, inner: Inner, depth: int) -> Verdict:
+    """A member of a compressed file or tar, judged like a file (up to MAX_DEPTH containers deep)."""
+    if depth > MAX_DEPTH:
+        raise FormatError(f"{name}: containers nested more than {MAX_DEPTH} deep, refused")
+    return _check_content(name, Content(inner.size, inner.open), depth)
+
+
+def _check_content(name: str, content: Content, depth: int) -> Verdict:
     size = content.size
     lower = name.lower()
     with content.open() as fh:
@@ -191,6 +199,11 @@ def _check_content(name: str, content: Content) -> Verdict:
             if verdict.kind is FileKind.UNKNOWN and is_pickle_based(name):
                 raise PickleError(f"{name}: zip checkpoint without a data.pkl")
             return verdict
+        compressed = judge_compressed(name, fh, head, depth, _judge_inner)
+        if compressed is not None:
+            return compressed
+        if size > 262 and is_tar(fh):
+            return judge_tar(name, fh, depth, _judge_inner)
         if _looks_like_safetensors(head, size):
             check_safetensors(name, _safetensors_prefix(fh, head), size)
             return Verdict(FileKind.SAFETENSORS)

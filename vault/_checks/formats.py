@@ -29,6 +29,7 @@ class FileKind(enum.Enum):
     SENTENCEPIECE = "sentencepiece"  # tokenizer.model: a protobuf of pieces, data only
     IMAGE = "image"  # PNG, JPEG, GIF, WebP in model cards: no loader runs them
     TEXT = "text"  # JSON, tokenizer files, markdown, plain text
+    COMPRESSED = "compressed"  # gzip, bz2, xz, zlib or tar whose every member was judged and admitted
     UNKNOWN = "unknown"  # binary vault cannot judge: refused unless allowed
 
 

@@ -1,0 +1,135 @@
+"""Compressed and archived files, opened and judged by what they hold.
+
+joblib writes zlib-, gzip-, bz2- and xz-compressed pickles; a `.tar.gz` can
+carry a pickle; a legacy `torch.save` file can be a tar of pickles; NeMo's
+`.nemo` is a tar of a checkpoint and its YAML. The loaders decompress or
+unpack them and unpickle what is inside, so "a binary of no format" is the
+wrong verdict: each is opened here, within bounds, and every member is judged
+as any file would be. What a member is decides what the whole is.
+"""
+
+from __future__ import annotations
+
+import bz2
+import io
+import lzma
+import tarfile
+import zlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol, cast
+
+from vault._checks.formats import FileKind, FormatError, Verdict
+
+# Expanded bytes held in memory to judge them: a compressed pickle past this is refused, not read.
+MAX_EXPANDED = 64 << 20
+MAX_MEMBERS = 10_000
+MAX_DEPTH = 3  # a gzip of a tar of a gzip is as deep as any loader goes
+
+
+class _Decompressor(Protocol):
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Inner:
+    """Bytes found inside a file, to be judged like a file of their own."""
+
+    size: int
+    open: Callable[[], AbstractContextManager[BinaryIO]]
+
+
+Judge = Callable[[str, Inner, int], Verdict]  # name, bytes, depth -> verdict
+
+
+def _codec(head: bytes) -> tuple[str, Callable[[], _Decompressor]] | None:
+    if head[:2] == b"\x1f\x8b":
+        return "gzip", lambda: zlib.decompressobj(wbits=31)
+    if head[:3] == b"BZh" and head[3:4].isdigit():
+        return "bz2", bz2.BZ2Decompressor
+    if head[:6] == b"\xfd7zXZ\x00":
+        return "xz", lzma.LZMADecompressor
+    if len(head) >= 2 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0:
+        return "zlib", zlib.decompressobj
+    return None
+
+
+def _expand(name: str, fh: BinaryIO, make: Callable[[], _Decompressor]) -> bytes | None:
+    """The decompressed bytes (None if they do not decompress); refuses past MAX_EXPANDED."""
+    fh.seek(0)
+    out = bytearray()
+    decompressor = make()
+    try:
+        while chunk := fh.read(1 << 20):
+            out += decompressor.decompress(chunk, MAX_EXPANDED + 1 - len(out))
+            if len(out) > MAX_EXPANDED:
+                raise FormatError(
+                    f"{name}: expands past {MAX_EXPANDED >> 20} MiB: too large to judge, refused"
+                )
+    except (zlib.error, OSError, EOFError, lzma.LZMAError, ValueError):
+        return None
+    return bytes(out)
+
+
+def is_tar(fh: BinaryIO) -> bool:
+    fh.seek(257)
+    return fh.read(5) == b"ustar"
+
+
+def judge_compressed(name: str, fh: BinaryIO, head: bytes, depth: int, judge: Judge) -> Verdict | None:
+    """If the file is compressed, what it holds decides; None when it is not (or does not decompress)."""
+    found = _codec(head)
+    if found is None:
+        return None
+    codec, make = found
+    data = _expand(name, fh, make)
+    if data is None:
+        return None
+    inner = Inner(len(data), lambda: io.BytesIO(data))
+    return _as_whole(name, codec, [(f"{name}!{codec}", judge(f"{name}!{codec}", inner, depth + 1))])
+
+
+def judge_tar(name: str, fh: BinaryIO, depth: int, judge: Judge) -> Verdict:
+    """Every member of a tar judged; links, devices and other special members are refused."""
+    fh.seek(0)
+    try:
+        with tarfile.open(fileobj=fh, mode="r:") as tar:
+            members = []
+            for i, member in enumerate(tar):
+                if i >= MAX_MEMBERS:
+                    raise FormatError(f"{name}: more than {MAX_MEMBERS} tar members")
+                if member.isdir():
+                    continue
+                if not member.isreg():
+                    raise FormatError(f"{name}: tar member {member.name!r} is not a regular file")
+                members.append(member)
+            verdicts = []
+            for member in members:
+                label = f"{name}:{member.name}"
+
+                def opener(m: tarfile.TarInfo = member) -> AbstractContextManager[BinaryIO]:
+                    extracted = tar.extractfile(m)
+                    assert extracted is not None  # a regular member
+                    return cast(BinaryIO, extracted)
+
+                verdicts.append((label, judge(label, Inner(member.size, opener), depth + 1)))
+    except tarfile.TarError as exc:
+        raise FormatError(f"{name}: malformed tar ({exc})") from None
+    return _as_whole(name, "tar", verdicts)
+
+
+def _as_whole(name: str, container: str, members: list[tuple[str, Verdict]]) -> Verdict:
+    """What the container is to a loader that opens it: the worst of what it holds."""
+    for label, verdict in members:
+        if verdict.pickle:
+            return Verdict(FileKind.PICKLE, pickle=True, detail=f"{container} holding a pickle ({label})")
+    for label, verdict in members:
+        if verdict.kind is FileKind.UNKNOWN or verdict.external:
+            return Verdict(
+                FileKind.UNKNOWN, detail=f"{container} holding {label}, a binary of no format vault can check"
+            )
+    return Verdict(
+        FileKind.COMPRESSED,
+        detail=f"{container} of {', '.join(v.kind.value for _l, v in members) or 'nothing'}",
+    )
