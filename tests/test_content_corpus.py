@@ -157,6 +157,10 @@ BENIGN: list[tuple[str, dict[str, bytes], bool]] = [
     ("tar of safetensors and YAML", {"model.tar": cc.tar_of({"w.safetensors": cc.safetensors_file(),
                                                               "config.yaml": b"a: 1\n"})}, True),
     ("zlib-compressed benign pickle (joblib)", {"arr.z": zlib.compress(cc.benign_pickle())}, False),
+    # What torch.load(weights_only=True) admits: bytes through _codecs.encode, sets, bytearrays.
+    ("protocol-2 pickle of bytes, a set and a bytearray",
+     {"state.data": pickle.dumps({"b": b"\x00\xff", "s": {1, 2}, "f": frozenset({3}), "a": bytearray(b"x")},
+                                 protocol=2)}, False),
 ]  # fmt: skip
 
 

@@ -42,6 +42,18 @@ ALLOWED_GLOBALS = frozenset(
         ("numpy._core.multiarray", "scalar"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
+        # What torch.load(weights_only=True) also admits: protocol-2 bytes go through
+        # _codecs.encode(str, "latin1"); sets and bytearrays are their constructors; torch.Size
+        # and torch.device build plain values. None of them reaches files, processes or code.
+        ("_codecs", "encode"),
+        ("builtins", "set"),
+        ("__builtin__", "set"),
+        ("builtins", "frozenset"),
+        ("__builtin__", "frozenset"),
+        ("builtins", "bytearray"),
+        ("__builtin__", "bytearray"),
+        ("torch", "Size"),
+        ("torch", "device"),
     }
 )
 # A legacy (pre-zip) torch.save file: five pickles (this magic number, the protocol
