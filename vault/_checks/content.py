@@ -82,6 +82,9 @@ def _safetensors_prefix(fh: BinaryIO, head: bytes) -> bytes:
     return fh.read(8 + min(n, MAX_HEADER_BYTES))
 
 
+ORT_MEMORY_ADDRESS = "_ORT_MEM_ADDR_"
+
+
 class _Discard:
     """`pickletools.dis` narrates every opcode; only whether it finishes matters here."""
 
@@ -258,6 +261,12 @@ def judge_revision(label: str, files: Mapping[str, Verdict], policy: ContentPoli
                 check_relpath(location, "external data location")
             except UnsafeContentError as exc:
                 raise FormatError(f"{path}: ONNX {exc} (it would read outside the model)") from None
+            if ORT_MEMORY_ADDRESS in location.split("/"):
+                # onnxruntime reads `*/_ORT_MEM_ADDR_/*` as a process memory address, not a file,
+                # even when a file of that very name is shipped beside the model.
+                raise FormatError(
+                    f"{path}: ONNX external data {location!r} names onnxruntime's in-memory address form"
+                )
             target = posixpath.join(posixpath.dirname(path), location)
             if target not in files:
                 raise FormatError(f"{path}: ONNX external data {location!r} is not a file signed in {label}")
