@@ -111,14 +111,14 @@ def put_signature(s: Session, revision_id: int, sig: SignatureRow, *, replaces_o
     if any(bytes(row.raw) == sig.raw for row in rows):
         return
     fingerprint = sig.key_fingerprint if sig.verified else hashlib.sha256(sig.raw).hexdigest()
-    root = put_sigstore_root(s, sig.trusted_root)
     same_signer = [r for r in rows if r.verified and sig.verified and r.key_fingerprint == fingerprint]
-    if same_signer and replaces_own:
+    if same_signer and not replaces_own:
+        return  # one signature per signer and kind: the first verified one stays
+    root = put_sigstore_root(s, sig.trusted_root)
+    if same_signer:
         row = same_signer[0]
         row.raw, row.method, row.trusted_root_sha256 = sig.raw, sig.method, root
         return
-    if same_signer:
-        return  # one signature per signer and kind: the first verified one stays
     s.add(
         Signature(
             revision_id=revision_id, kind=sig.kind, method=sig.method, signer=sig.signer,

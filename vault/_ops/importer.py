@@ -54,7 +54,7 @@ from vault._verify.blobs import BlobSource, Staging, absent_blobs, stage_blobs
 from vault._verify.media import add_notes, with_repair
 from vault._verify.metadata import CheckedBundle, CheckedRevision, check_signed, upstream_binds
 from vault._verify.signed_entries import read_signed
-from vault._verify.snapshot import read_snapshot, with_store
+from vault._verify.snapshot import take_snapshot
 from vault.errors import VaultError, VerificationError
 from vault.results import ImportResult, ImportStatus
 from vault.status import AVAILABLE, REVOKED
@@ -82,7 +82,7 @@ def _import(vault: Home, policy: ContentPolicy, progress: Progress, path: Path |
         entries = reader.entries()
         signed = read_signed(reader, entries)
         # The one catalog read before the commit: everything the checks and the plan need.
-        snapshot = with_store(vault.read(lambda r: read_snapshot(r, signed.index)), vault.store, signed.index)
+        snapshot = take_snapshot(vault, signed.index)
         recover_views(vault, snapshot.available)
         bundle, pending = check_signed(signed, snapshot, policy), signed.pending
         present = snapshot.present

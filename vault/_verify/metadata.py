@@ -30,7 +30,7 @@ from vault._statements.provenance import Provenance, parse_provenance
 from vault._statements.revocation import RevocationClaim, parse_revocation
 from vault._verify.carried_roots import carried_roots
 from vault._verify.signed_entries import SignedEntries, read_signed
-from vault._verify.snapshot import CatalogSnapshot, read_snapshot, with_store
+from vault._verify.snapshot import CatalogSnapshot, take_snapshot
 from vault.errors import (
     BundleFormatError,
     IntegrityError,
@@ -299,10 +299,10 @@ def _held_copies(
     held: dict[str, StoredBlob] = {}
     for sha, size in sorted(omitted.items()):
         blob = snapshot.stored.get(sha)
-        why = None
         if blob is None:
-            why = "this vault never stored it"
-        elif blob.damage is not None:
+            raise _left_out(names[sha], sha, "this vault never stored it")
+        why = None
+        if blob.damage is not None:
             why = f"this vault's copy is damaged ({blob.damage})"
         elif blob.size != size or not snapshot.on_disk.get(sha, False):
             why = "this vault's copy is missing or resized"
@@ -311,12 +311,16 @@ def _held_copies(
             # alone would let a blake3-signed statement name any blob this vault holds.
             why = "its signed blake3 is not the blake3 of the copy held here"
         if why:
-            raise IntegrityError(
-                f"{names[sha]}: left out of this delta bundle (blob {sha[:16]}…), and {why}: "
-                "import the bundle that carried it first, or ask for a full bundle"
-            )
-        held[sha] = blob  # type: ignore[assignment]  # checked above: not None
+            raise _left_out(names[sha], sha, why)
+        held[sha] = blob
     return held
+
+
+def _left_out(name: str, sha: str, why: str) -> IntegrityError:
+    return IntegrityError(
+        f"{name}: left out of this delta bundle (blob {sha[:16]}…), and {why}: "
+        "import the bundle that carried it first, or ask for a full bundle"
+    )
 
 
 def check_metadata(
@@ -324,8 +328,7 @@ def check_metadata(
 ) -> tuple[CheckedBundle, Entry | None]:
     """Read the signed entries and the catalog snapshot (the I/O), then judge them (pure)."""
     signed = read_signed(reader, entries)
-    snapshot = with_store(vault.read(lambda r: read_snapshot(r, signed.index)), vault.store, signed.index)
-    return check_signed(signed, snapshot, content), signed.pending
+    return check_signed(signed, take_snapshot(vault, signed.index), content), signed.pending
 
 
 def check_signed(signed: SignedEntries, snapshot: CatalogSnapshot, content: ContentPolicy) -> CheckedBundle:

@@ -9,7 +9,8 @@ and the bundle's signed bytes, as python-tuf keeps I/O out of its trusted set.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from vault._bundle.index import BundleIndex
 from vault._catalog import reads
@@ -17,7 +18,9 @@ from vault._catalog.blob_reads import StoredBlob, stored_blobs
 from vault._catalog.reader import CatalogReader
 from vault._catalog.trust_reads import trust_policy
 from vault._signing.trust import TrustPolicy
-from vault._store.blobs import Store
+
+if TYPE_CHECKING:
+    from vault._home import Home
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,9 @@ def read_snapshot(reader: CatalogReader, index: BundleIndex) -> CatalogSnapshot:
     )
 
 
-def with_store(snapshot: CatalogSnapshot, store: Store, index: BundleIndex) -> CatalogSnapshot:
-    """The snapshot plus what the store holds of the bundle's blobs (a stat each)."""
+def take_snapshot(home: Home, index: BundleIndex) -> CatalogSnapshot:
+    """The one catalog read (`read_snapshot`), plus a stat of each blob the bundle names."""
+    snapshot = home.read(lambda r: read_snapshot(r, index))
     sizes = {**index.blobs, **index.omitted}
-    on_disk = {sha: store.has_blob_of_size(sha, size) for sha, size in sorted(sizes.items())}
-    return CatalogSnapshot(**{**snapshot.__dict__, "on_disk": on_disk})
+    on_disk = {sha: home.store.has_blob_of_size(sha, size) for sha, size in sorted(sizes.items())}
+    return replace(snapshot, on_disk=on_disk)
