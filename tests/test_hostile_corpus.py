@@ -77,7 +77,7 @@ WEIGHTS: list[tuple[str, dict[str, bytes], bool, str]] = [
      "__metadata__ must map strings"),
     ("extra key in a tensor", {"m.safetensors": st({"w": {**F32x2, "exec": "x"}})}, False, "exactly dtype"),
     ("pickle refused by default", {"pytorch_model.bin": pickle.dumps({"w": [1.0]})}, False,
-     "pickle-based weights are refused by default"),
+     "unpickles when loaded (it can run code) and is refused by default"),
     ("pickle calling os.system", {"evil.pkl": pickle.dumps(Exec(os.system, "id"), protocol=2)}, True,
      "imports posix.system"),
     ("pickle via STACK_GLOBAL", {"evil.pt": pickle.dumps(Exec(eval, "1"), protocol=4)}, True,
@@ -115,7 +115,7 @@ def test_allowed_pickles_pass_the_scan(gap: Path, keypair: KeyPair, tmp_path: Pa
     benign = pickle.dumps(collections.OrderedDict(w=[1.0, 2.0]), protocol=2)
     files = {"model.safetensors": GOOD_WEIGHTS, "a.bin": benign, "b.pt": torch_zip(benign)}
     bundle = forge_bundle(tmp_path / "ok.vault", keypair.private, files)
-    refused(gap, bundle, "a.bin: pickle-based weights are refused")
+    refused(gap, bundle, "a.bin: pickle content unpickles when loaded")
     run("import", bundle, "--allow-pickle", home=gap)
     imported = run_json("provenance", "acme/tiny", home=gap)["files"]
     assert {f["path"] for f in imported} == set(files)

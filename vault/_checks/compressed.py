@@ -18,6 +18,7 @@ import zlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO, Protocol, cast
 
 from vault._checks.formats import FileKind, FormatError, Verdict
@@ -32,12 +33,21 @@ class _Decompressor(Protocol):
     def decompress(self, data: bytes, max_length: int = -1) -> bytes: ...
 
 
+# Where a file's bytes lie, for a checker that reads them in a child process: a file, or a bundle region.
+Source = Path | tuple[int, int, list[Path]]
+
+
 @dataclass(frozen=True)
 class Inner:
-    """Bytes found inside a file, to be judged like a file of their own."""
+    """Bytes found inside a file, to be judged like a file of their own.
+
+    `member` names them as a member of the zip at a Source, when the outer
+    file has one: the HDF5 child can then read them where they lie.
+    """
 
     size: int
     open: Callable[[], AbstractContextManager[BinaryIO]]
+    member: tuple[Source, str] | None = None
 
 
 Judge = Callable[[str, Inner, int], Verdict]  # name, bytes, depth -> verdict
@@ -87,7 +97,7 @@ def judge_compressed(name: str, fh: BinaryIO, head: bytes, depth: int, judge: Ju
     if data is None:
         return None
     inner = Inner(len(data), lambda: io.BytesIO(data))
-    return _as_whole(name, codec, [(f"{name}!{codec}", judge(f"{name}!{codec}", inner, depth + 1))])
+    return worst_of(codec, [(f"{name}!{codec}", judge(f"{name}!{codec}", inner, depth + 1))])
 
 
 def judge_tar(name: str, fh: BinaryIO, depth: int, judge: Judge) -> Verdict:
@@ -116,10 +126,12 @@ def judge_tar(name: str, fh: BinaryIO, depth: int, judge: Judge) -> Verdict:
                 verdicts.append((label, judge(label, Inner(member.size, opener), depth + 1)))
     except tarfile.TarError as exc:
         raise FormatError(f"{name}: malformed tar ({exc})") from None
-    return _as_whole(name, "tar", verdicts)
+    return worst_of("tar", verdicts)
 
 
-def _as_whole(name: str, container: str, members: list[tuple[str, Verdict]]) -> Verdict:
+def worst_of(
+    container: str, members: list[tuple[str, Verdict]], kind: FileKind = FileKind.COMPRESSED
+) -> Verdict:
     """What the container is to a loader that opens it: the worst of what it holds."""
     for label, verdict in members:
         if verdict.pickle:
@@ -129,7 +141,4 @@ def _as_whole(name: str, container: str, members: list[tuple[str, Verdict]]) -> 
             return Verdict(
                 FileKind.UNKNOWN, detail=f"{container} holding {label}, a binary of no format vault can check"
             )
-    return Verdict(
-        FileKind.COMPRESSED,
-        detail=f"{container} of {', '.join(v.kind.value for _l, v in members) or 'nothing'}",
-    )
+    return Verdict(kind, detail=f"{container} of {', '.join(v.kind.value for _l, v in members) or 'nothing'}")

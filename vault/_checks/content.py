@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from vault._checks.compressed import MAX_DEPTH, Inner, is_tar, judge_compressed, judge_tar
+from vault._checks.compressed import MAX_DEPTH, Inner, Source, is_tar, judge_compressed, judge_tar
 from vault._checks.formats import FileKind, FormatError, Verdict, check_name_matches
 from vault._checks.gguf_grammar import check_gguf
 from vault._checks.hdf5_probe import SIGNATURE as HDF5_SIGNATURE
@@ -60,6 +60,12 @@ class Content:
     path: Path | None = None
     # Or a region (offset, size, parts) of a bundle, for checkers that run in a child process.
     region: tuple[int, int, list[Path]] | None = None
+    # Or a member of the zip at a source (a `.keras` archive's weights).
+    member: tuple[Source, str] | None = None
+
+    @property
+    def source(self) -> Source | None:
+        return self.path if self.path is not None else self.region
 
     @classmethod
     def of_file(cls, path: Path) -> Content:
@@ -171,7 +177,7 @@ def _judge_inner(name: str, inner: Inner, depth: int) -> Verdict:
     """A member of a compressed file or tar, judged like a file (up to MAX_DEPTH containers deep)."""
     if depth > MAX_DEPTH:
         raise FormatError(f"{name}: containers nested more than {MAX_DEPTH} deep, refused")
-    return _check_content(name, Content(inner.size, inner.open), depth)
+    return _check_content(name, Content(inner.size, inner.open, member=inner.member), depth)
 
 
 def _check_content(name: str, content: Content, depth: int) -> Verdict:
@@ -198,7 +204,7 @@ def _check_content(name: str, content: Content, depth: int) -> Verdict:
             return Verdict(FileKind.NUMPY, pickle=header.has_object)
         if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
             fh.seek(0)
-            verdict = inspect_zip(name, fh)
+            verdict = inspect_zip(name, fh, depth, _judge_inner, content.source)
             if verdict.kind is FileKind.UNKNOWN and is_pickle_based(name):
                 raise PickleError(f"{name}: zip checkpoint without a data.pkl")
             return verdict
@@ -232,7 +238,7 @@ def _check_content(name: str, content: Content, depth: int) -> Verdict:
         fh.seek(0)
         if zipfile.is_zipfile(fh):  # a zip appended to anything is still a zip to some loaders
             fh.seek(0)
-            return inspect_zip(name, fh)
+            return inspect_zip(name, fh, depth, _judge_inner, content.source)
         if head[:1] == b"\x0a" and is_sentencepiece(fh, size):
             return Verdict(FileKind.SENTENCEPIECE)
         if head.startswith(IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
@@ -244,11 +250,11 @@ def _check_content(name: str, content: Content, depth: int) -> Verdict:
 
 def _hdf5(name: str, content: Content) -> str:
     """The HDF5 child reads the file itself: from its path, or from the bundle's parts (never a copy)."""
-    if content.path is not None:
-        return check_hdf5(name, content.path)
-    if content.region is not None:
-        return check_hdf5(name, content.region)
-    raise FormatError(f"{name}: HDF5 content can only be checked from a file or a bundle")
+    if content.source is not None:
+        return check_hdf5(name, content.source)
+    if content.member is not None:
+        return check_hdf5(name, *content.member)
+    raise FormatError(f"{name}: HDF5 content is checked only in a file, a bundle or a .keras archive")
 
 
 def judge_revision(label: str, files: Mapping[str, Verdict], policy: ContentPolicy) -> None:

@@ -24,7 +24,12 @@ class ContentPolicy:
 
 
 def refuse_pickles(paths: Iterable[str], policy: ContentPolicy, hint: str = "") -> None:
-    """Refuse on names alone, before a byte of content is read."""
+    """Refuse on names alone, where there are no bytes yet: `pull`, before it downloads a byte.
+
+    Wherever the bytes are at hand (add, verify, import) they decide, so a
+    file gets the same reason in both modes; only a pull in the default mode
+    speaks from the name, to spare the download of what it would refuse.
+    """
     if policy.allow_pickle:
         return
     for path in sorted(paths):

@@ -2,18 +2,24 @@
 
 A zip is where loaders hide pickles: `torch.load` unpickles `*/data.pkl`,
 `numpy.load` reads `.npy` members (object arrays unpickle), Keras reads a
-`config.json` that can name code. Every oddity a hostile archive can carry
-(encryption, CRC errors, a local name that differs from the directory's,
-duplicate or unsafe member names, unknown compression) is a typed refusal,
-never a traceback out of `zipfile`.
+`config.json` that can name code and weights that can point outside the
+archive. A Keras archive is judged whole: its config, then every member as a
+file of its own. Every oddity a hostile archive can carry (encryption, CRC
+errors, a local name that differs from the directory's, duplicate or unsafe
+member names, unknown compression, a size deflate cannot produce, a member
+that inflates a thousandfold) is a typed refusal, never a traceback out of
+`zipfile`.
 """
 
 from __future__ import annotations
 
 import json
 import zipfile
-from typing import IO
+import zlib
+from contextlib import AbstractContextManager
+from typing import IO, BinaryIO, cast
 
+from vault._checks.compressed import Inner, Judge, Source, worst_of
 from vault._checks.formats import FileKind, FormatError, Verdict
 from vault._checks.keras_config import check_keras_config
 from vault._checks.numpy_grammar import PREFIX_BYTES, check_npy_size, parse_npy_header
@@ -24,6 +30,12 @@ from vault.errors import UnsafeContentError
 MAX_MEMBERS = 100_000
 MAX_CONFIG_BYTES = 64 << 20
 _METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
+# Deflate cannot expand a byte past 1032 of them; a size beyond that is a lie in the directory.
+DEFLATE_CEILING = 1032
+# A member larger than this that inflates more than BOMB_RATIO-fold is a zip bomb, not weights.
+BOMB_BYTES = 64 << 20
+BOMB_RATIO = 100
+KERAS_CONFIG = "config.json"
 
 
 class ZipError(FormatError):
@@ -43,6 +55,7 @@ def _members(name: str, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
             raise ZipError(f"{where}: compression method {info.compress_type}, expected stored or deflated")
         if info.filename in seen:
             raise ZipError(f"{where}: appears twice")
+        _check_sizes(where, info)
         seen.add(info.filename)
         if not info.filename.endswith("/"):
             try:
@@ -50,6 +63,17 @@ def _members(name: str, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
             except UnsafeContentError as exc:
                 raise ZipError(f"{name}: {exc}") from None
     return infos
+
+
+def _check_sizes(where: str, info: zipfile.ZipInfo) -> None:
+    """What the directory declares must be what the member can hold (checked again as it is read)."""
+    size, packed = info.file_size, info.compress_size
+    if info.compress_type == zipfile.ZIP_STORED and size != packed:
+        raise ZipError(f"{where}: stored member declares {size} bytes in {packed}")
+    if size > packed * DEFLATE_CEILING + 1024:
+        raise ZipError(f"{where}: declares {size} bytes from {packed}, more than deflate can produce")
+    if size > BOMB_BYTES and size > packed * BOMB_RATIO:
+        raise ZipError(f"{where}: inflates {packed} bytes to {size} (a zip bomb), refused")
 
 
 def _read(name: str, zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
@@ -91,8 +115,44 @@ def scan_zip_pickles(name: str, fh: IO[bytes]) -> None:
             scan_pickle_stream(f"{name}:{info.filename}", _read(name, zf, info, MAX_PICKLE_BYTES))
 
 
-def inspect_zip(name: str, fh: IO[bytes]) -> Verdict:
-    """Classify a zip by what its loader would do with it, checking what that loader would read."""
+def _judge_keras(
+    name: str,
+    zf: zipfile.ZipFile,
+    files: list[zipfile.ZipInfo],
+    depth: int,
+    judge: Judge,
+    source: Source | None,
+) -> Verdict:
+    """A `.keras` archive: its config, then every other member judged as a file (the weights included)."""
+    config = _read(name, zf, zf.getinfo(KERAS_CONFIG), MAX_CONFIG_BYTES)
+    try:
+        doc = json.loads(config)
+    except (ValueError, UnicodeDecodeError):
+        raise ZipError(f"{name}: config.json of a Keras archive is not JSON") from None
+    check_keras_config(f"{name}:config.json", doc)
+    verdicts = []
+    for info in files:
+        if info.filename == KERAS_CONFIG:
+            continue
+        label = f"{name}:{info.filename}"
+
+        def opener(i: zipfile.ZipInfo = info) -> AbstractContextManager[BinaryIO]:
+            return cast(BinaryIO, zf.open(i))
+
+        inner = Inner(info.file_size, opener, None if source is None else (source, info.filename))
+        try:
+            verdicts.append((label, judge(label, inner, depth + 1)))
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a CRC or stream error met mid-member
+            raise ZipError(f"{label}: {type(exc).__name__}: {exc}") from None
+    return worst_of("Keras v3 archive", verdicts, FileKind.KERAS)
+
+
+def inspect_zip(name: str, fh: IO[bytes], depth: int, judge: Judge, source: Source | None) -> Verdict:
+    """Classify a zip by what its loader would do with it, checking what that loader would read.
+
+    `judge` judges a member as a file (depth counts containers); `source`
+    says where the zip lies, so a member can be read in place by a child.
+    """
     with _open(name, fh) as zf:
         infos = _members(name, zf)
         files = [i for i in infos if not i.filename.endswith("/")]
@@ -102,14 +162,8 @@ def inspect_zip(name: str, fh: IO[bytes]) -> Verdict:
                 if info.filename.endswith(".pkl"):
                     scan_pickle_stream(f"{name}:{info.filename}", _read(name, zf, info, MAX_PICKLE_BYTES))
             return Verdict(FileKind.TORCH_ZIP, pickle=True, detail="torch.save zip checkpoint")
-        if "config.json" in names and ("model.weights.h5" in names or "metadata.json" in names):
-            config = _read(name, zf, zf.getinfo("config.json"), MAX_CONFIG_BYTES)
-            try:
-                doc = json.loads(config)
-            except (ValueError, UnicodeDecodeError):
-                raise ZipError(f"{name}: config.json of a Keras archive is not JSON") from None
-            check_keras_config(f"{name}:config.json", doc)
-            return Verdict(FileKind.KERAS, detail="Keras v3 archive")
+        if KERAS_CONFIG in names and ("model.weights.h5" in names or "metadata.json" in names):
+            return _judge_keras(name, zf, files, depth, judge, source)
         if files and all(n.endswith(".npy") for n in names):
             has_object = False
             for info in files:

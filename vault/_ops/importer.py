@@ -84,7 +84,7 @@ def _import(vault: Home, policy: ContentPolicy, progress: Progress, path: Path |
         # The one catalog read before the commit: everything the checks and the plan need.
         snapshot = take_snapshot(vault, signed.index)
         recover_views(vault, snapshot.available)
-        bundle, pending = check_signed(signed, snapshot, policy), signed.pending
+        bundle, pending = check_signed(signed, snapshot), signed.pending
         present = snapshot.present
         new = [r for r in bundle.revisions if (r.entry.repo_id, r.entry.commit) not in present]
         old = [r for r in bundle.revisions if (r.entry.repo_id, r.entry.commit) in present]

@@ -24,7 +24,7 @@ from vault._catalog.rows import FileRow, SignatureRow, add_revision, put_signatu
 from vault._catalog.schema import Model
 from vault._catalog.trust_reads import trust_policy
 from vault._checks.content import Content, check_files
-from vault._checks.policy import ContentPolicy, refuse_pickles
+from vault._checks.policy import ContentPolicy
 from vault._hashing import GIT_SHA1_MAX_SIZE, FileDigest, hash_all, hash_file
 from vault._hub.metadata import is_lfs
 from vault._ops.views import publish
@@ -142,7 +142,6 @@ def add_directory(
     if not paths:
         raise UsageError(f"{directory}: no files to add")
     content = ContentPolicy(allow_pickle, allow_unknown=allow_unknown)
-    refuse_pickles(paths, content)
 
     with vault.writer_lock(), vault.store.staging("add") as staging:
         staged = {p: staging / f"{i:06d}" for i, p in enumerate(paths)}

@@ -46,7 +46,7 @@ def verify_bundle(
 def _verify(vault: Home, policy: ContentPolicy, progress: Progress, path: Path | PartFiles) -> VerifyReport:
     with BundleReader(path) as reader:
         entries = reader.entries()
-        bundle, pending = check_metadata(vault, reader, entries, policy)
+        bundle, pending = check_metadata(vault, reader, entries)
         progress.start(sum(bundle.expected.values()), "verify")
         try:
             digests = verify_blobs(

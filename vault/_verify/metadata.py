@@ -20,7 +20,6 @@ from vault._bundle.index import INDEX_NAME, BundleIndex, RevisionEntry
 from vault._bundle.reader import BundleReader, Entry
 from vault._catalog.blob_reads import StoredBlob
 from vault._catalog.reads import RevokedContent
-from vault._checks.policy import ContentPolicy, refuse_pickles
 from vault._hashing import FileDigest, sha256_hex
 from vault._signing.dsse import parse_bundle
 from vault._signing.trust import TrustPolicy, VerifiedSignature
@@ -324,14 +323,14 @@ def _left_out(name: str, sha: str, why: str) -> IntegrityError:
 
 
 def check_metadata(
-    vault: Home, reader: BundleReader, entries: Iterator[Entry], content: ContentPolicy
+    vault: Home, reader: BundleReader, entries: Iterator[Entry]
 ) -> tuple[CheckedBundle, Entry | None]:
     """Read the signed entries and the catalog snapshot (the I/O), then judge them (pure)."""
     signed = read_signed(reader, entries)
-    return check_signed(signed, take_snapshot(vault, signed.index), content), signed.pending
+    return check_signed(signed, take_snapshot(vault, signed.index)), signed.pending
 
 
-def check_signed(signed: SignedEntries, snapshot: CatalogSnapshot, content: ContentPolicy) -> CheckedBundle:
+def check_signed(signed: SignedEntries, snapshot: CatalogSnapshot) -> CheckedBundle:
     """The whole policy over every signed statement, against the snapshot: no I/O.
 
     Raises a `VerificationError` naming the revision, file or entry that fails.
@@ -378,7 +377,6 @@ def check_signed(signed: SignedEntries, snapshot: CatalogSnapshot, content: Cont
             raise IntegrityError(f"{names[sha]}: index says {size} bytes, signed size is {expected[sha]}")
     for sha in sorted(set(expected) - set(index.blobs) - set(index.omitted)):
         raise IntegrityError(f"{names[sha]}: signed file is not in the bundle (blob {sha})")
-    refuse_pickles((p for paths in all_names.values() for p in paths), content)
     from_store = _held_copies(snapshot, index.omitted, names, blake3)
     streamed = {sha: size for sha, size in expected.items() if sha not in from_store}
     return CheckedBundle(

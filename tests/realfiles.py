@@ -1,0 +1,161 @@
+"""Model files made by the real libraries (keras, torch, h5py, joblib), then the edit an attacker makes.
+
+Keras and torch are slow to import, so every builder imports them on first
+use; each returns the bytes of one file. A hostile file is a real file with
+the smallest change that makes its loader run code or read the host, so a
+check that only knows the change's shape, not the format, cannot pass it.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import h5py
+import numpy as np
+
+
+@functools.cache
+def keras() -> ModuleType:
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras as k
+
+    return k
+
+
+def _saved(save: Callable[[Path], None], suffix: str) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"model{suffix}"
+        save(path)
+        return path.read_bytes()
+
+
+@functools.cache
+def keras_archive() -> bytes:
+    """A compiled Sequential model saved by Keras 3: its loss and metric are `builtins` functions."""
+    k = keras()
+    model = k.Sequential([k.Input((4,)), k.layers.Dense(3, activation="relu"), k.layers.Dense(1)])
+    model.compile(loss=k.losses.mean_squared_error, optimizer="adam", metrics=[k.metrics.mean_absolute_error])
+    return _saved(lambda p: model.save(p), ".keras")
+
+
+@functools.cache
+def keras_h5() -> bytes:
+    """The same model in Keras's legacy HDF5 format (`model.save("x.h5")`)."""
+    k = keras()
+    model = k.Sequential([k.Input((4,)), k.layers.Dense(2)])
+    return _saved(lambda p: model.save(p), ".h5")
+
+
+def load_keras(data: bytes, suffix: str) -> None:
+    """The reference reader: Keras loads the file (safe mode, as a serving stack would)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"model{suffix}"
+        path.write_bytes(data)
+        keras().saving.load_model(path, compile=True, safe_mode=True)
+
+
+def rebuild_zip(data: bytes, replace: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> bytes:
+    """The archive with some members replaced or added, as Keras writes them (stored)."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    members = {i.filename: src.read(i) for i in src.infolist()}
+    members.update(replace)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression) as out:
+        for name, body in members.items():
+            out.writestr(name, body)
+    return buf.getvalue()
+
+
+def keras_config(data: bytes) -> dict[str, Any]:
+    config: dict[str, Any] = json.loads(zipfile.ZipFile(io.BytesIO(data)).read("config.json"))
+    return config
+
+
+def keras_with_layer(layer: dict[str, Any]) -> bytes:
+    """The real archive with one more layer in its config, as a hostile publisher would add it."""
+    data = keras_archive()
+    config = keras_config(data)
+    config["config"]["layers"].append(layer)
+    return rebuild_zip(data, {"config.json": json.dumps(config).encode()})
+
+
+def keras_with_loss(loss: object) -> bytes:
+    data = keras_archive()
+    config = keras_config(data)
+    config["compile_config"]["loss"] = loss
+    return rebuild_zip(data, {"config.json": json.dumps(config).encode()})
+
+
+def edit_h5(data: bytes, edit: Callable[[h5py.File], None]) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "w.h5"
+        path.write_bytes(data)
+        with h5py.File(path, "r+") as f:
+            edit(f)
+        return path.read_bytes()
+
+
+def keras_weights() -> bytes:
+    return zipfile.ZipFile(io.BytesIO(keras_archive())).read("model.weights.h5")
+
+
+def keras_with_weights(edit: Callable[[h5py.File], None]) -> bytes:
+    """The real archive whose model.weights.h5 was edited with h5py."""
+    return rebuild_zip(keras_archive(), {"model.weights.h5": edit_h5(keras_weights(), edit)})
+
+
+def external_link(f: h5py.File) -> None:
+    f["layers/dense/vars/2"] = h5py.ExternalLink("/etc/passwd", "/")
+
+
+def external_storage(f: h5py.File) -> None:
+    f.create_dataset("layers/dense/vars/2", shape=(64,), dtype="u1", external=[("/etc/passwd", 0, 64)])
+
+
+def virtual_dataset(f: h5py.File) -> None:
+    layout = h5py.VirtualLayout(shape=(4,), dtype="f4")
+    layout[:] = h5py.VirtualSource("/srv/other.h5", "w", shape=(4,))
+    f.create_virtual_dataset("layers/dense/vars/2", layout)
+
+
+def huge_declared(f: h5py.File) -> None:
+    f.create_dataset("layers/dense/vars/2", shape=(1 << 40,), dtype="f4", chunks=(1 << 16,))
+
+
+def deep_attribute(f: h5py.File) -> None:
+    f.attrs["model_config"] = "[" * 100_000 + "]" * 100_000
+
+
+def zip_bomb_member(data: bytes, name: str, size: int) -> bytes:
+    """The archive plus one deflated member of `size` zero bytes (it packs a thousandfold)."""
+    buf = io.BytesIO(data)
+    with zipfile.ZipFile(buf, "a", zipfile.ZIP_DEFLATED) as z, z.open(name, "w", force_zip64=True) as member:
+        block = bytes(1 << 20)
+        for _ in range(size >> 20):
+            member.write(block)
+    return buf.getvalue()
+
+
+def npy_declaring(shape: tuple[int, ...]) -> bytes:
+    """A .npy header that declares `shape` of float32, followed by 16 bytes."""
+    header = f"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}".encode("latin1")
+    header += b" " * (63 - (10 + len(header)) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + bytes(16)
+
+
+def h5_file(edit: Callable[[h5py.File], None]) -> bytes:
+    """A plain weights file written by h5py, then edited."""
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        f.create_dataset("dense/kernel", data=np.ones((2, 2), np.float32))
+        edit(f)
+    return buf.getvalue()
