@@ -186,18 +186,22 @@ class Vault:
         allow_pickle: bool = False,
         progress: Progress | None = None,
         allow_unknown: bool = False,
+        allow_code: Sequence[str] = (),
     ) -> RevisionAdded:
         """Take in a local folder (pinned to `revision` if it is a commit; `ref` moves to it).
 
         `signature`: a publisher's OMS signature the folder must match exactly.
+        `allow_code`: the paths of files that run code when loaded which the
+        operator admits (any other such file is refused).
         Returns what was added (or that it was already here). Raises
         `UnsafeContentError` (content refused), `TrustError`/`IntegrityError`
         (the signature), `UsageError`.
         """
+        from vault._checks.policy import ContentPolicy
         from vault._ops.ingest import add_directory
 
-        return add_directory(self._home, directory, repo_id, revision, ref, signature, allow_pickle, progress,
-                             allow_unknown)  # fmt: skip
+        policy = ContentPolicy(allow_pickle, allow_unknown=allow_unknown, allow_code=frozenset(allow_code))
+        return add_directory(self._home, directory, repo_id, revision, ref, signature, policy, progress)
 
     def pull(
         self,
@@ -211,17 +215,21 @@ class Vault:
         progress: bool = False,
         allow_pickle: bool = False,
         allow_unknown: bool = False,
+        allow_code: Sequence[str] = (),
     ) -> RevisionAdded:
         """Pull from the Hub or a mirror, pinned to the commit `revision` resolves to, checked per file.
+
+        `allow_code` as for `add`.
 
         Raises `NetworkError`, `NotFoundError` (no such repo, revision or
         file), `IntegrityError` (a file differs from what the Hub published),
         `UnsafeContentError`.
         """
+        from vault._checks.policy import ContentPolicy
         from vault._ops.pull import pull
 
-        return pull(self._home, repo_id, revision, include, exclude, endpoint, token, progress, allow_pickle,
-                    allow_unknown)  # fmt: skip
+        policy = ContentPolicy(allow_pickle, allow_unknown=allow_unknown, allow_code=frozenset(allow_code))
+        return pull(self._home, repo_id, revision, include, exclude, endpoint, token, progress, policy)
 
     def sign(
         self,

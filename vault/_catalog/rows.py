@@ -39,6 +39,7 @@ class FileRow:
     blake3: str
     git_sha1: str | None
     lfs: bool | None
+    runs_code: str = ""  # why loading it runs code, computed from its checked bytes and name
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,12 @@ def add_revision(
         if s.get(Blob, f.sha256) is None:
             s.add(Blob(sha256=f.sha256, size=f.size, blake3=f.blake3, git_sha1=f.git_sha1))
             s.flush()
-        s.add(File(revision_id=row.id, path=f.path, sha256=f.sha256, size=f.size, lfs=f.lfs))
+        s.add(
+            File(
+                revision_id=row.id, path=f.path, sha256=f.sha256, size=f.size, lfs=f.lfs,
+                runs_code=f.runs_code or None,
+            )
+        )  # fmt: skip
     s.flush()
     return row
 

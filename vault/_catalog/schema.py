@@ -77,6 +77,8 @@ class File(Base):
     sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"), index=True)
     size: Mapped[int] = mapped_column(BigInteger)  # weights files pass 2 GiB
     lfs: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # Why loading this file runs code (admitted only because the operator named it); NULL: it does not.
+    runs_code: Mapped[str | None] = mapped_column(Text, nullable=True)
     revision: Mapped[Revision] = relationship(back_populates="files")
     blob: Mapped[Blob] = relationship()
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol, cast
 
 from vault._checks.formats import FileKind, FormatError, Verdict
+from vault._checks.loader_code import check_named_template, runs_code
 
 # Expanded bytes held in memory to judge them: a compressed pickle past this is refused, not read.
 MAX_EXPANDED = 64 << 20
@@ -132,13 +133,24 @@ def judge_tar(name: str, fh: BinaryIO, depth: int, judge: Judge) -> Verdict:
 def worst_of(
     container: str, members: list[tuple[str, Verdict]], kind: FileKind = FileKind.COMPRESSED
 ) -> Verdict:
-    """What the container is to a loader that opens it: the worst of what it holds."""
+    """What the container is to a loader that opens it: the worst of what it holds.
+
+    Code a member runs (by its bytes or its name) is code the container runs.
+    """
+    runs = []
+    for label, verdict in members:
+        check_named_template(label, verdict)
+        reason = runs_code(label, verdict)
+        if reason:
+            runs.append(f"{label}: {reason}")
+    code = "; ".join(runs)
     for label, verdict in members:
         if verdict.pickle:
-            return Verdict(FileKind.PICKLE, pickle=True, detail=f"{container} holding a pickle ({label})")
+            detail = f"{container} holding a pickle ({label})"
+            return Verdict(FileKind.PICKLE, pickle=True, detail=detail, runs_code=code)
     for label, verdict in members:
         if verdict.kind is FileKind.UNKNOWN or verdict.external:
-            return Verdict(
-                FileKind.UNKNOWN, detail=f"{container} holding {label}, a binary of no format vault can check"
-            )
-    return Verdict(kind, detail=f"{container} of {', '.join(v.kind.value for _l, v in members) or 'nothing'}")
+            detail = f"{container} holding {label}, a binary of no format vault can check"
+            return Verdict(FileKind.UNKNOWN, detail=detail, runs_code=code)
+    kinds = ", ".join(v.kind.value for _l, v in members) or "nothing"
+    return Verdict(kind, detail=f"{container} of {kinds}", runs_code=code)

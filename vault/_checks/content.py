@@ -27,6 +27,7 @@ from vault._checks.formats import FileKind, FormatError, Verdict, check_name_mat
 from vault._checks.gguf_grammar import check_gguf
 from vault._checks.hdf5_probe import SIGNATURE as HDF5_SIGNATURE
 from vault._checks.hdf5_probe import check_hdf5, superblock_offsets
+from vault._checks.loader_code import check_named_template, judge_text, runs_code
 from vault._checks.numpy_grammar import MAGIC as NPY_MAGIC
 from vault._checks.numpy_grammar import PREFIX_BYTES as NPY_PREFIX
 from vault._checks.numpy_grammar import check_npy_size, parse_npy_header
@@ -244,7 +245,7 @@ def _check_content(name: str, content: Content, depth: int) -> Verdict:
         if head.startswith(IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
             return Verdict(FileKind.IMAGE)
         if _is_text(fh):
-            return Verdict(FileKind.TEXT)
+            return judge_text(name, fh, size)
     return Verdict(FileKind.UNKNOWN, detail="binary of no format vault can check")
 
 
@@ -257,11 +258,17 @@ def _hdf5(name: str, content: Content) -> str:
     raise FormatError(f"{name}: HDF5 content is checked only in a file, a bundle or a .keras archive")
 
 
-def judge_revision(label: str, files: Mapping[str, Verdict], policy: ContentPolicy) -> None:
-    """The rules that need the whole revision (or the operator) beyond each file's own check."""
+def judge_revision(label: str, files: Mapping[str, Verdict], policy: ContentPolicy) -> dict[str, str]:
+    """The rules that need the whole revision (or the operator) beyond each file's own check.
+
+    Returns the files that run code when loaded (path -> why), each one the
+    operator named with --allow-code; any other is refused.
+    """
     referenced: set[str] = set()
+    code: dict[str, str] = {}
     for path, verdict in sorted(files.items()):
         check_name_matches(path, verdict)
+        check_named_template(path, verdict)
         for location in verdict.external:
             try:
                 check_relpath(location, "external data location")
@@ -277,6 +284,11 @@ def judge_revision(label: str, files: Mapping[str, Verdict], policy: ContentPoli
             if target not in files:
                 raise FormatError(f"{path}: ONNX external data {location!r} is not a file signed in {label}")
             referenced.add(target)
+        for ref in verdict.code_refs:
+            _check_code_ref(label, path, ref, files)
+        reason = runs_code(path, verdict)
+        if reason:
+            code[path] = reason
     for path, verdict in sorted(files.items()):
         if verdict.pickle and not policy.allow_pickle:
             raise UnsafeContentError(
@@ -288,6 +300,29 @@ def judge_revision(label: str, files: Mapping[str, Verdict], policy: ContentPoli
                 f"{path}: {verdict.detail}; refused by default so a new format fails closed "
                 "(vault cannot tell what it does when loaded; the operator guide covers the audited override)"
             )
+    for path, reason in sorted(code.items()):
+        if path not in policy.allow_code:
+            raise UnsafeContentError(
+                f"{path}: runs code when loaded ({reason}); refused by default "
+                "(the operator guide covers the audited override, which names each file)"
+            )
+    return code
+
+
+def _check_code_ref(label: str, path: str, ref: str, files: Mapping[str, Verdict]) -> None:
+    """An auto_map entry must name a module signed beside it: never another repository's code."""
+    if "--" in ref:
+        raise FormatError(
+            f"{path}: auto_map names code in another repository ({ref}), which the loader would fetch "
+            f"and {label} does not sign; refused"
+        )
+    module = ref.rsplit(".", 1)[0]
+    target = posixpath.join(posixpath.dirname(path), f"{module}.py")
+    if target not in files:
+        raise FormatError(
+            f"{path}: auto_map names {target}, which is not a file signed in {label} "
+            "(the loader would fetch it)"
+        )
 
 
 def check_files(label: str, files: Mapping[str, Content], policy: ContentPolicy) -> dict[str, Verdict]:

@@ -45,13 +45,20 @@ class Verdict:
     object-dtype NumPy array): admitted only with --allow-pickle, and only
     after the allow-list scan, which has already passed if this exists.
     `external` lists the ONNX external-data locations it reads, relative to
-    its own directory; the revision must sign each of them.
+    its own directory; the revision must sign each of them. `runs_code` says
+    why a loader runs code from it (an auto_map, a Hydra `_target_`), and
+    `code_refs` are the `module.Class` references it names; `template`, for
+    text, says why it must not be rendered as a Jinja template (it matters
+    where a loader reads the file as one, by its name).
     """
 
     kind: FileKind
     pickle: bool = False
     external: tuple[str, ...] = ()
     detail: str = ""
+    runs_code: str = ""
+    code_refs: tuple[str, ...] = ()
+    template: str | None = None
 
 
 # Names that announce a format: the bytes must then be that format.

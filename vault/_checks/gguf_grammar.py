@@ -15,6 +15,13 @@ number in its header is consistent with the file it sits in:
   and in order, and each tensor's bytes inside the data section without
   overlap.
 
+A well-formed header is not enough: llama.cpp and its bindings trust what
+the metadata says. So the values that index or size something are checked
+against what they index (vault/_checks/gguf_metadata.py): chat templates,
+which are Jinja programs; token ids against the vocabulary; the declared
+types of token scores and types; and hyperparameters such as `block_count`
+against the tensors present.
+
 The `gguf` package is the reference reader the tests compare against.
 """
 
@@ -24,6 +31,7 @@ import struct
 from typing import BinaryIO
 
 from vault._checks.formats import FormatError
+from vault._checks.gguf_metadata import Value, check_metadata
 
 MAGIC = b"GGUF"
 VERSIONS = (2, 3)
@@ -101,13 +109,12 @@ class _Cursor:
             raise self.fail(f"{what} in UTF-8", "invalid UTF-8") from None
 
 
-def _skip_value(cur: _Cursor, vtype: int, what: str, depth: int = 0) -> int | None:
-    """Read past one value; returns it when it is an unsigned/signed integer (for general.alignment)."""
+def _skip_value(cur: _Cursor, vtype: int, what: str, depth: int = 0) -> object:
+    """Read past one value; returns a string or integer, or an array's (element type, count)."""
     if vtype not in VALUE_SIZES:
         raise cur.fail(f"a value type 0-12 for {what}", str(vtype))
     if vtype == TYPE_STRING:
-        cur.string(what)
-        return None
+        return cur.string(what)
     if vtype == TYPE_ARRAY:
         if depth >= MAX_ARRAY_DEPTH:
             raise cur.fail(f"arrays nested at most {MAX_ARRAY_DEPTH} deep in {what}", "deeper nesting")
@@ -124,13 +131,19 @@ def _skip_value(cur: _Cursor, vtype: int, what: str, depth: int = 0) -> int | No
         else:
             for _ in range(count):
                 _skip_value(cur, etype, what, depth + 1)
-        return None
+        return (etype, count)
     raw = cur.take(VALUE_SIZES[vtype] or 0, what)
     fmt = _UINT_FORMATS.get(vtype)
     return int(struct.unpack(fmt, raw)[0]) if fmt else None
 
 
 def check_gguf(name: str, fh: BinaryIO, size: int) -> None:
+    """The header's grammar, then what its metadata says against what it describes."""
+    metadata, tensors = _check_header(name, fh, size)
+    check_metadata(name, metadata, tensors)
+
+
+def _check_header(name: str, fh: BinaryIO, size: int) -> tuple[dict[str, Value], dict[str, list[int]]]:
     cur = _Cursor(fh, size, name)
     magic = cur.take(4, "magic")
     if magic != MAGIC:
@@ -147,30 +160,30 @@ def check_gguf(name: str, fh: BinaryIO, size: int) -> None:
         raise cur.fail(f"at most {cur.left // 32} tensors", str(n_tensors))
 
     alignment = DEFAULT_ALIGNMENT
-    keys: set[str] = set()
+    metadata: dict[str, Value] = {}
     for _ in range(n_kv):
         key = cur.string("metadata key")
-        if key in keys:
+        if key in metadata:
             raise cur.fail("unique metadata keys", f"{key!r} twice")
-        keys.add(key)
         vtype = cur.u32(f"value type of {key!r}")
         value = _skip_value(cur, vtype, repr(key))
+        metadata[key] = Value(vtype, value)
         if key == "general.alignment":
-            if vtype != 4 or value is None or value == 0 or value & (value - 1):
+            if vtype != 4 or not isinstance(value, int) or value == 0 or value & (value - 1):
                 raise cur.fail("general.alignment as a power-of-two uint32", f"type {vtype} value {value}")
             alignment = value
 
     tensors: list[tuple[int, int, str]] = []
-    names: set[str] = set()
+    shapes: dict[str, list[int]] = {}
     for _ in range(n_tensors):
         tname = cur.string("tensor name")
-        if len(tname.encode()) > MAX_NAME_BYTES or tname in names:
+        if len(tname.encode()) > MAX_NAME_BYTES or tname in shapes:
             raise cur.fail("a unique tensor name of at most 63 bytes", repr(tname[:80]))
-        names.add(tname)
         n_dims = cur.u32(f"dimension count of {tname!r}")
         if not 1 <= n_dims <= MAX_DIMS:
             raise cur.fail(f"1 to {MAX_DIMS} dimensions for {tname!r}", str(n_dims))
         dims = [cur.u64(f"dimension of {tname!r}") for _ in range(n_dims)]
+        shapes[tname] = dims
         ttype = cur.u32(f"type of {tname!r}")
         if ttype not in GGML_TYPES:
             raise cur.fail(f"a known ggml type for {tname!r}", str(ttype))
@@ -199,3 +212,4 @@ def check_gguf(name: str, fh: BinaryIO, size: int) -> None:
                 f"of the data section, which has {data_size}"
             )
         end = offset + nbytes
+    return metadata, shapes

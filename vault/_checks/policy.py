@@ -16,11 +16,14 @@ class ContentPolicy:
     allow_pickle: admit pickle-based weights that pass the allow-list scan.
     allow_downgrade: let an import move a ref to a revision fetched earlier than the one it holds.
     allow_unknown: admit binary files of no format vault can check (a new format fails closed).
+    allow_code: the files, by path in their revision, whose code the operator admits (an
+        auto_map's module, a handler.py, a Hydra YAML); every other file that runs code is refused.
     """
 
     allow_pickle: bool = False
     allow_downgrade: bool = False
     allow_unknown: bool = False
+    allow_code: frozenset[str] = frozenset()
 
 
 def refuse_pickles(paths: Iterable[str], policy: ContentPolicy, hint: str = "") -> None:

@@ -40,6 +40,7 @@ from vault._catalog.rows import (
 from vault._catalog.schema import Blob, Revision
 from vault._catalog.schema import Ref as RefRow
 from vault._checks.formats import FileKind, Verdict
+from vault._checks.loader_code import runs_code
 from vault._checks.policy import ContentPolicy
 from vault._hashing import FileDigest, sha256_hex
 from vault._hub.metadata import is_lfs
@@ -172,7 +173,7 @@ def _commit_catalog(
         # Written blobs the catalog already knew: their stored copy was missing or damaged.
         outcome.repaired = sorted(sha for sha in written if s.get(Blob, sha) is not None)
         for rev in sorted(new, key=lambda r: r.provenance.fetched_at):
-            row = _add_revision(s, bundle, rev, digests)
+            row = _add_revision(s, bundle, rev, digests, verdicts)
             _move_refs(s, row, rev, policy, outcome)
         if policy.allow_downgrade:
             # A deliberate rollback after the fact: re-importing an older bundle moves its refs back.
@@ -199,8 +200,10 @@ def _commit_catalog(
                 signers=sorted({v.signer.name for r in new for _k, v in r.verified}),
                 allow_pickle=policy.allow_pickle,
                 allow_unknown_format=policy.allow_unknown,
-                pickle_files=_files_where(new, verdicts, lambda v: v.pickle),
-                unknown_format_files=_files_where(new, verdicts, lambda v: v.kind is FileKind.UNKNOWN),
+                allow_code=sorted(policy.allow_code),
+                pickle_files=_files_where(new, verdicts, lambda p, v: v.pickle),
+                unknown_format_files=_files_where(new, verdicts, lambda p, v: v.kind is FileKind.UNKNOWN),
+                code_files=_files_where(new, verdicts, lambda p, v: bool(runs_code(p, v))),
             )
         touched = {r.entry.repo_id for r in new} | {repo for repo, _c in outcome.newly_revoked}
         touched |= {ref.split("@")[0] for ref in outcome.refs_moved}
@@ -212,7 +215,11 @@ def _commit_catalog(
 
 
 def _add_revision(
-    s: Session, bundle: CheckedBundle, rev: CheckedRevision, digests: dict[str, FileDigest]
+    s: Session,
+    bundle: CheckedBundle,
+    rev: CheckedRevision,
+    digests: dict[str, FileDigest],
+    verdicts: dict[str, Verdict],
 ) -> Revision:
     prov = rev.provenance
     model = queries.get_or_create_model(s, prov.repo_id)
@@ -221,7 +228,8 @@ def _add_revision(
     known.update(digests)
     files = [
         FileRow(p, rec.sha256, rec.size, stored_blake3(known[rec.sha256].blake3, p),
-                known[rec.sha256].git_sha1, is_lfs(p, rec.size, rec.published))
+                known[rec.sha256].git_sha1, is_lfs(p, rec.size, rec.published),
+                runs_code(p, verdicts[rec.sha256]))
         for p, rec in prov.files.items()
     ]  # fmt: skip
     row = add_revision(
@@ -277,12 +285,12 @@ def _move_refs(
 
 
 def _files_where(
-    revisions: list[CheckedRevision], verdicts: dict[str, Verdict], test: Callable[[Verdict], bool]
+    revisions: list[CheckedRevision], verdicts: dict[str, Verdict], test: Callable[[str, Verdict], bool]
 ) -> list[str]:
     """The revision files (repo@commit:path) whose content passed only under an override, for the audit."""
     return sorted(
         f"{r.label}:{p}" for r in revisions for p, rec in r.provenance.files.items()
-        if rec.sha256 in verdicts and test(verdicts[rec.sha256])
+        if rec.sha256 in verdicts and test(p, verdicts[rec.sha256])
     )  # fmt: skip
 
 

@@ -24,6 +24,8 @@ from vault._catalog.rows import FileRow, SignatureRow, add_revision, put_signatu
 from vault._catalog.schema import Model
 from vault._catalog.trust_reads import trust_policy
 from vault._checks.content import Content, check_files
+from vault._checks.formats import Verdict
+from vault._checks.loader_code import runs_code
 from vault._checks.policy import ContentPolicy
 from vault._hashing import GIT_SHA1_MAX_SIZE, FileDigest, hash_all, hash_file
 from vault._hub.metadata import is_lfs
@@ -115,9 +117,8 @@ def add_directory(
     revision: str | None = None,
     ref: str = DEFAULT_REF,
     signature: Path | None = None,
-    allow_pickle: bool = False,
+    content: ContentPolicy = ContentPolicy(),  # noqa: B008  # frozen: a shared default cannot change
     progress: Progress | None = None,
-    allow_unknown: bool = False,
 ) -> RevisionAdded:
     check_repo_id(repo_id)
     check_ref_name(ref)
@@ -141,7 +142,6 @@ def add_directory(
         paths = [p for p in paths if not _ignored(p, manifest.ignore_paths)]
     if not paths:
         raise UsageError(f"{directory}: no files to add")
-    content = ContentPolicy(allow_pickle, allow_unknown=allow_unknown)
 
     with vault.writer_lock(), vault.store.staging("add") as staging:
         staged = {p: staging / f"{i:06d}" for i, p in enumerate(paths)}
@@ -159,7 +159,7 @@ def add_directory(
             progress.finish()
         if manifest is not None:
             _check_against_signature(manifest, digests, str(signature))
-        check_files(repo_id, {p: Content.of_file(staged[p]) for p in paths}, content)
+        verdicts = check_files(repo_id, {p: Content.of_file(staged[p]) for p in paths}, content)
         commit = revision if revision is not None and is_commit(revision) else derive_commit(digests)
         source: dict[str, Any] = {"type": "local-directory", "uri": directory.as_uri()}
         if upstream is not None:
@@ -179,9 +179,9 @@ def add_directory(
                 records,
                 digests,
                 staged,
+                verdicts,
+                content,
                 upstream,
-                allow_pickle,
-                allow_unknown,
             ),
         )
 
@@ -198,9 +198,9 @@ class NewRevision:
     records: list[FileRecord]
     digests: dict[str, FileDigest]
     staged: dict[str, Path]
+    verdicts: dict[str, Verdict]  # by path: what the checks found, code included
+    policy: ContentPolicy
     upstream: VerifiedSignature | None = None
-    allow_pickle: bool = False
-    allow_unknown: bool = False
 
 
 def commit_revision(vault: Home, new: NewRevision) -> RevisionAdded:
@@ -238,9 +238,10 @@ def _catalog_new_revision(vault: Home, s: Session, model: Model, new: NewRevisio
     resources = [Resource(p, d.sha256) for p, d in new.digests.items()]
     published = {r.path: r.published for r in new.records}
     files = [
-        FileRow(p, d.sha256, d.size, stored_blake3(d.blake3, p), d.git_sha1, is_lfs(p, d.size, published[p]))
+        FileRow(p, d.sha256, d.size, stored_blake3(d.blake3, p), d.git_sha1, is_lfs(p, d.size, published[p]),
+                runs_code(p, new.verdicts[p]))
         for p, d in new.digests.items()
-    ]
+    ]  # fmt: skip
     rev = add_revision(
         s, model.id, new.commit, str(new.source["type"]), AVAILABLE, fetched_at, fetched_at,
         build_model_statement(new.repo_id, resources), build_provenance(prov), files,
@@ -264,6 +265,8 @@ def _catalog_new_revision(vault: Home, s: Session, model: Model, new: NewRevisio
         files=len(new.digests),
         refs=sorted(new.refs),
         upstream_signer=new.upstream.signer.name if new.upstream else None,
-        allow_pickle=new.allow_pickle,
-        allow_unknown_format=new.allow_unknown,
+        allow_pickle=new.policy.allow_pickle,
+        allow_unknown_format=new.policy.allow_unknown,
+        allow_code=sorted(new.policy.allow_code),
+        code_files=sorted(p for p in new.digests if runs_code(p, new.verdicts[p])),
     )

@@ -143,8 +143,7 @@ def pull(
     endpoint: str | None = None,
     token: str | None = None,
     progress: bool = False,
-    allow_pickle: bool = False,
-    allow_unknown: bool = False,
+    content: ContentPolicy = ContentPolicy(),  # noqa: B008  # frozen: a shared default cannot change
 ) -> RevisionAdded:
     from huggingface_hub import HfApi, hf_hub_download
     from huggingface_hub.hf_api import RepoFile
@@ -189,7 +188,6 @@ def pull(
     for f in files:
         check_relpath(f.path, f"{repo_id}@{commit}:")
     check_names_coexist([f.path for f in files])
-    content = ContentPolicy(allow_pickle, allow_unknown=allow_unknown)
     refuse_pickles((f.path for f in files), content, " (use --exclude to skip them)")
 
     download_dir = vault.home / "downloads" / repo_id / commit
@@ -219,7 +217,9 @@ def pull(
     try:
         for f in files:
             check_against_hub(f, digests[f.path])
-        check_files(f"{repo_id}@{commit}", {f.path: Content.of_file(local[f.path]) for f in files}, content)
+        verdicts = check_files(
+            f"{repo_id}@{commit}", {f.path: Content.of_file(local[f.path]) for f in files}, content
+        )
     except (IntegrityError, UnsafeContentError):
         _discard(download_dir, vault.home)
         raise
@@ -247,9 +247,8 @@ def pull(
                 records,
                 digests,
                 local,
-                None,
-                allow_pickle,
-                allow_unknown,
+                verdicts,
+                content,
             ),
         )
     _discard(download_dir, vault.home)

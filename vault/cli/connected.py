@@ -9,6 +9,7 @@ import click
 
 from vault import parse_size
 from vault.cli.options import (
+    ALLOW_CODE,
     ALLOW_PICKLE,
     ALLOW_UNKNOWN,
     CERTIFICATE,
@@ -35,6 +36,7 @@ from vault.results import AddStatus
 )
 @ALLOW_PICKLE
 @ALLOW_UNKNOWN
+@ALLOW_CODE
 @pass_settings
 def add(
     settings: Settings,
@@ -45,6 +47,7 @@ def add(
     signature: Path | None,
     allow_pickle: bool,
     allow_unknown: bool,
+    allow_code: tuple[str, ...],
 ) -> None:
     """Take in a local model folder."""
     with settings.open() as v:
@@ -57,6 +60,7 @@ def add(
             allow_pickle=allow_pickle,
             progress=TerminalProgress(settings),
             allow_unknown=allow_unknown,
+            allow_code=allow_code,
         )
     verb = "added" if r.status == AddStatus.ADDED else "already present, nothing added"
     emit(settings, r, f"{r.repo_id}@{r.commit}: {verb} ({r.files} files; refs {', '.join(r.refs)})")
@@ -71,6 +75,7 @@ def add(
 @click.option("--token", help="Access token for gated or private repos (default: HF_TOKEN). Never stored.")
 @ALLOW_PICKLE
 @ALLOW_UNKNOWN
+@ALLOW_CODE
 @pass_settings
 def pull(
     settings: Settings,
@@ -82,6 +87,7 @@ def pull(
     token: str | None,
     allow_pickle: bool,
     allow_unknown: bool,
+    allow_code: tuple[str, ...],
 ) -> None:
     """Pull a model from the Hugging Face Hub, pinned to one commit and checked file by file."""
     progress = not settings.as_json and sys.stderr.isatty()
@@ -96,6 +102,7 @@ def pull(
             progress=progress,
             allow_pickle=allow_pickle,
             allow_unknown=allow_unknown,
+            allow_code=allow_code,
         )
     refs = f"; refs {', '.join(r.refs)}" if r.refs else ""
     if r.status == AddStatus.ADDED:

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 import click
 
 from vault import ContentPolicy
-from vault.cli.options import ALLOW_PICKLE, ALLOW_UNKNOWN, CERTIFICATE, CHAIN, PASSWORD_FILE, pass_settings
+from vault.cli.options import (
+    ALLOW_CODE,
+    ALLOW_PICKLE,
+    ALLOW_UNKNOWN,
+    CERTIFICATE,
+    CHAIN,
+    PASSWORD_FILE,
+    pass_settings,
+)
 from vault.cli.render import Settings, TerminalProgress, emit, human_bytes
 from vault.errors import NotFoundError
 
@@ -177,11 +185,16 @@ def trust_remove(settings: Settings, name: str) -> None:
 @click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
 @ALLOW_PICKLE
 @ALLOW_UNKNOWN
+@ALLOW_CODE
 @pass_settings
-def verify(settings: Settings, bundle: Path, allow_pickle: bool, allow_unknown: bool) -> None:
+def verify(
+    settings: Settings, bundle: Path, allow_pickle: bool, allow_unknown: bool, allow_code: tuple[str, ...]
+) -> None:
     """Check a bundle completely; write nothing."""
     with settings.open(readonly=True) as v:
-        policy = ContentPolicy(allow_pickle=allow_pickle, allow_unknown=allow_unknown)
+        policy = ContentPolicy(
+            allow_pickle=allow_pickle, allow_unknown=allow_unknown, allow_code=frozenset(allow_code)
+        )
         r = v.verify_bundle(bundle, policy=policy, progress=TerminalProgress(settings))
     emit(
         settings,
@@ -200,14 +213,23 @@ def verify(settings: Settings, bundle: Path, allow_pickle: bool, allow_unknown: 
     help="Let refs move to a revision older than the one they hold (rollback). Audited.",
 )
 @ALLOW_UNKNOWN
+@ALLOW_CODE
 @pass_settings
 def import_(
-    settings: Settings, bundle: Path, allow_pickle: bool, allow_downgrade: bool, allow_unknown: bool
+    settings: Settings,
+    bundle: Path,
+    allow_pickle: bool,
+    allow_downgrade: bool,
+    allow_unknown: bool,
+    allow_code: tuple[str, ...],
 ) -> None:
     """Verify a bundle, then store and catalog it atomically."""
     with settings.open(create=False) as v:
         policy = ContentPolicy(
-            allow_pickle=allow_pickle, allow_downgrade=allow_downgrade, allow_unknown=allow_unknown
+            allow_pickle=allow_pickle,
+            allow_downgrade=allow_downgrade,
+            allow_unknown=allow_unknown,
+            allow_code=frozenset(allow_code),
         )
         r = v.import_bundle(bundle, policy=policy, progress=TerminalProgress(settings))
     lines = {

@@ -28,6 +28,15 @@ ALLOW_UNKNOWN = click.option(
     help="Admit binary files of no format vault can check (refused by default). Audited.",
 )
 
+ALLOW_CODE = click.option(
+    "--allow-code",
+    "allow_code",
+    multiple=True,
+    metavar="PATH",
+    help="Admit this file, which runs code when loaded (an auto_map module, a handler.py, a Hydra "
+    "YAML), by its path in the revision; repeat for each file. Audited, and shown as 'runs code'.",
+)
+
 SIGNING_KEY = click.option(
     "--key",
     "key_path",

@@ -1,0 +1,156 @@
+"""Text that makes a loader run code: auto_map, custom pipelines, Hydra targets, plugins, chat templates.
+
+A revision's "text" files are not all data. transformers imports the module
+an `auto_map` (or `custom_pipelines`) entry names, from the folder or from
+another repository; NeMo and every Hydra config instantiate the class a
+`_target_` names; ModelScope pip-installs and imports a configuration's
+`plugins`; a `chat_template` is a Jinja program. Each is found here by the
+bytes, whatever the file is called, and reported on the verdict: code is
+refused unless the operator names the file (judge_revision), a template that
+reaches what a sandbox must not give is refused outright.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import BinaryIO
+
+from vault._checks.formats import FileKind, FormatError, Verdict
+from vault._checks.templates import MAX_TEMPLATE_CHARS, template_problem
+
+MAX_JSON_BYTES = 64 << 20
+MAX_WALK = 1_000_000
+# A YAML key `_target_:` (plain, quoted, or a list item's first key), as Hydra and NeMo write it.
+_YAML_TARGET = re.compile(r"""[ \t]*(?:-[ \t]+)?["']?_target_["']?[ \t]*:.*""")
+_CLASS_REF = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+_TEMPLATE_MARKS = ("{{", "{%")
+
+
+def _references(value: object) -> list[object]:
+    """The `module.Class` entries of an auto_map value (a string, or a list with nulls)."""
+    items: list[object] = value if isinstance(value, list) else [value]
+    return [v for v in items if v is not None]
+
+
+def _auto_map_refs(name: str, doc: dict[str, object]) -> list[str]:
+    refs: list[object] = []
+    auto_map = doc.get("auto_map")
+    if auto_map is not None:
+        if not isinstance(auto_map, dict):
+            raise FormatError(f"{name}: auto_map is not an object")
+        for value in auto_map.values():
+            refs.extend(_references(value))
+    pipelines = doc.get("custom_pipelines")
+    if pipelines is not None:
+        if not isinstance(pipelines, dict):
+            raise FormatError(f"{name}: custom_pipelines is not an object")
+        for task in pipelines.values():
+            impl = task.get("impl") if isinstance(task, dict) else None
+            if impl is not None:
+                refs.append(impl)
+    found: list[str] = []
+    for ref in refs:
+        if not isinstance(ref, str) or _CLASS_REF.fullmatch(ref.split("--", 1)[-1]) is None:
+            raise FormatError(f"{name}: auto_map entry {ref!r} is not module.Class")
+        found.append(ref)
+    return found
+
+
+def _templates(name: str, value: object) -> list[tuple[str, str]]:
+    """(label, source) for a `chat_template` value: one template, or a list of named ones."""
+    if isinstance(value, str):
+        return [("chat_template", value)]
+    if isinstance(value, list):
+        found = []
+        for item in value:
+            if not isinstance(item, dict) or not isinstance(item.get("template"), str):
+                raise FormatError(f"{name}: chat_template list entry is not {{name, template}}")
+            found.append((f"chat_template {item.get('name')!r}", item["template"]))
+        return found
+    raise FormatError(f"{name}: chat_template is neither a string nor a list of templates")
+
+
+def _has_target(doc: object) -> bool:
+    """A `_target_` key anywhere in the document (walked without recursion, bounded)."""
+    stack, seen = [doc], 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_WALK:
+            raise FormatError("document too large to walk")
+        if isinstance(node, dict):
+            if "_target_" in node:
+                return True
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
+# Files a loader runs, or renders as a template, because of their name.
+CODE_SUFFIXES = (".py",)
+TEMPLATE_SUFFIXES = (".jinja", ".jinja2", ".j2")
+
+
+def runs_code(path: str, verdict: Verdict) -> str:
+    """Why loading this file runs code: what its bytes say, or Python source by its name."""
+    reasons = [verdict.runs_code] if verdict.runs_code else []
+    if path.lower().endswith(CODE_SUFFIXES):
+        reasons.append("Python source, imported by remote-code loaders and handlers")
+    return "; ".join(reasons)
+
+
+def check_named_template(path: str, verdict: Verdict) -> None:
+    """A file a loader renders as a template by its name must be one that reaches nothing it should not."""
+    if path.lower().endswith(TEMPLATE_SUFFIXES):
+        if verdict.kind is not FileKind.TEXT:
+            raise FormatError(f"{path}: named as a template but the bytes are {verdict.kind.value}, not text")
+        if verdict.template is not None:
+            raise FormatError(f"{path}: chat template reaches {verdict.template}; refused")
+
+
+def check_template_text(name: str, source: str) -> None:
+    problem = template_problem(source)
+    if problem is not None:
+        raise FormatError(f"{name}: chat template reaches {problem}; refused")
+
+
+def _judge_json(name: str, doc: dict[str, object]) -> Verdict:
+    runs: list[str] = []
+    refs = _auto_map_refs(name, doc)
+    if refs:
+        runs.append("auto_map names code to import")
+    if doc.get("plugins"):
+        runs.append("ModelScope plugins are installed and imported on load")
+    if "chat_template" in doc:
+        for label, source in _templates(name, doc["chat_template"]):
+            check_template_text(f"{name}: {label}", source)
+    try:
+        if _has_target(doc):
+            runs.append("Hydra _target_ instantiates Python classes")
+    except FormatError as exc:
+        raise FormatError(f"{name}: {exc}") from None
+    return Verdict(FileKind.TEXT, runs_code="; ".join(runs), code_refs=tuple(refs))
+
+
+def judge_text(name: str, fh: BinaryIO, size: int) -> Verdict:
+    """A text file (UTF-8, no stray controls): what a loader would run from it."""
+    if size > MAX_JSON_BYTES:
+        return Verdict(FileKind.TEXT, template=f"a text of {size} bytes, too large to check as a template")
+    fh.seek(0)
+    text = fh.read().decode("utf-8")
+    if text.lstrip()[:1] == "{":
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict):
+            return _judge_json(name, doc)
+    runs = ""
+    if any(_YAML_TARGET.fullmatch(line) for line in text.splitlines()):
+        runs = "Hydra _target_ instantiates Python classes"
+    template: str | None = None
+    if any(mark in text for mark in _TEMPLATE_MARKS):
+        template = template_problem(text) if len(text) <= MAX_TEMPLATE_CHARS else "a text too large to check"
+    return Verdict(FileKind.TEXT, runs_code=runs, template=template)
