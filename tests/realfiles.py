@@ -159,3 +159,70 @@ def h5_file(edit: Callable[[h5py.File], None]) -> bytes:
         f.create_dataset("dense/kernel", data=np.ones((2, 2), np.float32))
         edit(f)
     return buf.getvalue()
+
+
+def gguf_model(
+    template: str = "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}",
+    blocks: int = 2,
+    block_count: int | None = None,
+    bos: int = 1,
+    embedding_length: int | None = None,
+    heads: int = 2,
+    int_scores: bool = False,
+) -> bytes:
+    """A small llama-architecture GGUF written by the gguf package, with the metadata llama.cpp reads."""
+    import gguf
+
+    tokens = ["<unk>", "<s>", "</s>", "a", "b", "c", "d", "e"]
+    width = 32
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.gguf"
+        w = gguf.GGUFWriter(str(path), "llama")
+        w.add_context_length(128)
+        w.add_block_count(blocks if block_count is None else block_count)
+        w.add_embedding_length(width if embedding_length is None else embedding_length)
+        w.add_head_count(heads)
+        w.add_head_count_kv(1)
+        w.add_tokenizer_model("llama")
+        w.add_token_list(tokens)
+        if int_scores:
+            w.add_key_value("tokenizer.ggml.scores", list(range(len(tokens))), gguf.GGUFValueType.ARRAY,
+                            gguf.GGUFValueType.INT32)  # fmt: skip
+        else:
+            w.add_token_scores([0.0] * len(tokens))
+        w.add_token_types([1] * len(tokens))
+        w.add_bos_token_id(bos)
+        w.add_eos_token_id(2)
+        w.add_chat_template(template)
+        w.add_tensor("token_embd.weight", np.ones((len(tokens), width), dtype=np.float32))
+        for b in range(blocks):
+            w.add_tensor(f"blk.{b}.attn_norm.weight", np.ones((width,), dtype=np.float32))
+        w.add_tensor("output_norm.weight", np.ones((width,), dtype=np.float32))
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        return path.read_bytes()
+
+
+def load_gguf(data: bytes) -> None:
+    """The reference reader: gguf's GGUFReader, and its chat template rendered as transformers does."""
+    import gguf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.gguf"
+        path.write_bytes(data)
+        reader = gguf.GGUFReader(str(path))
+        field = reader.fields["tokenizer.chat_template"]
+        render_template(bytes(field.parts[field.data[0]]).decode())
+
+
+def render_template(template: str) -> str:
+    """Render a chat template the way transformers' apply_chat_template does (its sandboxed compiler)."""
+    from transformers.utils.chat_template_utils import _compile_jinja_template
+
+    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "hello"}]  # fmt: skip
+    return str(_compile_jinja_template(template).render(
+        messages=messages, add_generation_prompt=True, bos_token="<s>", eos_token="</s>", tools=None
+    ))  # fmt: skip

@@ -9,14 +9,16 @@ files are refused in both modes, with the same reason, by `verify` and
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+import vault
 from tests import contentcorpus as cc
 from tests import realfiles as rf
-from tests.conftest import KeyPair, run_json
+from tests.conftest import KeyPair, make_home, run, run_json, snapshot
 from tests.forge import forge_bundle
 from tests.test_hostile_corpus import refused
 
@@ -111,3 +113,211 @@ def test_benign_files_load_and_are_admitted(
     bundle = forge_bundle(tmp_path / "ok.vault", keypair.private, {"config.json": b"{}", **made})
     assert run_json("verify", bundle, home=gap)["status"] == "verified"
     assert run_json("import", bundle, home=gap)["status"] == "imported"
+
+
+# -- chat templates: Jinja programs, parsed as every loader parses them --------------------------
+
+CHATML = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+    "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+    "{% endif %}"
+)
+LLAMA3 = (
+    "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
+    "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + "
+    "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}"
+    "{{ content }}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}"
+)
+TOOLS = (
+    "{%- if tools %}{{- '<|im_start|>system\\n' }}{%- for tool in tools %}{{- tool | tojson }}"
+    "{%- endfor %}{%- endif %}{%- set ns = namespace(last_user=0) %}{%- for message in messages %}"
+    "{%- if message.role == 'user' %}{%- set ns.last_user = loop.index0 %}{%- endif %}"
+    "{%- if message.tool_calls is defined %}{%- for call in message.tool_calls %}"
+    "{{- call.function.arguments | tojson }}{%- endfor %}{%- endif %}"
+    "{%- if messages[loop.index0 - 1] is defined and loop.last %}{{- messages[1:] | length }}{%- endif %}"
+    "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+ALTERNATE = (
+    "{{ bos_token }}{% for message in messages[1:] %}{% if (message['role'] == 'user') != "
+    "(loop.index0 % 2 == 0) %}{{ raise_exception('roles must alternate') }}{% endif %}"
+    "{{ message['content'] }}{% endfor %}"
+)
+BENIGN_TEMPLATES = [CHATML, LLAMA3, TOOLS, ALTERNATE]
+
+HOSTILE_TEMPLATES: list[tuple[str, str, str]] = [
+    ("globals through self (CVE-2024-34359)",
+     "{{ self.__init__.__globals__.__builtins__.__import__('os').popen('id').read() }}", "private attribute"),
+    ("globals through cycler", "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+     "private attribute"),
+    ("attr filter with escapes", "{{ ''|attr('\\x5f\\x5fclass\\x5f\\x5f') }}", "'attr' filter"),
+    ("dunder through map", "{{ messages|map(attribute='__class__')|list }}", "names a private attribute"),
+    ("attr filter", "{{ messages|attr(name) }}", "'attr' filter"),
+    ("format method on a built string", "{{ ('{0.%sclass%s}' % ('_' * 2, '_' * 2)).format(messages) }}",
+     ".format() call"),
+    ("format filter", "{{ '%s'|format(messages) }}", "'format' filter"),
+    ("include of a host file", "{% include '/etc/passwd' %}", "include of another template"),
+    ("import of a host template", "{% import '/srv/macros.j2' as m %}{{ m.x() }}", "import of another"),
+    ("subscript spelled in pieces", "{{ messages[('_' * 2) ~ 'class' ~ ('_' * 2)] }}",
+     "computed from strings"),
+    ("private name", "{{ _private }}", "private name"),
+    ("not a template", "{% for m in messages %}", "not a template Jinja parses"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("label", "template", "reason"), HOSTILE_TEMPLATES, ids=[t[0] for t in HOSTILE_TEMPLATES]
+)
+def test_a_chat_template_that_reaches_past_a_sandbox_is_refused_wherever_it_is(
+    gap: Path, keypair: KeyPair, tmp_path: Path, label: str, template: str, reason: str
+) -> None:
+    """In tokenizer_config.json, in chat_template.jinja and in a GGUF: no flag admits it."""
+    homes = {
+        "tokenizer_config.json": {"tokenizer_config.json": json.dumps({"chat_template": template}).encode()},
+        "named templates": {"tokenizer_config.json": json.dumps({"chat_template": [
+            {"name": "default", "template": CHATML}, {"name": "tool_use", "template": template}]}).encode()},
+        "chat_template.jinja": {"chat_template.jinja": template.encode()},
+        "gguf": {"m.gguf": rf.gguf_model(template=template)},
+    }  # fmt: skip
+    for where, files in homes.items():
+        bundle = forge_bundle(tmp_path / f"{where}.vault", keypair.private, {"config.json": b"{}", **files})
+        refused(gap, bundle, reason)
+        refused(
+            gap, bundle, reason, "--allow-pickle", "--allow-unknown-format", "--allow-code", next(iter(files))
+        )
+
+
+@pytest.mark.parametrize("template", BENIGN_TEMPLATES, ids=["chatml", "llama3", "tools", "alternate"])
+def test_chat_templates_the_field_writes_render_and_are_admitted(
+    gap: Path, keypair: KeyPair, tmp_path: Path, template: str
+) -> None:
+    assert "<|" in rf.render_template(template) or "hello" in rf.render_template(template)
+    files = {
+        "tokenizer_config.json": json.dumps({"chat_template": template, "bos_token": "<s>"}).encode(),
+        "chat_template.jinja": template.encode(),
+        "m.gguf": rf.gguf_model(template=template),
+    }
+    rf.load_gguf(files["m.gguf"])
+    bundle = forge_bundle(tmp_path / "ok.vault", keypair.private, {"config.json": b"{}", **files})
+    assert run_json("import", bundle, home=gap)["status"] == "imported"
+    assert not [f for f in run_json("show", "acme/tiny", home=gap)["files"] if f["runs_code"]]
+
+
+# -- GGUF metadata against what it describes -------------------------------------------------------
+
+HOSTILE_GGUF: list[tuple[str, Callable[[], bytes], str]] = [
+    ("bos token id past the vocabulary", lambda: rf.gguf_model(bos=8),
+     "tokenizer.ggml.bos_token_id: expected a token id below the vocabulary's size (8), found 8"),
+    ("token scores declared int32", lambda: rf.gguf_model(int_scores=True),
+     "tokenizer.ggml.scores: expected an array of float32"),
+    ("block_count past the blocks present", lambda: rf.gguf_model(block_count=40),
+     "llama.block_count: expected 40, the blk.N blocks present"),
+    ("embedding_length unlike the embedding", lambda: rf.gguf_model(embedding_length=4096),
+     "llama.embedding_length: expected token_embd.weight's first dimension 32"),
+    ("zero attention heads", lambda: rf.gguf_model(heads=0), "head_count: expected a positive count"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("label", "made", "reason"), HOSTILE_GGUF, ids=[g[0] for g in HOSTILE_GGUF])
+def test_gguf_metadata_that_contradicts_its_tensors_is_refused(
+    gap: Path, keypair: KeyPair, tmp_path: Path, label: str, made: Callable[[], bytes], reason: str
+) -> None:
+    data = made()
+    rf.load_gguf(data)  # the reference reader parses it: only the metadata's meaning is wrong
+    bundle = forge_bundle(tmp_path / "g.vault", keypair.private, {"config.json": b"{}", "m.gguf": data})
+    refused(gap, bundle, reason)
+    refused(gap, bundle, reason, "--allow-pickle")
+
+
+# -- model code: refused by default, admitted only by naming each file ------------------------------
+
+AUTO_MAP = {"AutoModel": "modeling_tiny.TinyModel", "AutoTokenizer": ["tokenization_tiny.Tok", None]}
+PIPELINES = {"text-classification": {"impl": "pipe.MyPipe"}}
+CODE_LAYOUTS: list[tuple[str, Callable[[], dict[str, bytes]], list[str]]] = [
+    ("auto_map and its module",
+     lambda: {"config.json": json.dumps({"auto_map": AUTO_MAP}).encode(),
+              "modeling_tiny.py": b"import torch\n", "tokenization_tiny.py": b"class Tok: ...\n"},
+     ["config.json", "modeling_tiny.py", "tokenization_tiny.py"]),
+    ("custom pipeline",
+     lambda: {"config.json": json.dumps({"custom_pipelines": PIPELINES}).encode(), "pipe.py": b"x = 1\n"},
+     ["config.json", "pipe.py"]),
+    ("inference endpoint handler", lambda: {"handler.py": b"class EndpointHandler: ...\n"}, ["handler.py"]),
+    ("Hydra YAML", lambda: {"conf/model.yaml": b"model:\n  _target_: my.module.Model\n  size: 3\n"},
+     ["conf/model.yaml"]),
+    ("NeMo archive", lambda: {"model.nemo": cc.tar_of({
+        "model_config.yaml": b"encoder:\n  _target_: nemo.collections.asr.modules.ConformerEncoder\n",
+        "model_weights.safetensors": cc.safetensors_file()})}, ["model.nemo"]),
+    ("ModelScope plugins",
+     lambda: {"configuration.json": b'{"framework": "pytorch", "plugins": ["x-plugin"]}'},
+     ["configuration.json"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("label", "made", "code"), CODE_LAYOUTS, ids=[c[0] for c in CODE_LAYOUTS])
+def test_code_is_refused_by_default_and_admitted_only_by_naming_each_file(
+    gap: Path, keypair: KeyPair, tmp_path: Path, label: str, made: Callable, code: list[str]
+) -> None:
+    files = {"config.json": b"{}", **made()}
+    bundle = forge_bundle(tmp_path / "c.vault", keypair.private, files)
+    refused(gap, bundle, "runs code when loaded")
+    refused(gap, bundle, "runs code when loaded", "--allow-pickle", "--allow-unknown-format")
+    for command in ("verify", "import"):
+        assert "--allow" not in run(command, bundle, home=gap, code=1).stderr  # never suggests the override
+    if len(code) > 1:  # naming some of them is not enough
+        refused(
+            gap,
+            bundle,
+            f"{code[-1]}: runs code when loaded",
+            *[a for c in code[:-1] for a in ("--allow-code", c)],
+        )
+    named = [a for c in code for a in ("--allow-code", c)]
+    assert run_json("verify", bundle, *named, home=gap)["status"] == "verified"
+    assert run_json("import", bundle, *named, home=gap)["status"] == "imported"
+    shown = run_json("show", "acme/tiny", home=gap)["files"]
+    assert sorted(f["path"] for f in shown if f["runs_code"]) == code
+    text = run("show", "acme/tiny", home=gap).stdout
+    assert all(f"runs code: {c} (" in text for c in code), text
+    event = next(e for e in run_json("audit", home=gap)["events"] if e["action"] == "import")
+    assert event["detail"]["allow_code"] == sorted(code)
+    assert event["detail"]["code_files"] == [f"acme/tiny@{'c' * 40}:{c}" for c in code]
+
+
+@pytest.mark.parametrize(
+    ("config", "reason"),
+    [
+        ({"auto_map": {"AutoModel": "evil/repo--modeling.Model"}}, "names code in another repository"),
+        (
+            {"auto_map": {"AutoModel": "modeling_absent.Model"}},
+            "modeling_absent.py, which is not a file signed",
+        ),
+        ({"auto_map": {"AutoModel": "modeling.sub.Model"}}, "is not module.Class"),
+        ({"auto_map": ["modeling.Model"]}, "auto_map is not an object"),
+    ],
+    ids=["another repository", "module not shipped", "dotted module", "not an object"],
+)
+def test_an_auto_map_that_reaches_outside_the_revision_is_refused_even_when_named(
+    gap: Path, keypair: KeyPair, tmp_path: Path, config: dict, reason: str
+) -> None:
+    files = {"config.json": json.dumps(config).encode(), "modeling.py": b"x = 1\n"}
+    bundle = forge_bundle(tmp_path / "m.vault", keypair.private, files)
+    refused(gap, bundle, reason, "--allow-code", "config.json", "--allow-code", "modeling.py")
+
+
+def test_add_admits_named_code_and_the_catalog_says_so(tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"auto_map": {"AutoModel": "modeling_x.M"}}))
+    (folder / "modeling_x.py").write_text("class M: ...\n")
+    home = tmp_path / "h"
+    make_home(home)
+    before = snapshot(home)
+    res = run("add", folder, "--repo", "acme/code", home=home, code=1)
+    assert "config.json: runs code when loaded (auto_map names code to import)" in res.stderr
+    assert snapshot(home) == before
+    with vault.open_vault(home) as v:
+        v.add(folder, "acme/code", allow_code=["config.json", "modeling_x.py"])
+        detail = v.show("acme/code")
+    assert {f.path: bool(f.runs_code) for f in detail.files} == {"config.json": True, "modeling_x.py": True}
+    page = run("show", "acme/code", home=home).stdout
+    assert "runs code: modeling_x.py (Python source" in page

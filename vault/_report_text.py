@@ -64,6 +64,8 @@ def show_text(r: RevisionDetail) -> str:
         "  files:",
     ]
     lines += [f"    {f.sha256}  {f.size:>12}  {f.path}" for f in r.files]
+    # Said wherever the revision is shown: what a loader of it will execute, admitted by name.
+    lines += [f"  runs code: {f.path} ({f.runs_code})" for f in r.files if f.runs_code]
     lines.append("  signatures:")
     lines += [
         f"    {s.kind}: {s.method} by {s.signer} ({_signed_with(s)}){'' if s.verified else ' UNVERIFIED'}"

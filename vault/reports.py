@@ -34,6 +34,7 @@ class FileInfo:
     size: int
     sha256: str
     blake3: str
+    runs_code: str = ""  # why loading it runs code (admitted by --allow-code); "" when it does not
 
 
 @dataclass(frozen=True)

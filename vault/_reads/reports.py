@@ -41,7 +41,7 @@ ORDER BY m.repo_id, r.fetched_at, r.id
 """
 
 _FILES = """
-SELECT f.path, f.size, f.sha256, b.blake3 FROM files f JOIN blobs b ON b.sha256 = f.sha256
+SELECT f.path, f.size, f.sha256, b.blake3, f.runs_code FROM files f JOIN blobs b ON b.sha256 = f.sha256
 WHERE f.revision_id = :rid ORDER BY f.path
 """
 
@@ -90,8 +90,8 @@ def show_revision(reader: CatalogReader, ref: RefSpec, store: Store) -> Revision
         fetched_at=rev.fetched_at,
         path=str(store.revision_dir(rev.repo_id, rev.commit)),
         files=[
-            FileInfo(path, int(size), sha, blake3)
-            for path, size, sha, blake3 in reader.rows(_FILES, {"rid": rev.id})
+            FileInfo(path, int(size), sha, blake3, runs or "")
+            for path, size, sha, blake3, runs in reader.rows(_FILES, {"rid": rev.id})
         ],
         signatures=_signatures(reader, rev),
         revocations=_revocations(reader, rev.repo_id, rev.commit),

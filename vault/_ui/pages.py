@@ -102,6 +102,8 @@ def revision_page(evidence: RevisionEvidence, path: str | None) -> bytes:
             verdict = '<span class="ok">matched the Hub</span>'
         else:
             verdict = '<span class="bad">DID NOT MATCH the Hub</span>'
+        if f.runs_code:
+            verdict += f'<br><span class="bad">runs code: {esc(f.runs_code)}</span>'
         file_rows.append(
             [
                 f"<code>{esc(f.path)}</code>",
@@ -124,6 +126,13 @@ def revision_page(evidence: RevisionEvidence, path: str | None) -> bytes:
         f'<p class="bad">revoked {esc(x.revoked_at)} by {esc(x.signer)}: {esc(x.reason)}</p>'
         for x in detail.revocations
     )
+    code = [f for f in detail.files if f.runs_code]
+    if code:
+        revoked += (
+            '<p class="bad">runs code: '
+            + ", ".join(f"<code>{esc(f.path)}</code>" for f in code)
+            + (" (admitted by name with --allow-code; a loader executes them)</p>")
+        )
     source = prov.source
     where = str(source.get("uri") or source.get("type") or "unknown")
     body = (
