@@ -226,3 +226,59 @@ def render_template(template: str) -> str:
     return str(_compile_jinja_template(template).render(
         messages=messages, add_generation_prompt=True, bos_token="<s>", eos_token="</s>", tools=None
     ))  # fmt: skip
+
+
+_SAVEDMODEL_SCRIPT = """
+import sys
+import tensorflow as tf
+
+kind, out = sys.argv[1], sys.argv[2]
+
+class Model(tf.Module):
+    def __init__(self):
+        self.w = tf.Variable(tf.ones((4, 2)))
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 4), tf.float32)])
+    def __call__(self, x):
+        y = tf.nn.relu(tf.matmul(x, self.w))
+        if kind == "read_file":
+            y = y + tf.cast(tf.strings.length(tf.io.read_file("/etc/passwd")), tf.float32) * 0.0
+        elif kind == "write_file":
+            tf.io.write_file("/tmp/vault-pwned", "x")
+        elif kind == "py_function":
+            y = tf.py_function(lambda t: t, [y], tf.float32)
+        elif kind == "save_in_serving":
+            tf.raw_ops.SaveV2(prefix="/tmp/vault-pwned", tensor_names=["w"], shape_and_slices=[""],
+                              tensors=[self.w.read_value()])
+        return y
+
+tf.saved_model.save(Model(), out)
+"""
+
+
+@functools.cache
+def tf_saved_model(kind: str = "plain") -> dict[str, bytes]:
+    """A SavedModel directory written by TensorFlow (in a child: TF and torch share no process here)."""
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "saved"
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+        subprocess.run([sys.executable, "-c", _SAVEDMODEL_SCRIPT, kind, str(out)], check=True, env=env,
+                       capture_output=True)  # fmt: skip
+        return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def load_saved_model(files: dict[str, bytes]) -> None:
+    """The reference reader: TensorFlow loads the directory and runs its signature (in a child)."""
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, data in files.items():
+            (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
+            (Path(tmp) / name).write_bytes(data)
+        code = "import sys, tensorflow as tf; m = tf.saved_model.load(sys.argv[1]); print(m(tf.ones((1, 4))))"
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        subprocess.run([sys.executable, "-c", code, tmp], check=True, env=env, capture_output=True)

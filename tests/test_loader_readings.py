@@ -321,3 +321,50 @@ def test_add_admits_named_code_and_the_catalog_says_so(tmp_path: Path) -> None:
     assert {f.path: bool(f.runs_code) for f in detail.files} == {"config.json": True, "modeling_x.py": True}
     page = run("show", "acme/code", home=home).stdout
     assert "runs code: modeling_x.py (Python source" in page
+
+
+# -- TensorFlow SavedModels: every op on the allow-list ---------------------------------------------
+
+HOSTILE_SAVEDMODELS = [
+    ("read_file", "op 'ReadFile', which is not on vault's allow-list"),
+    ("write_file", "op 'WriteFile', which is not on vault's allow-list"),
+    ("py_function", "op 'EagerPyFunc', which is not on vault's allow-list"),
+    ("save_in_serving", "the checkpoint op 'SaveV2' outside a save/restore function"),
+]
+
+
+@pytest.mark.parametrize(("kind", "reason"), HOSTILE_SAVEDMODELS, ids=[k for k, _r in HOSTILE_SAVEDMODELS])
+def test_a_savedmodel_running_an_op_off_the_allow_list_is_refused(
+    gap: Path, keypair: KeyPair, tmp_path: Path, kind: str, reason: str
+) -> None:
+    files = {f"tf/{p}": data for p, data in rf.tf_saved_model(kind).items()}
+    bundle = forge_bundle(tmp_path / "tf.vault", keypair.private, {"config.json": b"{}", **files})
+    refused(gap, bundle, "tf/saved_model.pb: TensorFlow SavedModel function")
+    refused(gap, bundle, reason, "--allow-pickle")
+
+
+def test_a_savedmodel_of_allowed_ops_is_admitted_with_its_variables(
+    gap: Path, keypair: KeyPair, tmp_path: Path
+) -> None:
+    made = rf.tf_saved_model()
+    rf.load_saved_model(made)
+    files = {f"tf/{p}": data for p, data in made.items()}
+    bundle = forge_bundle(tmp_path / "tf.vault", keypair.private, {"config.json": b"{}", **files})
+    assert run_json("import", bundle, home=gap)["status"] == "imported"
+    # Its variables are raw data only beside it: the same bytes alone are a binary of no format.
+    index = {"config.json": b"{}", "variables/variables.index": made["variables/variables.index"]}
+    alone = forge_bundle(tmp_path / "v.vault", keypair.private, index, repo_id="acme/alone")
+    refused(gap, alone, "no format vault can check")
+
+
+def test_a_protobuf_is_judged_as_every_format_it_parses_as(
+    gap: Path, keypair: KeyPair, tmp_path: Path
+) -> None:
+    """A SavedModel named .onnx, and ONNX named saved_model.pb: each name announces what the bytes are not."""
+    sm = rf.tf_saved_model()["saved_model.pb"]
+    for files, reason in (
+        ({"model.onnx": sm}, "named .onnx but the bytes are savedmodel"),
+        ({"saved_model.pb": cc.onnx_model()}, "named saved_model.pb but the bytes are onnx"),
+    ):
+        bundle = forge_bundle(tmp_path / "p.vault", keypair.private, {"config.json": b"{}", **files})
+        refused(gap, bundle, reason)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import pickletools
 import posixpath
+import re
 import struct
 import zipfile
 from collections.abc import Callable, Mapping
@@ -41,6 +42,7 @@ from vault._checks.pickle_scan import (
 )
 from vault._checks.policy import ContentPolicy
 from vault._checks.safetensors_grammar import MAX_HEADER_BYTES, check_safetensors
+from vault._checks.savedmodel_grammar import savedmodel_ops
 from vault._checks.zip_archive import inspect_zip
 from vault._statements.paths import check_relpath
 from vault.errors import UnsafeContentError
@@ -90,6 +92,7 @@ def _safetensors_prefix(fh: BinaryIO, head: bytes) -> bytes:
 
 
 ORT_MEMORY_ADDRESS = "_ORT_MEM_ADDR_"
+VARIABLES = re.compile(r"variables\.(index|data-[0-9]{5}-of-[0-9]{5})", re.ASCII)
 
 
 class _Discard:
@@ -223,6 +226,13 @@ def _check_content(name: str, content: Content, depth: int) -> Verdict:
             return Verdict(FileKind.PICKLE, pickle=True)
         if _hdf5_at(fh, size):
             return Verdict(FileKind.HDF5, detail=_hdf5(name, content))
+        if head[:1] in (b"\x08", b"\x12"):
+            fh.seek(0)
+            ops = savedmodel_ops(name, fh, size)
+            if ops is not None:
+                # Judged both ways: whatever a reader taking it for ONNX would open must be signed too.
+                return Verdict(FileKind.SAVEDMODEL, external=_onnx_reading(name, fh, size),
+                               detail=f"TensorFlow SavedModel of {len(ops)} allowed ops")  # fmt: skip
         if head[:1] == b"\x08" or lower.endswith(".onnx"):
             fh.seek(0)
             try:
@@ -249,6 +259,30 @@ def _check_content(name: str, content: Content, depth: int) -> Verdict:
     return Verdict(FileKind.UNKNOWN, detail="binary of no format vault can check")
 
 
+def _onnx_reading(name: str, fh: BinaryIO, size: int) -> tuple[str, ...]:
+    """The external data a reader that takes these bytes for ONNX would open (none if it is not ONNX)."""
+    fh.seek(0)
+    try:
+        return onnx_external_locations(name, fh, size)
+    except ONNXError:
+        return ()
+
+
+def _savedmodel_data(files: Mapping[str, Verdict]) -> set[str]:
+    """The variables and fingerprint a SavedModel's loader reads beside it: raw data, judged by content."""
+    found: set[str] = set()
+    for path, verdict in files.items():
+        if verdict.kind is FileKind.SAVEDMODEL:
+            base = posixpath.dirname(path)
+            found |= {
+                p for p in files
+                if (posixpath.dirname(p) == base and posixpath.basename(p) == "fingerprint.pb")
+                or (posixpath.dirname(p) == posixpath.join(base, "variables")
+                and VARIABLES.fullmatch(posixpath.basename(p)) is not None)
+            }  # fmt: skip
+    return found
+
+
 def _hdf5(name: str, content: Content) -> str:
     """The HDF5 child reads the file itself: from its path, or from the bundle's parts (never a copy)."""
     if content.source is not None:
@@ -264,7 +298,7 @@ def judge_revision(label: str, files: Mapping[str, Verdict], policy: ContentPoli
     Returns the files that run code when loaded (path -> why), each one the
     operator named with --allow-code; any other is refused.
     """
-    referenced: set[str] = set()
+    referenced: set[str] = _savedmodel_data(files)
     code: dict[str, str] = {}
     for path, verdict in sorted(files.items()):
         check_name_matches(path, verdict)

@@ -26,6 +26,7 @@ class FileKind(enum.Enum):
     KERAS = "keras"  # Keras v3 .keras zip
     HDF5 = "hdf5"  # Keras .h5 or any HDF5
     ONNX = "onnx"
+    SAVEDMODEL = "savedmodel"  # TensorFlow saved_model.pb whose every op is on the allow-list
     SENTENCEPIECE = "sentencepiece"  # tokenizer.model: a protobuf of pieces, data only
     IMAGE = "image"  # PNG, JPEG, GIF, WebP in model cards: no loader runs them
     TEXT = "text"  # JSON, tokenizer files, markdown, plain text
@@ -68,6 +69,7 @@ NAMED_KINDS: dict[str, frozenset[FileKind]] = {
     ".npy": frozenset({FileKind.NUMPY}),
     ".npz": frozenset({FileKind.NUMPY_ZIP}),
     ".onnx": frozenset({FileKind.ONNX}),
+    "saved_model.pb": frozenset({FileKind.SAVEDMODEL}),
     ".keras": frozenset({FileKind.KERAS}),
     ".h5": frozenset({FileKind.HDF5}),
     ".hdf5": frozenset({FileKind.HDF5}),
