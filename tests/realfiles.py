@@ -282,3 +282,42 @@ def load_saved_model(files: dict[str, bytes]) -> None:
         code = "import sys, tensorflow as tf; m = tf.saved_model.load(sys.argv[1]); print(m(tf.ones((1, 4))))"
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         subprocess.run([sys.executable, "-c", code, tmp], check=True, env=env, capture_output=True)
+
+
+def torch_saved(obj: object, legacy: bool = False, protocol: int = 2) -> bytes:
+    """What torch.save writes for `obj` (its zip format, or the legacy one)."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf, pickle_protocol=protocol, _use_new_zipfile_serialization=not legacy)
+    return buf.getvalue()
+
+
+def torch_load(data: bytes) -> object:
+    """torch.load(weights_only=True), with numpy arrays admitted through torch's documented safe globals."""
+    import torch
+
+    arrays = [
+        np._core.multiarray._reconstruct,
+        np.ndarray,
+        np.dtype,
+        np.dtypes.Int64DType,
+        np.dtypes.Float32DType,
+    ]
+    with torch.serialization.safe_globals(arrays):
+        return torch.load(io.BytesIO(data), weights_only=True)
+
+
+def joblib_dumped(obj: object, compress: int = 0) -> bytes:
+    import joblib
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.joblib"
+        joblib.dump(obj, path, compress=compress)
+        return path.read_bytes()
+
+
+def joblib_load(data: bytes) -> object:
+    import joblib
+
+    return joblib.load(io.BytesIO(data))

@@ -10,9 +10,11 @@ files are refused in both modes, with the same reason, by `verify` and
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import vault
@@ -368,3 +370,95 @@ def test_a_protobuf_is_judged_as_every_format_it_parses_as(
     ):
         bundle = forge_bundle(tmp_path / "p.vault", keypair.private, {"config.json": b"{}", **files})
         refused(gap, bundle, reason)
+
+
+# -- pickles from torch and joblib: what torch.load(weights_only=True) admits, and no more ----------
+
+
+def _torch_fields() -> dict[str, object]:
+    import torch
+
+    return {"size": torch.Size([2, 3]), "device": torch.device("cpu"), "seen": {1, 2}, "raw": b"\x00\xff"}
+
+
+BENIGN_PICKLES: list[tuple[str, Callable[[], bytes], Callable[[bytes], object]]] = [
+    ("torch state dict (zip)", lambda: rf.torch_saved({"w": __import__("torch").ones(2, 3)}), rf.torch_load),
+    ("torch state dict (legacy)", lambda: rf.torch_saved({"w": __import__("torch").ones(2)}, legacy=True),
+     rf.torch_load),
+    ("torch.Size, torch.device, a set and bytes", lambda: rf.torch_saved(_torch_fields()), rf.torch_load),
+    ("numpy arrays through torch's safe globals",
+     lambda: rf.torch_saved({"a": np.arange(3), "b": np.ones(2, np.float32)}), rf.torch_load),
+    ("joblib of plain values", lambda: rf.joblib_dumped({"n": 3, "names": ["a", "b"]}), rf.joblib_load),
+    ("joblib compressed", lambda: rf.joblib_dumped({"n": 3}, compress=3), rf.joblib_load),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("label", "made", "load"), BENIGN_PICKLES, ids=[b[0] for b in BENIGN_PICKLES])
+def test_pickles_the_loaders_admit_are_admitted_under_allow_pickle(
+    gap: Path, keypair: KeyPair, tmp_path: Path, label: str, made: Callable, load: Callable
+) -> None:
+    data = made()
+    load(data)
+    bundle = forge_bundle(tmp_path / "p.vault", keypair.private, {"config.json": b"{}", "weights.bin": data})
+    refused(gap, bundle, "unpickles when loaded (it can run code) and is refused by default")
+    assert run_json("import", bundle, "--allow-pickle", home=gap)["status"] == "imported"
+
+
+def _reduce_then_garbage() -> bytes:
+    """os.system runs at REDUCE; pickle.load meets the malformed tail only after it ran."""
+    import pickle
+
+    evil = pickle.dumps(cc.Exec(os.system, "echo pwned"), protocol=2)
+    return evil[:-1] + b"\xff\xfe not a pickle any more"
+
+
+HOSTILE_PICKLES: list[tuple[str, Callable[[], bytes], str]] = [
+    ("torch.save of a call", lambda: rf.torch_saved(cc.Exec(os.system, "echo pwned")),
+     "not on the allow-list"),
+    ("joblib.dump of a call", lambda: rf.joblib_dumped(cc.Exec(os.system, "echo pwned")),
+     "not on the allow-list"),
+    ("joblib with embedded arrays", lambda: rf.joblib_dumped({"w": np.arange(5.0)}),
+     "a joblib file with array bytes embedded in its pickle stream"),
+    ("joblib with embedded arrays, compressed", lambda: rf.joblib_dumped({"w": np.arange(5.0)}, compress=3),
+     "a joblib file with array bytes embedded in its pickle stream"),
+    ("REDUCE before a malformed tail", _reduce_then_garbage, f"imports {os.system.__module__}.system"),
+    ("torch zip whose pickle REDUCEs before a malformed tail", lambda: cc.torch_zip(_reduce_then_garbage()),
+     f"imports {os.system.__module__}.system"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("label", "made", "reason"), HOSTILE_PICKLES, ids=[h[0] for h in HOSTILE_PICKLES])
+def test_pickles_that_run_code_or_cannot_be_scanned_are_refused_for_one_reason(
+    gap: Path, keypair: KeyPair, tmp_path: Path, label: str, made: Callable, reason: str
+) -> None:
+    bundle = forge_bundle(tmp_path / "p.vault", keypair.private, {"config.json": b"{}", "model.bin": made()})
+    refused(gap, bundle, reason)
+    refused(gap, bundle, reason, "--allow-pickle")
+
+
+def test_onnx_external_data_in_a_subfolder_is_judged_by_content(
+    gap: Path, keypair: KeyPair, tmp_path: Path
+) -> None:
+    """`weights/w.bin` written by onnx's own external-data saver: raw floats, admitted by default."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.arange(1024, dtype=np.float32), "w")
+    output = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1024])
+    graph = helper.make_graph([helper.make_node("Identity", ["w"], ["y"])], "g", [], [output], [weight])
+    model = helper.make_model(graph)
+    out = tmp_path / "made"
+    (out / "weights").mkdir(parents=True)  # onnx's saver writes into the folder, it does not make it
+    onnx.save_model(model, str(out / "model.onnx"), save_as_external_data=True, location="weights/w.bin",
+                    size_threshold=0)  # fmt: skip
+    onnx.load_model(str(out / "model.onnx"))  # the reference reader follows the location
+    files = {f"onnx/{p.relative_to(out).as_posix()}": p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert set(files) == {"onnx/model.onnx", "onnx/weights/w.bin"}
+    bundle = forge_bundle(tmp_path / "o.vault", keypair.private, {"config.json": b"{}", **files})
+    assert run_json("import", bundle, home=gap)["status"] == "imported"
+    # The same name holding a pickle is a pickle: content decides, in both directions.
+    files["onnx/weights/w.bin"] = cc.evil_pickle()
+    bundle = forge_bundle(
+        tmp_path / "e.vault", keypair.private, {"config.json": b"{}", **files}, repo_id="acme/e"
+    )
+    refused(gap, bundle, "not on the allow-list")

@@ -92,6 +92,12 @@ def is_pickle_based(path: str) -> bool:
     return path.lower().endswith(PICKLE_SUFFIXES)
 
 
+# joblib's wrappers for arrays whose raw bytes follow them inside the pickle stream.
+JOBLIB_WRAPPERS = frozenset(
+    {("joblib.numpy_pickle", "NumpyArrayWrapper"), ("joblib.numpy_pickle", "NDArrayWrapper")}
+)
+
+
 class PickleError(UnsafeContentError):
     """A pickle the allow-list scan refuses, or one too malformed to scan."""
 
@@ -147,16 +153,29 @@ def _scan_one(
     except UnsafeContentError:
         raise
     except Exception as exc:  # pickletools raises a variety of errors on garbage
-        raise bad(f"not a well-formed pickle ({type(exc).__name__}: {exc})") from None
-    if end < 0:
-        raise bad("empty")
+        malformed = f"{type(exc).__name__}: {exc}"
+    else:
+        malformed = None
     off_list = sorted(
         (ma for ma in imports if ma not in ALLOWED_GLOBALS), key=lambda ma: (not _dangerous(*ma), ma)
     )
+    if off_list and _dangerous(*off_list[0]):
+        # The refusal names what would do harm (os.system), not the alphabetically first stranger;
+        # pickle.load runs what it meets before a malformed tail, so that tail changes nothing.
+        raise bad(f"imports {'.'.join(off_list[0])}, which is not on the allow-list")
+    if malformed is not None and imports & JOBLIB_WRAPPERS:
+        # joblib writes each array's bytes into the pickle stream right after its wrapper object:
+        # not a pickle any scanner (or pickle.load without joblib) can walk past.
+        raise bad(
+            "a joblib file with array bytes embedded in its pickle stream (joblib.numpy_pickle); "
+            "vault cannot scan past them"
+        )
     if off_list:
-        # The refusal names what would do harm (os.system), not the alphabetically first stranger.
-        module, attr = off_list[0]
-        raise bad(f"imports {module}.{attr}, which is not on the allow-list")
+        raise bad(f"imports {'.'.join(off_list[0])}, which is not on the allow-list")
+    if malformed is not None:
+        raise bad(f"not a well-formed pickle ({malformed})")
+    if end < 0:
+        raise bad("empty")
     if not trailing_ok and end + 1 != len(data):
         # Something after STOP is a smuggled second payload (legacy torch files are handled apart).
         raise bad("data after the end of the pickle")
