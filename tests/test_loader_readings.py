@@ -87,6 +87,14 @@ HOSTILE: list[tuple[str, Files, str]] = [
      "stored in outside files"),
     ("h5 with a virtual dataset", lambda: {"weights.h5": rf.h5_file(rf.virtual_dataset)}, "is virtual"),
     ("h5 declaring 4 TiB", lambda: {"weights.h5": rf.h5_file(rf.huge_declared)}, "declares 4398046511104"),
+    # Polyglots: a well-formed file with room for a second one, read the way torch.load and zipfile read.
+    ("gguf with a torch checkpoint appended",
+     lambda: {"m.gguf": rf.gguf_model() + cc.torch_zip(cc.evil_pickle(2))}, "not on the allow-list"),
+    ("h5 with a torch checkpoint appended",
+     lambda: {"weights.h5": rf.h5_file(lambda f: None) + cc.torch_zip(cc.evil_pickle(2))},
+     "not on the allow-list"),
+    ("gguf with a keras archive appended",
+     lambda: {"m.gguf": rf.gguf_model() + rf.keras_with_layer(TFSM)}, "TFSMLayer"),
 ]  # fmt: skip
 
 # (label, files, the reference reader that loads it)

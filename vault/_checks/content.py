@@ -19,7 +19,7 @@ import struct
 import zipfile
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -184,7 +184,44 @@ def _judge_inner(name: str, inner: Inner, depth: int) -> Verdict:
     return _check_content(name, Content(inner.size, inner.open, member=inner.member), depth)
 
 
+# Kinds whose own check already read the file as a pickle and as a zip.
+_READ_EVERY_WAY = frozenset({FileKind.PICKLE, FileKind.TORCH_ZIP, FileKind.NUMPY_ZIP, FileKind.KERAS})
+
+
 def _check_content(name: str, content: Content, depth: int) -> Verdict:
+    """The file as its format reads it, then as the loaders that ignore formats read it.
+
+    `pickle.load` and `torch.load` read a pickle from byte 0 and stop at
+    STOP; `zipfile` and `torch.load` find a zip from the file's end. A file
+    that is a well-formed GGUF, safetensors or image can leave room for
+    either, so every file is read those two ways too, and the worst
+    reading decides.
+    """
+    verdict = _as_its_format(name, content, depth)
+    if verdict.kind in _READ_EVERY_WAY or verdict.kind is FileKind.UNKNOWN:
+        return verdict
+    with content.open() as fh:
+        end = pickle_prefix_end(fh, content.size)
+        if end is not None:
+            fh.seek(0)
+            scan_pickle_stream(name, fh.read(end), trailing_ok=True)
+            verdict = replace(verdict, pickle=True, detail=f"{verdict.kind.value} that is also a pickle")
+        fh.seek(0)
+        if zipfile.is_zipfile(fh):
+            fh.seek(0)
+            inner = inspect_zip(name, fh, depth, _judge_inner, content.source)
+            if inner.kind is FileKind.UNKNOWN:
+                return replace(inner, detail=f"{verdict.kind.value} with a zip of no known format inside")
+            verdict = replace(
+                verdict,
+                pickle=verdict.pickle or inner.pickle,
+                runs_code="; ".join(r for r in (verdict.runs_code, inner.runs_code) if r),
+                detail=f"{verdict.kind.value} that is also a {inner.kind.value} zip",
+            )
+    return verdict
+
+
+def _as_its_format(name: str, content: Content, depth: int) -> Verdict:
     size = content.size
     lower = name.lower()
     with content.open() as fh:

@@ -123,6 +123,7 @@ def _scan_one(
     first: object = None
     stream = io.BytesIO(data)
     stream.seek(start)
+    malformed: str | None = None
     try:
         for op, arg, pos in pickletools.genops(stream):
             end = end if pos is None else pos  # BytesIO always tells; None is for streams without tell()
@@ -154,8 +155,6 @@ def _scan_one(
         raise
     except Exception as exc:  # pickletools raises a variety of errors on garbage
         malformed = f"{type(exc).__name__}: {exc}"
-    else:
-        malformed = None
     off_list = sorted(
         (ma for ma in imports if ma not in ALLOWED_GLOBALS), key=lambda ma: (not _dangerous(*ma), ma)
     )
