@@ -258,6 +258,15 @@ CODE_LAYOUTS: list[tuple[str, Callable[[], dict[str, bytes]], list[str]]] = [
     ("NeMo archive", lambda: {"model.nemo": cc.tar_of({
         "model_config.yaml": b"encoder:\n  _target_: nemo.collections.asr.modules.ConformerEncoder\n",
         "model_weights.safetensors": cc.safetensors_file()})}, ["model.nemo"]),
+    ("sentence-transformers module of its own",
+     lambda: {"modules.json": json.dumps([{"idx": 0, "path": "", "type": "custom_st.Module"}]).encode(),
+              "custom_st.py": b"class Module: ...\n"},
+     ["custom_st.py", "modules.json"]),
+    ("diffusers component from another library",
+     lambda: {"model_index.json": json.dumps({"_class_name": "Pipe", "_diffusers_version": "0.30.0",
+                                              "unet": ["diffusers", "UNet2DConditionModel"],
+                                              "extra": ["my_components", "Extra"]}).encode()},
+     ["model_index.json"]),
     ("ModelScope plugins",
      lambda: {"configuration.json": b'{"framework": "pytorch", "plugins": ["x-plugin"]}'},
      ["configuration.json"]),
@@ -312,6 +321,24 @@ def test_an_auto_map_that_reaches_outside_the_revision_is_refused_even_when_name
     files = {"config.json": json.dumps(config).encode(), "modeling.py": b"x = 1\n"}
     bundle = forge_bundle(tmp_path / "m.vault", keypair.private, files)
     refused(gap, bundle, reason, "--allow-code", "config.json", "--allow-code", "modeling.py")
+
+
+ST = "sentence_transformers.models."
+
+
+def test_the_libraries_own_module_lists_run_no_code(gap: Path, keypair: KeyPair, tmp_path: Path) -> None:
+    """What sentence-transformers and diffusers write for their own classes is data."""
+    files = {
+        "modules.json": json.dumps([{"idx": 0, "path": "", "type": f"{ST}Transformer"},
+                                    {"idx": 1, "path": "1_Pooling", "type": f"{ST}Pooling"}]).encode(),
+        "model_index.json": json.dumps({"_class_name": "StableDiffusionPipeline",
+                                        "_diffusers_version": "0.30.0",
+                                        "unet": ["diffusers", "UNet2DConditionModel"],
+                                        "text_encoder": ["transformers", "CLIPTextModel"],
+                                        "safety_checker": [None, None]}).encode(),
+    }  # fmt: skip
+    bundle = forge_bundle(tmp_path / "ok.vault", keypair.private, {"config.json": b"{}", **files})
+    assert run_json("import", bundle, home=gap)["status"] == "imported"
 
 
 def test_add_admits_named_code_and_the_catalog_says_so(tmp_path: Path) -> None:

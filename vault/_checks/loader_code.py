@@ -4,7 +4,9 @@ A revision's "text" files are not all data. transformers imports the module
 an `auto_map` (or `custom_pipelines`) entry names, from the folder or from
 another repository; NeMo and every Hydra config instantiate the class a
 `_target_` names; ModelScope pip-installs and imports a configuration's
-`plugins`; a `chat_template` is a Jinja program. Each is found here by the
+`plugins`; sentence-transformers imports each module `type` a modules.json
+names, and diffusers each component library a model_index.json names; a
+`chat_template` is a Jinja program. Each is found here by the
 bytes, whatever the file is called, and reported on the verdict: code is
 refused unless the operator names the file (judge_revision), a template that
 reaches what a sandbox must not give is refused outright.
@@ -123,6 +125,8 @@ def _judge_json(name: str, doc: dict[str, object]) -> Verdict:
         runs.append("auto_map names code to import")
     if doc.get("plugins"):
         runs.append("ModelScope plugins are installed and imported on load")
+    if components := _diffusers_components(doc):
+        runs.append(f"diffusers imports the component libraries {components}")
     if "chat_template" in doc:
         for label, source in _templates(name, doc["chat_template"]):
             check_template_text(f"{name}: {label}", source)
@@ -134,19 +138,49 @@ def _judge_json(name: str, doc: dict[str, object]) -> Verdict:
     return Verdict(FileKind.TEXT, runs_code="; ".join(runs), code_refs=tuple(refs))
 
 
+# Libraries a diffusers pipeline may name for a component without importing code from the revision.
+DIFFUSERS_LIBRARIES = frozenset({"diffusers", "transformers"})
+SENTENCE_TRANSFORMERS = "sentence_transformers.models."
+
+
+def _sentence_transformers_modules(doc: list[object]) -> list[str]:
+    """Module classes a modules.json names: sentence-transformers imports each `type` it is given."""
+    if not doc or not all(isinstance(m, dict) and "type" in m and "path" in m for m in doc):
+        return []
+    types = [m["type"] for m in doc if isinstance(m, dict)]
+    return [str(t) for t in types if not (isinstance(t, str) and t.startswith(SENTENCE_TRANSFORMERS))]
+
+
+def _diffusers_components(doc: dict[str, object]) -> list[str]:
+    """Components of a model_index.json whose library is not diffusers' or transformers' own."""
+    if "_class_name" not in doc or "_diffusers_version" not in doc:
+        return []
+    found = []
+    for key, value in doc.items():
+        if key.startswith("_") or not isinstance(value, list) or len(value) != 2:
+            continue
+        library = value[0]
+        if library is not None and library not in DIFFUSERS_LIBRARIES:
+            found.append(f"{key}: {library}")
+    return found
+
+
 def judge_text(name: str, fh: BinaryIO, size: int) -> Verdict:
     """A text file (UTF-8, no stray controls): what a loader would run from it."""
     if size > MAX_JSON_BYTES:
         return Verdict(FileKind.TEXT, template=f"a text of {size} bytes, too large to check as a template")
     fh.seek(0)
     text = fh.read().decode("utf-8")
-    if text.lstrip()[:1] == "{":
+    if text.lstrip()[:1] in ("{", "["):
         try:
             doc = json.loads(text)
         except ValueError:
             doc = None
         if isinstance(doc, dict):
             return _judge_json(name, doc)
+        if isinstance(doc, list) and (modules := _sentence_transformers_modules(doc)):
+            why = f"sentence-transformers imports the module types {modules}"
+            return Verdict(FileKind.TEXT, runs_code=why)
     runs = ""
     if any(_YAML_TARGET.fullmatch(line) for line in text.splitlines()):
         runs = "Hydra _target_ instantiates Python classes"
