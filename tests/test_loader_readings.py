@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -353,11 +355,20 @@ def test_add_admits_named_code_and_the_catalog_says_so(tmp_path: Path) -> None:
     assert "config.json: runs code when loaded (auto_map names code to import)" in res.stderr
     assert snapshot(home) == before
     with vault.open_vault(home) as v:
-        v.add(folder, "acme/code", allow_code=["config.json", "modeling_x.py"])
+        added = v.add(folder, "acme/code", allow_code=["config.json", "modeling_x.py"])
         detail = v.show("acme/code")
+        server = v.server(port=0, log_requests=False)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            url = f"http://127.0.0.1:{server.server_address[1]}/ui/revision/acme/code/{added.commit}"
+            with urllib.request.urlopen(url, timeout=30) as response:
+                page = response.read().decode()
+        finally:
+            server.shutdown()
+            server.server_close()
     assert {f.path: bool(f.runs_code) for f in detail.files} == {"config.json": True, "modeling_x.py": True}
-    page = run("show", "acme/code", home=home).stdout
-    assert "runs code: modeling_x.py (Python source" in page
+    assert "runs code: modeling_x.py (Python source" in run("show", "acme/code", home=home).stdout
+    assert page.count("runs code") >= 3 and "auto_map names code to import" in page  # a banner and each file
 
 
 # -- TensorFlow SavedModels: every op on the allow-list ---------------------------------------------
