@@ -144,6 +144,7 @@ def make_transfer(tmp_path: Path, model: Path, key: KeyPair, repo_id: str = "acm
     added = run_json("add", model, "--repo", repo_id, home=connected)
     run("sign", repo_id, "--key", key.private, home=connected)
     bundle = tmp_path / "out" / "tiny.vault"
+    bundle.parent.mkdir()  # the medium: vault writes into folders that exist
     run("bundle", repo_id, "-o", bundle, home=connected)
     run("trust", "add", "acme", "--key", key.public, "--scope", "acme/*", home=airgapped)
     return Transfer(connected, airgapped, bundle, key, repo_id, added["commit"])  # type: ignore[index]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from vault import _audit as audit
 from vault._catalog import queries
 from vault._catalog.rows import SignatureRow, put_signature
+from vault._output_paths import output_dir, planned_dir
 from vault._statements.refs import Ref
 from vault.results import SignResult
 
@@ -30,6 +31,8 @@ def sign_revision(vault: Home, ref: Ref, signer: Signer, out_dir: Path | None = 
     material differs, so a verifier trusting the key or the issuing CA both
     judge the same claim.
     """
+    if out_dir is not None:
+        planned_dir(out_dir)  # before the catalog changes: a missing medium changes nothing
     fingerprint, method, sign = signer.fingerprint, signer.method, signer.sign
     with vault.write() as w:
         s = w.session
@@ -43,7 +46,7 @@ def sign_revision(vault: Home, ref: Ref, signer: Signer, out_dir: Path | None = 
         commit = rev.commit
     written = []
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir = output_dir(out_dir)
         for name, raw in ((MODEL_SIG, signed["model"]), (PROVENANCE_SIG, signed["provenance"])):
             (out_dir / name).write_bytes(raw)
             written.append(str(out_dir / name))

@@ -36,6 +36,7 @@ from vault._catalog.schema import SigstoreRoot
 from vault._durable import BulkWriter
 from vault._hashing import CHUNK
 from vault._ops.revocation import all_revocations
+from vault._output_paths import output_file
 from vault._progress import CountingReader, NoProgress, Progress
 from vault._statements.refs import Ref
 from vault._workers import leave_signals_to_main_thread
@@ -279,8 +280,7 @@ def write_bundle(
             f"{-(-index.size // split_size)} parts; at most {MAX_PARTS} (use at least {need} bytes)"
         )
 
-    out = out.absolute()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = output_file(out)
     sink: SplitWriter | _FileSink
     parity_files: list[Path] = []
     sink = (

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from vault._bundle.index import signature_file_name
 from vault._hashing import sha256_hex
+from vault._output_paths import output_dir
 from vault._reads.evidence import revision_evidence
 from vault._statements.manifest import STATEMENT_TYPE, canonical_json
 from vault._statements.refs import Ref
@@ -36,7 +37,7 @@ IMPORT_PREDICATE_TYPE = "urn:vault:import:v1"
 def export_evidence(vault: Home, ref: Ref, out: Path, signer: Signer | None = None) -> EvidenceExported:
     evidence = vault.read(lambda r: revision_evidence(r, ref, vault.store))
     detail = evidence.detail
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out)
     written: list[str] = []
     counts: dict[str, int] = {}
     listed = []

@@ -16,6 +16,7 @@ from vault._catalog.trust_reads import trust_entries
 from vault._clock import utc_now
 from vault._durable import sync_dir
 from vault._hashing import sha256_hex
+from vault._output_paths import output_file
 from vault._regular_files import read_given_file
 from vault._signing.dsse import MAX_SIGNATURE_BYTES, parse_bundle
 from vault._signing.trust import TrustPolicy
@@ -41,6 +42,7 @@ def _holdings(reader: CatalogReader) -> tuple[list[str], list[tuple[str, int]]]:
 
 def write_inventory(vault: Home, signer: Signer, out: Path) -> InventoryWritten:
     """Sign what this vault holds intact: a blob scrub found damaged, or that is gone, is left out."""
+    out = output_file(out)
     with vault.writer_lock():
         revisions, rows = vault.read(_holdings)
         blobs = frozenset(sha for sha, size in rows if vault.store.has_blob_of_size(sha, size))

@@ -9,6 +9,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from vault._output_paths import output_file
 from vault._regular_files import MAX_PEM, read_given_file
 from vault.errors import ConflictError, UsageError
 
@@ -50,7 +51,7 @@ def read_password(password_file: Path | None) -> bytes | None:
 
 def write_key_pair(prefix: str, password: bytes | None = None) -> tuple[Path, Path]:
     """PREFIX.pem (private, 0600, encrypted if `password`) and PREFIX.pub.pem; never overwrites."""
-    private, public = Path(f"{prefix}.pem"), Path(f"{prefix}.pub.pem")
+    private, public = output_file(Path(f"{prefix}.pem")), output_file(Path(f"{prefix}.pub.pem"))
     for p in (private, public):
         if p.exists():
             raise ConflictError(f"{p}: already exists, not overwriting a key")

@@ -219,9 +219,15 @@ def bundle(
     with settings.open() as v:
         progress = TerminalProgress(settings)
         r = v.bundle(list(refs), out, split_size=size, progress=progress, base=base, have=have, parity=parity)
-    parts = f" in {len(r.parts)} parts" if size else ""
-    parts += f" (+{len(r.parity)} parity)" if r.parity else ""
-    text = f"wrote {r.bundle}{parts}: {len(r.revisions)} revision(s), {r.blobs} blobs, {human_bytes(r.bytes)}"
+    # Name the files that exist: a split bundle is OUT.000, OUT.001, … and no file is called OUT.
+    if len(r.parts) > 1 or (r.parts and Path(r.parts[0]).name != Path(r.bundle).name):
+        first, last = Path(r.parts[0]).name, Path(r.parts[-1]).name
+        written = f"{len(r.parts)} parts {first}" + (f" … {last}" if len(r.parts) > 1 else "")
+        written += f" in {Path(r.parts[0]).parent}"
+    else:
+        written = r.bundle
+    written += f" (+{len(r.parity)} parity parts)" if r.parity else ""
+    text = f"wrote {written}: {len(r.revisions)} revision(s), {r.blobs} blobs, {human_bytes(r.bytes)}"
     if r.omitted_blobs:
         text += f"; left out {r.omitted_blobs} blobs ({human_bytes(r.omitted_bytes)}) the far side holds"
     emit(settings, r, text)

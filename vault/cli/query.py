@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from vault._output_paths import output_file
 from vault._report_text import list_text, provenance_text, show_text
 from vault.cli.options import PASSWORD_FILE, pass_settings
 from vault.cli.render import Settings, Terminated, emit, emit_or_fail, human_bytes
@@ -110,6 +111,7 @@ def bom(settings: Settings, ref: str, out: Path | None) -> None:
     if out is None:
         click.echo(b.json)
         return
+    out = output_file(out)
     out.write_text(b.json + "\n", encoding="utf-8")
     licence = f", licence {b.license}" if b.license else ""
     data = {"repo_id": b.repo_id, "commit": b.commit, "spec_version": b.spec_version, "path": str(out),

@@ -1,0 +1,63 @@
+"""An operator's first day: what a new user meets, made to hold (issue 25).
+
+Each test here is one point of that day: outputs never go where the operator
+did not mean, errors are one line with a hint, a closed pipe is not an error,
+and the evidence says exactly what was checked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Transfer, run, snapshot
+
+# (command after the home, with OUT for the path written), for every command that writes a named file.
+WRITERS = {
+    "bundle": ["bundle", "acme/tiny", "-o", "OUT/m.vault"],
+    "bundle split": ["bundle", "acme/tiny", "-o", "OUT/m.vault", "--split-size", "1K"],
+    "inventory": ["inventory", "-o", "OUT/receipt.json", "--key", "KEY"],
+    "bom": ["bom", "acme/tiny", "-o", "OUT/bom.json"],
+    "provenance --out": ["provenance", "acme/tiny", "--format", "in-toto", "--out", "OUT/evidence"],
+    "sign --out": ["sign", "acme/tiny", "--key", "KEY", "--out", "OUT/sigs"],
+    "keygen": ["keygen", "-o", "OUT/site"],
+}
+
+
+@pytest.mark.parametrize("argv", WRITERS.values(), ids=WRITERS.keys())
+def test_a_missing_medium_is_refused_and_nothing_is_written(
+    transfer: Transfer, tmp_path: Path, argv: list[str]
+) -> None:
+    """`-o /media/usb/m.vault` with the stick not mounted: one line, exit 2, no /media/usb made."""
+    medium = tmp_path / "media" / "usb"
+    args = [a.replace("OUT", str(medium)).replace("KEY", str(transfer.key.private)) for a in argv]
+    before = snapshot(transfer.connected)
+    res = run(*args, home=transfer.connected, code=2)
+    assert res.stderr.strip() == (
+        f"vault: error: {medium}: no such directory (is the medium mounted?); vault does not create it"
+    )
+    assert not (tmp_path / "media").exists()
+    assert snapshot(transfer.connected) == before
+
+
+def test_a_named_output_folder_is_made_only_under_one_that_exists(transfer: Transfer, tmp_path: Path) -> None:
+    run(
+        "sign",
+        "acme/tiny",
+        "--key",
+        transfer.key.private,
+        "--out",
+        tmp_path / "sigs",
+        home=transfer.connected,
+    )
+    assert sorted(p.name for p in (tmp_path / "sigs").iterdir()) == ["model.sig", "provenance.sig"]
+
+
+def test_a_split_bundle_names_the_files_it_wrote(transfer: Transfer, tmp_path: Path) -> None:
+    out = run(
+        "bundle", "acme/tiny", "-o", tmp_path / "m.vault", "--split-size", "1K", home=transfer.connected
+    )
+    written = sorted(p.name for p in tmp_path.glob("m.vault*"))
+    assert "m.vault" not in written and written[0] == "m.vault.000"
+    assert f"wrote {len(written)} parts m.vault.000 … {written[-1]} in {tmp_path}:" in out.stdout, out.stdout
