@@ -7,6 +7,9 @@ and the evidence says exactly what was checked.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,3 +64,21 @@ def test_a_split_bundle_names_the_files_it_wrote(transfer: Transfer, tmp_path: P
     written = sorted(p.name for p in tmp_path.glob("m.vault*"))
     assert "m.vault" not in written and written[0] == "m.vault.000"
     assert f"wrote {len(written)} parts m.vault.000 … {written[-1]} in {tmp_path}:" in out.stdout, out.stdout
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["provenance", "acme/tiny"], ["list"], ["provenance", "acme/tiny", "--debug"], ["audit"], ["--help"]],
+    ids=["fast path", "fast list", "click", "click audit", "help"],
+)
+def test_a_reader_that_goes_away_is_not_an_error(transfer: Transfer, argv: list[str]) -> None:
+    """`vault provenance REF | head -1`: the reader closes first; vault exits 0 and says nothing."""
+    for _ in range(3):
+        read, write = os.pipe()
+        os.close(read)  # the reader is gone before vault writes a byte: every write fails
+        proc = subprocess.run(
+            [sys.executable, "-m", "vault", "--home", str(transfer.connected), *argv],
+            stdout=write, stderr=subprocess.PIPE, check=False,
+        )  # fmt: skip
+        os.close(write)
+        assert (proc.returncode, proc.stderr.decode()) == (0, "")

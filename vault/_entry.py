@@ -88,9 +88,16 @@ def main() -> None:
     except Exception:  # the full CLI reports it (with --debug, the traceback); these commands only read
         _full_cli()
         return
-    if as_json:
-        from vault._report_text import to_json
+    from vault._closed_pipe import flush_stdout, reader_gone
 
-        print(to_json(data))
-    else:
-        print(rendered)
+    try:
+        if as_json:
+            from vault._report_text import to_json
+
+            print(to_json(data))
+        else:
+            print(rendered)
+    except BrokenPipeError:
+        reader_gone()
+        return
+    flush_stdout()

@@ -13,10 +13,12 @@ import threading
 import traceback
 from collections.abc import Sequence
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 import click
+from click.utils import PacifyFlushWrapper
 
+from vault._closed_pipe import flush_stdout, reader_gone
 from vault.cli.render import FailedWithReport, Settings, Terminated, emit_error
 from vault.errors import VaultError
 from vault.version import __version__
@@ -89,6 +91,7 @@ class VaultGroup(click.Group):
         argv = list(sys.argv[1:] if args is None else args)
         settings = extra.pop("obj", None) or Settings()
         code = self._run(argv, "vault", settings, **extra)  # whatever launched it, the command is `vault`
+        flush_stdout()  # a reader gone after the last line is as quiet as one gone before it
         if standalone_mode:
             sys.exit(code)
         return code
@@ -124,6 +127,14 @@ class VaultGroup(click.Group):
             _scan_flags(argv, settings)
             report = exc.report if isinstance(exc, FailedWithReport) else None
             return _failure(settings, exc.exit_code, exc.kind, str(exc), report)
+        except BrokenPipeError:
+            reader_gone()  # `vault … | head -1`: the reader had what it wanted
+            return 0
+        except SystemExit as exc:
+            if isinstance(sys.stdout, cast(type, PacifyFlushWrapper)):  # click's own EPIPE exit: the same
+                reader_gone()
+                return 0
+            raise exc
         except OSError as exc:
             _scan_flags(argv, settings)
             where = f"{exc.filename}: " if exc.filename else ""
