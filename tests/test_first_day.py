@@ -8,13 +8,14 @@ and the evidence says exactly what was checked.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Transfer, run, snapshot
+from tests.conftest import Transfer, make_home, run, snapshot
 
 # (command after the home, with OUT for the path written), for every command that writes a named file.
 WRITERS = {
@@ -82,3 +83,39 @@ def test_a_reader_that_goes_away_is_not_an_error(transfer: Transfer, argv: list[
         )  # fmt: skip
         os.close(write)
         assert (proc.returncode, proc.stderr.decode()) == (0, "")
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["lst"], "vault: error: no such command 'lst'; did you mean 'list'? (see 'vault --help')"),
+        (
+            ["bundel", "x"],
+            "vault: error: no such command 'bundel'; did you mean 'bundle'? (see 'vault --help')",
+        ),
+        (["bundle", "acme/tiny"], "vault: error: Missing option '-o' / '--out'. (see 'vault bundle --help')"),
+        (["import", "--bogus", "x"], "vault: error: No such option '--bogus'. (see 'vault import --help')"),
+        (
+            ["serve", "--port", "99999"],
+            "vault: error: Invalid value for '--port': 99999 is not in the range 0<=x<=65535. "
+            "(see 'vault serve --help')",
+        ),
+    ],
+    ids=["mistyped", "mistyped with args", "missing option", "unknown option", "port out of range"],
+)
+def test_a_usage_error_is_one_line_with_a_hint(tmp_path: Path, argv: list[str], line: str) -> None:
+    res = run(*argv, home=tmp_path / "h", code=2)
+    assert res.stderr.strip() == line and res.stdout == ""
+
+
+def test_a_port_in_use_names_the_address_and_the_flag(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        make_home(tmp_path / "h")
+        res = run("serve", "--port", str(port), home=tmp_path / "h", code=2)
+    assert res.stderr.strip() == (
+        f"vault: error: 127.0.0.1:{port} is in use (another vault serve?); "
+        "choose another with --port, or --port 0"
+    )

@@ -9,8 +9,10 @@ written. There is never a Xet hint, so clients use plain HTTP.
 
 from __future__ import annotations
 
+import errno
 import json
 import re
+import socket
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from vault._hub.metadata import HubEntry
 from vault._hub.model_view import hub_model
 from vault._statements.refs import is_commit
+from vault.errors import UsageError
 
 if TYPE_CHECKING:
     from vault._home import Home
@@ -198,6 +201,23 @@ def make_server(
     attrs = {"vault": vault, "log_requests": log_requests, "timeout": idle_timeout, "ui": ui}
     handler = type("BoundHubRequestHandler", (HubRequestHandler,), attrs)
     server_class = type("VaultHTTPServer", (ThreadingHTTPServer,), {"request_queue_size": 128})
-    server: ThreadingHTTPServer = server_class((host, port), handler)
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port {port}: a port is 0 to 65535 (0 picks a free one)")
+    try:
+        server: ThreadingHTTPServer = server_class((host, port), handler)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageError(
+                f"{host}:{port} is in use (another vault serve?); choose another with --port, or --port 0"
+            ) from None
+        if exc.errno in (errno.EADDRNOTAVAIL, errno.EACCES):
+            raise UsageError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); see --host and --port"
+            ) from None
+        if isinstance(exc, socket.gaierror):
+            raise UsageError(
+                f"--host {host}: not an address this host can listen on ({exc.strerror})"
+            ) from None
+        raise
     server.daemon_threads = True
     return server

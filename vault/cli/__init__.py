@@ -7,6 +7,7 @@ code from the table in docs/operator-guide.md. A traceback only with --debug.
 
 from __future__ import annotations
 
+import difflib
 import signal
 import sys
 import threading
@@ -72,6 +73,17 @@ class VaultGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(name for names in COMMAND_MODULES.values() for name in names)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """A mistyped command names the ones it may have meant."""
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=2, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise click.UsageError(f"no such command {name!r}{hint}", ctx)
+        return super().resolve_command(ctx, args)
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands:
             for module, names in COMMAND_MODULES.items():
@@ -111,10 +123,7 @@ class VaultGroup(click.Group):
             return exc.exit_code
         except click.ClickException as exc:
             _scan_flags(argv, settings)
-            if settings.as_json:
-                return _failure(settings, exc.exit_code, "usage", exc.format_message())
-            exc.show()
-            return exc.exit_code
+            return _failure(settings, exc.exit_code, "usage", _usage_line(exc))
         except (click.exceptions.Abort, KeyboardInterrupt):
             _scan_flags(argv, settings)
             return _failure(
@@ -148,6 +157,15 @@ class VaultGroup(click.Group):
         finally:
             if own_handler:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _usage_line(exc: click.ClickException) -> str:
+    """One line, like every other error, with where to look: not click's usage block."""
+    message = exc.format_message()
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and ctx is not None:
+        return f"{message} (see '{ctx.command_path} --help')"
+    return message
 
 
 def _set_home(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:

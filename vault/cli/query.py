@@ -137,7 +137,13 @@ def hf_cache(settings: Settings, rebuild: bool) -> None:
 @click.option(
     "--host", default="127.0.0.1", show_default=True, help="Address to bind (keep it local; see docs)."
 )
-@click.option("--port", default=8000, show_default=True, type=int, help="Port (0 picks a free one).")
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port (0 picks a free one).",
+)
 @click.option("--quiet", is_flag=True, help="Do not log requests.")
 @click.option("--idle-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds before an idle or trickling connection is dropped.")  # fmt: skip
