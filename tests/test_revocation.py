@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -42,15 +43,17 @@ def test_revocation_stops_every_way_of_resolving(transfer: Transfer, tmp_path: P
     assert not handed_out.exists()
     assert run("list", home=t.airgapped).stdout.rstrip().endswith("[REVOKED]")
 
-    # vault path, by ref and by commit; vault.resolve(); the HF cache view; vault serve.
+    # vault path, by ref and by commit; vault.resolve(); the HF cache view; vault serve: each says why.
+    why = f"revision {t.commit} is revoked (revoked by acme on "
     for ref in (t.repo_id, f"{t.repo_id}@{t.commit}"):
-        assert f"revision {t.commit} is revoked" in run("path", ref, home=t.airgapped, code=3).stderr
+        err = run("path", ref, home=t.airgapped, code=3).stderr
+        assert why in err and "CVE-2026-0001: poisoned weights" in err, err
     code = (
         f"import vault\ntry:\n vault.resolve('{t.repo_id}', home='{t.airgapped}')\n"
         "except Exception as e:\n print(e)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "is revoked" in out
+    assert why in out and "CVE-2026-0001: poisoned weights" in out
     assert not (view / "snapshots" / t.commit).exists() and not (view / "refs" / "main").exists()
 
     with Vault.open(t.airgapped, create=False) as v:
@@ -62,7 +65,21 @@ def test_revocation_stops_every_way_of_resolving(transfer: Transfer, tmp_path: P
             urllib.request.urlopen(url, timeout=10)
             raise AssertionError("revoked model was served")
         except urllib.error.HTTPError as e:
-            assert e.code == 404 and e.headers["X-Error-Code"] == "RepoNotFound"
+            assert e.code == 404 and e.headers["X-Error-Code"] == "RevisionNotFound"
+            assert "CVE-2026-0001: poisoned weights" in e.headers["X-Error-Message"]
+        # What an inference server's HF client prints: the reason, not "not found, are you authenticated".
+        client = (
+            "import sys, huggingface_hub\ntry:\n"
+            f" huggingface_hub.hf_hub_download('{t.repo_id}', 'config.json', endpoint=sys.argv[1],"
+            f" cache_dir=sys.argv[2])\nexcept Exception as e:\n print(type(e).__name__, e)"
+        )
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        env = {**os.environ, "HF_HUB_OFFLINE": "0", "HF_HUB_DISABLE_TELEMETRY": "1"}
+        printed = subprocess.run([sys.executable, "-c", client, endpoint, str(tmp_path / "cache")], env=env,
+                                 capture_output=True, text=True, check=True).stdout  # fmt: skip
+        try:
+            assert printed.startswith("RevisionNotFoundError"), printed
+            assert "CVE-2026-0001: poisoned weights" in printed and "authenticated" not in printed, printed
         finally:
             server.shutdown()
             server.server_close()
@@ -72,6 +89,9 @@ def test_revocation_stops_every_way_of_resolving(transfer: Transfer, tmp_path: P
     # The security team can still see what it was, and why it went.
     shown = run_json("show", f"{t.repo_id}@{t.commit}", home=t.airgapped)
     assert shown["status"] == "revoked" and shown["revocations"][0]["reason"].startswith("CVE-2026-0001")
+    assert shown["path"] is None  # never a path that was removed
+    shown_text = run("show", f"{t.repo_id}@{t.commit}", home=t.airgapped).stdout
+    assert "path: none (not served: revoked)" in shown_text and str(handed_out) not in shown_text
     text = run("provenance", f"{t.repo_id}@{t.commit}", home=t.airgapped).stdout
     assert "REVOKED" in text and "CVE-2026-0001" in text
 

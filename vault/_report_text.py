@@ -60,7 +60,7 @@ def show_text(r: RevisionDetail) -> str:
         f"{r.repo_id}@{r.commit}" + ("" if r.status == "available" else f"  [{r.status.upper()}]"),
         f"  refs: {', '.join(r.refs) or '-'}",
         f"  source: {r.source}, fetched {r.fetched_at}",
-        f"  path: {r.path}",
+        f"  path: {r.path}" if r.path else f"  path: none (not served: {r.status})",
         "  files:",
     ]
     lines += [f"    {f.sha256}  {f.size:>12}  {f.path}" for f in r.files]

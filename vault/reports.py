@@ -63,7 +63,7 @@ class RevisionDetail:
     status: str
     source: str
     fetched_at: str
-    path: str
+    path: str | None  # the served directory; None when it is not served (revoked, damaged, removed)
     files: list[FileInfo]
     signatures: list[SignatureInfo]
     revocations: list[RevocationInfo]

@@ -19,11 +19,20 @@ REVOKED = RevisionStatus.REVOKED.value
 DAMAGED = RevisionStatus.DAMAGED.value
 
 
-def unavailable_message(ref: str, commit: str, status: str) -> str:
-    """Why a catalogued revision is not handed out; one wording for every view."""
+def unavailable_message(
+    ref: str, commit: str, status: str, revocations: tuple[tuple[str, str, str], ...] = ()
+) -> str:
+    """Why a catalogued revision is not handed out; one wording for every view.
+
+    `revocations` are (reason, signer, revoked_at) of the signed revocations:
+    whoever is refused a revoked model is told why, and by whom.
+    """
     if status == DAMAGED:
         return (
             f"{ref}: revision {commit} is damaged (vault scrub found a stored file changed or missing); "
             "import a bundle that carries it to repair it"
         )
+    if status == REVOKED and revocations:
+        why = "; ".join(f"revoked by {signer} on {at[:10]}: {reason}" for reason, signer, at in revocations)
+        return f"{ref}: revision {commit} is revoked ({why})"
     return f"{ref}: revision {commit} is {status}"

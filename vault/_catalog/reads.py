@@ -41,6 +41,12 @@ class RevisionRow:
     fetched_at: str
 
 
+_REVOCATIONS_OF = """
+SELECT reason, signer, revoked_at FROM revocations WHERE repo_id = :repo_id AND "commit" = :commit
+ORDER BY revoked_at, signer
+"""
+
+
 def find_revision(reader: CatalogReader, ref: RefSpec, any_status: bool = False) -> RevisionRow:
     """The revision a REF names; only available ones unless `any_status` (show, provenance)."""
     params = {"repo_id": ref.repo_id, "revision": ref.revision}
@@ -51,7 +57,11 @@ def find_revision(reader: CatalogReader, ref: RefSpec, any_status: bool = False)
         raise NotFoundError(f"{ref}: no such revision in this vault")
     rid, repo_id, commit, status, source, fetched_at = rows[0]
     if status != AVAILABLE and not any_status:
-        raise NotFoundError(unavailable_message(str(ref), commit, status))
+        why = tuple(
+            (str(reason), str(signer), str(at))
+            for reason, signer, at in reader.rows(_REVOCATIONS_OF, {"repo_id": repo_id, "commit": commit})
+        )
+        raise NotFoundError(unavailable_message(str(ref), commit, status, why))
     return RevisionRow(int(rid), repo_id, commit, status, source, fetched_at)
 
 

@@ -20,8 +20,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from vault._hub.metadata import HubEntry
 from vault._hub.model_view import hub_model
-from vault._statements.refs import is_commit
-from vault.errors import UsageError
+from vault._statements.refs import Ref, is_commit
+from vault.errors import NotFoundError, UsageError
+from vault.status import AVAILABLE
 
 if TYPE_CHECKING:
     from vault._home import Home
@@ -37,6 +38,23 @@ class NotFound(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class Withheld(Exception):
+    """A revision the vault holds but will not serve (revoked, damaged): the client is told why.
+
+    Sent as a revision the Hub does not have (404, `X-Error-Code:
+    RevisionNotFound`) with the reason in `X-Error-Message` (HEAD has no
+    body) and in the body: huggingface_hub raises RevisionNotFoundError from
+    `hf_hub_download`, `snapshot_download` and `model_info` alike and prints
+    the reason under it, instead of "repository not found, are you
+    authenticated" (a 403 would be swallowed into "check your connection").
+    """
+
+
+def _header_text(text: str) -> str:
+    """A reason fit for a header: printable ASCII only (no CR/LF can split the response)."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text)
 
 
 class HubRequestHandler(BaseHTTPRequestHandler):
@@ -71,6 +89,9 @@ class HubRequestHandler(BaseHTTPRequestHandler):
             raise NotFound("", f"no route for {url.path}")
         except NotFound as exc:
             self._send_json(404, {"error": str(exc)}, {"X-Error-Code": exc.code} if exc.code else {})
+        except Withheld as exc:
+            headers = {"X-Error-Code": "RevisionNotFound", "X-Error-Message": _header_text(str(exc))}
+            self._send_json(404, {"error": str(exc)}, headers)
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception as exc:  # one bad request must not cost the server; the client gets a 500
@@ -82,12 +103,29 @@ class HubRequestHandler(BaseHTTPRequestHandler):
     def _revision(self, repo_id: str, rev: str) -> tuple[str, list[HubEntry]]:
         with self.vault.session() as s:
             model = hub_model(s, self.vault.store, repo_id)
+        commit = None if model is None else model.refs.get(rev) or (rev if is_commit(rev) else None)
+        if model is None or commit is None or commit not in model.revisions:
+            self._why_withheld(repo_id, rev)
         if model is None or not model.revisions:
             raise NotFound("RepoNotFound", f"Repository {repo_id} not found")
-        commit = model.refs.get(rev) or (rev if is_commit(rev) else None)
         if commit is None or commit not in model.revisions:
             raise NotFound("RevisionNotFound", f"Invalid rev id: {rev}")
         return commit, model.revisions[commit]
+
+    def _why_withheld(self, repo_id: str, rev: str) -> None:
+        """Raise Withheld when the vault holds the revision but will not hand it out."""
+        from vault._catalog.reads import find_revision
+
+        ref = Ref(repo_id, rev)
+        try:
+            held = self.vault.read(lambda r: find_revision(r, ref, any_status=True))
+        except NotFoundError:
+            return
+        if held.status != AVAILABLE:
+            try:
+                self.vault.read(lambda r: find_revision(r, ref))
+            except NotFoundError as exc:
+                raise Withheld(str(exc)) from None
 
     # -- routes --------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from vault.reports import (
     RevocationInfo,
     SignatureInfo,
 )
+from vault.status import AVAILABLE
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -79,6 +80,12 @@ def _revocations(reader: CatalogReader, repo_id: str, commit: str) -> list[Revoc
     return [RevocationInfo(reason, at, signer) for reason, at, signer in rows]
 
 
+def _served_dir(store: Store, rev: RevisionRow) -> str | None:
+    """Only a directory that is there and served: show never prints a path that was removed."""
+    path = store.revision_dir(rev.repo_id, rev.commit)
+    return str(path) if rev.status == AVAILABLE and path.is_dir() else None
+
+
 def show_revision(reader: CatalogReader, ref: RefSpec, store: Store) -> RevisionDetail:
     rev = reads.find_revision(reader, ref, any_status=True)
     return RevisionDetail(
@@ -88,7 +95,7 @@ def show_revision(reader: CatalogReader, ref: RefSpec, store: Store) -> Revision
         status=rev.status,
         source=rev.source,
         fetched_at=rev.fetched_at,
-        path=str(store.revision_dir(rev.repo_id, rev.commit)),
+        path=_served_dir(store, rev),
         files=[
             FileInfo(path, int(size), sha, blake3, runs or "")
             for path, size, sha, blake3, runs in reader.rows(_FILES, {"rid": rev.id})

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from vault._statements.refs import Ref
 from vault._ui import pages
 from vault.errors import NotFoundError, UsageError
-from vault.status import AVAILABLE
 
 if TYPE_CHECKING:
     from vault._home import Home
@@ -43,8 +41,7 @@ def render(vault: Home, path: str) -> tuple[int, bytes]:
             ref = Ref(f"{parts[0]}/{parts[1]}", parts[2])
             evidence = vault.read(lambda r: revision_evidence(r, ref, vault.store))
             detail = evidence.detail
-            served = detail.status == AVAILABLE and Path(detail.path).is_dir()
-            return 200, pages.revision_page(evidence, detail.path if served else None)
+            return 200, pages.revision_page(evidence, detail.path)
     except (NotFoundError, UsageError) as exc:
         return 404, pages.not_found_page(str(exc))
     return 404, pages.not_found_page(f"no page at {path}")
