@@ -229,59 +229,69 @@ def render_template(template: str) -> str:
 
 
 _SAVEDMODEL_SCRIPT = """
-import sys
+import pathlib, sys
 import tensorflow as tf
 
-kind, out = sys.argv[1], sys.argv[2]
+out = pathlib.Path(sys.argv[1])
 
-class Model(tf.Module):
-    def __init__(self):
-        self.w = tf.Variable(tf.ones((4, 2)))
+def model(kind):
+    class Model(tf.Module):
+        def __init__(self):
+            self.w = tf.Variable(tf.ones((4, 2)))
 
-    @tf.function(input_signature=[tf.TensorSpec((None, 4), tf.float32)])
-    def __call__(self, x):
-        y = tf.nn.relu(tf.matmul(x, self.w))
-        if kind == "read_file":
-            y = y + tf.cast(tf.strings.length(tf.io.read_file("/etc/passwd")), tf.float32) * 0.0
-        elif kind == "write_file":
-            tf.io.write_file("/tmp/vault-pwned", "x")
-        elif kind == "py_function":
-            y = tf.py_function(lambda t: t, [y], tf.float32)
-        elif kind == "save_in_serving":
-            tf.raw_ops.SaveV2(prefix="/tmp/vault-pwned", tensor_names=["w"], shape_and_slices=[""],
-                              tensors=[self.w.read_value()])
-        return y
+        @tf.function(input_signature=[tf.TensorSpec((None, 4), tf.float32)])
+        def __call__(self, x):
+            y = tf.nn.relu(tf.matmul(x, self.w))
+            if kind == "read_file":
+                y = y + tf.cast(tf.strings.length(tf.io.read_file("/etc/passwd")), tf.float32) * 0.0
+            elif kind == "write_file":
+                tf.io.write_file("/tmp/vault-pwned", "x")
+            elif kind == "py_function":
+                y = tf.py_function(lambda t: t, [y], tf.float32)
+            elif kind == "save_in_serving":
+                tf.raw_ops.SaveV2(prefix="/tmp/vault-pwned", tensor_names=["w"], shape_and_slices=[""],
+                                  tensors=[self.w.read_value()])
+            return y
+    return Model()
 
-tf.saved_model.save(Model(), out)
+for kind in sys.argv[2:]:
+    tf.saved_model.save(model(kind), str(out / kind))
+# The reference reader: TensorFlow loads the benign one back and runs its signature.
+loaded = tf.saved_model.load(str(out / "plain"))
+(out / "plain.loaded").write_text(str(loaded(tf.ones((1, 4))).numpy().tolist()))
 """
+SAVEDMODEL_KINDS = ("plain", "read_file", "write_file", "py_function", "save_in_serving")
 
 
 @functools.cache
-def tf_saved_model(kind: str = "plain") -> dict[str, bytes]:
-    """A SavedModel directory written by TensorFlow (in a child: TF and torch share no process here)."""
+def _tf_saved_models() -> dict[str, dict[str, bytes]]:
+    """Every SavedModel the tests use, written by TensorFlow in one child (TF and torch share no process)."""
     import subprocess
     import sys
 
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "saved"
+        out = Path(tmp)
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-        subprocess.run([sys.executable, "-c", _SAVEDMODEL_SCRIPT, kind, str(out)], check=True, env=env,
-                       capture_output=True)  # fmt: skip
-        return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+        script = [sys.executable, "-c", _SAVEDMODEL_SCRIPT, tmp, *SAVEDMODEL_KINDS]
+        subprocess.run(script, check=True, env=env, capture_output=True)
+        made = {
+            kind: {p.relative_to(out / kind).as_posix(): p.read_bytes()
+                   for p in sorted((out / kind).rglob("*")) if p.is_file()}
+            for kind in SAVEDMODEL_KINDS
+        }  # fmt: skip
+        made["plain.loaded"] = {"output": (out / "plain.loaded").read_bytes()}
+        return made
 
 
-def load_saved_model(files: dict[str, bytes]) -> None:
-    """The reference reader: TensorFlow loads the directory and runs its signature (in a child)."""
-    import subprocess
-    import sys
+def tf_saved_model(kind: str = "plain") -> dict[str, bytes]:
+    """A SavedModel directory written by TensorFlow."""
+    return _tf_saved_models()[kind]
 
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, data in files.items():
-            (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
-            (Path(tmp) / name).write_bytes(data)
-        code = "import sys, tensorflow as tf; m = tf.saved_model.load(sys.argv[1]); print(m(tf.ones((1, 4))))"
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        subprocess.run([sys.executable, "-c", code, tmp], check=True, env=env, capture_output=True)
+
+def saved_model_output() -> list[list[float]]:
+    """What TensorFlow computed when it loaded the plain SavedModel back and ran it."""
+    result: list[list[float]] = json.loads(_tf_saved_models()["plain.loaded"]["output"])
+    return result
 
 
 def torch_saved(obj: object, legacy: bool = False, protocol: int = 2) -> bytes:
