@@ -119,3 +119,21 @@ def test_a_port_in_use_names_the_address_and_the_flag(tmp_path: Path) -> None:
         f"vault: error: 127.0.0.1:{port} is in use (another vault serve?); "
         "choose another with --port, or --port 0"
     )
+
+
+def test_first_run_hints(transfer: Transfer, tmp_path: Path) -> None:
+    """The first steps a new operator gets wrong, each answered with the step to take."""
+    trust_first = "trust the signer first: vault trust add NAME --key SIGNER.pub.pem --scope 'ORG/*'"
+    # Importing into a home that does not exist yet, and into one that trusts nobody.
+    res = run("import", transfer.bundle, home=tmp_path / "new", code=3)
+    assert res.stderr.strip().endswith(f"; to import, {trust_first}") and not (tmp_path / "new").exists()
+    res = run("import", transfer.bundle, home=transfer.connected, code=1)
+    assert res.stderr.strip().endswith(f"no trusted keys in this vault yet; {trust_first}")
+    # `trust list` on a missing home answers like `list`, and creates nothing.
+    listed = run("list", home=tmp_path / "none", code=3).stderr
+    assert run("trust", "list", home=tmp_path / "none", code=3).stderr == listed
+    assert not (tmp_path / "none").exists()
+    # An abbreviated commit (what `git log --oneline` prints) gets the full-commit hint.
+    for command in ("path", "show"):
+        err = run(command, f"acme/tiny@{transfer.commit[:7]}", home=transfer.connected, code=3).stderr
+        assert err.strip().endswith("(a commit is named by its full 40-hex id: use the full 40-hex commit)")

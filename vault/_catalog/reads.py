@@ -8,6 +8,7 @@ sum of BIGINTs) so callers see the same types from both.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from vault._catalog.reader import CatalogReader, scalar
@@ -41,6 +42,7 @@ class RevisionRow:
     fetched_at: str
 
 
+_ABBREVIATED = re.compile(r"[0-9a-f]{4,39}", re.ASCII)  # what `git log --oneline` prints
 _REVOCATIONS_OF = """
 SELECT reason, signer, revoked_at FROM revocations WHERE repo_id = :repo_id AND "commit" = :commit
 ORDER BY revoked_at, signer
@@ -54,7 +56,10 @@ def find_revision(reader: CatalogReader, ref: RefSpec, any_status: bool = False)
     if not rows:
         if scalar(reader, "SELECT 1 FROM models WHERE repo_id = :repo_id", params) is None:
             raise NotFoundError(f"{ref.repo_id}: no such model in this vault")
-        raise NotFoundError(f"{ref}: no such revision in this vault")
+        hint = ""
+        if _ABBREVIATED.fullmatch(ref.revision) is not None:
+            hint = " (a commit is named by its full 40-hex id: use the full 40-hex commit)"
+        raise NotFoundError(f"{ref}: no such revision in this vault{hint}")
     rid, repo_id, commit, status, source, fetched_at = rows[0]
     if status != AVAILABLE and not any_status:
         why = tuple(

@@ -15,6 +15,9 @@ from vault._signing.entries import TrustEntry, scope_matches
 from vault._signing.policies import CheckFailed, Claim, FurthestFailures, Quorum, first_admitting
 from vault.errors import TrustError
 
+# The first-day hint wherever an import meets a vault that trusts nobody.
+TRUST_FIRST = "trust the signer first: vault trust add NAME --key SIGNER.pub.pem --scope 'ORG/*'"
+
 
 @dataclass(frozen=True)
 class VerifiedSignature:
@@ -70,7 +73,7 @@ class TrustPolicy:
         """
         env = parse_bundle(raw, origin)
         if not self.entries:
-            raise TrustError(f"{origin}: no trusted keys in this vault (use 'vault trust add')")
+            raise TrustError(f"{origin}: no trusted keys in this vault yet; {TRUST_FIRST}")
         # The key hint narrows the keys to try; without one every key is tried. CAs and
         # Sigstore identities can only vouch for a signature that carries a certificate.
         candidates = [

@@ -22,7 +22,7 @@ from vault.cli.render import Settings, TerminalProgress, emit, human_bytes
 from vault.errors import NotFoundError
 
 if TYPE_CHECKING:
-    from vault import TrustEntry
+    from vault import TrustEntry, Vault
 
 
 @click.group()
@@ -134,11 +134,8 @@ def trust_quorum(settings: Settings, scope: str, required: int) -> None:
 @pass_settings
 def trust_list(settings: Settings) -> None:
     """List trusted keys and Sigstore identities, and quorum rules."""
-    try:
-        with settings.open(readonly=True) as v:
-            entries, quorums = v.trust_list(), v.trust_quorums()
-    except NotFoundError:  # no vault here yet: it trusts nobody
-        entries, quorums = [], {}
+    with settings.open(readonly=True) as v:  # like `list`: a missing home is "no vault here", exit 3
+        entries, quorums = v.trust_list(), v.trust_quorums()
     data = {"keys": _entries_data(entries), "quorums": quorums}
     lines = [
         f"{e.name}\t{e.fingerprint if e.kind == 'key' else f'sigstore:{e.identity} via {e.issuer}'}"
@@ -204,6 +201,16 @@ def verify(
     )
 
 
+def _importing_home(settings: Settings) -> Vault:
+    """The home to import into; a missing one gets the first step, not only "no vault here"."""
+    from vault._signing.trust import TRUST_FIRST
+
+    try:
+        return settings.open(create=False)
+    except NotFoundError as exc:
+        raise NotFoundError(f"{exc}; to import, {TRUST_FIRST}") from None
+
+
 @click.command("import")
 @click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
 @ALLOW_PICKLE
@@ -224,7 +231,7 @@ def import_(
     allow_code: tuple[str, ...],
 ) -> None:
     """Verify a bundle, then store and catalog it atomically."""
-    with settings.open(create=False) as v:
+    with _importing_home(settings) as v:
         policy = ContentPolicy(
             allow_pickle=allow_pickle,
             allow_downgrade=allow_downgrade,
