@@ -137,3 +137,26 @@ def test_first_run_hints(transfer: Transfer, tmp_path: Path) -> None:
     for command in ("path", "show"):
         err = run(command, f"acme/tiny@{transfer.commit[:7]}", home=transfer.connected, code=3).stderr
         assert err.strip().endswith("(a commit is named by its full 40-hex id: use the full 40-hex commit)")
+
+
+def test_keyless_signing_checks_the_ref_first_and_names_a_missing_network(
+    transfer: Transfer, tmp_path: Path
+) -> None:
+    """No network: exit 7 (network), not a usage error; a wrong REF is named before Sigstore is asked."""
+    with socket.socket() as closed:  # a local port nobody listens on: the proxy every request fails at
+        closed.bind(("127.0.0.1", 0))
+        proxy = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    env = {**os.environ, "HTTPS_PROXY": proxy, "HTTP_PROXY": proxy, "https_proxy": proxy, "http_proxy": proxy,
+           "NO_PROXY": "", "no_proxy": "", "XDG_CACHE_HOME": str(tmp_path / "cache"),
+           "XDG_DATA_HOME": str(tmp_path / "data")}  # fmt: skip
+    vault_cmd = [sys.executable, "-m", "vault", "--home", str(transfer.connected)]
+    wrong = subprocess.run([*vault_cmd, "sign", "acme/nothing", "--sigstore"], env=env, capture_output=True,
+                           text=True, stdin=subprocess.DEVNULL, check=False)  # fmt: skip
+    assert (wrong.returncode, wrong.stderr.strip()) == (
+        3,
+        "vault: error: acme/nothing: no such model in this vault",
+    )
+    offline = subprocess.run([*vault_cmd, "sign", "acme/tiny", "--sigstore"], env=env, capture_output=True,
+                             text=True, stdin=subprocess.DEVNULL, check=False)  # fmt: skip
+    assert offline.returncode == 7, offline.stderr
+    assert "keyless signing needs the network" in offline.stderr and offline.stderr.count("\n") == 1

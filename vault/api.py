@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from vault._home import Home
 from vault._resolver import resolve
-from vault._statements.refs import parse_ref
+from vault._statements.refs import Ref, parse_ref
 
 if TYPE_CHECKING:
     from http.server import ThreadingHTTPServer
@@ -251,6 +251,7 @@ class Vault:
         from vault._ops.attest import sign_revision
 
         spec = parse_ref(ref)
+        self._held(spec)  # before a key is read or Sigstore is asked: a wrong REF fails first
         signer = _signer(key_path, password, cert_path, chain_path, sigstore)
         return sign_revision(self._home, spec, signer, out_dir)
 
@@ -272,7 +273,14 @@ class Vault:
         from vault._ops.revocation import checked_reason, revoke
 
         spec, why = parse_ref(ref), checked_reason(reason)
+        self._held(spec, any_status=True)
         return revoke(self._home, spec, why, _signer(key_path, password, cert_path, chain_path, sigstore))
+
+    def _held(self, spec: Ref, any_status: bool = False) -> None:
+        """NotFoundError unless this vault holds the revision (before any signing is set up)."""
+        from vault._catalog.reads import find_revision
+
+        self._home.read(lambda r: find_revision(r, spec, any_status=any_status))
 
     def bundle(
         self,

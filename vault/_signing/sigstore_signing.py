@@ -71,9 +71,13 @@ def _trust_config(path: Path | None) -> Any:
     except OSError as exc:
         raise UsageError(f"{path}: {exc.strerror}") from None
     except Exception as exc:  # sigstore-python and its models raise several types
-        where = path or "the public Sigstore instance (TUF)"
         why = f"{type(exc).__name__}: {exc}"
-        raise UsageError(f"{where}: not a usable Sigstore trust config ({why})") from None
+        if path is None:  # fetched over the network (TUF): a host without it cannot sign keyless
+            raise NetworkError(
+                f"the public Sigstore instance: its trust root could not be fetched ({why}); "
+                "keyless signing needs the network (or --trust-config for a private instance)"
+            ) from None
+        raise UsageError(f"{path}: not a usable Sigstore trust config ({why})") from None
 
 
 def _identity_token(config: Any, given: str | None) -> Any:
