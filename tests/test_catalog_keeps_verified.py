@@ -121,6 +121,17 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
      "published is not an object"),
     ("matched is a string", lambda d: _deps(d)[1]["annotations"].__setitem__("matched", "yes"),
      "matched is not true or false"),
+    ("check unknown", lambda d: _deps(d)[1]["annotations"].__setitem__("check", "trust-me"),
+     "check 'trust-me' is not one vault writes"),
+    ("compared with no record",
+     lambda d: _deps(d)[1]["annotations"].__setitem__("check", "compared-with-hub"),
+     "check compared-with-hub contradicts"),
+    ("hashed yet matched", lambda d: _deps(d)[1]["annotations"].__setitem__("matched", True),
+     "check hashed-locally contradicts"),
+    ("a mismatch signed", lambda d: _deps(d)[1]["annotations"].__setitem__("check", "did-not-match-hub"),
+     "contradicts"),
+    ("commit source unknown", lambda d: _deps(d)[0].__setitem__("annotations", {"commit_source": "me"}),
+     "commit_source 'me' is not one vault writes"),
     ("annotations is a string", lambda d: _deps(d)[1].__setitem__("annotations", "x"),
      "annotations is not an object"),
     ("sha256 upper case", lambda d: _deps(d)[1]["digest"].__setitem__("sha256", "A" * 64),
@@ -170,9 +181,36 @@ def test_the_provenance_schema_accepts_what_vault_writes(gap: Path, keypair: Key
             "lfs_sha256": _deps(doc)[1]["digest"]["sha256"],
             "size": 8,
         }
+        _deps(doc)[1]["annotations"].update(check="compared-with-hub", matched=True)
+        _deps(doc)[0]["annotations"] = {"commit_source": "hub"}
 
     bundle = forge_bundle(tmp_path / "h.vault", keypair.private, FILES, provenance_statement=_provenance(hub))
     assert run_json("import", bundle, home=gap)["status"] == "imported"
+
+
+def test_statements_written_before_check_verify_and_say_only_what_was_done(
+    gap: Path, keypair: KeyPair, tmp_path: Path
+) -> None:
+    """vault < 0.2 wrote `matched: true` on a local folder's files, where nothing was compared: such a
+    statement still verifies, and is shown as hashed locally; a Hub record it matched stays matched."""
+
+    def old(doc: dict[str, Any]) -> None:
+        for i, dep in enumerate(_deps(doc)[1:], 1):
+            dep["annotations"].pop("check")
+            dep["annotations"]["matched"] = True
+            if i == 1:
+                dep["annotations"]["published"] = {"lfs_sha256": dep["digest"]["sha256"]}
+
+    bundle = forge_bundle(tmp_path / "o.vault", keypair.private, FILES, provenance_statement=_provenance(old))
+    assert run_json("import", bundle, home=gap)["status"] == "imported"
+    files = {f["path"]: f for f in run_json("provenance", REPO, home=gap)["files"]}
+    first, *rest = sorted(files)
+    assert files[first]["check"] == "compared-with-hub" and files[first]["matched"] is True
+    assert all(files[f]["check"] == "hashed-locally" and files[f]["matched"] is False for f in rest)
+    assert run_json("provenance", REPO, home=gap)["commit_source"] == ""
+    text = run("provenance", REPO, home=gap).stdout
+    assert "commit: not recorded (a statement from before vault recorded it)" in text
+    assert all(f"{f}  sha256" in text and "hashed locally (nothing to compare with)" in text for f in rest)
 
 
 @pytest.mark.parametrize("variant", ["another keyid", "no key hint"])

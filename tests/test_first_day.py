@@ -7,6 +7,8 @@ and the evidence says exactly what was checked.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import socket
 import subprocess
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Transfer, make_home, run, snapshot
+from tests.conftest import Transfer, make_home, run, run_json, snapshot
 
 # (command after the home, with OUT for the path written), for every command that writes a named file.
 WRITERS = {
@@ -160,3 +162,46 @@ def test_keyless_signing_checks_the_ref_first_and_names_a_missing_network(
                              text=True, stdin=subprocess.DEVNULL, check=False)  # fmt: skip
     assert offline.returncode == 7, offline.stderr
     assert "keyless signing needs the network" in offline.stderr and offline.stderr.count("\n") == 1
+
+
+def test_the_evidence_says_exactly_what_was_checked(
+    transfer: Transfer, tiny_model: Path, tmp_path: Path
+) -> None:
+    """A local folder's files were hashed, never compared with the Hub; its commit was derived or
+    asserted, never fetched: the signed statement, provenance, the pages' words and the ML-BOM say so."""
+    from vault._statements.provenance import parse_provenance
+
+    t = transfer
+    run("import", t.bundle, home=t.airgapped)
+    prov = run_json("provenance", t.repo_id, home=t.airgapped)
+    assert prov["commit_source"] == "content"
+    assert {f["check"] for f in prov["files"]} == {"hashed-locally"} and not any(
+        f["matched"] for f in prov["files"]
+    )
+    text = run("provenance", t.repo_id, home=t.airgapped).stdout
+    assert "commit: derived by vault from the files' digests (no commit was given)" in text
+    assert "matched" not in text and text.count("hashed locally (nothing to compare with)") == len(
+        prov["files"]
+    )
+    statement = run_json("show", t.repo_id, "--json", home=t.airgapped)
+    assert statement["status"] == "available"
+    bom = json.loads(run("bom", t.repo_id, home=t.airgapped).stdout)
+    model = bom["metadata"]["component"]
+    assert {"name": "vault:commit_source", "value": "content"} in model["properties"]
+    assert all(
+        {"name": "vault:check", "value": "hashed-locally"} in c["properties"] for c in model["components"]
+    )
+    # The statement itself: no `matched` on a file nothing was compared with.
+    run("provenance", t.repo_id, "--format", "in-toto", "--out", tmp_path / "ev", home=t.airgapped)
+    envelope = json.loads((tmp_path / "ev" / "provenance.sig").read_bytes())["dsseEnvelope"]
+    payload = base64.b64decode(envelope["payload"])
+    deps = json.loads(payload)["predicate"]["buildDefinition"]["resolvedDependencies"]
+    assert deps[0]["annotations"] == {"commit_source": "content"}
+    for dep in deps[1:]:
+        assert "matched" not in dep["annotations"] and dep["annotations"]["check"] == "hashed-locally"
+    assert parse_provenance(payload).commit_source.value == "content"
+    # A commit the operator names is asserted, not fetched.
+    home = tmp_path / "asserted"
+    run("add", tiny_model, "--repo", "acme/named", "--revision", "a" * 40, home=home)
+    said = run("provenance", "acme/named", home=home).stdout
+    assert "commit: asserted by the operator (vault add --revision), not fetched" in said

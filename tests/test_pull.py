@@ -66,7 +66,9 @@ def test_pull_real_model_and_show_provenance(tmp_path: Path, minilm_hub: FakeHub
     assert weights["matched"] and weights["published"]["lfs_sha256"] == MINILM_SHA256
     config = next(f for f in prov["files"] if f["path"] == "config.json")
     assert config["published"]["git_blob_sha1"] and config["matched"]
+    assert {f["check"] for f in prov["files"]} == {"compared-with-hub"} and prov["commit_source"] == "hub"
     text = run("provenance", MINILM_REPO, home=home).stdout
+    assert "commit: resolved by the Hub" in text
     assert MINILM_COMMIT in text and f"matched Hub LFS sha256 {MINILM_SHA256}" in text
     assert not (home / "downloads").exists() or not any((home / "downloads").iterdir())
 

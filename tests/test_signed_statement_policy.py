@@ -331,6 +331,7 @@ def test_matched_cannot_be_claimed_against_the_files_own_digests(
         published = {"lfs_sha256": "0" * 64, "size": 999999, "git_blob_sha1": "0" * 40}[claim]
         record["annotations"]["published"] = {claim: published}
         record["annotations"]["matched"] = True
+        record["annotations"]["check"] = "compared-with-hub"
 
     bundle = forge_bundle(
         tmp_path / "p.vault", keypair.private, TWO_FILES, provenance_statement=_provenance(edit)

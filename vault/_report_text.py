@@ -13,7 +13,7 @@ from dataclasses import asdict, is_dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from vault.reports import ProvenanceReport, RevisionDetail, RevisionSummary, SignatureInfo
+    from vault.reports import ProvenanceFile, ProvenanceReport, RevisionDetail, RevisionSummary, SignatureInfo
 
 
 def plain(data: Any) -> Any:
@@ -81,6 +81,7 @@ def provenance_text(r: ProvenanceReport) -> str:
         f"{r.repo_id}@{r.commit}",
         f"  source: {src.get('type')} {src.get('uri', '')}",
         f"  requested revision: {r.requested_revision}",
+        f"  commit: {commit_origin(r.commit_source)}",
         f"  refs seen: {', '.join(f'{k}={v}' for k, v in r.refs_seen.items()) or '-'}",
         f"  fetched: {r.fetched_at} by vault {r.tool_version}",
     ]
@@ -92,9 +93,7 @@ def provenance_text(r: ProvenanceReport) -> str:
         lines.append(f"  upstream signature: {said}")
     lines.append("  files:")
     for f in r.files:
-        check = _published(f.published) if f.published else "hashed locally"
-        verdict = check if f.matched else "MISMATCH"
-        lines.append(f"    {f.path}  sha256 {f.sha256}  {f.size} bytes  {verdict}")
+        lines.append(f"    {f.path}  sha256 {f.sha256}  {f.size} bytes  {file_check(f)}")
     lines.append("  signatures:")
     lines += [
         f"    {s.kind}: {s.signer} ({_signed_with(s)}){'' if s.verified else ' UNVERIFIED'}"
@@ -102,6 +101,28 @@ def provenance_text(r: ProvenanceReport) -> str:
     ]
     lines += [f"  REVOKED {x.revoked_at} by {x.signer}: {x.reason}" for x in r.revocations]
     return "\n".join(lines)
+
+
+COMMIT_ORIGINS = {
+    "hub": "resolved by the Hub",
+    "operator": "asserted by the operator (vault add --revision), not fetched",
+    "content": "derived by vault from the files' digests (no commit was given)",
+    "": "not recorded (a statement from before vault recorded it)",
+}
+
+
+def commit_origin(source: str) -> str:
+    """Who named the commit, in the words every view uses."""
+    return COMMIT_ORIGINS.get(source, source)
+
+
+def file_check(f: ProvenanceFile) -> str:
+    """What was done to a file, from the statement's own record: never more than that."""
+    if f.check == "compared-with-hub" and f.published:
+        return _published(f.published)
+    if f.check == "did-not-match-hub":
+        return "DID NOT MATCH the Hub"
+    return "hashed locally (nothing to compare with)"
 
 
 def _published(pub: Mapping[str, object]) -> str:

@@ -75,7 +75,10 @@ class ProvenanceFile:
     size: int
     sha256: str
     published: Mapping[str, object] | None  # what the Hub published for it, as the provenance records
-    matched: bool
+    matched: bool  # compared with that record, and equal to it
+    # What was done, as the statement says: compared-with-hub, hashed-locally (nothing to compare
+    # with), or did-not-match-hub (only in statements written before vault recorded checks).
+    check: str = "hashed-locally"
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,9 @@ class ProvenanceReport:
     revocations: list[RevocationInfo]
     source: Mapping[str, object]  # the signed provenance's source, as signed
     requested_revision: str
+    # Who named the commit: hub (resolved it), operator (asserted it, not fetched), content (vault
+    # derived it from the files), or "" (a statement from before vault recorded it).
+    commit_source: str
     refs_seen: Mapping[str, str]
     refs_now: list[str]
     fetched_at: str

@@ -53,12 +53,15 @@ def build_bom(vault: Home, ref: Ref) -> MlBom:
     detail, prov = evidence.detail, evidence.provenance
     label = f"{detail.repo_id}@{detail.commit}"
     licence = _model_card_license(vault, detail)
+    checks = {f.path: f.check for f in prov.files}
     files = [
         Component(
             type=ComponentType.FILE, name=f.path, bom_ref=f"file:{f.path}",
             hashes=[HashType(alg=HashAlgorithm.SHA_256, content=f.sha256),
                     HashType(alg=HashAlgorithm.BLAKE3, content=f.blake3)],
-            properties=[Property(name="vault:size", value=str(f.size))],
+            properties=[Property(name="vault:size", value=str(f.size)),
+                        Property(name="vault:check", value=checks.get(f.path, "hashed-locally")),
+                        *([Property(name="vault:runs_code", value=f.runs_code)] if f.runs_code else [])],
         )
         for f in detail.files
     ]  # fmt: skip
@@ -85,6 +88,7 @@ def build_bom(vault: Home, ref: Ref) -> MlBom:
         Property(name="vault:status", value=detail.status),
         Property(name="vault:fetched_at", value=prov.fetched_at),
         Property(name="vault:source", value=str(source.get("type", "unknown"))),
+        Property(name="vault:commit_source", value=prov.commit_source or "unrecorded"),
         *(Property(name="vault:ref", value=r) for r in detail.refs),
         *(Property(name="vault:imported", value=f"bundle {i.index_sha256} at {i.imported_at} by {i.operator}")
           for i in evidence.imports),

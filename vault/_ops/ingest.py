@@ -42,7 +42,7 @@ from vault._statements.manifest import (
     parse_model_statement,
 )
 from vault._statements.paths import check_names_coexist, check_relpath
-from vault._statements.provenance import FileRecord, build_provenance, new_provenance
+from vault._statements.provenance import CommitSource, FileRecord, build_provenance, new_provenance
 from vault._statements.refs import DEFAULT_REF, check_ref_name, check_repo_id, is_commit
 from vault.errors import ConflictError, IntegrityError, UnsafeContentError, UsageError
 from vault.results import AddStatus, RevisionAdded
@@ -182,6 +182,9 @@ def add_directory(
                 verdicts,
                 content,
                 upstream,
+                CommitSource.OPERATOR
+                if revision is not None and is_commit(revision)
+                else CommitSource.CONTENT,
             ),
         )
 
@@ -201,6 +204,7 @@ class NewRevision:
     verdicts: dict[str, Verdict]  # by path: what the checks found, code included
     policy: ContentPolicy
     upstream: VerifiedSignature | None = None
+    commit_source: CommitSource = CommitSource.CONTENT
 
 
 def commit_revision(vault: Home, new: NewRevision) -> RevisionAdded:
@@ -233,8 +237,9 @@ def _catalog_new_revision(vault: Home, s: Session, model: Model, new: NewRevisio
         vault.store.commit_blob(new.staged[p], d.sha256)
     fetched_at = audit.utc_now()
     prov = new_provenance(
-        new.repo_id, new.commit, new.source, new.requested_revision, new.refs, fetched_at, new.records
-    )
+        new.repo_id, new.commit, new.source, new.requested_revision, new.refs, fetched_at, new.records,
+        new.commit_source,
+    )  # fmt: skip
     resources = [Resource(p, d.sha256) for p, d in new.digests.items()]
     published = {r.path: r.published for r in new.records}
     files = [

@@ -30,7 +30,7 @@ from vault._hashing import GIT_SHA1_MAX_SIZE, FileDigest, hash_all, hash_file
 from vault._ops.ingest import NewRevision, commit_revision
 from vault._ops.views import publish
 from vault._statements.paths import check_names_coexist, check_relpath
-from vault._statements.provenance import FileRecord
+from vault._statements.provenance import CommitSource, FileCheck, FileRecord
 from vault._statements.refs import check_ref_name, check_repo_id, is_commit
 from vault._workers import worker_pool
 from vault.errors import (
@@ -231,7 +231,11 @@ def pull(
         source["include"], source["exclude"] = list(include), list(exclude)
     records = [
         FileRecord(
-            f.path, f.size if f.lfs_size is None else f.lfs_size, digests[f.path].sha256, f.published, True
+            f.path,
+            f.size if f.lfs_size is None else f.lfs_size,
+            digests[f.path].sha256,
+            f.published,
+            FileCheck.COMPARED_WITH_HUB,  # check_against_hub compared each one above
         )
         for f in files
     ]
@@ -249,6 +253,7 @@ def pull(
                 local,
                 verdicts,
                 content,
+                commit_source=CommitSource.HUB,
             ),
         )
     _discard(download_dir, vault.home)

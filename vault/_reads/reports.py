@@ -117,12 +117,13 @@ def provenance_report(reader: CatalogReader, ref: RefSpec) -> ProvenanceReport:
         revocations=_revocations(reader, prov.repo_id, prov.commit),
         source=prov.source,
         requested_revision=prov.requested_revision,
+        commit_source=prov.commit_source.value,
         refs_seen=prov.refs,
         refs_now=reads.refs_of(reader, rev.id),
         fetched_at=prov.fetched_at,
         tool_version=prov.tool_version,
         files=[
-            ProvenanceFile(f.path, f.size, f.sha256, f.published, f.matched)
+            ProvenanceFile(f.path, f.size, f.sha256, f.published, f.matched, f.check.value)
             for f in sorted(prov.files.values(), key=lambda f: f.path)
         ],
         signatures=_signatures(reader, rev),

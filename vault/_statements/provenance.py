@@ -5,10 +5,19 @@ Its subjects are the revision's files; `externalParameters` records what was
 asked for (source, repo, requested revision, the refs seen) and
 `resolvedDependencies` what was fetched (the commit and each file, with what
 the source published and whether it matched). `docs/formats.md` has the schema.
+
+A statement says exactly what was checked, never more: each file's `check`
+is `compared-with-hub` only when its digest was compared with a record the
+Hub published, else `hashed-locally`; the commit's `commit_source` says
+whether the Hub resolved it, the operator asserted it, or vault derived it
+from the files. Statements written before these fields are read for what they
+are: a file with no published record was only hashed, whatever its `matched`
+said, and their commit's source is not recorded.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,6 +34,23 @@ BUILD_TYPE = "urn:vault:fetch:v1"
 BUILDER_ID = "urn:vault"
 
 
+class FileCheck(enum.StrEnum):
+    """What was done to a file before it was signed: the only claims a statement makes about it."""
+
+    COMPARED_WITH_HUB = "compared-with-hub"  # its digest equals the record the Hub published
+    HASHED_LOCALLY = "hashed-locally"  # no record to compare with: hashed as it was found
+    DID_NOT_MATCH = "did-not-match-hub"  # only read from old statements: vault never signs one
+
+
+class CommitSource(enum.StrEnum):
+    """Who named the revision's commit."""
+
+    HUB = "hub"  # the Hub resolved the requested revision to it
+    OPERATOR = "operator"  # given with `vault add --revision`: asserted, not fetched
+    CONTENT = "content"  # derived by vault from the files' digests (no commit was given)
+    UNRECORDED = ""  # a statement from before vault recorded it
+
+
 @dataclass(frozen=True)
 class FileRecord:
     path: str
@@ -33,7 +59,12 @@ class FileRecord:
     # What the source published for this file (e.g. the Hub's LFS sha256), or None
     # for a local directory, which publishes nothing but its bytes.
     published: dict[str, Any] | None = None
-    matched: bool = True
+    check: FileCheck = FileCheck.HASHED_LOCALLY
+
+    @property
+    def matched(self) -> bool:
+        """Compared with a Hub record, and equal to it: the one case shown as "matched the Hub"."""
+        return self.check is FileCheck.COMPARED_WITH_HUB
 
 
 @dataclass(frozen=True)
@@ -46,15 +77,19 @@ class Provenance:
     fetched_at: str
     tool_version: str
     files: dict[str, FileRecord] = field(default_factory=dict)
+    commit_source: CommitSource = CommitSource.UNRECORDED
 
 
 def build_provenance(p: Provenance) -> bytes:
     files = sorted(p.files.values(), key=lambda f: f.path)
-    deps: list[dict[str, Any]] = [
-        {"uri": f"{p.source.get('uri', 'source')}", "digest": {"gitCommit": p.commit}}
-    ]
+    commit: dict[str, Any] = {"uri": f"{p.source.get('uri', 'source')}", "digest": {"gitCommit": p.commit}}
+    if p.commit_source is not CommitSource.UNRECORDED:
+        commit["annotations"] = {"commit_source": p.commit_source.value}
+    deps: list[dict[str, Any]] = [commit]
     for f in files:
-        annotations: dict[str, Any] = {"size": f.size, "matched": f.matched}
+        annotations: dict[str, Any] = {"size": f.size, "check": f.check.value}
+        if f.check is FileCheck.COMPARED_WITH_HUB:
+            annotations["matched"] = True  # what vault < 0.2 reads; written only when it is so
         if f.published is not None:
             annotations["published"] = f.published
         deps.append({"name": f.path, "digest": {"sha256": f.sha256}, "annotations": annotations})
@@ -91,6 +126,7 @@ def new_provenance(
     refs: Iterable[str],
     fetched_at: str,
     files: Iterable[FileRecord],
+    commit_source: CommitSource = CommitSource.UNRECORDED,
 ) -> Provenance:
     return Provenance(
         repo_id=repo_id,
@@ -101,6 +137,7 @@ def new_provenance(
         fetched_at=fetched_at,
         tool_version=__version__,
         files={f.path: f for f in files},
+        commit_source=commit_source,
     )
 
 
@@ -126,7 +163,8 @@ def parse_provenance(payload: bytes) -> Provenance:
         deps = bd["resolvedDependencies"]
         if not isinstance(deps, list) or not deps:
             raise _fail("resolvedDependencies is not a non-empty list")
-        commit = _object(_object(deps[0], "dependency")["digest"], "digest")["gitCommit"]
+        first = _object(deps[0], "dependency")
+        commit = _object(first["digest"], "digest")["gitCommit"]
         if not isinstance(commit, str) or not is_commit(commit):
             raise _fail(f"commit {commit!r} is not 40 hex digits")
         refs = {check_ref_name(_text(k, "ref")): v for k, v in _object(ext["refs"], "refs").items()}
@@ -145,6 +183,7 @@ def parse_provenance(payload: bytes) -> Provenance:
             fetched_at=_text(meta["startedOn"], "startedOn"),
             tool_version=_text(_object(builder["version"], "version")["vault"], "tool version"),
             files=files,
+            commit_source=_commit_source(first),
         )
     except UsageError as exc:
         raise _fail(str(exc)) from None
@@ -213,17 +252,54 @@ def _file_records(deps: list[Any]) -> dict[str, FileRecord]:
             raise _fail(f"{name}: bad size {size!r}")
         if name in files:
             raise _fail(f"{name}: listed twice")
-        matched = ann["matched"]
-        if not isinstance(matched, bool):
-            raise _fail(f"{name}: matched is not true or false")
         published = ann.get("published")
         if published is not None:
             published = _scalar_map(published, f"{name}: published")
+        check = _file_check(name, ann, published)
         sha = _sha256(_object(d["digest"], f"{name}: digest")["sha256"], name)
-        if matched and published is not None:
-            _check_published(name, size, sha, published)
-        files[name] = FileRecord(name, size, sha, published, matched)
+        if check is FileCheck.COMPARED_WITH_HUB:
+            _check_published(name, size, sha, _object(published, f"{name}: published"))
+        files[name] = FileRecord(name, size, sha, published, check)
     return files
+
+
+def _file_check(name: str, ann: dict[str, Any], published: dict[str, Any] | None) -> FileCheck:
+    """What was done to the file: said by `check`, or, in older statements, read from what they hold."""
+    matched = ann.get("matched")
+    if matched is not None and not isinstance(matched, bool):
+        raise _fail(f"{name}: matched is not true or false")
+    if "check" not in ann:  # before `check`: `matched` was written, and true even with nothing compared
+        if matched is None:
+            raise _fail(f"{name}: says neither check nor matched")
+        if published is None:
+            return FileCheck.HASHED_LOCALLY
+        return FileCheck.COMPARED_WITH_HUB if matched else FileCheck.DID_NOT_MATCH
+    try:
+        check = FileCheck(ann["check"])
+    except ValueError:
+        raise _fail(f"{name}: check {ann['check']!r} is not one vault writes") from None
+    compared = check is FileCheck.COMPARED_WITH_HUB
+    if (
+        check is FileCheck.DID_NOT_MATCH
+        or (matched is True) != compared
+        or compared != (published is not None)
+    ):
+        raise _fail(f"{name}: check {check.value} contradicts what the statement holds for it")
+    return check
+
+
+def _commit_source(first: dict[str, Any]) -> CommitSource:
+    annotations = first.get("annotations")
+    if annotations is None:
+        return CommitSource.UNRECORDED
+    value = _text(_object(annotations, "commit annotations").get("commit_source"), "commit_source")
+    try:
+        source = CommitSource(value)
+    except ValueError:
+        raise _fail(f"commit_source {value!r} is not one vault writes") from None
+    if source is CommitSource.UNRECORDED:
+        raise _fail("commit_source is empty")
+    return source
 
 
 def _check_published(name: str, size: int, sha: str, published: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ import json
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
-from vault._report_text import human_bytes
+from vault._report_text import commit_origin, human_bytes
 from vault._ui.chain import ChainStep, chain_svg
 from vault.reports import AuditReport, ProvenanceReport, RevisionDetail, RevisionSummary
 from vault.results import ImportRecord, RevisionEvidence
@@ -96,12 +96,12 @@ def revision_page(evidence: RevisionEvidence, path: str | None) -> bytes:
     for f in detail.files:
         p = published.get(f.path)
         hub = _published(p.published) if p is not None else ""
-        if p is None or not p.published:
-            verdict = '<span class="muted">hashed locally (no Hub record)</span>'
-        elif p.matched:
+        if p is not None and p.check == "compared-with-hub":
             verdict = '<span class="ok">matched the Hub</span>'
-        else:
+        elif p is not None and p.check == "did-not-match-hub":
             verdict = '<span class="bad">DID NOT MATCH the Hub</span>'
+        else:
+            verdict = '<span class="muted">hashed locally (nothing to compare with)</span>'
         if f.runs_code:
             verdict += f'<br><span class="bad">runs code: {esc(f.runs_code)}</span>'
         file_rows.append(
@@ -138,7 +138,8 @@ def revision_page(evidence: RevisionEvidence, path: str | None) -> bytes:
     body = (
         f"<h1>{esc(detail.repo_id)} {_status(detail.status)}</h1>"
         f"<p><code>{esc(detail.commit)}</code> · refs {esc(', '.join(detail.refs) or 'none')} · "
-        f"fetched {esc(detail.fetched_at)} from {esc(where)}</p>{revoked}"
+        f"fetched {esc(detail.fetched_at)} from {esc(where)}; commit {esc(commit_origin(prov.commit_source))}"
+        f"</p>{revoked}"
         "<h2>Provenance chain</h2>"
         + chain_svg(_chain(detail, prov, imports, path))
         + "<h2>Files</h2>"
