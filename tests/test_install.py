@@ -1,7 +1,10 @@
-"""Install like a user: build the wheel, install it into a fresh venv, run the round trip from there.
+"""Install like an operator: carry the wheelhouse across, install it with no index, run the round trip.
 
-The editable install the other tests use finds every module in the checkout,
-so it cannot notice a subpackage the wheel leaves out. This test can.
+`scripts/wheelhouse` builds vault's wheel and downloads every wheel it needs
+(the connected side has the package index); the fresh venv then installs
+from that folder alone, with the index unreachable, as the air-gapped side
+must. The editable install the other tests use finds every module in the
+checkout, so it cannot notice a subpackage the wheel leaves out: this test can.
 """
 
 from __future__ import annotations
@@ -42,15 +45,20 @@ def _clean_env(cwd: Path) -> dict[str, str]:
     return env
 
 
-def test_wheel_carries_every_module_and_runs_the_round_trip(tmp_path: Path, minilm_dir: Path) -> None:
+def test_the_wheelhouse_installs_with_no_index_and_runs_the_round_trip(
+    tmp_path: Path, minilm_dir: Path
+) -> None:
     src, wheels, venv, work = (tmp_path / d for d in ("src", "wheels", "venv", "work"))
     _copy_checkout(src)
     work.mkdir()
     env = _clean_env(work)
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "-w", wheels, src], check=True, env=env, cwd=work)
-    (wheel,) = wheels.glob("*.whl")
+    built = subprocess.run([src / "scripts" / "wheelhouse", wheels], env={**env, "PYTHON": sys.executable},
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    assert built.stdout.startswith("wheelhouse: wrote ") and f"SHA256SUMS to {wheels}" in built.stdout
+    (wheel,) = wheels.glob("airgap_model_vault-*.whl")
     assert wheel.name.startswith(DIST_NAME.replace("-", "_") + "-")
+    sums = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=wheels, capture_output=True, text=True)
+    assert sums.returncode == 0 and sums.stdout.count(": OK") == len(list(wheels.glob("*.whl")))
 
     with zipfile.ZipFile(wheel) as z:
         shipped = set(z.namelist())
@@ -61,9 +69,14 @@ def test_wheel_carries_every_module_and_runs_the_round_trip(tmp_path: Path, mini
     assert "vault/_checks/safetensors_grammar.py" in shipped
     assert "vault/_migrations/script.py.mako" in shipped
 
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    # The air-gapped side: no index at all (an unreachable one, no config, no extra links).
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
     python = venv / "bin" / "python"
-    subprocess.run([*pip, "--python", python, "install", wheel], check=True, env=env, cwd=work)
+    offline = {k: v for k, v in env.items() if not k.startswith("PIP_")}
+    offline.update(PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL="http://127.0.0.1:9/simple", PIP_RETRIES="0")
+    install = [python, "-m", "pip", "install", "-q", "--no-index", "--find-links", wheels, DIST_NAME]
+    subprocess.run(install, check=True, env=offline, cwd=work)
+    env = offline
 
     def vault(*args: str | Path) -> str:
         res = subprocess.run([venv / "bin" / "vault", *map(str, args)], capture_output=True, text=True,
