@@ -205,3 +205,26 @@ def test_the_evidence_says_exactly_what_was_checked(
     run("add", tiny_model, "--repo", "acme/named", "--revision", "a" * 40, home=home)
     said = run("provenance", "acme/named", home=home).stdout
     assert "commit: asserted by the operator (vault add --revision), not fetched" in said
+
+
+def test_the_demo_runs_only_what_it_needs(tmp_path: Path) -> None:
+    """scripts/demo on a checkout: no apt-get, no browser, no PostgreSQL, no test tools; progress printed."""
+    from tests.conftest import REPO_ROOT
+    from tests.test_install import _copy_checkout
+
+    checkout, stubs = tmp_path / "checkout", tmp_path / "stubs"
+    _copy_checkout(checkout)
+    for shared in (".venv", ".cache"):  # the install and the model download are not what is measured
+        (checkout / shared).symlink_to(REPO_ROOT / shared)
+    stubs.mkdir()
+    for tool in ("apt-get", "chromium", "initdb", "pg_ctl", "sudo"):
+        (stubs / tool).write_text(f"#!/bin/sh\necho called > {tmp_path}/called-{tool}\nexit 1\n")
+        (stubs / tool).chmod(0o755)
+    env = {**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}", "VAULT_DEMO_DIR": str(tmp_path / "demo")}
+    res = subprocess.run(
+        [checkout / "scripts" / "demo"], env=env, capture_output=True, text=True, check=False
+    )
+    assert res.returncode == 0, res.stderr
+    assert "round trip OK in" in res.stdout and "== air-gapped side: resolve and load" in res.stdout
+    assert not list(tmp_path.glob("called-*")), "the demo set up something it does not need"
+    assert "pytest" not in res.stderr and "chromium" not in res.stderr
