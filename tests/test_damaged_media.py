@@ -53,6 +53,7 @@ def tiny_homes(tmp_path: Path, keypair: KeyPair) -> tuple[Path, Path]:
 
 def _bundle(tmp_path: Path, connected: Path, *extra: str, split: str = SPLIT) -> dict:
     out = tmp_path / "media" / "tiny.vault"
+    out.parent.mkdir(exist_ok=True)  # the medium is mounted: vault never creates it
     return run_json("bundle", "acme/tiny", "-o", out, "--split-size", split, *extra, home=connected)  # type: ignore[return-value]
 
 

@@ -119,6 +119,7 @@ def test_parity_written_for_another_bundle_is_refused_not_substituted(
     (other_model / "README.md").write_text("another model\n")
     run("add", other_model, "--repo", "acme/other", home=connected)
     run("sign", "acme/other", "--key", keypair.private, home=connected)
+    (tmp_path / "elsewhere").mkdir()
     other = run_json("bundle", "acme/other", "-o", tmp_path / "elsewhere" / "o.vault", "--split-size", "1M",
                      "--parity", "1", home=connected)  # fmt: skip
     assert len(other["parts"]) == len(result["parts"])  # type: ignore[index]

@@ -18,6 +18,7 @@ def test_real_model_round_trip(tmp_path: Path, minilm_dir: Path, keypair: KeyPai
     assert added["commit"] == MINILM_COMMIT and added["refs"] == ["main"]
     run("sign", MINILM_REPO, "--key", keypair.private, home=connected)
     bundle = tmp_path / "media" / "minilm.vault"
+    bundle.parent.mkdir()  # the medium: mounted before vault writes to it
     run("bundle", MINILM_REPO, "-o", bundle, home=connected)
 
     run(

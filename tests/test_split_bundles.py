@@ -26,6 +26,7 @@ def test_split_bundle_imports_like_whole(tmp_path: Path, keypair: KeyPair) -> No
     home = _signed_home(tmp_path, model, keypair)
     whole = tmp_path / "whole.vault"
     run("bundle", "acme/tiny", "-o", whole, home=home)
+    (tmp_path / "parts").mkdir()
     split = run_json(
         "bundle", "acme/tiny", "-o", tmp_path / "parts" / "tiny.vault", "--split-size", "2K", home=home
     )
@@ -59,6 +60,7 @@ def test_split_bundle_imports_like_whole(tmp_path: Path, keypair: KeyPair) -> No
 
 def _split(tmp_path: Path, keypair: KeyPair, size: str = "4K") -> list[Path]:
     home = _signed_home(tmp_path, write_tiny_model(tmp_path / "model"), keypair)
+    (tmp_path / "p").mkdir(exist_ok=True)
     split = run_json("bundle", "acme/tiny", "-o", tmp_path / "p" / "t.vault", "--split-size", size, home=home)
     return [Path(p) for p in split["parts"]]
 
@@ -117,6 +119,7 @@ def test_stray_part_is_named(tmp_path: Path, keypair: KeyPair) -> None:
 def test_rebundle_to_the_same_name_removes_the_old_parts(tmp_path: Path, keypair: KeyPair) -> None:
     home = _signed_home(tmp_path, write_tiny_model(tmp_path / "model"), keypair)
     out = tmp_path / "p" / "t.vault"
+    out.parent.mkdir()
     many = run_json("bundle", "acme/tiny", "-o", out, "--split-size", "1K", home=home)["parts"]
     fewer = run_json("bundle", "acme/tiny", "-o", out, "--split-size", "8K", home=home)["parts"]
     assert len(fewer) < len(many)

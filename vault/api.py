@@ -398,11 +398,17 @@ class Vault:
         spec = parse_ref(ref)
         return self._home.read(lambda r: show_revision(r, spec, self._home.store))
 
-    def bom(self, ref: str) -> MlBom:
-        """A CycloneDX ML-BOM of the revision, validated against the CycloneDX 1.6 schema."""
+    def bom(self, ref: str, *, out: Path | None = None) -> MlBom:
+        """A CycloneDX ML-BOM of the revision, validated against the CycloneDX 1.6 schema; with `out`,
+        also written there (into a folder that exists: `UsageError` names a missing one first)."""
         from vault._ops.bom import build_bom
+        from vault._output_paths import output_file
 
-        return build_bom(self._home, parse_ref(ref))
+        target = output_file(out) if out is not None else None
+        bom = build_bom(self._home, parse_ref(ref))
+        if target is not None:
+            target.write_text(bom.json + "\n", encoding="utf-8")
+        return bom
 
     def export_evidence(
         self, ref: str, out: Path, *, key_path: Path | None = None, password: bytes | None = None

@@ -7,6 +7,9 @@ and exit 1, whatever the specific cause.
 
 from __future__ import annotations
 
+# The first step an import needs, said wherever an import meets a vault that trusts nobody yet.
+TRUST_FIRST = "trust the signer first: vault trust add NAME --key SIGNER.pub.pem --scope 'ORG/*'"
+
 
 class VaultError(Exception):
     """Base class of every error vault raises on purpose.

@@ -13,10 +13,7 @@ from dataclasses import dataclass
 from vault._signing.dsse import Envelope, parse_bundle
 from vault._signing.entries import TrustEntry, scope_matches
 from vault._signing.policies import CheckFailed, Claim, FurthestFailures, Quorum, first_admitting
-from vault.errors import TrustError
-
-# The first-day hint wherever an import meets a vault that trusts nobody.
-TRUST_FIRST = "trust the signer first: vault trust add NAME --key SIGNER.pub.pem --scope 'ORG/*'"
+from vault.errors import TRUST_FIRST, TrustError
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from vault.cli.options import (
     pass_settings,
 )
 from vault.cli.render import Settings, TerminalProgress, emit, human_bytes
-from vault.errors import NotFoundError
+from vault.errors import TRUST_FIRST, NotFoundError
 
 if TYPE_CHECKING:
     from vault import TrustEntry, Vault
@@ -203,8 +203,6 @@ def verify(
 
 def _importing_home(settings: Settings) -> Vault:
     """The home to import into; a missing one gets the first step, not only "no vault here"."""
-    from vault._signing.trust import TRUST_FIRST
-
     try:
         return settings.open(create=False)
     except NotFoundError as exc:

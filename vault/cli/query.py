@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from vault._output_paths import output_file
 from vault._report_text import list_text, provenance_text, show_text
 from vault.cli.options import PASSWORD_FILE, pass_settings
 from vault.cli.render import Settings, Terminated, emit, emit_or_fail, human_bytes
@@ -107,12 +106,10 @@ def provenance(
 def bom(settings: Settings, ref: str, out: Path | None) -> None:
     """A CycloneDX 1.6 ML-BOM of a revision: the model, its files and hashes, licence, provenance, signers."""
     with settings.open(readonly=True) as v:
-        b = v.bom(ref)
+        b = v.bom(ref, out=out)
     if out is None:
         click.echo(b.json)
         return
-    out = output_file(out)
-    out.write_text(b.json + "\n", encoding="utf-8")
     licence = f", licence {b.license}" if b.license else ""
     data = {"repo_id": b.repo_id, "commit": b.commit, "spec_version": b.spec_version, "path": str(out),
             "components": b.components, "license": b.license}  # fmt: skip
