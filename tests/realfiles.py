@@ -255,12 +255,31 @@ def model(kind):
     return Model()
 
 for kind in sys.argv[2:]:
+    if kind.startswith("keras_"):  # what Keras 3 exports for serving (model.export), with TensorFlow
+        import keras
+        L = keras.layers
+        layers = {"keras_lstm": [L.LSTM(4), L.Dense(2)],
+                  "keras_gru_gelu": [L.GRU(4), L.Dense(2, activation="gelu")],
+                  "keras_cnn": [L.Conv2D(2, 3), L.MaxPooling2D(), L.Flatten(), L.BatchNormalization(),
+                                L.Dense(2, activation="softmax")]}
+        shape = (8, 8, 1) if kind == "keras_cnn" else (5, 3)
+        keras.Sequential([keras.Input(shape), *layers[kind]]).export(str(out / kind), verbose=False)
+        continue
     tf.saved_model.save(model(kind), str(out / kind))
 # The reference reader: TensorFlow loads the benign one back and runs its signature.
 loaded = tf.saved_model.load(str(out / "plain"))
 (out / "plain.loaded").write_text(str(loaded(tf.ones((1, 4))).numpy().tolist()))
 """
-SAVEDMODEL_KINDS = ("plain", "read_file", "write_file", "py_function", "save_in_serving")
+SAVEDMODEL_KINDS = (
+    "plain",
+    "read_file",
+    "write_file",
+    "py_function",
+    "save_in_serving",
+    "keras_lstm",
+    "keras_gru_gelu",
+    "keras_cnn",
+)
 
 
 @functools.cache
@@ -271,7 +290,12 @@ def _tf_saved_models() -> dict[str, dict[str, bytes]]:
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+        env = {
+            **os.environ,
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "CUDA_VISIBLE_DEVICES": "",
+            "KERAS_BACKEND": "tensorflow",
+        }
         script = [sys.executable, "-c", _SAVEDMODEL_SCRIPT, tmp, *SAVEDMODEL_KINDS]
         subprocess.run(script, check=True, env=env, capture_output=True)
         made = {
@@ -331,3 +355,76 @@ def joblib_load(data: bytes) -> object:
     import joblib
 
     return joblib.load(io.BytesIO(data))
+
+
+def joblib_zfile(pickled: bytes) -> bytes:
+    """joblib's legacy compressed pickle, which joblib.load still reads: "ZF", the hex length, zlib."""
+    import zlib
+
+    return b"ZF" + hex(len(pickled)).encode().ljust(19) + zlib.compress(pickled)
+
+
+def two_streams(codec: str) -> bytes:
+    """A protocol-0 pickle of os.system cut in two, each half its own stream of `codec`.
+
+    The first stream alone is harmless text; joblib.load and pickle.load over the
+    decompressor read both streams and run the call.
+    """
+    import bz2
+    import gzip
+    import lzma
+
+    first, second = b"cposix\nsystem\n(S'echo pwned'\n", b"tR."
+    compress = {"bz2": bz2.compress, "xz": lzma.compress, "gzip": lambda d: gzip.compress(d, mtime=0)}[codec]
+    return compress(first) + compress(second)
+
+
+def _zip_with(names: list[tuple[str, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in names:
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def nul_named_torch_zip() -> bytes:
+    """`data.pkl\\0` (benign, what Python's zipfile reads) and `DATA.PKL` (what torch's miniz reads)."""
+    import pickle
+
+    from tests.contentcorpus import evil_pickle
+
+    made = _zip_with([("sd/data.pklX", pickle.dumps({"w": 1}, protocol=2)), ("sd/DATA.PKL", evil_pickle(2)),
+                      ("sd/version", b"3\n")])  # fmt: skip
+    return made.replace(b"sd/data.pklX", b"sd/data.pkl\0")  # zipfile will not write the NUL itself
+
+
+def case_twin_torch_zip() -> bytes:
+    import pickle
+
+    from tests.contentcorpus import evil_pickle
+
+    return _zip_with([("sd/data.pkl", pickle.dumps({"w": 1}, protocol=2)), ("sd/DATA.PKL", evil_pickle(2))])
+
+
+def gguf_nul_key() -> bytes:
+    """A real GGUF whose bos token id sits under a key ending in NUL (llama.cpp's strcmp reads it whole)."""
+    import gguf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.gguf"
+        w = gguf.GGUFWriter(str(path), "llama")
+        w.add_token_list(["<unk>", "<s>", "</s>"])
+        w.add_uint32("tokenizer.ggml.bos_token_id\0", 4_000_000_000)
+        w.add_tensor("token_embd.weight", np.ones((3, 32), dtype=np.float32))
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        return path.read_bytes()
+
+
+def keras_config_bytes(layer: dict[str, Any]) -> bytes:
+    """config.json of the real model with one more layer, as a Keras folder would hold it."""
+    config = keras_config(keras_archive())
+    config["config"]["layers"].append(layer)
+    return json.dumps(config).encode()

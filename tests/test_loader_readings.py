@@ -9,6 +9,7 @@ files are refused in both modes, with the same reason, by `verify` and
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import threading
@@ -97,6 +98,39 @@ HOSTILE: list[tuple[str, Files, str]] = [
      "not on the allow-list"),
     ("gguf with a keras archive appended",
      lambda: {"m.gguf": rf.gguf_model() + rf.keras_with_layer(TFSM)}, "TFSMLayer"),
+    # Found by an outside attack (round four): each is the class, not the case.
+    ("joblib's legacy zfile, named as ONNX external data",
+     lambda: {"model.onnx": cc.onnx_model("model.joblib"),
+              "model.joblib": rf.joblib_zfile(cc.evil_pickle(2))},
+     "not on the allow-list"),
+    ("a binary ONNX names, under a name a loader opens by",
+     lambda: {"model.onnx": cc.onnx_model("state.pkl"), "state.pkl": bytes(range(256)) * 16},
+     "no format vault can check"),
+    ("a pickle split across two bz2 streams", lambda: {"state.bz2": rf.two_streams("bz2")},
+     "not on the allow-list"),
+    ("a pickle split across two xz streams", lambda: {"state.xz": rf.two_streams("xz")},
+     "not on the allow-list"),
+    ("a pickle split across two gzip members", lambda: {"state.gz": rf.two_streams("gzip")},
+     "not on the allow-list"),
+    ("a gzip member followed by bytes that do not decompress",
+     lambda: {"notes.gz": cc.gzip_of(b"plain\n") + b"\x00garbage"},
+     "followed by bytes that do not decompress"),
+    ("a SavedModel in text form", lambda: {"tf/saved_model.pbtxt": b'saved_model_schema_version: 1\n'},
+     "a SavedModel in text form"),
+    ("a torch zip whose data.pkl name hides behind a NUL", lambda: {"model.pt": rf.nul_named_torch_zip()},
+     "has a NUL in its name"),
+    ("a torch zip with DATA.PKL beside data.pkl", lambda: {"model.pt": rf.case_twin_torch_zip()},
+     "differs from another member only in case"),
+    ("gguf with a NUL at the end of a key", lambda: {"m.gguf": rf.gguf_nul_key()},
+     "without NUL or control characters"),
+    ("keras model saved as a folder, with a Lambda layer",
+     lambda: {"keras/config.json": json.dumps(cc.LAMBDA_KERAS).encode(),
+              "keras/model.weights.h5": rf.keras_weights(),
+              "keras/metadata.json": b'{"keras_version": "3.15.1"}'}, "a Lambda object"),
+    ("keras folder whose lookup reads a host path",
+     lambda: {"keras/config.json": rf.keras_config_bytes(LOOKUP),
+              "keras/model.weights.h5": rf.keras_weights()},
+     "reads it from the host"),
 ]  # fmt: skip
 
 # (label, files, the reference reader that loads it)
@@ -164,7 +198,7 @@ HOSTILE_TEMPLATES: list[tuple[str, str, str]] = [
     ("globals through cycler", "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
      "private attribute"),
     ("attr filter with escapes", "{{ ''|attr('\\x5f\\x5fclass\\x5f\\x5f') }}", "'attr' filter"),
-    ("dunder through map", "{{ messages|map(attribute='__class__')|list }}", "names a private attribute"),
+    ("dunder through map", "{{ messages|map(attribute='__class__')|list }}", "naming '__class__'"),
     ("attr filter", "{{ messages|attr(name) }}", "'attr' filter"),
     ("format method on a built string", "{{ ('{0.%sclass%s}' % ('_' * 2, '_' * 2)).format(messages) }}",
      ".format() call"),
@@ -175,6 +209,12 @@ HOSTILE_TEMPLATES: list[tuple[str, str, str]] = [
      "computed from strings"),
     ("private name", "{{ _private }}", "private name"),
     ("not a template", "{% for m in messages %}", "not a template Jinja parses"),
+    ("globals through map(attribute=) spelled in pieces",
+     "{% set u='_'*2 %}{{ ([lipsum]|map(attribute=u~'globals'~u)|first).os.system('id') }}",
+     "computed argument"),
+    ("attr through map", "{{ [x]|map('attr', 'y')|list }}", "naming 'attr'"),
+    ("selectattr with a computed name", "{{ messages|selectattr(n)|list }}", "computed argument"),
+    ("sort by a computed attribute", "{{ messages|sort(attribute=k) }}", "computed argument"),
 ]  # fmt: skip
 
 
@@ -269,6 +309,13 @@ CODE_LAYOUTS: list[tuple[str, Callable[[], dict[str, bytes]], list[str]]] = [
                                               "unet": ["diffusers", "UNet2DConditionModel"],
                                               "extra": ["my_components", "Extra"]}).encode()},
      ["model_index.json"]),
+    ("Hydra YAML with a flow mapping",
+     lambda: {"model_config.yaml": b"model: {_target_: pathlib.Path.touch, _args_: [/tmp/x]}\n"},
+     ["model_config.yaml"]),
+    ("Hydra YAML with an escaped key", lambda: {"conf.yaml": b'model:\n  "_targe\\x74_": os.system\n'},
+     ["conf.yaml"]),
+    ("Hydra YAML with a complex key", lambda: {"conf.yaml": b"model:\n  ? _target_\n  : os.system\n"},
+     ["conf.yaml"]),
     ("ModelScope plugins",
      lambda: {"configuration.json": b'{"framework": "pytorch", "plugins": ["x-plugin"]}'},
      ["configuration.json"]),
@@ -405,6 +452,16 @@ def test_a_savedmodel_of_allowed_ops_is_admitted_with_its_variables(
     refused(gap, alone, "no format vault can check")
 
 
+@pytest.mark.parametrize("kind", ["keras_lstm", "keras_gru_gelu", "keras_cnn"])
+def test_what_keras_exports_for_serving_is_admitted(
+    gap: Path, keypair: KeyPair, tmp_path: Path, kind: str
+) -> None:
+    """Keras 3's model.export (TensorFlow): recurrent layers' tensor lists, gelu's Erfc, a CNN."""
+    files = {f"tf/{p}": data for p, data in rf.tf_saved_model(kind).items()}
+    bundle = forge_bundle(tmp_path / "k.vault", keypair.private, {"config.json": b"{}", **files})
+    assert run_json("import", bundle, home=gap)["status"] == "imported"
+
+
 def test_a_protobuf_is_judged_as_every_format_it_parses_as(
     gap: Path, keypair: KeyPair, tmp_path: Path
 ) -> None:
@@ -508,3 +565,57 @@ def test_onnx_external_data_in_a_subfolder_is_judged_by_content(
         tmp_path / "e.vault", keypair.private, {"config.json": b"{}", **files}, repo_id="acme/e"
     )
     refused(gap, bundle, "not on the allow-list")
+
+
+def test_a_text_too_large_to_parse_is_judged_by_what_it_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the parse bound (256 MiB; 1 MiB here) a text that a loader reads for code, or that holds what
+    makes a loader run code, is refused; plain data stays text."""
+    from vault._checks import loader_code
+    from vault._checks.content import Content, check_content
+    from vault.errors import UnsafeContentError
+
+    monkeypatch.setattr(loader_code, "MAX_JSON_BYTES", 1 << 20)
+    pad = "x" * (2 << 20)
+
+    def judged(name: str, text: str) -> str:
+        data = text.encode()
+        try:
+            return check_content(name, Content(len(data), lambda: io.BytesIO(data))).kind.value
+        except UnsafeContentError as exc:
+            return str(exc)
+
+    template = json.dumps({"chat_template": HOSTILE_TEMPLATES[0][1], "pad": pad})
+    assert "too large to check" in judged("tokenizer_config.json", template)
+    assert "holds 'chat_template'" in judged("notes.txt", template)
+    assert "holds 'auto_map'" in judged(
+        "data.txt", json.dumps({"auto_map": {"A": "evil/r--m.C"}, "pad": pad})
+    )
+    assert "holds '_target_'" in judged("big.txt", f"model:\n  _target_: os.system\n# {pad}\n")
+    assert judged("corpus.txt", pad) == "text"
+
+
+def test_a_malformed_component_list_is_a_refusal_not_a_crash(
+    gap: Path, keypair: KeyPair, tmp_path: Path
+) -> None:
+    index = {
+        "_class_name": "P",
+        "_diffusers_version": "0.30.0",
+        "unet": [["diffusers"], "UNet2DConditionModel"],
+    }
+    bundle = forge_bundle(tmp_path / "d.vault", keypair.private,
+                          {"config.json": b"{}", "model_index.json": json.dumps(index).encode()})  # fmt: skip
+    refused(gap, bundle, "model_index.json: runs code when loaded (diffusers imports the component libraries")
+
+
+def test_a_refusal_names_a_huge_module_briefly(gap: Path, keypair: KeyPair, tmp_path: Path) -> None:
+    """A Keras `module` can be a whole base64 pickle (TorchModuleWrapper): the line stays one short line."""
+    layer = {
+        "module": "A" * 100_000,
+        "class_name": "TorchModuleWrapper",
+        "config": {},
+        "registered_name": None,
+    }
+    bundle = forge_bundle(tmp_path / "k.vault", keypair.private,
+                          {"config.json": b"{}", "model.keras": rf.keras_with_layer(layer)})  # fmt: skip
+    err = run("import", bundle, home=gap, code=1).stderr
+    assert "(100000 characters) (loading imports it)" in err and len(err) < 400, err

@@ -13,6 +13,7 @@ from __future__ import annotations
 import bz2
 import io
 import lzma
+import re
 import tarfile
 import zlib
 from collections.abc import Callable
@@ -54,33 +55,63 @@ class Inner:
 Judge = Callable[[str, Inner, int], Verdict]  # name, bytes, depth -> verdict
 
 
-def _codec(head: bytes) -> tuple[str, Callable[[], _Decompressor]] | None:
+@dataclass(frozen=True)
+class _Codec:
+    name: str
+    make: Callable[[], _Decompressor]
+    offset: int = 0  # where the compressed stream starts
+    # gzip, bz2 and xz readers go on to the next stream when one ends (joblib and pickle.load
+    # read a multi-stream file whole); zlib readers stop at the end of the one stream.
+    multi: bool = True
+
+
+# joblib's legacy compressed pickle: "ZF", the length in hex padded to 19 bytes, then zlib.
+_ZFILE = re.compile(rb"ZF0x[0-9a-f]+L? *", re.ASCII)
+
+
+def _codec(head: bytes) -> _Codec | None:
     if head[:2] == b"\x1f\x8b":
-        return "gzip", lambda: zlib.decompressobj(wbits=31)
+        return _Codec("gzip", lambda: zlib.decompressobj(wbits=31))
     if head[:3] == b"BZh" and head[3:4].isdigit():
-        return "bz2", bz2.BZ2Decompressor
+        return _Codec("bz2", bz2.BZ2Decompressor)
     if head[:6] == b"\xfd7zXZ\x00":
-        return "xz", lzma.LZMADecompressor
+        return _Codec("xz", lzma.LZMADecompressor)
     if len(head) >= 2 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0:
-        return "zlib", zlib.decompressobj
+        return _Codec("zlib", zlib.decompressobj, multi=False)
+    if _ZFILE.fullmatch(head[:21]) is not None:
+        return _Codec("joblib zfile", zlib.decompressobj, offset=21, multi=False)
     return None
 
 
-def _expand(name: str, fh: BinaryIO, make: Callable[[], _Decompressor]) -> bytes | None:
-    """The decompressed bytes (None if they do not decompress); refuses past MAX_EXPANDED."""
-    fh.seek(0)
+def _expand(name: str, fh: BinaryIO, codec: _Codec) -> tuple[bytes, bool] | None:
+    """(the decompressed bytes, whether the whole file decompressed); None if nothing did.
+
+    Refuses past MAX_EXPANDED. Streams are followed one after another as the
+    loaders follow them, so a second stream cannot hide what a loader reads.
+    """
+    fh.seek(codec.offset)
     out = bytearray()
-    decompressor = make()
-    try:
-        while chunk := fh.read(1 << 20):
+    decompressor = codec.make()
+    pending = b""
+    while True:
+        chunk = pending or fh.read(1 << 20)
+        pending = b""
+        if not chunk:
+            break
+        try:
             out += decompressor.decompress(chunk, MAX_EXPANDED + 1 - len(out))
-            if len(out) > MAX_EXPANDED:
-                raise FormatError(
-                    f"{name}: expands past {MAX_EXPANDED >> 20} MiB: too large to judge, refused"
-                )
-    except (zlib.error, OSError, EOFError, lzma.LZMAError, ValueError):
-        return None
-    return bytes(out)
+        except (zlib.error, OSError, EOFError, lzma.LZMAError, ValueError):
+            return (bytes(out), False) if out else None
+        if len(out) > MAX_EXPANDED:
+            raise FormatError(f"{name}: expands past {MAX_EXPANDED >> 20} MiB: too large to judge, refused")
+        if getattr(decompressor, "eof", False):
+            rest = decompressor.unused_data + fh.read(1 << 20)  # type: ignore[attr-defined]
+            if not rest:
+                return bytes(out), True
+            if not codec.multi:
+                return bytes(out), False
+            decompressor, pending = codec.make(), rest
+    return (bytes(out), False) if out else None
 
 
 def is_tar(fh: BinaryIO) -> bool:
@@ -88,17 +119,27 @@ def is_tar(fh: BinaryIO) -> bool:
     return fh.read(5) == b"ustar"
 
 
-def judge_compressed(name: str, fh: BinaryIO, head: bytes, depth: int, judge: Judge) -> Verdict | None:
-    """If the file is compressed, what it holds decides; None when it is not (or does not decompress)."""
-    found = _codec(head)
-    if found is None:
+def judge_compressed(name: str, fh: BinaryIO, depth: int, judge: Judge) -> Verdict | None:
+    """If the file is compressed, what it holds decides; None when it is not (or does not decompress).
+
+    Bytes after the stream that do not decompress are refused, once what did
+    decompress has been judged: a loader may act on it before it meets them.
+    """
+    fh.seek(0)
+    codec = _codec(fh.read(32))
+    if codec is None:
         return None
-    codec, make = found
-    data = _expand(name, fh, make)
-    if data is None:
+    expanded = _expand(name, fh, codec)
+    if expanded is None:
         return None
+    data, whole = expanded
     inner = Inner(len(data), lambda: io.BytesIO(data))
-    return worst_of(codec, [(f"{name}!{codec}", judge(f"{name}!{codec}", inner, depth + 1))])
+    verdict = worst_of(
+        codec.name, [(f"{name}!{codec.name}", judge(f"{name}!{codec.name}", inner, depth + 1))]
+    )
+    if not whole:
+        raise FormatError(f"{name}: {codec.name} stream followed by bytes that do not decompress, refused")
+    return verdict
 
 
 def judge_tar(name: str, fh: BinaryIO, depth: int, judge: Judge) -> Verdict:

@@ -92,6 +92,34 @@ def _safetensors_prefix(fh: BinaryIO, head: bytes) -> bytes:
 
 
 ORT_MEMORY_ADDRESS = "_ORT_MEM_ADDR_"
+SAVEDMODEL_TEXT = "saved_model.pbtxt"
+# Names some loader opens a file by: being ONNX external data does not make such a file raw bytes.
+LOADER_SUFFIXES = (
+    ".joblib",
+    ".pkl",
+    ".pickle",
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".npy",
+    ".npz",
+    ".h5",
+    ".hdf5",
+    ".keras",
+    ".gguf",
+    ".safetensors",
+    ".onnx",
+    ".pb",
+    ".msgpack",
+    ".z",
+    ".gz",
+    ".bz2",
+    ".xz",
+    ".lzma",
+    ".zip",
+    ".tar",
+    ".nemo",
+)
 VARIABLES = re.compile(r"variables\.(index|data-[0-9]{5}-of-[0-9]{5})", re.ASCII)
 
 
@@ -249,7 +277,7 @@ def _as_its_format(name: str, content: Content, depth: int) -> Verdict:
             if verdict.kind is FileKind.UNKNOWN and is_pickle_based(name):
                 raise PickleError(f"{name}: zip checkpoint without a data.pkl")
             return verdict
-        compressed = judge_compressed(name, fh, head, depth, _judge_inner)
+        compressed = judge_compressed(name, fh, depth, _judge_inner)
         if compressed is not None:
             return compressed
         if size > 262 and is_tar(fh):
@@ -340,6 +368,9 @@ def judge_revision(label: str, files: Mapping[str, Verdict], policy: ContentPoli
     for path, verdict in sorted(files.items()):
         check_name_matches(path, verdict)
         check_named_template(path, verdict)
+        if posixpath.basename(path).lower() == SAVEDMODEL_TEXT:
+            # TensorFlow loads this text form (when no saved_model.pb is beside it) and runs its graph.
+            raise FormatError(f"{path}: a SavedModel in text form; vault judges only a binary saved_model.pb")
         for location in verdict.external:
             try:
                 check_relpath(location, "external data location")
@@ -354,7 +385,9 @@ def judge_revision(label: str, files: Mapping[str, Verdict], policy: ContentPoli
             target = posixpath.join(posixpath.dirname(path), location)
             if target not in files:
                 raise FormatError(f"{path}: ONNX external data {location!r} is not a file signed in {label}")
-            referenced.add(target)
+            if not target.lower().endswith(LOADER_SUFFIXES):
+                # Raw bytes to onnxruntime; a name another loader opens by is judged as that loader reads it.
+                referenced.add(target)
         for ref in verdict.code_refs:
             _check_code_ref(label, path, ref, files)
         reason = runs_code(path, verdict)

@@ -108,6 +108,13 @@ class _Cursor:
         except UnicodeDecodeError:
             raise self.fail(f"{what} in UTF-8", "invalid UTF-8") from None
 
+    def identifier(self, what: str) -> str:
+        """A key or tensor name: llama.cpp compares them with strcmp, so a NUL would end it early."""
+        text = self.string(what)
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+            raise self.fail(f"{what} without NUL or control characters", repr(text[:80]))
+        return text
+
 
 def _skip_value(cur: _Cursor, vtype: int, what: str, depth: int = 0) -> object:
     """Read past one value; returns a string or integer, or an array's (element type, count)."""
@@ -162,7 +169,7 @@ def _check_header(name: str, fh: BinaryIO, size: int) -> tuple[dict[str, Value],
     alignment = DEFAULT_ALIGNMENT
     metadata: dict[str, Value] = {}
     for _ in range(n_kv):
-        key = cur.string("metadata key")
+        key = cur.identifier("metadata key")
         if key in metadata:
             raise cur.fail("unique metadata keys", f"{key!r} twice")
         vtype = cur.u32(f"value type of {key!r}")
@@ -176,7 +183,7 @@ def _check_header(name: str, fh: BinaryIO, size: int) -> tuple[dict[str, Value],
     tensors: list[tuple[int, int, str]] = []
     shapes: dict[str, list[int]] = {}
     for _ in range(n_tensors):
-        tname = cur.string("tensor name")
+        tname = cur.identifier("tensor name")
         if len(tname.encode()) > MAX_NAME_BYTES or tname in shapes:
             raise cur.fail("a unique tensor name of at most 63 bytes", repr(tname[:80]))
         n_dims = cur.u32(f"dimension count of {tname!r}")

@@ -52,6 +52,11 @@ def _builtin_function(node: dict[str, object]) -> bool:
     )
 
 
+def _short(text: str) -> str:
+    """A name as a message shows it: a "module" can be a whole base64 pickle."""
+    return repr(text) if len(text) <= 80 else f"{text[:60]!r}… ({len(text)} characters)"
+
+
 def check_keras_config(name: str, config: object) -> None:
     def bad(where: str, found: str) -> KerasError:
         return KerasError(f"{name}: Keras config at {where}: expected plain Keras layers, found {found}")
@@ -71,10 +76,10 @@ def check_keras_config(name: str, config: object) -> None:
                 raise bad(where, f"a {cls} (it loads a model from outside the file)")
             module = node.get("module")
             if isinstance(module, str) and not _keras_module(module):
-                raise bad(where, f"module {module!r} (loading imports it)")
+                raise bad(where, f"module {_short(module)} (loading imports it)")
             registered = node.get("registered_name")
             if isinstance(registered, str) and ">" in registered:
-                raise bad(where, f"custom object {registered!r} (it needs custom code)")
+                raise bad(where, f"custom object {_short(registered)} (it needs custom code)")
             for key in PATH_KEYS:
                 value = node.get(key)
                 if isinstance(value, str) and value:

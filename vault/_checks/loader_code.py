@@ -18,10 +18,19 @@ import json
 import re
 from typing import BinaryIO
 
+import yaml
+
 from vault._checks.formats import FileKind, FormatError, Verdict
+from vault._checks.keras_config import check_keras_config
 from vault._checks.templates import MAX_TEMPLATE_CHARS, template_problem
 
-MAX_JSON_BYTES = 64 << 20
+MAX_JSON_BYTES = 256 << 20  # a tokenizer.json of a 250k vocabulary is ~30 MiB
+HYDRA = "Hydra _target_ instantiates Python classes"
+# Markers of what makes a text run code, looked for in the raw bytes of a text too large to parse:
+# such a text is refused rather than waved through.
+_LARGE_TEXT_MARKERS = (b"auto_map", b"custom_pipelines", b"chat_template", b"_target_", b"plugins", b"{%",
+                       b"{{", b"\\u", b"\\x", b"class_name")  # fmt: skip
+_LARGE_NAMES = (".json", ".yaml", ".yml", ".jinja", ".jinja2", ".j2", ".py")
 MAX_WALK = 1_000_000
 # A YAML key `_target_:` (plain, quoted, or a list item's first key), as Hydra and NeMo write it.
 _YAML_TARGET = re.compile(r"""[ \t]*(?:-[ \t]+)?["']?_target_["']?[ \t]*:.*""")
@@ -73,6 +82,23 @@ def _templates(name: str, value: object) -> list[tuple[str, str]]:
     raise FormatError(f"{name}: chat_template is neither a string nor a list of templates")
 
 
+def _yaml_target(text: str) -> bool:
+    """Does Hydra, reading this text as YAML, find a `_target_` key (however it is spelled)?
+
+    Parsed with YAML's own reader (libyaml), as OmegaConf parses it: flow
+    mappings, escaped keys and complex keys are all keys. Only texts that name
+    a target or hold an escape are parsed; a text that is not YAML falls back
+    to a line test.
+    """
+    if "target" not in text and "\\" not in text:
+        return False
+    try:
+        docs = list(yaml.load_all(text, Loader=yaml.CSafeLoader))
+    except yaml.YAMLError:
+        return any(_YAML_TARGET.fullmatch(line) for line in text.splitlines())
+    return any(_has_target(doc) for doc in docs)
+
+
 def _has_target(doc: object) -> bool:
     """A `_target_` key anywhere in the document (walked without recursion, bounded)."""
     stack, seen = [doc], 0
@@ -119,6 +145,9 @@ def check_template_text(name: str, source: str) -> None:
 
 
 def _judge_json(name: str, doc: dict[str, object]) -> Verdict:
+    if "class_name" in doc and "config" in doc:
+        # A Keras model saved as a folder (config.json beside model.weights.h5): what load_model(dir) reads.
+        check_keras_config(name, doc)
     runs: list[str] = []
     refs = _auto_map_refs(name, doc)
     if refs:
@@ -132,7 +161,7 @@ def _judge_json(name: str, doc: dict[str, object]) -> Verdict:
             check_template_text(f"{name}: {label}", source)
     try:
         if _has_target(doc):
-            runs.append("Hydra _target_ instantiates Python classes")
+            runs.append(HYDRA)
     except FormatError as exc:
         raise FormatError(f"{name}: {exc}") from None
     return Verdict(FileKind.TEXT, runs_code="; ".join(runs), code_refs=tuple(refs))
@@ -160,15 +189,34 @@ def _diffusers_components(doc: dict[str, object]) -> list[str]:
         if key.startswith("_") or not isinstance(value, list) or len(value) != 2:
             continue
         library = value[0]
-        if library is not None and library not in DIFFUSERS_LIBRARIES:
-            found.append(f"{key}: {library}")
+        if library is not None and not (isinstance(library, str) and library in DIFFUSERS_LIBRARIES):
+            found.append(f"{key}: {str(library)[:80]}")
     return found
+
+
+def _judge_large_text(name: str, fh: BinaryIO, size: int) -> Verdict:
+    """A text past what is parsed: plain data only, or refused (it cannot be judged for code)."""
+    if name.lower().endswith(_LARGE_NAMES):
+        raise FormatError(
+            f"{name}: a {size}-byte text a loader reads for code or templates: too large to check"
+        )
+    fh.seek(0)
+    tail = b""
+    while chunk := fh.read(1 << 20):
+        window = tail + chunk
+        for marker in _LARGE_TEXT_MARKERS:
+            if marker in window:
+                raise FormatError(
+                    f"{name}: a {size}-byte text that holds {marker.decode()!r}: too large to check for code"
+                )
+        tail = chunk[-16:]
+    return Verdict(FileKind.TEXT, template=f"a text of {size} bytes, too large to check as a template")
 
 
 def judge_text(name: str, fh: BinaryIO, size: int) -> Verdict:
     """A text file (UTF-8, no stray controls): what a loader would run from it."""
     if size > MAX_JSON_BYTES:
-        return Verdict(FileKind.TEXT, template=f"a text of {size} bytes, too large to check as a template")
+        return _judge_large_text(name, fh, size)
     fh.seek(0)
     text = fh.read().decode("utf-8")
     if text.lstrip()[:1] in ("{", "["):
@@ -181,9 +229,7 @@ def judge_text(name: str, fh: BinaryIO, size: int) -> Verdict:
         if isinstance(doc, list) and (modules := _sentence_transformers_modules(doc)):
             why = f"sentence-transformers imports the module types {modules}"
             return Verdict(FileKind.TEXT, runs_code=why)
-    runs = ""
-    if any(_YAML_TARGET.fullmatch(line) for line in text.splitlines()):
-        runs = "Hydra _target_ instantiates Python classes"
+    runs = HYDRA if _yaml_target(text) else ""
     template: str | None = None
     if any(mark in text for mark in _TEMPLATE_MARKS):
         template = template_problem(text) if len(text) <= MAX_TEMPLATE_CHARS else "a text too large to check"

@@ -37,6 +37,10 @@ SAVER_PREFIXES = ("__inference__traced_save_", "__inference__traced_restore_")
 # Ops that compute on tensors and variables: none opens a file, a process or a socket.
 # fmt: off
 ALLOWED_OPS = frozenset({
+    # recurrent layers (LSTM, GRU) keep their steps in tensor lists; gelu needs Erfc
+    "TensorListConcatV2", "TensorListElementShape", "TensorListFromTensor", "TensorListGather",
+    "TensorListGetItem", "TensorListLength", "TensorListPopBack", "TensorListPushBack", "TensorListReserve",
+    "TensorListSetItem", "TensorListSplit", "TensorListStack", "Erfc", "Expm1", "IsFinite", "IsNan",
     "Abs", "Add", "AddN", "AddV2", "All", "Any", "ArgMax", "ArgMin", "Assert", "Assign",
     "AssignAddVariableOp", "AssignSubVariableOp", "AssignVariableOp", "AvgPool", "AvgPool3D",
     "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "BiasAdd", "BroadcastArgs", "BroadcastTo", "Case",

@@ -25,6 +25,12 @@ from jinja2 import nodes
 
 MAX_TEMPLATE_CHARS = 1 << 20
 _FILTERS = frozenset({"attr", "format", "xmlattr"})
+# Filters that take an attribute name, or the name of another filter or test, as an argument:
+# `map(attribute=…)`, `map('attr', …)`, `selectattr(…)`. Their arguments must be literals.
+_NAMING_FILTERS = frozenset({
+    "map", "select", "reject", "selectattr", "rejectattr", "sort", "groupby", "sum", "unique", "min",
+    "max", "join", "dictsort", "batch", "slice",
+})  # fmt: skip
 _METHODS = frozenset({"format", "format_map", "mro"})
 _ARITHMETIC = (nodes.Add, nodes.Sub, nodes.Mul, nodes.Div, nodes.FloorDiv, nodes.Mod, nodes.Neg, nodes.Pos)
 _ENVIRONMENT = jinja2.Environment()  # parsing only: nothing is ever rendered here
@@ -49,6 +55,18 @@ def _plain_index(node: nodes.Node) -> bool:
     return False
 
 
+def _naming_arguments(node: nodes.Filter | nodes.Test) -> str | None:
+    """A filter that looks up names it is given: only literal, public names, and no filter on _FILTERS."""
+    if node.dyn_args is not None or node.dyn_kwargs is not None:
+        return f"the {node.name!r} filter with arguments spread from a variable"
+    for arg in [*node.args, *(kw.value for kw in node.kwargs)]:
+        if not isinstance(arg, nodes.Const):
+            return f"the {node.name!r} filter with a computed argument (it can name a private attribute)"
+        if isinstance(arg.value, str) and (_private(arg.value) or arg.value in _FILTERS):
+            return f"the {node.name!r} filter naming {arg.value!r}"
+    return None
+
+
 def template_problem(source: str) -> str | None:
     """Why a loader must not render this template, or None when it reaches nothing it should not."""
     if len(source) > MAX_TEMPLATE_CHARS:
@@ -68,6 +86,10 @@ def template_problem(source: str) -> str | None:
             return f"the string {node.value!r}, which names a private attribute"
         if isinstance(node, nodes.Filter) and node.name in _FILTERS:
             return f"the {node.name!r} filter (it reaches attributes a sandbox must not give)"
+        if isinstance(node, nodes.Filter | nodes.Test) and node.name in _NAMING_FILTERS:
+            problem = _naming_arguments(node)
+            if problem is not None:
+                return problem
         if (
             isinstance(node, nodes.Call)
             and isinstance(node.node, nodes.Getattr)

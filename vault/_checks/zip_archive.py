@@ -47,8 +47,16 @@ def _members(name: str, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     if len(infos) > MAX_MEMBERS:
         raise ZipError(f"{name}: zip with {len(infos)} members (limit {MAX_MEMBERS})")
     seen: set[str] = set()
+    folded: set[str] = set()
     for info in infos:
         where = f"{name}: zip member {info.filename!r}"
+        if info.orig_filename != info.filename:
+            # Python's zipfile cuts a name at a NUL; torch's reader (miniz) keeps it whole.
+            raise ZipError(f"{name}: zip member {info.orig_filename!r} has a NUL in its name")
+        if info.filename.casefold() in folded and info.filename not in seen:
+            # torch's reader finds `data.pkl` ignoring case: two such names are two readings.
+            raise ZipError(f"{where}: differs from another member only in case")
+        folded.add(info.filename.casefold())
         if info.flag_bits & 0x1:
             raise ZipError(f"{where}: encrypted (vault cannot read what the loader would)")
         if info.compress_type not in _METHODS:
@@ -108,7 +116,7 @@ def _open(name: str, fh: IO[bytes]) -> zipfile.ZipFile:
 def scan_zip_pickles(name: str, fh: IO[bytes]) -> None:
     """Every `.pkl` member of a torch zip checkpoint through the allow-list scan."""
     with _open(name, fh) as zf:
-        pickles = [i for i in _members(name, zf) if i.filename.endswith(".pkl")]
+        pickles = [i for i in _members(name, zf) if i.filename.lower().endswith(".pkl")]
         if not pickles:
             raise PickleError(f"{name}: zip checkpoint without a data.pkl")
         for info in pickles:
@@ -157,9 +165,9 @@ def inspect_zip(name: str, fh: IO[bytes], depth: int, judge: Judge, source: Sour
         infos = _members(name, zf)
         files = [i for i in infos if not i.filename.endswith("/")]
         names = {i.filename for i in files}
-        if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+        if any(n.lower() == "data.pkl" or n.lower().endswith("/data.pkl") for n in names):
             for info in files:
-                if info.filename.endswith(".pkl"):
+                if info.filename.lower().endswith(".pkl"):
                     scan_pickle_stream(f"{name}:{info.filename}", _read(name, zf, info, MAX_PICKLE_BYTES))
             return Verdict(FileKind.TORCH_ZIP, pickle=True, detail="torch.save zip checkpoint")
         if KERAS_CONFIG in names and ("model.weights.h5" in names or "metadata.json" in names):
