@@ -7,6 +7,7 @@ signed revocation that crossed in a later bundle.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -102,7 +103,39 @@ def _chromium(tmp_path: Path, *args: str) -> str:
 
 
 def _dom(tmp_path: Path, url: str) -> str:
-    return _chromium(tmp_path, "--dump-dom", url)
+    """The page as chromium built it, with digests read as text (their 16-character blocks joined)."""
+    dom = _chromium(tmp_path, "--dump-dom", url)
+    return re.sub(
+        r'<code class="digest">(.*?)</code>',
+        lambda m: '<code class="digest">' + re.sub(r"</?span>|<wbr>", "", m.group(1)) + "</code>",
+        dom,
+    )
+
+
+# Measures the page as laid out at 1280 px: how many lines each digest block and each date takes.
+MEASURE = """<pre id="vault-measure">waiting</pre><script>
+window.addEventListener("load", () => {
+  const lines = (sel) => [...document.querySelectorAll(sel)].map((e) => e.getClientRects().length);
+  document.getElementById("vault-measure").textContent = JSON.stringify({
+    blocks: lines("code.digest span"), dates: lines(".when"),
+    digests: [...document.querySelectorAll("code.digest")].map((e) => e.textContent)});
+});
+</script>"""
+
+
+def _layout(tmp_path: Path, url: str) -> dict:
+    """The served page, byte for byte, with a measuring script added at its end, laid out by chromium.
+
+    The pages load nothing from anywhere, so a copy lays out exactly as the served page does.
+    """
+    with urllib.request.urlopen(url, timeout=30) as response:
+        served = response.read().decode()
+    page = tmp_path / "measured.html"
+    page.write_text(served.replace("</body>", MEASURE + "</body>"))
+    dom = _chromium(tmp_path, "--window-size=1280,1200", "--dump-dom", page.as_uri())
+    found = re.search(r'<pre id="vault-measure">(.*?)</pre>', dom, re.DOTALL)
+    assert found and found.group(1) != "waiting", dom[-2000:]
+    return json.loads(html.unescape(found.group(1)))
 
 
 def test_the_index_lists_models_with_their_status(tmp_path: Path, server: str) -> None:
@@ -126,7 +159,7 @@ def test_a_revision_page_shows_files_signers_import_and_the_chain(tmp_path: Path
         assert f">{step}</text>" in dom, step
     # What the Hub published for each file, and that the download matched it.
     assert dom.count("matched the Hub") == 13
-    assert f"lfs_sha256 <code>{MINILM_SHA256}</code>" in dom
+    assert f'lfs_sha256 <code class="digest">{MINILM_SHA256}</code>' in dom
     # Self-contained: nothing is loaded from anywhere, not even this server.
     assert "src=" not in dom and "<script" not in dom and "<link" not in dom
     shot = tmp_path / "revision.png"
@@ -171,3 +204,28 @@ def test_pages_are_read_only_and_can_be_turned_off(server: str, gap: Path) -> No
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
+
+
+def test_what_an_auditor_compares_reads_whole_at_1280_px(tmp_path: Path, server: str, gap: Path) -> None:
+    """Digests and keys whole (in blocks of 16 that never break inside), dates on one line, event details
+    as fields with who acted, and a revoked revision naming the bundle that carried the revocation."""
+    page = f"{server}/ui/revision/{MINILM_REPO}/{MINILM_COMMIT}"
+    laid = _layout(tmp_path, page)
+    assert laid["blocks"] and set(laid["blocks"]) == {1}, laid["blocks"]
+    assert MINILM_SHA256 in laid["digests"]
+    keys = [s["key"] for s in run_json("show", MINILM_REPO, home=gap)["signatures"]]  # type: ignore[index]
+    assert keys and all(k in laid["digests"] for k in keys), "a signer key is shown cut"
+    audit = _layout(tmp_path, server + "/ui/audit")
+    assert set(audit["blocks"]) == {1} and audit["dates"] and set(audit["dates"]) == {1}
+    dom = _dom(tmp_path, server + "/ui/audit")
+    assert '<dl class="fields"><dt>' in dom and "<th>by</th>" in dom and '{"' not in dom
+    commit = run_json("show", "acme/tiny", home=gap)["commit"]  # type: ignore[index]
+    revoked = _dom(tmp_path, f"{server}/ui/revision/acme/tiny/{commit}")
+    carried = run_json("audit", home=gap)["events"]  # type: ignore[index]
+    bundle = next(e["detail"]["bundle"] for e in carried if e["action"] == "revoke")
+    assert f'carried by bundle <code class="digest">{bundle}</code>' in revoked
+    shot = tmp_path / "audit.png"
+    _chromium(
+        tmp_path, f"--screenshot={shot}", "--window-size=1280,1200", "--hide-scrollbars", server + "/ui/audit"
+    )
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

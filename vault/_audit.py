@@ -6,7 +6,9 @@ can show. Events are written in the same transaction as the change they record.
 
 from __future__ import annotations
 
+import getpass
 import hashlib
+import os
 from typing import Any
 
 from sqlalchemy import select, text
@@ -32,8 +34,16 @@ def event_hash(prev_hash: str, at: str, action: str, subject: str, detail: str) 
 _CHAIN_LOCK = 0x7661756C74  # "vault"
 
 
+def acting_user() -> str:
+    """Who is acting: the operator's login, or the uid when it has no name."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
 def record(session: Session, action: str, subject: str, **detail: Any) -> AuditEvent:
-    """Append an event after the last one, in the caller's transaction.
+    """Append an event after the last one, in the caller's transaction; it names who acted (`by`).
 
     The chain is serialized by the database, not by a local lock: on PostgreSQL
     a transaction-scoped advisory lock orders appends from every host sharing
@@ -48,7 +58,7 @@ def record(session: Session, action: str, subject: str, **detail: Any) -> AuditE
     last = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).first()
     prev = last.hash if last else GENESIS
     at = utc_now()
-    body = canonical_json(detail).decode()
+    body = canonical_json({"by": acting_user(), **detail}).decode()
     return add_audit_event(
         session, at, action, subject, body, prev, event_hash(prev, at, action, subject, body)
     )

@@ -51,6 +51,7 @@ class RevocationInfo:
     reason: str
     revoked_at: str
     signer: str
+    carried_by: str | None = None  # the bundle (sha256 of its index) that carried it; None: revoked here
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class AuditEntry:
     subject: str
     detail: Mapping[str, object]
     hash: str
+    by: str = ""  # who acted (the operator's login), as the event records it; "" in events from before
 
 
 @dataclass(frozen=True)

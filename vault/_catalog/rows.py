@@ -178,6 +178,7 @@ def add_revocation(
     fingerprint: str,
     raw: bytes,
     trusted_root: bytes | None = None,
+    carried_by: str | None = None,
 ) -> bool:
     """Record a signed revocation; False if this signer's revocation of that revision is already here."""
     known = s.scalars(
@@ -193,6 +194,7 @@ def add_revocation(
         Revocation(
             repo_id=repo_id, commit=commit, reason=reason, revoked_at=revoked_at, signer=signer,
             key_fingerprint=fingerprint, raw=raw, trusted_root_sha256=put_sigstore_root(s, trusted_root),
+            carried_by=carried_by,
         )
     )  # fmt: skip
     return True

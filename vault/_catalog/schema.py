@@ -152,6 +152,8 @@ class Revocation(Base):
     key_fingerprint: Mapped[str] = mapped_column(String(64))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     trusted_root_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The bundle (sha256 of its index) that carried it here; NULL when revoked here (vault revoke).
+    carried_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ImportedBundle(Base):

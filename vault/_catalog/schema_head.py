@@ -7,7 +7,7 @@ Alembic nor SQLAlchemy.
 
 from __future__ import annotations
 
-SCHEMA_HEAD = "0010"
+SCHEMA_HEAD = "0011"
 
 
 def schema_mismatch(where: str, found: str | None) -> str:

@@ -14,8 +14,6 @@ A rejection at any step leaves the home as it was.
 from __future__ import annotations
 
 import contextlib
-import getpass
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -183,7 +181,10 @@ def _commit_catalog(
                 if held is not None and held.status == AVAILABLE:
                     _move_refs(s, held, rev, policy, outcome)
         for claim, v in bundle.revocations:
-            if apply_revocation(s, claim, v.signer.name, v.signer.fingerprint, v.raw, v.signer.trusted_root):
+            carrier = bundle.index_sha256
+            if apply_revocation(
+                s, claim, v.signer.name, v.signer.fingerprint, v.raw, v.signer.trusted_root, carrier
+            ):
                 outcome.newly_revoked.append((claim.repo_id, claim.commit))
         if outcome.repaired:
             fresh = {(r.entry.repo_id, r.entry.commit) for r in new}
@@ -191,7 +192,9 @@ def _commit_catalog(
             outcome.repaired_views = [v for v in views if (v[0], v[1]) not in fresh]
         if new:
             labels = [r.label for r in new]
-            add_imported_bundle(s, bundle.index_sha256, bundle.parts, _operator(), audit.utc_now(), labels)
+            add_imported_bundle(
+                s, bundle.index_sha256, bundle.parts, audit.acting_user(), audit.utc_now(), labels
+            )
             audit.record(
                 s,
                 "import",
@@ -298,13 +301,6 @@ def is_revoked_in(s: Session, bundle: CheckedBundle, repo_id: str, commit: str) 
     return is_revoked(s, repo_id, commit) or any(
         (c.repo_id, c.commit) == (repo_id, commit) for c, _v in bundle.revocations
     )
-
-
-def _operator() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid())
 
 
 def recover(vault: Home) -> None:

@@ -40,11 +40,15 @@ def apply_revocation(
     fingerprint: str,
     raw: bytes,
     trusted_root: bytes | None = None,
+    carried_by: str | None = None,
 ) -> bool:
-    """Record the revocation and mark the revision revoked; False if it was already known."""
+    """Record the revocation and mark the revision revoked; False if it was already known.
+
+    `carried_by`: the bundle (sha256 of its index) it came in, when an import applies it.
+    """
     added = add_revocation(
         session, claim.repo_id, claim.commit, claim.reason, claim.revoked_at, signer, fingerprint, raw,
-        trusted_root,
+        trusted_root, carried_by,
     )  # fmt: skip
     model = queries.get_model(session, claim.repo_id)
     rev = queries.get_revision(session, model, claim.commit) if model is not None else None
@@ -53,7 +57,9 @@ def apply_revocation(
         rev.status = REVOKED
         changed = True
     if changed:
-        audit.record(session, "revoke", f"{claim.repo_id}@{claim.commit}", reason=claim.reason, signer=signer)
+        where = {"bundle": carried_by} if carried_by else {}
+        audit.record(session, "revoke", f"{claim.repo_id}@{claim.commit}", reason=claim.reason, signer=signer,
+                     **where)  # fmt: skip
     return changed
 
 

@@ -52,7 +52,7 @@ WHERE revision_id = :rid ORDER BY id
 """
 
 _REVOCATIONS = """
-SELECT reason, revoked_at, signer FROM revocations
+SELECT reason, revoked_at, signer, carried_by FROM revocations
 WHERE repo_id = :repo_id AND "commit" = :commit ORDER BY id
 """
 
@@ -77,7 +77,7 @@ def _signatures(reader: CatalogReader, rev: RevisionRow) -> list[SignatureInfo]:
 
 def _revocations(reader: CatalogReader, repo_id: str, commit: str) -> list[RevocationInfo]:
     rows = reader.rows(_REVOCATIONS, {"repo_id": repo_id, "commit": commit})
-    return [RevocationInfo(reason, at, signer) for reason, at, signer in rows]
+    return [RevocationInfo(reason, at, signer, carrier) for reason, at, signer, carrier in rows]
 
 
 def _served_dir(store: Store, rev: RevisionRow) -> str | None:
@@ -139,5 +139,8 @@ def audit_report(session: Session) -> AuditReport:
 
     rows = list(session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
     broken = audit.chain_breaks(rows)
-    events = [AuditEntry(e.id, e.at, e.action, e.subject, json.loads(e.detail), e.hash) for e in rows]
+    events = []
+    for e in rows:
+        detail = json.loads(e.detail)
+        events.append(AuditEntry(e.id, e.at, e.action, e.subject, detail, e.hash, str(detail.get("by", ""))))
     return AuditReport(events, not broken, broken[0] if broken else None, broken)

@@ -30,6 +30,9 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 table{border-collapse:collapse;width:100%;margin:6px 0}
 th,td{border-bottom:1px solid #d8dee4;padding:4px 8px;text-align:left;vertical-align:top}
 td code{overflow-wrap:anywhere}
+code.digest{overflow-wrap:normal;word-break:keep-all}code.digest span{white-space:nowrap}
+.when{white-space:nowrap}dl.fields{margin:0;display:grid;grid-template-columns:max-content 1fr;gap:0 8px}
+dl.fields dt{color:#57606a}dl.fields dd{margin:0}
 th{background:#f3f5f7;font-weight:600}code,.mono{font-family:ui-monospace,monospace;font-size:12px}
 .status{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:600;font-size:12px}
 .verified{background:#dafbe1;color:#116329}.revoked{background:#ffebe9;color:#a40e26}
@@ -40,6 +43,39 @@ nav a{margin-right:14px}.muted{color:#57606a}
 
 def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
+
+
+DIGEST_BLOCK = 16
+
+
+def digest(value: str) -> str:
+    """A hash or key shown whole, in blocks of 16 that never break inside: a line may end only between
+    blocks, and a copy of it holds no spaces (an auditor compares it character by character)."""
+    blocks = [value[i : i + DIGEST_BLOCK] for i in range(0, len(value), DIGEST_BLOCK)]
+    return '<code class="digest">' + "<wbr>".join(f"<span>{esc(b)}</span>" for b in blocks) + "</code>"
+
+
+def _when(value: str) -> str:
+    return f'<span class="when">{esc(value)}</span>'
+
+
+def _fields(detail: Mapping[str, object]) -> str:
+    """An event's details as named fields, one per line: never a JSON blob to read."""
+    items = []
+    for key, value in sorted(detail.items()):
+        if key == "by":
+            continue
+        values = value if isinstance(value, list) else [value]
+        shown = "<br>".join(_value(v) for v in values) or "none"
+        items.append(f"<dt>{esc(key)}</dt><dd>{shown}</dd>")
+    return f'<dl class="fields">{"".join(items)}</dl>' if items else ""
+
+
+def _value(value: object) -> str:
+    text = str(value) if not isinstance(value, dict) else json.dumps(value, sort_keys=True)
+    if len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text):
+        return digest(text)
+    return f"<code>{esc(text)}</code>"
 
 
 def _page(title: str, body: str) -> bytes:
@@ -108,22 +144,23 @@ def revision_page(evidence: RevisionEvidence, path: str | None) -> bytes:
             [
                 f"<code>{esc(f.path)}</code>",
                 esc(human_bytes(f.size)),
-                f"<code>{esc(f.sha256)}</code>",
+                digest(f.sha256),
                 hub,
                 verdict,
             ]
         )
     sig_rows = [
-        [esc(s.kind), esc(s.method), esc(s.signer), f"<code>{esc(s.key[:16])}…</code>",
+        [esc(s.kind), esc(s.method), esc(s.signer), digest(s.key),
          '<span class="ok">verified</span>' if s.verified else '<span class="bad">not verified</span>']
         for s in detail.signatures
     ]  # fmt: skip
     import_rows = [
-        [f"<code>{esc(i.index_sha256)}</code>", esc(i.parts), esc(i.operator), esc(i.imported_at)]
-        for i in imports
+        [digest(i.index_sha256), esc(i.parts), esc(i.operator), _when(i.imported_at)] for i in imports
     ]
     revoked = "".join(
-        f'<p class="bad">revoked {esc(x.revoked_at)} by {esc(x.signer)}: {esc(x.reason)}</p>'
+        f'<p class="bad">revoked {_when(x.revoked_at)} by {esc(x.signer)}: {esc(x.reason)}; '
+        + (f"carried by bundle {digest(x.carried_by)}" if x.carried_by else "revoked on this vault")
+        + "</p>"
         for x in detail.revocations
     )
     code = [f for f in detail.files if f.runs_code]
@@ -157,7 +194,7 @@ def revision_page(evidence: RevisionEvidence, path: str | None) -> bytes:
 def _published(pub: Mapping[str, object] | None) -> str:
     if not pub:
         return ""
-    return "<br>".join(f"{esc(k)} <code>{esc(v)}</code>" for k, v in sorted(pub.items()))
+    return "<br>".join(f"{esc(k)} {_value(v)}" for k, v in sorted(pub.items()))
 
 
 def _chain(
@@ -188,11 +225,12 @@ def audit_page(report: AuditReport) -> bytes:
         else f'<p class="bad">hash chain broken at event {esc(report.first_broken_event)}</p>'
     )
     rows = [
-        [esc(e.id), esc(e.at), esc(e.action), f"<code>{esc(e.subject)}</code>",
-         f"<code>{esc(json.dumps(e.detail, sort_keys=True))}</code>", f"<code>{esc(e.hash[:16])}…</code>"]
+        [esc(e.id), _when(e.at), esc(e.by or "not recorded"), esc(e.action), f"<code>{esc(e.subject)}</code>",
+         _fields(e.detail), digest(e.hash)]
         for e in reversed(report.events)
     ]  # fmt: skip
-    body = f"<h1>Audit log</h1>{state}" + _table(["#", "at", "action", "subject", "detail", "hash"], rows)
+    headers = ["#", "at", "by", "action", "subject", "detail", "hash"]
+    body = f"<h1>Audit log</h1>{state}" + _table(headers, rows)
     return _page("vault: audit log", body)
 
 
