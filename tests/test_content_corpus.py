@@ -22,7 +22,7 @@ from tests import contentcorpus as cc
 from tests.conftest import KeyPair, make_home, run, run_json, snapshot
 from tests.forge import forge_bundle
 from tests.hubserver import FakeHub
-from tests.test_hostile_corpus import refused
+from tests.test_hostile_corpus import refused, refused_in_both_modes
 
 EVIL = "not on the allow-list"
 DEFAULT_REFUSAL = "refused by default"
@@ -167,8 +167,7 @@ def test_hostile_content_is_refused_for_the_same_reason_in_both_modes(
     gap: Path, keypair: KeyPair, tmp_path: Path, label: str, files: dict, reason: str
 ) -> None:
     bundle = forge_bundle(tmp_path / "w.vault", keypair.private, {"config.json": b"{}", **files})
-    refused(gap, bundle, reason)
-    refused(gap, bundle, reason, "--allow-pickle")
+    refused_in_both_modes(gap, bundle, reason)
 
 
 @pytest.mark.parametrize(("label", "files", "plain"), BENIGN, ids=[b[0] for b in BENIGN])

@@ -93,6 +93,12 @@ WEIGHTS: list[tuple[str, dict[str, bytes], bool, str]] = [
 ]  # fmt: skip
 
 
+def refused_in_both_modes(home: Path, bundle: Path, reason: str) -> None:
+    """The same one-line reason by default and with --allow-pickle: a flag never changes why."""
+    refused(home, bundle, reason)
+    refused(home, bundle, reason, "--allow-pickle")
+
+
 def refused(home: Path, bundle: Path, expect: str, *flags: str, code: int = 1) -> None:
     before = snapshot(home)
     for command in ("verify", "import"):

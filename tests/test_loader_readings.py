@@ -25,7 +25,7 @@ from tests import contentcorpus as cc
 from tests import realfiles as rf
 from tests.conftest import KeyPair, make_home, run, run_json, snapshot
 from tests.forge import forge_bundle
-from tests.test_hostile_corpus import refused
+from tests.test_hostile_corpus import refused, refused_in_both_modes
 
 Files = Callable[[], dict[str, bytes]]
 
@@ -146,8 +146,7 @@ def test_hostile_files_are_refused_for_the_same_reason_in_both_modes(
     gap: Path, keypair: KeyPair, tmp_path: Path, label: str, files: Files, reason: str
 ) -> None:
     bundle = forge_bundle(tmp_path / "w.vault", keypair.private, {"config.json": b"{}", **files()})
-    refused(gap, bundle, reason)
-    refused(gap, bundle, reason, "--allow-pickle")
+    refused_in_both_modes(gap, bundle, reason)
 
 
 @pytest.mark.parametrize(("label", "files", "load"), BENIGN, ids=[b[0] for b in BENIGN])
@@ -278,8 +277,7 @@ def test_gguf_metadata_that_contradicts_its_tensors_is_refused(
     data = made()
     rf.load_gguf(data)  # the reference reader parses it: only the metadata's meaning is wrong
     bundle = forge_bundle(tmp_path / "g.vault", keypair.private, {"config.json": b"{}", "m.gguf": data})
-    refused(gap, bundle, reason)
-    refused(gap, bundle, reason, "--allow-pickle")
+    refused_in_both_modes(gap, bundle, reason)
 
 
 # -- model code: refused by default, admitted only by naming each file ------------------------------
@@ -535,8 +533,7 @@ def test_pickles_that_run_code_or_cannot_be_scanned_are_refused_for_one_reason(
     gap: Path, keypair: KeyPair, tmp_path: Path, label: str, made: Callable, reason: str
 ) -> None:
     bundle = forge_bundle(tmp_path / "p.vault", keypair.private, {"config.json": b"{}", "model.bin": made()})
-    refused(gap, bundle, reason)
-    refused(gap, bundle, reason, "--allow-pickle")
+    refused_in_both_modes(gap, bundle, reason)
 
 
 def test_onnx_external_data_in_a_subfolder_is_judged_by_content(
