@@ -428,3 +428,39 @@ def keras_config_bytes(layer: dict[str, Any]) -> bytes:
     config = keras_config(keras_archive())
     config["config"]["layers"].append(layer)
     return json.dumps(config).encode()
+
+
+def npy_that_is_a_tar(pickled: bytes) -> bytes:
+    """A .npy numpy loads as an array whose bytes are also an old-style (no `ustar`) tar.
+
+    torch.load's legacy reader opens it with tarfile and unpickles its `storages` member.
+    The npy header fills the tar name field, its padding the mode/uid/gid fields (blanks to
+    tarfile); the array's data is the rest of the tar.
+    """
+    import tarfile
+
+    inner = io.BytesIO()
+    with tarfile.open(fileobj=inner, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        info = tarfile.TarInfo("storages")
+        info.size = len(pickled)
+        tar.addfile(info, io.BytesIO(pickled))
+    payload = inner.getvalue()
+    header = f"{{'descr': '|u1', 'fortran_order': False, 'shape': ({512 + len(payload) - 128},), }}".encode()
+    block = bytearray(512)
+    prefix = b"\x93NUMPY\x01\x00" + (118).to_bytes(2, "little") + header.ljust(117) + b"\n"
+    block[: len(prefix)] = prefix
+    block[128:136] = b"0000000\x00"  # the end of the size field: a member of no bytes
+    block[136:148] = b"00000000000\x00"
+    block[156:157] = b"0"
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\x00 " % sum(block)
+    made = bytes(block) + payload
+    assert np.load(io.BytesIO(made)).shape == (512 + len(payload) - 128,)
+    return made
+
+
+def lzma_alone(pickled: bytes) -> bytes:
+    """What joblib.dump(obj, compress=("lzma", 3)) writes: LZMA "alone" format."""
+    import lzma
+
+    return lzma.compress(pickled, format=lzma.FORMAT_ALONE, preset=3)

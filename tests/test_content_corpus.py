@@ -90,7 +90,8 @@ HOSTILE: list[tuple[str, dict[str, bytes], str]] = [
     ("zip names that differ", {"model.pt": cc.name_mismatch_zip()}, "differ"),
     ("zip with a broken deflate stream", {"model.keras": cc.corrupt_deflate_zip()}, "zip member"),
     ("pickle that starts like a GIF", {"card.gif": cc.gif_pickle_polyglot()}, EVIL),
-    ("keras archive appended to a PNG", {"card.png": cc.png() + cc.keras_zip(cc.LAMBDA_KERAS)}, "Lambda"),
+    ("keras archive appended to a PNG", {"card.png": cc.png() + cc.keras_zip(cc.LAMBDA_KERAS)},
+     "readers disagree on where its members are"),
     ("unknown binary", {"flax_model.msgpack": UNKNOWN}, "no format vault can check"),
     # A pickle followed by anything: pickle.load, joblib.load, np.load(allow_pickle=True) and
     # torch.load read from byte 0, stop at STOP and ignore the rest (issue 24).

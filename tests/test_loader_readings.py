@@ -48,6 +48,9 @@ VECTORIZE = {
     "config": {"name": "vec", "vocabulary": "/home/user/.ssh/id_rsa"},
 }
 
+DIRECTIVE_YAML = b"%YAML 1.3\n---\nmodel:\n  cb: {_target_: os.system}\n"
+BENIGN_PICKLE = b"\x80\x02}q\x00X\x01\x00\x00\x00wq\x01K\x01s."  # pickle.dumps({"w": 1}, 2)
+
 # (label, files, the reason given in both modes)
 HOSTILE: list[tuple[str, Files, str]] = [
     ("keras TFSMLayer loading an outside SavedModel", lambda: {"model.keras": rf.keras_with_layer(TFSM)},
@@ -92,12 +95,13 @@ HOSTILE: list[tuple[str, Files, str]] = [
     ("h5 declaring 4 TiB", lambda: {"weights.h5": rf.h5_file(rf.huge_declared)}, "declares 4398046511104"),
     # Polyglots: a well-formed file with room for a second one, read the way torch.load and zipfile read.
     ("gguf with a torch checkpoint appended",
-     lambda: {"m.gguf": rf.gguf_model() + cc.torch_zip(cc.evil_pickle(2))}, "not on the allow-list"),
+     lambda: {"m.gguf": rf.gguf_model() + cc.torch_zip(cc.evil_pickle(2))},
+     "readers disagree on where its members are"),
     ("h5 with a torch checkpoint appended",
      lambda: {"weights.h5": rf.h5_file(lambda f: None) + cc.torch_zip(cc.evil_pickle(2))},
-     "not on the allow-list"),
+     "readers disagree on where its members are"),
     ("gguf with a keras archive appended",
-     lambda: {"m.gguf": rf.gguf_model() + rf.keras_with_layer(TFSM)}, "TFSMLayer"),
+     lambda: {"m.gguf": rf.gguf_model() + rf.keras_with_layer(TFSM)}, "readers disagree"),
     # Found by an outside attack (round four): each is the class, not the case.
     ("joblib's legacy zfile, named as ONNX external data",
      lambda: {"model.onnx": cc.onnx_model("model.joblib"),
@@ -127,6 +131,28 @@ HOSTILE: list[tuple[str, Files, str]] = [
      lambda: {"keras/config.json": json.dumps(cc.LAMBDA_KERAS).encode(),
               "keras/model.weights.h5": rf.keras_weights(),
               "keras/metadata.json": b'{"keras_version": "3.15.1"}'}, "a Lambda object"),
+    # Round five: found by a second outside attack.
+    ("a pickle with no magic that leaves its stack non-empty",
+     lambda: {"model.joblib": b"I0\ncposix\nsystem\n(S'echo pwned'\ntR."}, "imports posix.system"),
+    ("a pickle with no magic that writes a memo slot twice",
+     lambda: {"pytorch_model.bin": b"cposix\nsystem\np0\n(S'echo pwned'\np0\ntR."}, "imports posix.system"),
+    ("a .npy that is also an old-style tar", lambda: {"weights.npy": rf.npy_that_is_a_tar(cc.evil_pickle(2))},
+     "not on the allow-list"),
+    ("joblib's lzma (alone) format", lambda: {"model.joblib": rf.lzma_alone(cc.evil_pickle())},
+     "not on the allow-list"),
+    ("a JSON chat_template.jinja", lambda: {"chat_template.jinja": json.dumps(
+        {"note": "{{ self.__init__.__globals__.__builtins__.__import__('os').system('id') }}"}).encode()},
+     "chat template reaches"),
+    ("a template that reaches builtins through a generator's frame",
+     lambda: {"chat_template.jinja": b"{{ (messages|select).gi_frame.f_builtins.exec('x') }}"},
+     "chat template reaches"),
+    ("Hydra YAML behind a directive libyaml refuses",
+     lambda: {"model.nemo": cc.tar_of({"model_config.yaml": DIRECTIVE_YAML,
+                                       "w.safetensors": cc.safetensors_file()})},
+     "runs code when loaded"),
+    ("a torch zip laid over a benign one",
+     lambda: {"model.pt": cc.torch_zip(cc.evil_pickle(2)) + cc.torch_zip(BENIGN_PICKLE)},
+     "readers disagree on where its members are"),
     ("keras folder whose lookup reads a host path",
      lambda: {"keras/config.json": rf.keras_config_bytes(LOOKUP),
               "keras/model.weights.h5": rf.keras_weights()},
@@ -491,6 +517,7 @@ BENIGN_PICKLES: list[tuple[str, Callable[[], bytes], Callable[[bytes], object]]]
      lambda: rf.torch_saved({"a": np.arange(3), "b": np.ones(2, np.float32)}), rf.torch_load),
     ("joblib of plain values", lambda: rf.joblib_dumped({"n": 3, "names": ["a", "b"]}), rf.joblib_load),
     ("joblib compressed", lambda: rf.joblib_dumped({"n": 3}, compress=3), rf.joblib_load),
+    ("joblib lzma", lambda: rf.joblib_dumped({"n": 3}, compress=("lzma", 3)), rf.joblib_load),
 ]  # fmt: skip
 
 

@@ -1,7 +1,8 @@
 """Compressed and archived files, opened and judged by what they hold.
 
-joblib writes zlib-, gzip-, bz2- and xz-compressed pickles; a `.tar.gz` can
-carry a pickle; a legacy `torch.save` file can be a tar of pickles; NeMo's
+joblib writes zlib-, gzip-, bz2-, xz- and lzma-compressed pickles (and reads
+its legacy "ZF" files); a `.tar.gz` can carry a pickle; a legacy `torch.save`
+file can be a tar of pickles (read with tarfile, `ustar` or not); NeMo's
 `.nemo` is a tar of a checkpoint and its YAML. The loaders decompress or
 unpack them and unpickle what is inside, so "a binary of no format" is the
 wrong verdict: each is opened here, within bounds, and every member is judged
@@ -78,6 +79,9 @@ def _codec(head: bytes) -> _Codec | None:
         return _Codec("xz", lzma.LZMADecompressor)
     if len(head) >= 2 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0:
         return _Codec("zlib", zlib.decompressobj, multi=False)
+    if head[:1] == b"]" and head[1:3] == b"\x00\x00" and len(head) >= 13:
+        # LZMA "alone" (joblib's compress=("lzma", n)): properties 0x5d, then a dictionary size.
+        return _Codec("lzma", lambda: lzma.LZMADecompressor(format=lzma.FORMAT_ALONE), multi=False)
     if _ZFILE.fullmatch(head[:21]) is not None:
         return _Codec("joblib zfile", zlib.decompressobj, offset=21, multi=False)
     return None
@@ -115,8 +119,17 @@ def _expand(name: str, fh: BinaryIO, codec: _Codec) -> tuple[bytes, bool] | None
 
 
 def is_tar(fh: BinaryIO) -> bool:
-    fh.seek(257)
-    return fh.read(5) == b"ustar"
+    """Does `tarfile.open(mode="r:")` read a tar here, as torch's legacy loader tries to?
+
+    Not only `ustar` at byte 257: an old-style header with a valid checksum is
+    a tar to tarfile, and one can sit in bytes another format leaves free.
+    """
+    fh.seek(0)
+    try:
+        with tarfile.open(fileobj=fh, mode="r:") as tar:
+            return tar.next() is not None
+    except (tarfile.TarError, EOFError, ValueError, OSError):
+        return False
 
 
 def judge_compressed(name: str, fh: BinaryIO, depth: int, judge: Judge) -> Verdict | None:

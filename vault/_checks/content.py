@@ -12,7 +12,6 @@ need an explicit, audited override.
 from __future__ import annotations
 
 import codecs
-import pickletools
 import posixpath
 import re
 import struct
@@ -34,6 +33,7 @@ from vault._checks.numpy_grammar import PREFIX_BYTES as NPY_PREFIX
 from vault._checks.numpy_grammar import check_npy_size, parse_npy_header
 from vault._checks.onnx_grammar import ONNXError, is_sentencepiece, onnx_external_locations
 from vault._checks.pickle_file import scan_pickle_file
+from vault._checks.pickle_probe import read_as_pickle
 from vault._checks.pickle_scan import (
     MAX_PICKLE_BYTES,
     PickleError,
@@ -123,52 +123,6 @@ LOADER_SUFFIXES = (
 VARIABLES = re.compile(r"variables\.(index|data-[0-9]{5}-of-[0-9]{5})", re.ASCII)
 
 
-class _Discard:
-    """`pickletools.dis` narrates every opcode; only whether it finishes matters here."""
-
-    def write(self, text: str) -> int:
-        return len(text)
-
-
-class _Bounded:
-    """A file read no further than `limit` bytes: an unsigned prefix cannot make the walk unbounded."""
-
-    def __init__(self, fh: BinaryIO, limit: int) -> None:
-        self._fh, self._left, self.consumed = fh, limit, 0
-
-    def read(self, n: int = -1) -> bytes:
-        n = self._left if n < 0 else min(n, self._left)
-        data = self._fh.read(n)
-        self._left -= len(data)
-        self.consumed += len(data)
-        return data
-
-    def readline(self) -> bytes:
-        data = self._fh.readline(self._left)
-        self._left -= len(data)
-        self.consumed += len(data)
-        return data
-
-
-def pickle_prefix_end(fh: BinaryIO, size: int) -> int | None:
-    """Where a pickle that starts at byte 0 ends (just past its STOP), if one does.
-
-    `pickle.load`, `torch.load`, `joblib.load` and `np.load(allow_pickle=True)`
-    read from byte 0 and stop at STOP, ignoring whatever follows (a line of
-    text, a real .npz, a torch zip), so such a file is a pickle whatever else
-    it also is. `pickletools.dis` checks the stack as `pickle.load` would, so
-    text that merely uses opcode letters (`Notes.`) is not taken for one.
-    Protocol 0 and 1 pickles have no magic number: this is how they are found.
-    """
-    fh.seek(0)
-    bounded = _Bounded(fh, min(size, MAX_PICKLE_BYTES))
-    try:
-        pickletools.dis(bounded, out=_Discard())  # type: ignore[arg-type]  # read/readline is all it uses
-    except Exception:  # pickletools raises many types on what is not a pickle
-        return None
-    return bounded.consumed
-
-
 def _is_text(fh: BinaryIO) -> bool:
     """UTF-8 throughout, with no NUL or other control bytes that text files do not carry."""
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -229,11 +183,21 @@ def _check_content(name: str, content: Content, depth: int) -> Verdict:
     if verdict.kind in _READ_EVERY_WAY or verdict.kind is FileKind.UNKNOWN:
         return verdict
     with content.open() as fh:
-        end = pickle_prefix_end(fh, content.size)
-        if end is not None:
+        reading = read_as_pickle(fh, content.size)
+        if reading is not None:
             fh.seek(0)
-            scan_pickle_stream(name, fh.read(end), trailing_ok=True)
+            scan_pickle_stream(name, fh.read(reading.end), trailing_ok=True)
             verdict = replace(verdict, pickle=True, detail=f"{verdict.kind.value} that is also a pickle")
+        if verdict.kind is not FileKind.COMPRESSED and content.size >= 512 and is_tar(fh):
+            inner = judge_tar(name, fh, depth, _judge_inner)  # torch's legacy loader tries tarfile
+            if inner.kind is FileKind.UNKNOWN:
+                return replace(inner, detail=f"{verdict.kind.value} with a tar of no known format inside")
+            verdict = replace(
+                verdict,
+                pickle=verdict.pickle or inner.pickle,
+                runs_code="; ".join(r for r in (verdict.runs_code, inner.runs_code) if r),
+                detail=f"{verdict.kind.value} that is also a tar",
+            )
         fh.seek(0)
         if zipfile.is_zipfile(fh):
             fh.seek(0)
@@ -280,7 +244,7 @@ def _as_its_format(name: str, content: Content, depth: int) -> Verdict:
         compressed = judge_compressed(name, fh, depth, _judge_inner)
         if compressed is not None:
             return compressed
-        if size > 262 and is_tar(fh):
+        if size >= 512 and is_tar(fh):
             return judge_tar(name, fh, depth, _judge_inner)
         if _looks_like_safetensors(head, size):
             check_safetensors(name, _safetensors_prefix(fh, head), size)
@@ -305,10 +269,11 @@ def _as_its_format(name: str, content: Content, depth: int) -> Verdict:
             except ONNXError:
                 if name.lower().endswith(".onnx"):
                     raise
-        end = pickle_prefix_end(fh, size)
-        if end is not None:
+        reading = read_as_pickle(fh, size)
+        if reading is not None:
             fh.seek(0)
-            scan_pickle_stream(name, fh.read(end))
+            scan_pickle_stream(name, fh.read(reading.end))
+            end = reading.end
             detail = "protocol 0/1 pickle" if end == size else f"pickle in its first {end} bytes"
             return Verdict(FileKind.PICKLE, pickle=True, detail=detail)
         fh.seek(0)

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import BinaryIO
+from dataclasses import replace
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -32,6 +33,7 @@ _LARGE_TEXT_MARKERS = (b"auto_map", b"custom_pipelines", b"chat_template", b"_ta
                        b"{{", b"\\u", b"\\x", b"class_name")  # fmt: skip
 _LARGE_NAMES = (".json", ".yaml", ".yml", ".jinja", ".jinja2", ".j2", ".py")
 MAX_WALK = 1_000_000
+MAX_PURE_YAML = 4 << 20  # read by the pure-Python SafeLoader up to here; libyaml first beyond
 # A YAML key `_target_:` (plain, quoted, or a list item's first key), as Hydra and NeMo write it.
 _YAML_TARGET = re.compile(r"""[ \t]*(?:-[ \t]+)?["']?_target_["']?[ \t]*:.*""")
 _CLASS_REF = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
@@ -82,21 +84,46 @@ def _templates(name: str, value: object) -> list[tuple[str, str]]:
     raise FormatError(f"{name}: chat_template is neither a string nor a list of templates")
 
 
-def _yaml_target(text: str) -> bool:
+def _yaml_target(name: str, text: str) -> bool:
     """Does Hydra, reading this text as YAML, find a `_target_` key (however it is spelled)?
 
-    Parsed with YAML's own reader (libyaml), as OmegaConf parses it: flow
-    mappings, escaped keys and complex keys are all keys. Only texts that name
-    a target or hold an escape are parsed; a text that is not YAML falls back
-    to a line test.
+    Composed (never constructed: no timestamps or tags are evaluated) by
+    PyYAML's own SafeLoader, the reader OmegaConf builds on, so flow mappings,
+    escaped keys, complex keys, directives and aliases are read as OmegaConf
+    reads them; libyaml first for large texts. Only texts that name a target
+    or hold an escape are read; a text no YAML reader accepts falls back to a
+    line test.
     """
     if "target" not in text and "\\" not in text:
         return False
-    try:
-        docs = list(yaml.load_all(text, Loader=yaml.CSafeLoader))
-    except yaml.YAMLError:
-        return any(_YAML_TARGET.fullmatch(line) for line in text.splitlines())
-    return any(_has_target(doc) for doc in docs)
+    loaders = (yaml.SafeLoader,) if len(text) <= MAX_PURE_YAML else (yaml.CSafeLoader, yaml.SafeLoader)
+    for loader in loaders:
+        try:
+            nodes = list(yaml.compose_all(text, Loader=loader))
+        except Exception:  # PyYAML raises YAMLError and, on some inputs, ValueError or TypeError
+            continue
+        return any(_node_has_target(name, node) for node in nodes if node is not None)
+    return any(_YAML_TARGET.fullmatch(line) for line in text.splitlines())
+
+
+def _node_has_target(name: str, root: Any) -> bool:
+    """A `_target_` key anywhere under a composed node; aliases are followed once (a cycle is no bomb)."""
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if len(seen) > MAX_WALK:
+            raise FormatError(f"{name}: YAML document too large to walk, refused")
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == "_target_":
+                    return True
+                stack.extend((key, value))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return False
 
 
 def _has_target(doc: object) -> bool:
@@ -219,18 +246,19 @@ def judge_text(name: str, fh: BinaryIO, size: int) -> Verdict:
         return _judge_large_text(name, fh, size)
     fh.seek(0)
     text = fh.read().decode("utf-8")
+    # A loader that reads the file as a template by its name reads all of it, JSON or not.
+    template: str | None = None
+    if any(mark in text for mark in _TEMPLATE_MARKS):
+        template = template_problem(text) if len(text) <= MAX_TEMPLATE_CHARS else "a text too large to check"
     if text.lstrip()[:1] in ("{", "["):
         try:
             doc = json.loads(text)
         except ValueError:
             doc = None
         if isinstance(doc, dict):
-            return _judge_json(name, doc)
+            return replace(_judge_json(name, doc), template=template)
         if isinstance(doc, list) and (modules := _sentence_transformers_modules(doc)):
             why = f"sentence-transformers imports the module types {modules}"
-            return Verdict(FileKind.TEXT, runs_code=why)
-    runs = HYDRA if _yaml_target(text) else ""
-    template: str | None = None
-    if any(mark in text for mark in _TEMPLATE_MARKS):
-        template = template_problem(text) if len(text) <= MAX_TEMPLATE_CHARS else "a text too large to check"
+            return Verdict(FileKind.TEXT, runs_code=why, template=template)
+    runs = HYDRA if _yaml_target(name, text) else ""
     return Verdict(FileKind.TEXT, runs_code=runs, template=template)

@@ -20,6 +20,8 @@ a sandbox can still be driven that way; the threat model says so.
 
 from __future__ import annotations
 
+import re
+
 import jinja2
 from jinja2 import nodes
 
@@ -36,14 +38,25 @@ _ARITHMETIC = (nodes.Add, nodes.Sub, nodes.Mul, nodes.Div, nodes.FloorDiv, nodes
 _ENVIRONMENT = jinja2.Environment()  # parsing only: nothing is ever rendered here
 
 
+# Attributes that lead from an ordinary object to frames, code and globals without an underscore
+# in front (`(x|select).gi_frame.f_builtins`): Jinja's sandbox refuses the generator, coroutine and
+# async-generator ones by name; frames, code objects and tracebacks lead on from there.
+_INTERNAL = re.compile(r"(?:gi|cr|ag|f|co|tb|func|im)_[A-Za-z_]+|mro", re.ASCII)
+
+
 def _private(text: str) -> bool:
     return text.startswith("_") or "__" in text
+
+
+def _reaches_internals(text: str) -> bool:
+    """A name a sandbox must not give: private, dunder, or one of the interpreter's internals."""
+    return _private(text) or _INTERNAL.fullmatch(text) is not None
 
 
 def _plain_index(node: nodes.Node) -> bool:
     """A subscript a template needs: a constant, a name, a chain of lookups, a slice or arithmetic."""
     if isinstance(node, nodes.Const):
-        return not isinstance(node.value, str) or not _private(node.value)
+        return not isinstance(node.value, str) or not _reaches_internals(node.value)
     if isinstance(node, nodes.Name | nodes.Slice):
         return True
     if isinstance(node, nodes.Getattr | nodes.Getitem):
@@ -62,7 +75,7 @@ def _naming_arguments(node: nodes.Filter | nodes.Test) -> str | None:
     for arg in [*node.args, *(kw.value for kw in node.kwargs)]:
         if not isinstance(arg, nodes.Const):
             return f"the {node.name!r} filter with a computed argument (it can name a private attribute)"
-        if isinstance(arg.value, str) and (_private(arg.value) or arg.value in _FILTERS):
+        if isinstance(arg.value, str) and (_reaches_internals(arg.value) or arg.value in _FILTERS):
             return f"the {node.name!r} filter naming {arg.value!r}"
     return None
 
@@ -80,7 +93,7 @@ def template_problem(source: str) -> str | None:
             return f"{type(node).__name__.lower()} of another template (it reads the host)"
         if isinstance(node, nodes.Name) and _private(node.name):
             return f"the private name {node.name!r}"
-        if isinstance(node, nodes.Getattr) and _private(node.attr):
+        if isinstance(node, nodes.Getattr) and _reaches_internals(node.attr):
             return f"the private attribute {node.attr!r}"
         if isinstance(node, nodes.Const) and isinstance(node.value, str) and "__" in node.value:
             return f"the string {node.value!r}, which names a private attribute"

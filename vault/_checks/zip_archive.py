@@ -107,10 +107,28 @@ def _head(name: str, zf: zipfile.ZipFile, info: zipfile.ZipInfo, n: int) -> byte
 
 
 def _open(name: str, fh: IO[bytes]) -> zipfile.ZipFile:
+    """The zip, once every reader would find the same members in it.
+
+    Python's zipfile shifts every offset by the bytes found before the
+    archive; torch's reader (miniz) takes the directory's offsets as written.
+    A zip that does not begin where its directory says (anything prepended,
+    or a second archive laid over the first) is two archives to two readers.
+    """
     try:
-        return zipfile.ZipFile(fh)
+        endrec = zipfile._EndRecData(fh)  # type: ignore[attr-defined]  # the stdlib's own EOCD reader
+        archive = zipfile.ZipFile(fh)
     except Exception as exc:  # as in _read
         raise ZipError(f"{name}: malformed zip ({type(exc).__name__}: {exc})") from None
+    if endrec is not None:
+        # zipfile's own reckoning: where it found the directory, less where the record says it is.
+        shift = archive.start_dir - endrec[zipfile._ECD_OFFSET]  # type: ignore[attr-defined]
+        if shift != 0:
+            archive.close()
+            raise ZipError(
+                f"{name}: a zip that begins {shift} bytes into the file: readers disagree on where its "
+                "members are (Python's zipfile shifts the offsets, torch's reader does not)"
+            )
+    return archive
 
 
 def scan_zip_pickles(name: str, fh: IO[bytes]) -> None:
