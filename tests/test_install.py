@@ -56,8 +56,8 @@ def test_the_wheelhouse_installs_with_no_index_and_runs_the_round_trip(
                            capture_output=True, text=True, check=True)  # fmt: skip
     assert built.stdout.startswith("wheelhouse: wrote ") and f"SHA256SUMS to {wheels}" in built.stdout
     # A platform nothing is built for: pip fails, the script says so, and nothing lands on the medium.
-    failed = subprocess.run([src / "scripts" / "wheelhouse", tmp_path / "bad", "3.11", "no_such_platform"],
-                            env={**env, "PYTHON": sys.executable}, capture_output=True, text=True)  # fmt: skip
+    bad = [src / "scripts" / "wheelhouse", tmp_path / "bad", "3.11", "no_such_platform"]
+    failed = subprocess.run(bad, env={**env, "PYTHON": sys.executable}, capture_output=True, text=True)
     assert failed.returncode == 1 and "nothing written" in failed.stderr and not (tmp_path / "bad").exists()
     (wheel,) = wheels.glob("airgap_model_vault-*.whl")
     assert wheel.name.startswith(DIST_NAME.replace("-", "_") + "-")
