@@ -67,7 +67,8 @@ def test_a_split_bundle_names_the_files_it_wrote(transfer: Transfer, tmp_path: P
     )
     written = sorted(p.name for p in tmp_path.glob("m.vault*"))
     assert "m.vault" not in written and written[0] == "m.vault.000"
-    assert f"wrote {len(written)} parts m.vault.000 … {written[-1]} in {tmp_path}:" in out.stdout, out.stdout
+    said = f"wrote {len(written)} parts m.vault.000 … {written[-1]} in {tmp_path}:"
+    assert said in out.stdout, out.stdout
 
 
 @pytest.mark.parametrize(
@@ -238,3 +239,58 @@ def test_the_demo_runs_only_what_it_needs(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("called-*")), "the demo set up something it does not need"
     assert not (checkout / ".venv" / "install.log").exists(), "setup ran pip for a venv that was current"
     assert "pytest" not in res.stderr and "chromium" not in res.stderr
+
+
+def test_what_an_outside_first_day_found(transfer: Transfer, tmp_path: Path, tiny_model: Path) -> None:
+    """A reviewer's first day, each stumble now answered: exports never mix, names are not guessed,
+    `-` is standard output, a bare group shows its help, a loopback address is called local."""
+    t = transfer
+    # Evidence goes into an empty folder: a stale import.sig cannot sit beside another revision's record.
+    (tmp_path / "ev").mkdir()
+    (tmp_path / "ev" / "import.sig").write_text("from an earlier export")
+    err = run(
+        "provenance", t.repo_id, "--format", "in-toto", "--out", tmp_path / "ev", home=t.connected, code=2
+    )
+    assert "ev: not empty; evidence goes into an empty folder" in err.stderr
+    # A short commit is not taken for a label.
+    err = run("add", tiny_model, "--repo", "acme/x", "--revision", t.commit[:7], home=t.connected, code=2)
+    assert "looks like an abbreviated commit; give the full 40-hex commit" in err.stderr
+    # keygen names files, never hidden or doubled ones.
+    for prefix, said in ((f"{tmp_path}/keys/", "name the keys' prefix"), ("site.pem", "without .pem")):
+        assert said in run("keygen", "-o", prefix, code=2).stderr
+    assert not list(tmp_path.glob("**/.pem")) and not (Path.cwd() / "site.pem.pem").exists()
+    # `-o -` is standard output, as the help says.
+    assert json.loads(run("bom", t.repo_id, "-o", "-", home=t.connected).stdout)["bomFormat"] == "CycloneDX"
+    # A bare command group shows its help, exit 0, not a one-line error of 1,500 characters.
+    for argv in ([], ["trust"], ["ref"]):
+        res = run(*argv, home=t.connected)
+        assert res.stdout.startswith(f"Usage: vault {' '.join(argv)}".rstrip() + " ") and res.stderr == ""
+    # One part is "1 part", and parity parts are named.
+    out = run("bundle", t.repo_id, "-o", tmp_path / "one.vault", "--split-size", "1G", "--parity", "1",
+              home=t.connected).stdout  # fmt: skip
+    assert "wrote 1 part one.vault.000 in " in out and "(+1 parity part one.vault.p000)" in out
+
+
+def test_a_loopback_address_is_called_local(tmp_path: Path) -> None:
+    make_home(tmp_path / "h")
+    serve = ["serve", "--host", "127.0.0.2", "--port", "0", "--quiet"]
+    argv = [sys.executable, "-m", "vault", "--home", str(tmp_path / "h"), *serve]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert "reachable from this host only" in line and "LISTENING" not in line, line
+
+
+def test_an_unsigned_revision_is_not_called_verified() -> None:
+    from vault._ui.pages import index_page
+    from vault.reports import RevisionSummary
+
+    when = "2026-01-01T00:00:00Z"
+    rows = [RevisionSummary("acme/a", "a" * 40, ["main"], "available", 1, 1, False, when),
+            RevisionSummary("acme/b", "b" * 40, ["main"], "available", 1, 1, True, when)]  # fmt: skip
+    page = index_page(rows).decode()
+    assert page.count(">unsigned</span>") == 1 and page.count(">verified</span>") == 1

@@ -23,6 +23,8 @@ def _missing(folder: Path) -> UsageError:
 def output_file(path: Path) -> Path:
     """`path`, absolute, once the folder it goes into exists (else one line that says which is missing)."""
     path = path.absolute()
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UsageError(f"{path.parent}: is a file, not a directory to write into")
     if not path.parent.is_dir():
         raise _missing(path.parent)
     if path.is_dir():

@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING
 
 from vault._bundle.index import signature_file_name
 from vault._hashing import sha256_hex
-from vault._output_paths import output_dir
+from vault._output_paths import output_dir, planned_dir
 from vault._reads.evidence import revision_evidence
 from vault._statements.manifest import STATEMENT_TYPE, canonical_json
 from vault._statements.refs import Ref
+from vault.errors import UsageError
 from vault.results import EvidenceExported
 
 if TYPE_CHECKING:
@@ -37,7 +38,12 @@ IMPORT_PREDICATE_TYPE = "urn:vault:import:v1"
 def export_evidence(vault: Home, ref: Ref, out: Path, signer: Signer | None = None) -> EvidenceExported:
     evidence = vault.read(lambda r: revision_evidence(r, ref, vault.store))
     detail = evidence.detail
-    out = output_dir(out)
+    planned = planned_dir(out)
+    if planned.is_dir() and any(planned.iterdir()):
+        # A stale import.sig left beside a new import.intoto.json would sign another revision's record.
+        raise UsageError(f"{planned}: not empty; evidence goes into an empty folder, so no file of "
+                         "another export is taken for this one's")  # fmt: skip
+    out = output_dir(planned)
     written: list[str] = []
     counts: dict[str, int] = {}
     listed = []

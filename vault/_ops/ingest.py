@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,9 @@ def _check_against_signature(manifest: ModelManifest, digests: dict[str, FileDig
             )
 
 
+_ABBREVIATED = re.compile(r"[0-9a-fA-F]{4,39}", re.ASCII)  # what `git log --oneline` prints
+
+
 def add_directory(
     vault: Home,
     directory: Path,
@@ -122,6 +126,11 @@ def add_directory(
 ) -> RevisionAdded:
     check_repo_id(repo_id)
     check_ref_name(ref)
+    if revision is not None and not is_commit(revision) and _ABBREVIATED.fullmatch(revision) is not None:
+        raise UsageError(
+            f"--revision {revision}: looks like an abbreviated commit; give the full 40-hex commit "
+            "(or a label that is not hex)"
+        )
     directory = directory.absolute()
     refs = {ref}
     if revision is not None and not is_commit(revision):

@@ -51,6 +51,12 @@ def read_password(password_file: Path | None) -> bytes | None:
 
 def write_key_pair(prefix: str, password: bytes | None = None) -> tuple[Path, Path]:
     """PREFIX.pem (private, 0600, encrypted if `password`) and PREFIX.pub.pem; never overwrites."""
+    if not prefix or prefix.endswith("/") or Path(prefix).name in ("", ".", ".."):
+        raise UsageError(
+            f"-o {prefix!r}: name the keys' prefix, e.g. site-key (writes site-key.pem, site-key.pub.pem)"
+        )
+    if prefix.endswith(".pem"):
+        raise UsageError(f"-o {prefix}: give the prefix without .pem (this would write {prefix}.pem)")
     private, public = output_file(Path(f"{prefix}.pem")), output_file(Path(f"{prefix}.pub.pem"))
     for p in (private, public):
         if p.exists():

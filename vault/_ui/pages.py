@@ -87,8 +87,11 @@ def _page(title: str, body: str) -> bytes:
     ).encode()
 
 
-def _status(status: str) -> str:
+def _status(status: str, signed: bool = True) -> str:
+    """The revision's state as a badge: "verified" only for an available revision a signature covers."""
     label = STATUS_LABEL.get(status, status)
+    if label == "verified" and not signed:
+        return '<span class="status damaged">unsigned</span>'
     return f'<span class="status {esc(label)}">{esc(label)}</span>'
 
 
@@ -107,7 +110,7 @@ def index_page(revisions: list[RevisionSummary]) -> bytes:
         [
             f'<a href="{esc(revision_href(r.repo_id, r.commit))}">{esc(r.repo_id)}</a>',
             f"<code>{esc(r.commit)}</code>",
-            _status(r.status),
+            _status(r.status, r.signed),
             esc(", ".join(r.refs)) or '<span class="muted">none</span>',
             esc(r.files),
             esc(human_bytes(r.bytes)),
@@ -173,7 +176,7 @@ def revision_page(evidence: RevisionEvidence, path: str | None) -> bytes:
     source = prov.source
     where = str(source.get("uri") or source.get("type") or "unknown")
     body = (
-        f"<h1>{esc(detail.repo_id)} {_status(detail.status)}</h1>"
+        f"<h1>{esc(detail.repo_id)} {_status(detail.status, any(s.verified for s in detail.signatures))}</h1>"
         f"<p><code>{esc(detail.commit)}</code> · refs {esc(', '.join(detail.refs) or 'none')} · "
         f"fetched {esc(detail.fetched_at)} from {esc(where)}; commit {esc(commit_origin(prov.commit_source))}"
         f"</p>{revoked}"

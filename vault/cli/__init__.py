@@ -121,6 +121,14 @@ class VaultGroup(click.Group):
             return result if isinstance(result, int) else 0
         except click.exceptions.Exit as exc:
             return exc.exit_code
+        except click.UsageError as exc:
+            if not _asked_for_help(exc):
+                _scan_flags(argv, settings)
+                return _failure(settings, exc.exit_code, "usage", _usage_line(exc))
+            # `vault`, `vault trust`: a first look, not a mistake; the help is the answer.
+            assert exc.ctx is not None
+            click.echo(exc.ctx.get_help())
+            return 0
         except click.ClickException as exc:
             _scan_flags(argv, settings)
             return _failure(settings, exc.exit_code, "usage", _usage_line(exc))
@@ -157,6 +165,13 @@ class VaultGroup(click.Group):
         finally:
             if own_handler:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _asked_for_help(exc: click.UsageError) -> bool:
+    """A command group named with no command under it: `vault`, `vault --home H`, `vault trust`."""
+    if exc.ctx is None or not isinstance(exc.ctx.command, click.Group):
+        return False
+    return isinstance(exc, click.exceptions.NoArgsIsHelpError) or exc.message == "Missing command."
 
 
 def _usage_line(exc: click.ClickException) -> str:

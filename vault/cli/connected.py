@@ -221,16 +221,22 @@ def bundle(
         r = v.bundle(list(refs), out, split_size=size, progress=progress, base=base, have=have, parity=parity)
     # Name the files that exist: a split bundle is OUT.000, OUT.001, … and no file is called OUT.
     if len(r.parts) > 1 or (r.parts and Path(r.parts[0]).name != Path(r.bundle).name):
-        first, last = Path(r.parts[0]).name, Path(r.parts[-1]).name
-        written = f"{len(r.parts)} parts {first}" + (f" … {last}" if len(r.parts) > 1 else "")
-        written += f" in {Path(r.parts[0]).parent}"
+        written = f"{_files(r.parts, 'part')} in {Path(r.parts[0]).parent}"
     else:
         written = r.bundle
-    written += f" (+{len(r.parity)} parity parts)" if r.parity else ""
+    written += f" (+{_files(r.parity, 'parity part')})" if r.parity else ""
     text = f"wrote {written}: {len(r.revisions)} revision(s), {r.blobs} blobs, {human_bytes(r.bytes)}"
     if r.omitted_blobs:
         text += f"; left out {r.omitted_blobs} blobs ({human_bytes(r.omitted_bytes)}) the far side holds"
     emit(settings, r, text)
+
+
+def _files(paths: list[str], noun: str) -> str:
+    """`1 part m.vault.000`, `5 parts m.vault.000 … m.vault.004`: the names that were written."""
+    first, last = Path(paths[0]).name, Path(paths[-1]).name
+    if len(paths) == 1:
+        return f"1 {noun} {first}"
+    return f"{len(paths)} {noun}s {first} … {last}"
 
 
 @click.command()

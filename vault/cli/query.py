@@ -106,6 +106,8 @@ def provenance(
 def bom(settings: Settings, ref: str, out: Path | None) -> None:
     """A CycloneDX 1.6 ML-BOM of a revision: the model, its files and hashes, licence, provenance, signers."""
     with settings.open(readonly=True) as v:
+        if out is not None and str(out) == "-":  # the usual name for standard output
+            out = None
         b = v.bom(ref, out=out)
     if out is None:
         click.echo(b.json)
@@ -157,7 +159,7 @@ def serve(settings: Settings, host: str, port: int, quiet: bool, idle_timeout: f
         url = f"http://{bound_host}:{bound_port}"
         scope = (
             "reachable from this host only (--host to listen elsewhere)"
-            if bound_host in ("127.0.0.1", "::1", "localhost")
+            if _loopback(str(bound_host))
             else f"LISTENING ON {bound_host}: reachable from the network"
         )
         pages = "" if no_ui else f"; catalog pages at {url}/"
@@ -170,6 +172,16 @@ def serve(settings: Settings, host: str, port: int, quiet: bool, idle_timeout: f
             pass  # the way a server is meant to stop
         finally:
             server.server_close()
+
+
+def _loopback(host: str) -> bool:
+    """127.0.0.0/8 and ::1 are this host only; any other address may be reached from the network."""
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @click.command()
