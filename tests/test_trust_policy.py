@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Callable
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def test_replayed_older_revision_does_not_move_the_ref(tmp_path: Path, keypair: 
     run("import", old, "--allow-downgrade", home=gap2)
     assert run("path", "acme/tiny", home=gap2).stdout.strip().endswith("1" * 40)
     events = [e for e in run_json("audit", home=gap2)["events"] if e["action"] == "ref.downgrade"]
-    assert events and events[0]["detail"] == {"old": "2" * 40, "new": "1" * 40}
+    assert events and events[0]["detail"] == {"old": "2" * 40, "new": "1" * 40, "by": getpass.getuser()}
 
 
 def _old_then_new(tmp_path: Path, keypair: KeyPair) -> tuple[Path, Path, Path]:
@@ -137,7 +138,7 @@ def test_reimport_with_allow_downgrade_moves_the_ref_back_after_the_fact(
     assert run("path", "acme/tiny", home=gap).stdout.strip().endswith("1" * 40)
     assert _main_in_hf_view(gap) == "1" * 40
     events = [e for e in run_json("audit", home=gap)["events"] if e["action"] == "ref.downgrade"]
-    assert [e["detail"] for e in events] == [{"old": "2" * 40, "new": "1" * 40}]
+    assert [e["detail"] for e in events] == [{"old": "2" * 40, "new": "1" * 40, "by": getpass.getuser()}]
 
 
 def test_ref_set_moves_back_only_when_asked_and_is_audited(tmp_path: Path, keypair: KeyPair) -> None:

@@ -109,7 +109,7 @@ def _expand(name: str, fh: BinaryIO, codec: _Codec) -> tuple[bytes, bool] | None
         if len(out) > MAX_EXPANDED:
             raise FormatError(f"{name}: expands past {MAX_EXPANDED >> 20} MiB: too large to judge, refused")
         if getattr(decompressor, "eof", False):
-            rest = decompressor.unused_data + fh.read(1 << 20)  # type: ignore[attr-defined]
+            rest = decompressor.unused_data + fh.read(1 << 20)  # type: ignore[attr-defined]  # all four have it
             if not rest:
                 return bytes(out), True
             if not codec.multi:

@@ -121,7 +121,7 @@ def _open(name: str, fh: IO[bytes]) -> zipfile.ZipFile:
         raise ZipError(f"{name}: malformed zip ({type(exc).__name__}: {exc})") from None
     if endrec is not None:
         # zipfile's own reckoning: where it found the directory, less where the record says it is.
-        shift = archive.start_dir - endrec[zipfile._ECD_OFFSET]  # type: ignore[attr-defined]
+        shift = archive.start_dir - endrec[zipfile._ECD_OFFSET]  # type: ignore[attr-defined]  # stdlib index
         if shift != 0:
             archive.close()
             raise ZipError(
