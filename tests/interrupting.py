@@ -9,6 +9,12 @@ import time
 from collections.abc import Callable, Sequence
 
 
+def _as_from_a_terminal() -> None:
+    """A command run from a shell takes Ctrl-C; a suite started in the background would pass
+    SIGINT on ignored (a shell's background jobs ignore it), and the command would never see it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def signal_when(
     argv: Sequence[str | os.PathLike[str]], ready: Callable[[], bool], sig: signal.Signals
 ) -> subprocess.CompletedProcess[str] | None:
@@ -18,7 +24,8 @@ def signal_when(
     resumes. None when the command finished before it was ever caught ready
     (the caller resets and tries again).
     """
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_from_a_terminal)  # fmt: skip
     while proc.poll() is None and not ready():
         time.sleep(0.0005)
     if proc.poll() is None:
