@@ -14,10 +14,9 @@ import threading
 import traceback
 from collections.abc import Sequence
 from types import FrameType
-from typing import Any, cast
+from typing import Any
 
 import click
-from click.utils import PacifyFlushWrapper
 
 from vault._closed_pipe import flush_stdout, reader_gone
 from vault.cli.render import FailedWithReport, Settings, Terminated, emit_error
@@ -148,7 +147,7 @@ class VaultGroup(click.Group):
             reader_gone()  # `vault … | head -1`: the reader had what it wanted
             return 0
         except SystemExit as exc:
-            if isinstance(sys.stdout, cast(type, PacifyFlushWrapper)):  # click's own EPIPE exit: the same
+            if type(sys.stdout).__name__.endswith("PacifyFlushWrapper"):  # click's own EPIPE exit
                 reader_gone()
                 return 0
             raise exc
