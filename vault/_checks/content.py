@@ -189,28 +189,27 @@ def _check_content(name: str, content: Content, depth: int) -> Verdict:
             scan_pickle_stream(name, fh.read(reading.end), trailing_ok=True)
             verdict = replace(verdict, pickle=True, detail=f"{verdict.kind.value} that is also a pickle")
         if verdict.kind is not FileKind.COMPRESSED and content.size >= 512 and is_tar(fh):
-            inner = judge_tar(name, fh, depth, _judge_inner)  # torch's legacy loader tries tarfile
-            if inner.kind is FileKind.UNKNOWN:
-                return replace(inner, detail=f"{verdict.kind.value} with a tar of no known format inside")
-            verdict = replace(
-                verdict,
-                pickle=verdict.pickle or inner.pickle,
-                runs_code="; ".join(r for r in (verdict.runs_code, inner.runs_code) if r),
-                detail=f"{verdict.kind.value} that is also a tar",
-            )
+            # torch's legacy loader tries tarfile on whatever it is given
+            verdict = _also(verdict, judge_tar(name, fh, depth, _judge_inner), "tar")
+            if verdict.kind is FileKind.UNKNOWN:
+                return verdict
         fh.seek(0)
         if zipfile.is_zipfile(fh):
             fh.seek(0)
-            inner = inspect_zip(name, fh, depth, _judge_inner, content.source)
-            if inner.kind is FileKind.UNKNOWN:
-                return replace(inner, detail=f"{verdict.kind.value} with a zip of no known format inside")
-            verdict = replace(
-                verdict,
-                pickle=verdict.pickle or inner.pickle,
-                runs_code="; ".join(r for r in (verdict.runs_code, inner.runs_code) if r),
-                detail=f"{verdict.kind.value} that is also a {inner.kind.value} zip",
-            )
+            verdict = _also(verdict, inspect_zip(name, fh, depth, _judge_inner, content.source), "zip")
     return verdict
+
+
+def _also(verdict: Verdict, inner: Verdict, container: str) -> Verdict:
+    """The file as its format reads it, and as the container another reader finds in it: the worse."""
+    if inner.kind is FileKind.UNKNOWN:
+        return replace(inner, detail=f"{verdict.kind.value} with a {container} of no known format inside")
+    return replace(
+        verdict,
+        pickle=verdict.pickle or inner.pickle,
+        runs_code="; ".join(r for r in (verdict.runs_code, inner.runs_code) if r),
+        detail=f"{verdict.kind.value} that is also a {inner.kind.value} {container}",
+    )
 
 
 def _as_its_format(name: str, content: Content, depth: int) -> Verdict:
