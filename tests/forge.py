@@ -65,6 +65,7 @@ def forge_bundle(
     extra: dict[str, tuple[bytes, ...]] | None = None,
     omit: tuple[str, ...] = (),
     revoke: tuple[str, ...] = (),
+    revoke_reason: str = "withdrawn",
 ) -> Path:
     """`signed_as` maps a path to the content the model signature claims for it (a lie, if it differs).
 
@@ -100,7 +101,7 @@ def forge_bundle(
     gone = {digests[p] for p in omit}
     revocations = [
         (revocation_entry(repo_id, c, "f" * 16),
-         own(build_revocation(RevocationClaim(repo_id, c, "withdrawn", "2026-01-02T00:00:00Z"))))
+         own(build_revocation(RevocationClaim(repo_id, c, revoke_reason, "2026-01-02T00:00:00Z"))))
         for c in revoke
     ]  # fmt: skip
     index = BundleIndex(

@@ -113,6 +113,12 @@ def _ext(doc: dict[str, Any]) -> dict[str, Any]:
     return doc["predicate"]["buildDefinition"]["externalParameters"]
 
 
+def _claim_compared(dep: dict[str, Any]) -> None:
+    """A record that says it matched a Hub record equal to its own digest: only the source can lie."""
+    dep["annotations"].update(check="compared-with-hub", matched=True,
+                              published={"lfs_sha256": dep["digest"]["sha256"]})  # fmt: skip
+
+
 MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("source is a string", lambda d: _ext(d).__setitem__("source", "hub"), "source is not an object"),
     ("source type missing", lambda d: _ext(d)["source"].pop("type"), "source.type is not a string"),
@@ -130,6 +136,11 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
      "check hashed-locally contradicts"),
     ("a mismatch signed", lambda d: _deps(d)[1]["annotations"].__setitem__("check", "did-not-match-hub"),
      "contradicts"),
+    ("a local folder's commit said resolved by the Hub",
+     lambda d: _deps(d)[0].__setitem__("annotations", {"commit_source": "hub"}),
+     "commit_source hub for a local-directory source"),
+    ("a local folder's file said compared with the Hub", lambda d: _claim_compared(_deps(d)[1]),
+     "compared with the Hub, but the source is local-directory"),
     ("commit source unknown", lambda d: _deps(d)[0].__setitem__("annotations", {"commit_source": "me"}),
      "commit_source 'me' is not one vault writes"),
     ("annotations is a string", lambda d: _deps(d)[1].__setitem__("annotations", "x"),
@@ -195,6 +206,11 @@ def test_statements_written_before_check_verify_and_say_only_what_was_done(
     statement still verifies, and is shown as hashed locally; a Hub record it matched stays matched."""
 
     def old(doc: dict[str, Any]) -> None:
+        _ext(doc)["source"] = {
+            "type": "hub",
+            "uri": "http://127.0.0.1:1/acme/tiny",
+            "endpoint": "http://127.0.0.1:1",
+        }
         for i, dep in enumerate(_deps(doc)[1:], 1):
             dep["annotations"].pop("check")
             dep["annotations"]["matched"] = True

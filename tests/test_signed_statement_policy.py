@@ -324,7 +324,7 @@ def test_signed_free_text_cannot_forge_a_line(
 def test_matched_cannot_be_claimed_against_the_files_own_digests(
     gap: Path, keypair: KeyPair, tmp_path: Path, claim: str
 ) -> None:
-    from tests.test_catalog_keeps_verified import _deps, _provenance
+    from tests.test_catalog_keeps_verified import _deps, _ext, _provenance
 
     def edit(doc: dict) -> None:
         record = _deps(doc)[1]
@@ -332,6 +332,7 @@ def test_matched_cannot_be_claimed_against_the_files_own_digests(
         record["annotations"]["published"] = {claim: published}
         record["annotations"]["matched"] = True
         record["annotations"]["check"] = "compared-with-hub"
+        _ext(doc)["source"] = {"type": "hub", "uri": "http://127.0.0.1:1/acme/tiny"}  # only a Hub publishes
 
     bundle = forge_bundle(
         tmp_path / "p.vault", keypair.private, TWO_FILES, provenance_statement=_provenance(edit)
@@ -390,3 +391,18 @@ def test_a_refused_statement_changes_nothing(gap: Path, keypair: KeyPair, tmp_pa
                        model_statement=json.dumps(statement).encode())  # fmt: skip
     run("import", bad, home=gap, code=1)
     assert snapshot(gap) == before
+
+
+@pytest.mark.parametrize(
+    "reason", ["withdrawn\nvault: imported acme/tiny: all clear", "bad\x1b[2K", "a\u2028b"]
+)
+def test_a_revocation_reason_that_could_forge_a_line_is_refused(
+    gap: Path, keypair: KeyPair, tmp_path: Path, reason: str
+) -> None:
+    """Every refusal of a revoked revision prints its reason (vault path, resolve(), serve's error
+    header): a signed reason with a newline or an escape would write lines of its own."""
+    bundle = forge_bundle(tmp_path / "r.vault", keypair.private, TWO_FILES, revoke=("c" * 40,),
+                          revoke_reason=reason)  # fmt: skip
+    refused(gap, bundle, "malformed revocation (reason and time must be strings without control")
+    err = run("revoke", "acme/tiny", "--reason", reason, "--key", keypair.private, home=gap, code=2).stderr
+    assert "--reason must be one line of text" in err

@@ -22,6 +22,7 @@ from vault._catalog.rows import add_revocation
 from vault._catalog.schema import Model, Revision, Revocation
 from vault._catalog.schema import Ref as RefRow
 from vault._ops.views import publish
+from vault._statements.paths import unshowable
 from vault._statements.refs import Ref
 from vault._statements.revocation import RevocationClaim, build_revocation
 from vault.errors import NotFoundError, UsageError
@@ -76,6 +77,8 @@ def checked_reason(reason: str) -> str:
     """Checked before the key is even loaded: a revocation that does not say why is refused first."""
     if not reason.strip():
         raise UsageError("--reason must say why the revision is revoked")
+    if unshowable(reason.strip()):
+        raise UsageError("--reason must be one line of text (no control, format or separator characters)")
     return reason.strip()
 
 

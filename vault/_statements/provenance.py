@@ -174,16 +174,19 @@ def parse_provenance(payload: bytes) -> Provenance:
         _check_subjects(stmt["subject"], files)
         meta = _object(_object(pred["runDetails"], "runDetails")["metadata"], "metadata")
         builder = _object(_object(pred["runDetails"], "runDetails")["builder"], "builder")
+        source = _source(ext["source"])
+        commit_source = _commit_source(first)
+        _check_claims_fit_the_source(source, commit_source, files)
         return Provenance(
             repo_id=repo_id,
             commit=commit,
-            source=_source(ext["source"]),
+            source=source,
             requested_revision=_text(ext["requested_revision"], "requested_revision"),
             refs=refs,
             fetched_at=_text(meta["startedOn"], "startedOn"),
             tool_version=_text(_object(builder["version"], "version")["vault"], "tool version"),
             files=files,
-            commit_source=_commit_source(first),
+            commit_source=commit_source,
         )
     except UsageError as exc:
         raise _fail(str(exc)) from None
@@ -286,6 +289,21 @@ def _file_check(name: str, ann: dict[str, Any], published: dict[str, Any] | None
     ):
         raise _fail(f"{name}: check {check.value} contradicts what the statement holds for it")
     return check
+
+
+def _check_claims_fit_the_source(
+    source: dict[str, Any], commit_source: CommitSource, files: dict[str, FileRecord]
+) -> None:
+    """Only a Hub resolves a commit and publishes records to compare with: a statement whose source is
+    a local folder cannot say either, and one whose source is the Hub cannot say the operator named it."""
+    hub = source.get("type") == "hub"
+    if commit_source is CommitSource.HUB and not hub:
+        raise _fail(f"commit_source hub for a {source.get('type')} source")
+    if commit_source in (CommitSource.OPERATOR, CommitSource.CONTENT) and hub:
+        raise _fail(f"commit_source {commit_source.value} for a Hub source")
+    compared = sorted(n for n, f in files.items() if f.check is FileCheck.COMPARED_WITH_HUB)
+    if compared and not hub:
+        raise _fail(f"{compared[0]}: compared with the Hub, but the source is {source.get('type')}")
 
 
 def _commit_source(first: dict[str, Any]) -> CommitSource:

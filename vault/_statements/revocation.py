@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 
 from vault._statements.manifest import STATEMENT_TYPE, canonical_json
+from vault._statements.paths import unshowable
 from vault._statements.refs import check_repo_id, is_commit
 from vault.errors import TrustError, UsageError
 
@@ -41,6 +42,14 @@ def build_revocation(claim: RevocationClaim) -> bytes:
     )
 
 
+def _shown(value: object) -> str:
+    """A string every refusal of the revision prints (`vault path`, resolve(), serve's error header):
+    a newline or an escape in it would forge a line in the operator's or the server's log."""
+    if not isinstance(value, str) or unshowable(value):
+        raise ValueError("reason and time must be strings without control, format or separator characters")
+    return value
+
+
 def parse_revocation(payload: bytes, origin: str) -> RevocationClaim:
     try:
         stmt = json.loads(payload)
@@ -48,7 +57,7 @@ def parse_revocation(payload: bytes, origin: str) -> RevocationClaim:
         if stmt["_type"] != STATEMENT_TYPE or stmt["predicateType"] != REVOCATION_PREDICATE_TYPE:
             raise ValueError("not a vault revocation")
         claim = RevocationClaim(
-            check_repo_id(pred["repo_id"]), pred["commit"], str(pred["reason"]), str(pred["revoked_at"])
+            check_repo_id(pred["repo_id"]), pred["commit"], _shown(pred["reason"]), _shown(pred["revoked_at"])
         )
         subject = stmt["subject"][0]
         if (subject["name"], subject["digest"]["gitCommit"]) != (claim.repo_id, claim.commit):
