@@ -166,8 +166,12 @@ def _judge_inner(name: str, inner: Inner, depth: int) -> Verdict:
     return _check_content(name, Content(inner.size, inner.open, member=inner.member), depth)
 
 
-# Kinds whose own check already read the file as a pickle and as a zip.
-_READ_EVERY_WAY = frozenset({FileKind.PICKLE, FileKind.TORCH_ZIP, FileKind.NUMPY_ZIP, FileKind.KERAS})
+# Kinds whose own check already read the file every other way: the pickle and zip kinds, and the kinds
+# `_as_its_format` reaches only after reading the file as a tar, a pickle and a zip and finding none.
+_READ_EVERY_WAY = frozenset({
+    FileKind.PICKLE, FileKind.TORCH_ZIP, FileKind.NUMPY_ZIP, FileKind.KERAS, FileKind.SENTENCEPIECE,
+    FileKind.IMAGE, FileKind.TEXT,
+})  # fmt: skip
 
 
 def _check_content(name: str, content: Content, depth: int) -> Verdict:
