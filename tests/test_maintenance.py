@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Transfer, run, run_json, snapshot
+from vault.api import Vault
 
 
 def _blob(t: Transfer, rel: str) -> Path:
@@ -67,3 +72,74 @@ def test_gc_removes_orphans_and_revoked_views_only(transfer: Transfer, tmp_path:
     report = run_json("fsck", home=t.airgapped)
     assert report["clean"] and report["warnings"] == []
     assert any(e["action"] == "gc" for e in run_json("audit", home=t.airgapped)["events"])
+
+
+def _store_entry_replaced(blob: Path, how: str) -> None:
+    data = blob.read_bytes()
+    blob.unlink()
+    if how == "link":
+        twin = blob.with_name("twin")
+        twin.write_bytes(data)  # the very bytes: only the kind of entry is wrong
+        blob.symlink_to(twin)
+    else:
+        os.mkfifo(blob)
+
+
+def test_scrub_reports_a_blob_that_is_no_longer_a_regular_file(transfer: Transfer) -> None:
+    """The store holds regular files only: a link could change what is served after it was checked,
+    however right its target's bytes are today; a FIFO would hang a reader."""
+    t = transfer
+    run("import", t.bundle, home=t.airgapped)
+    _store_entry_replaced(_blob(t, "model.safetensors"), "link")
+    _store_entry_replaced(_blob(t, "config.json"), "fifo")
+    res = run("--json", "scrub", home=t.airgapped, code=1)
+    problems = {d["files"][0].rsplit(":", 1)[1]: d["problem"] for d in json.loads(res.stdout)["damaged"]}
+    assert problems == {
+        "model.safetensors": "not a regular file (a symbolic link)",
+        "config.json": "not a regular file",
+    }
+
+
+@pytest.mark.parametrize("dies_after", [0, 1])
+def test_scrub_reports_the_same_when_its_mapping_child_dies(
+    transfer: Transfer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dies_after: int
+) -> None:
+    """A disk error under a memory map kills the process with SIGBUS. The child that maps the blobs
+    dies that way here (after reporting `dies_after` blobs); scrub hashes the rest itself, by reads,
+    and its report is the one it gives when nothing dies."""
+    t = transfer
+    run("import", t.bundle, home=t.airgapped)
+    blob = _blob(t, "model.safetensors")
+    blob.chmod(0o644)
+    data = bytearray(blob.read_bytes())
+    data[7] ^= 1
+    blob.write_bytes(bytes(data))
+    expected = json.loads(run("--json", "scrub", home=t.airgapped, code=1).stdout)
+    dying = tmp_path / "python-that-dies"
+    dying.write_text(f'#!/bin/sh\n"{sys.executable}" "$@" | head -n {dies_after}\nkill -BUS $$\n')
+    dying.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(dying))
+    with Vault.open(t.airgapped) as v:
+        report = v.scrub()
+    assert [(d.sha256, d.problem, d.files) for d in report.damaged] == [
+        (d["sha256"], d["problem"], d["files"]) for d in expected["damaged"]
+    ]
+    assert report.checked == expected["checked"]
+
+
+def test_the_mapping_child_reports_every_blob_as_the_catalog_has_it(transfer: Transfer) -> None:
+    """What scrub relies on when nothing dies: the child's own lines, checked against the catalog."""
+    t = transfer
+    run("import", t.bundle, home=t.airgapped)
+    blobs = t.airgapped / "store" / "blobs" / "sha256"
+    out = subprocess.run(
+        [sys.executable, "-m", "vault._store.blob_digests", str(blobs)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    lines = {
+        name.replace("/", ""): (int(size), b3) for name, size, b3 in (x.split() for x in out.splitlines())
+    }
+    catalog = {
+        f["sha256"]: (f["size"], f["blake3"]) for f in run_json("show", t.repo_id, home=t.airgapped)["files"]
+    }
+    assert lines == catalog

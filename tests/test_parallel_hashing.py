@@ -28,26 +28,45 @@ def small_streams_are_large(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hashing, "LARGE_STREAM", 1 << 20)
 
 
-def test_hash_all_gives_each_stream_its_own_digests(tmp_path: Path, small_streams_are_large: None) -> None:
+@pytest.mark.parametrize(
+    ("cores", "streams", "overlap", "workers"),
+    [
+        (2, 4, False, 2),  # this machine kind: four shards, each core hashes one stream whole
+        (2, 1, True, 1),  # one large file: its sha256 and blake3 take a core each
+        (2, 2, False, 2),  # two streams on one core each beat one stream on two
+        (16, 4, True, 4),  # every large stream can have a pair of cores: all at once, overlapped
+        (4, 3, False, 3),
+        (1, 4, False, 1),  # one core: nothing to overlap with
+    ],
+)
+def test_hash_all_gives_each_stream_its_own_digests(
+    tmp_path: Path,
+    small_streams_are_large: None,
+    monkeypatch: pytest.MonkeyPatch,
+    cores: int,
+    streams: int,
+    overlap: bool,
+    workers: int,
+) -> None:
+    """The scheduling rule of `hash_all`, for machines of other sizes (the decision depends on the
+    core count only), and every stream's digests exactly its own."""
+    monkeypatch.setattr(hashing.os, "cpu_count", lambda: cores)
     paths = []
-    for name, data in SHARDS.items():
+    for name, data in itertools.islice(SHARDS.items(), streams):
         (tmp_path / name).write_bytes(data)
         paths.append(tmp_path / name)
     threads: set[int] = set()
-    cores = os.cpu_count() or 1
-    # More cores than streams: each stream spreads over the cores itself, one after another.
-    workers = 1 if cores > len(paths) else cores
     # The first `workers` streams must be hashed at the same time, each on a thread of its own
     # (a pool that ran them one by one would time out here): a fact, not a scheduling accident.
     first_together = threading.Barrier(workers, timeout=60)
     calls = itertools.count()
 
-    def hash_one(path: Path, overlap: bool) -> hashing.FileDigest:
+    def hash_one(path: Path, spread: bool) -> hashing.FileDigest:
         threads.add(threading.get_ident())
-        assert overlap is (cores > len(paths))
+        assert spread is overlap
         if next(calls) < workers:
             first_together.wait()
-        return hashing.hash_file(path, overlap=overlap)
+        return hashing.hash_file(path, tmp_path / f"{path.name}.copy", overlap=spread)
 
     results = list(hashing.hash_all(hash_one, paths, lambda p: p.stat().st_size))
     assert [p for p, _digest in results] == paths  # in the caller's order, whatever finished first
@@ -57,6 +76,7 @@ def test_hash_all_gives_each_stream_its_own_digests(tmp_path: Path, small_stream
         assert got[path].sha256 == hashlib.sha256(data).hexdigest()
         assert got[path].blake3 == blake3.blake3(data).hexdigest()
         assert got[path].size == len(data)
+        assert (tmp_path / f"{path.name}.copy").read_bytes() == data
     assert len(threads) == workers
 
 

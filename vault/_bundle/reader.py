@@ -8,6 +8,7 @@ Entry data is handed out as a bounded stream; nothing is written to disk here.
 
 from __future__ import annotations
 
+import contextlib
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -126,7 +127,8 @@ class BundleReader:
         """`path` names the bundle (a file, OUT or OUT.000); or the parts themselves (parity rebuilt some)."""
         self.files = path if isinstance(path, PartFiles) else find_parts(path)
         self.parts = self.files.paths
-        self.total_size = sum(p.stat().st_size for p in self.parts)
+        self._part_sizes = [p.stat().st_size for p in self.parts]
+        self.total_size = sum(self._part_sizes)
         self._stream = ChainedReader(self.parts)
         try:
             # Seekable, uncompressed mode: entry data is read straight from the parts
@@ -149,6 +151,22 @@ class BundleReader:
     def region(self, entry: Entry) -> RegionFile:
         """An entry's bytes as a seekable file of their own (content checks read headers, not all)."""
         return RegionFile(ChainedReader(self.parts), entry.offset, entry.size)
+
+    @contextlib.contextmanager
+    def spans(self, entry: Entry) -> Iterator[list[tuple[int, int, int]]]:
+        """An entry's bytes as (descriptor, offset, length) in the part files it lies in, opened
+        (as regular files only) for a kernel copy; the parts close when the block ends."""
+        with contextlib.ExitStack() as stack:
+            spans: list[tuple[int, int, int]] = []
+            start, pos, end = 0, entry.offset, entry.offset + entry.size
+            for part, size in zip(self.parts, self._part_sizes, strict=True):
+                if pos < start + size and pos < end:
+                    n = min(end, start + size) - pos
+                    fh = stack.enter_context(open_regular(part))
+                    spans.append((fh.fileno(), pos - start, n))
+                    pos += n
+                start += size
+            yield spans  # short of entry.size where the parts end early: the copy comes up short
 
     def close(self) -> None:
         self._tar.close()

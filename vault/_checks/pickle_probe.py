@@ -53,10 +53,30 @@ class _Bounded:
         return len(data)
 
     def readline(self) -> bytes:
-        data = self._fh.readline(self._left)
-        self._left -= len(data)
-        self.consumed += len(data)
-        return data
+        """A line as the unpickler reads it, found without holding more than a chunk at a time.
+
+        The unpickler refuses a line without a newline ("pickle data was truncated"),
+        so where none comes before the bound the load fails there whatever the bytes
+        are; the end is returned at once instead of the rest of the file in one string
+        (a safetensors shard of zeros was read whole this way).
+        """
+        start = self._fh.tell()
+        scanned = 0
+        while scanned < self._left:
+            piece = self._fh.read(min(_LINE_SCAN, self._left - scanned))
+            if not piece:
+                break
+            newline = piece.find(b"\n")
+            if newline >= 0:
+                self._fh.seek(start)
+                return self.read(scanned + newline + 1)
+            scanned += len(piece)
+        self._left = 0
+        self.consumed += scanned
+        return b""
+
+
+_LINE_SCAN = 1 << 20
 
 
 class _Probe(pickle.Unpickler):

@@ -1,16 +1,22 @@
 """`vault scrub` and `vault gc`: re-check every stored byte, and drop what nothing needs.
 
-scrub re-hashes every blob with blake3 (fast, recorded at ingest) across all
-cores and reports each blob that is missing, resized or changed, with the
-revisions it belongs to. gc removes blobs no catalogued file references (a
+scrub re-hashes every blob with blake3 (fast, recorded at ingest for every
+blob, so sha256 is never needed here) through memory maps on all cores, in a
+child process that starts before the catalog is read (`_store.blob_digests`
+says why a child), and reports each blob that is missing, resized, changed
+or unreadable, with the revisions it belongs to. gc removes blobs no catalogued file references (a
 killed import can leave them) and the directories of revoked revisions; it
 never touches anything a catalogued, available revision needs.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import stat
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 import blake3
@@ -19,7 +25,6 @@ from sqlalchemy.orm import Session
 
 from vault import _audit as audit
 from vault._catalog.schema import Blob, File, Model, Revision
-from vault._hashing import hash_all
 from vault._ops.damage import clear_damage, damaged_blobs, rebuild_views, record_damage
 from vault._ops.views import publish
 from vault._store.resume import ResumeArea
@@ -36,41 +41,89 @@ if TYPE_CHECKING:
 SCRUB_CHUNK = 4 << 20
 
 
-def _blake3_file(path: Path, spread: bool) -> tuple[int, str] | None:
-    """One stored blob's size and blake3; `spread` lets blake3 use every core (one big blob alone)."""
+def _read_blake3(path: Path) -> tuple[int, str] | str:
+    """One blob's size and blake3 by plain reads (the mapping child died); a problem if unreadable."""
     try:
-        with open(path, "rb", buffering=0) as fh:
-            h = blake3.blake3(max_threads=blake3.blake3.AUTO if spread else 1)
-            size = 0
-            buf = bytearray(SCRUB_CHUNK)
-            view = memoryview(buf)
-            while n := fh.readinto(buf):
-                h.update(view[:n])
-                size += n
-            return size, h.hexdigest()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return "not a regular file (a symbolic link)" if exc.errno == errno.ELOOP else f"unreadable ({exc.strerror or exc})"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return "not a regular file"
+        h = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        size = 0
+        buf = bytearray(SCRUB_CHUNK)
+        view = memoryview(buf)
+        while n := os.readv(fd, [buf]):
+            h.update(view[:n])
+            size += n
+        return size, h.hexdigest()
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    finally:
+        os.close(fd)
+
+
+def _start_mapped_hashing(vault: Home) -> subprocess.Popen[str] | None:
+    if not sys.executable or not vault.store.blobs.is_dir():
+        return None
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "vault._store.blob_digests", str(vault.store.blobs)],
+            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+    except OSError:
         return None
 
 
+def _mapped_results(child: subprocess.Popen[str] | None) -> dict[str, tuple[int, str] | str]:
+    """What the child reported, by sha256; blobs it never reached (it died, or never ran) are absent."""
+    found: dict[str, tuple[int, str] | str] = {}
+    if child is None:
+        return found
+    assert child.stdout is not None
+    with child:
+        for line in child.stdout:
+            name, _, tail = line.rstrip("\n").partition(" ")
+            sha = name.replace("/", "")
+            if tail.startswith("! "):
+                found[sha] = tail[2:]
+                continue
+            size, _, b3 = tail.partition(" ")
+            if size.isdigit() and len(b3) == 64:
+                found[sha] = (int(size), b3)
+    return found
+
+
 def scrub(vault: Home) -> ScrubReport:
-    with vault.session() as s:
-        blobs = [(b.sha256, b.size, b.blake3) for b in s.scalars(select(Blob).order_by(Blob.sha256))]
-        owners: dict[str, list[str]] = {}
-        for repo_id, commit, path, sha in s.execute(
-            select(Model.repo_id, Revision.commit, File.path, File.sha256)
-            .join(Revision, Revision.model_id == Model.id)
-            .join(File, File.revision_id == Revision.id)
-        ):
-            owners.setdefault(sha, []).append(f"{repo_id}@{commit}:{path}")
-    results = hash_all(
-        lambda b, spread: _blake3_file(vault.store.blob_path(b[0]), spread), blobs, lambda b: b[1]
-    )
+    child = _start_mapped_hashing(vault)  # starts its interpreter while the catalog is read
+    try:
+        with vault.session() as s:
+            blobs = [(b.sha256, b.size, b.blake3) for b in s.scalars(select(Blob).order_by(Blob.sha256))]
+            owners: dict[str, list[str]] = {}
+            for repo_id, commit, path, sha in s.execute(
+                select(Model.repo_id, Revision.commit, File.path, File.sha256)
+                .join(Revision, Revision.model_id == Model.id)
+                .join(File, File.revision_id == Revision.id)
+            ):
+                owners.setdefault(sha, []).append(f"{repo_id}@{commit}:{path}")
+    except BaseException:
+        if child is not None:
+            child.kill()
+            child.wait()
+        raise
+    mapped = _mapped_results(child)
     damaged = []
     findings: dict[str, str] = {}
     total = 0
-    for (sha, size, b3), got in results:
-        if got is None:
-            problem = "missing"
+    for sha, size, b3 in blobs:
+        got = mapped.get(sha)
+        if got is None:  # not under the store's name, or the child died before it: read it plainly
+            got = _read_blake3(vault.store.blob_path(sha))
+        if isinstance(got, str):
+            problem = got
         elif got[0] != size:
             problem = f"{got[0]} bytes, catalogued as {size}"
         elif got[1] != b3:

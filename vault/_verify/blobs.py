@@ -21,7 +21,7 @@ from vault._bundle.reader import BundleReader, Entry
 from vault._checks.content import Content, check_content, judge_revision
 from vault._checks.formats import Verdict
 from vault._checks.policy import ContentPolicy
-from vault._hashing import GIT_SHA1_MAX_SIZE, DurableFile, FileDigest, hash_all, hash_stream
+from vault._hashing import GIT_SHA1_MAX_SIZE, FileDigest, copy_and_hash, hash_all, hash_stream
 from vault._progress import CountingReader, Progress
 from vault._store.blobs import Store
 from vault._store.resume import ResumeArea
@@ -171,17 +171,20 @@ def _receive(
     with_blake3: bool,
     overlap: bool,
 ) -> FileDigest:
-    """One blob's bytes through the hashers (and into `dest`), read through a handle of its own."""
-    hash_one = partial(
-        hash_stream, limit=entry.size, git_blob_size=_git_size(entry.size), with_blake3=with_blake3,
-        overlap=overlap,
-    )  # fmt: skip
+    """One blob's bytes through the hashers: copied into `dest` in the kernel and hashed there, or
+    (verify) read through a handle of its own."""
+    git_size = _git_size(entry.size)
+    if dest is not None:
+        with reader.spans(entry) as spans:
+            return copy_and_hash(
+                spans, dest, git_blob_size=git_size, with_blake3=with_blake3, overlap=overlap,
+                progress=progress,
+            )  # fmt: skip
     with reader.region(entry) as region:
-        source = CountingReader(region, progress)
-        if dest is None:
-            return hash_one(source, None)
-        with DurableFile(dest) as out:
-            return hash_one(source, out)
+        return hash_stream(
+            CountingReader(region, progress), limit=entry.size, git_blob_size=git_size,
+            with_blake3=with_blake3, overlap=overlap,
+        )  # fmt: skip
 
 
 def _git_size(size: int) -> int | None:

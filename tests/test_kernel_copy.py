@@ -1,0 +1,166 @@
+"""Bytes copied in the kernel and hashed where they were written: the same bytes, holes kept, nothing made up.
+
+`copy_and_hash` is how every blob enters the store (add, import). Its
+promise is that the digests it returns are of the file it wrote, whatever
+the source did: a short source gives a short digest (the caller refuses it by
+size), a hole stays a hole and is hashed as the zeros it reads as, and a pair
+of files the kernel will not copy between is copied another way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import tracemalloc
+from pathlib import Path
+
+import blake3
+import pytest
+
+import vault._hashing as hashing
+from vault._checks.pickle_probe import read_as_pickle
+from vault._kernel_copy import KernelCopier, data_runs
+
+MIB = 1 << 20
+
+
+def _digest(data: bytes) -> tuple[str, str]:
+    return hashlib.sha256(data).hexdigest(), blake3.blake3(data).hexdigest()
+
+
+def _sparse(path: Path, layout: list[tuple[str, int]]) -> bytes:
+    """Write `layout` (("data"|"hole", length) runs) and return the bytes the file reads as."""
+    expected = bytearray()
+    with open(path, "wb") as fh:
+        for kind, length in layout:
+            if kind == "data":
+                chunk = os.urandom(length)
+                fh.write(chunk)
+                expected += chunk
+            else:
+                fh.seek(length, os.SEEK_CUR)
+                expected += bytes(length)
+        fh.truncate(len(expected))
+    return bytes(expected)
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_a_sparse_file_is_copied_with_its_holes_and_hashed_as_it_reads(tmp_path: Path, overlap: bool) -> None:
+    src = tmp_path / "src"
+    layout = [("data", 3 * MIB + 5), ("hole", 64 * MIB), ("data", 9 * MIB), ("hole", 32 * MIB)]
+    expected = _sparse(src, layout)
+    with open(src, "rb") as fh:
+        got = hashing.copy_and_hash([(fh.fileno(), 0, len(expected))], tmp_path / "dst", overlap=overlap)
+    dst = tmp_path / "dst"
+    assert dst.read_bytes() == expected
+    assert (got.size, got.sha256, got.blake3) == (len(expected), *_digest(expected))
+    # The 96 MiB of holes were neither read nor written: the copy takes about the data's room.
+    assert dst.stat().st_blocks * 512 < 16 * MIB
+    runs = list(data_runs(os.open(dst, os.O_RDONLY), 0, len(expected)))
+    assert [holds for _o, _n, holds in runs] == [True, False, True, False]
+
+
+def test_spans_across_several_files_are_copied_back_to_back(tmp_path: Path) -> None:
+    """A bundle split into parts: one blob can lie across two part files."""
+    parts = [os.urandom(n) for n in (5 * MIB + 1, 7 * MIB, 11)]
+    for i, data in enumerate(parts):
+        (tmp_path / f"p{i}").write_bytes(data)
+    fds = [os.open(tmp_path / f"p{i}", os.O_RDONLY) for i in range(3)]
+    spans = [(fds[0], 1000, len(parts[0]) - 1000), (fds[1], 0, len(parts[1])), (fds[2], 0, 7)]
+    expected = parts[0][1000:] + parts[1] + parts[2][:7]
+    got = hashing.copy_and_hash(spans, tmp_path / "dst")
+    assert (tmp_path / "dst").read_bytes() == expected
+    assert (got.size, got.sha256) == (len(expected), hashlib.sha256(expected).hexdigest())
+
+
+@pytest.mark.parametrize("short_by", [1, 4096, 9 * MIB])
+def test_a_source_that_ends_early_gives_a_short_digest_of_exactly_what_was_written(
+    tmp_path: Path, short_by: int
+) -> None:
+    """No zeros are made up for bytes a truncated medium does not have (past its end is not a hole)."""
+    data = os.urandom(10 * MIB)
+    (tmp_path / "src").write_bytes(data[: len(data) - short_by])
+    with open(tmp_path / "src", "rb") as fh:
+        got = hashing.copy_and_hash([(fh.fileno(), 0, len(data))], tmp_path / "dst")
+    written = (tmp_path / "dst").read_bytes()
+    assert got.size == len(data) - short_by == len(written)
+    assert got.sha256 == hashlib.sha256(written).hexdigest()
+
+
+def test_a_destination_that_exists_is_never_written(tmp_path: Path) -> None:
+    (tmp_path / "src").write_bytes(b"new")
+    (tmp_path / "dst").write_bytes(b"kept")
+    with open(tmp_path / "src", "rb") as fh, pytest.raises(FileExistsError):
+        hashing.copy_and_hash([(fh.fileno(), 0, 3)], tmp_path / "dst")
+    assert (tmp_path / "dst").read_bytes() == b"kept"
+
+
+def test_across_file_systems_the_copy_falls_back_and_keeps_every_byte(tmp_path: Path) -> None:
+    """tmpfs to the test's disk: the kernel refuses copy_file_range between them (EXDEV) on the
+    kernels vault targets; whatever it does, the bytes arrive, and at most two ways are tried."""
+    shm = Path("/dev/shm")
+    assert shm.is_dir(), "Linux keeps a tmpfs at /dev/shm"
+    data = os.urandom(3 * MIB + 17)
+    src = shm / f"vault-test-{os.getpid()}"
+    src.write_bytes(data)
+    try:
+        copier = KernelCopier()
+        with open(src, "rb") as fin, open(tmp_path / "dst", "wb") as fout:
+            assert copier.copy(fin.fileno(), 0, fout.fileno(), 0, len(data)) == len(data)
+            assert copier.copy(fin.fileno(), len(data), fout.fileno(), len(data), 10) == 0  # the end
+    finally:
+        src.unlink()
+    assert (tmp_path / "dst").read_bytes() == data
+    if os.stat(shm).st_dev != os.stat(tmp_path).st_dev:
+        assert copier.method in ("sendfile", "copy_file_range")
+
+
+def test_the_last_way_copies_with_reads_and_writes(tmp_path: Path) -> None:
+    data = os.urandom(2 * MIB + 3)
+    (tmp_path / "src").write_bytes(data)
+    copier = KernelCopier(first="read-write")
+    with open(tmp_path / "src", "rb") as fin, open(tmp_path / "dst", "wb") as fout:
+        assert copier.copy(fin.fileno(), 5, fout.fileno(), 0, len(data)) == len(data) - 5
+    assert (tmp_path / "dst").read_bytes() == data[5:]
+
+
+# The pickle probe reads a line the way the unpickler does. A safetensors shard whose first byte is
+# a line-reading opcode used to be read to its end, in one string: 2 GiB of a shard of zeros.
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"(ibuiltins\nlistX",  # INST whose name line ends the file without a newline
+        b"cbuiltins\nlist\n)R.",  # a whole pickle that calls
+        b"I12\n.",
+        b"S'abc'\np0\n.",
+        b"F" + b"1" * (3 * MIB),  # a line that never ends
+    ],
+)
+def test_the_probe_reads_lines_as_pickle_load_does(data: bytes) -> None:
+    """Compared with the reference reader: whether `pickle.load` completes, or fails, the probe says so."""
+    try:
+        pickle.load(io.BytesIO(data))
+        loads = True
+    except Exception:  # the reference reader's own refusal
+        loads = False
+    reading = read_as_pickle(io.BufferedReader(io.BytesIO(data)), len(data))
+    assert (reading is not None and reading.complete) is loads
+
+
+def test_a_shard_of_zeros_is_probed_in_bounded_memory(tmp_path: Path) -> None:
+    shard = tmp_path / "model.safetensors"
+    with open(shard, "wb") as fh:
+        fh.write(b"F")  # FLOAT: reads a line
+        fh.truncate(200 * MIB)
+    tracemalloc.start()
+    try:
+        with open(shard, "rb") as fh:
+            assert read_as_pickle(fh, 200 * MIB) is None
+        _now, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * MIB

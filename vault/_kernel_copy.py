@@ -1,0 +1,116 @@
+"""Copying a file's bytes inside the kernel, and finding its holes: bytes that never enter Python.
+
+Reading a blob into a buffer and writing the buffer out costs two copies
+through user space, and on this machine kind each costs about as much CPU as
+hashing the bytes with blake3. `copy_file_range` moves them page cache to
+page cache in one copy (or shares the extents, on file systems that can), so
+vault copies in the kernel and then hashes the copy it wrote (see
+`_hashing.copy_and_hash`).
+
+Holes are found with SEEK_DATA/SEEK_HOLE and never copied: a sparse model
+stays sparse in the store, and its zeros cost neither a read nor a write.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+
+# The kernel refuses copy_file_range between these (another file system, an old kernel, a
+# special file system); sendfile, then plain reads and writes, take over.
+_NO_COPY_FILE_RANGE = frozenset({errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EPERM})
+_NO_SENDFILE = frozenset({errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL})
+_FALLBACK_CHUNK = 1 << 20
+
+
+class KernelCopier:
+    """Copies byte ranges between two open files by the cheapest means the pair allows.
+
+    It remembers what failed, so a pair across file systems pays for the
+    refusal once, not per chunk.
+    """
+
+    WAYS = ("copy_file_range", "sendfile", "read-write")
+
+    def __init__(self, first: str = "copy_file_range") -> None:
+        """`first`: the way to try first (a later one, where the caller knows the earlier fail)."""
+        if first not in self.WAYS:
+            raise ValueError(f"no copy way {first!r}")
+        self._method = first
+
+    @property
+    def method(self) -> str:
+        return self._method
+
+    def copy(self, src: int, src_offset: int, dst: int, dst_offset: int, count: int) -> int:
+        """Copy up to `count` bytes; fewer only where the source ends (0 at its end)."""
+        done = 0
+        while done < count:
+            n = self._copy_once(src, src_offset + done, dst, dst_offset + done, count - done)
+            if n == 0:
+                break
+            done += n
+        return done
+
+    def _copy_once(self, src: int, src_offset: int, dst: int, dst_offset: int, count: int) -> int:
+        if self._method == "copy_file_range":
+            try:
+                return os.copy_file_range(src, dst, count, src_offset, dst_offset)
+            except OSError as exc:
+                if exc.errno not in _NO_COPY_FILE_RANGE:
+                    raise
+                self._method = "sendfile"
+        if self._method == "sendfile":
+            try:
+                os.lseek(dst, dst_offset, os.SEEK_SET)  # sendfile writes at the file position
+                return os.sendfile(dst, src, src_offset, count)
+            except OSError as exc:
+                if exc.errno not in _NO_SENDFILE:
+                    raise
+                self._method = "read-write"
+        data = os.pread(src, min(count, _FALLBACK_CHUNK), src_offset)
+        view = memoryview(data)
+        while view:
+            view = view[os.pwrite(dst, view, dst_offset + len(data) - len(view)) :]
+        return len(data)
+
+
+def data_runs(fd: int, start: int, end: int) -> Iterator[tuple[int, int, bool]]:
+    """(offset, length, holds data) runs covering [start, end) of an open file.
+
+    A range past the file's end is reported as data, so that copying it
+    finds the end and the caller sees the file was short (never zeros made up
+    for bytes that are not there). File systems without SEEK_DATA report the
+    whole range as data.
+    """
+    size = os.fstat(fd).st_size
+    pos = start
+    while pos < end:
+        if pos >= size:
+            yield pos, end - pos, True
+            return
+        try:
+            data = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # no data after pos: a hole up to the end of the file
+                data = size
+            elif exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):
+                yield pos, end - pos, True
+                return
+            else:
+                raise
+        data = min(data, end, size)
+        if data > pos:
+            yield pos, data - pos, False
+            pos = data
+            continue
+        try:
+            hole = os.lseek(fd, pos, os.SEEK_HOLE)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:
+                raise
+            hole = size
+        hole = min(max(hole, pos + 1), end)
+        yield pos, hole - pos, True
+        pos = hole
