@@ -50,7 +50,7 @@ class EarlyWriteback:
     `sync_file_range` is Linux's; elsewhere this does nothing.
     """
 
-    EVERY = 8 << 20
+    EVERY = 64 << 20  # large ranges: each call submits I/O in the writer's own time
     _call: Callable[[int, int, int, int], int] | None = None
     _looked_up = False
 

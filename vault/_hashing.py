@@ -20,7 +20,7 @@ from typing import Protocol, TypeVar
 
 import blake3
 
-from vault._durable import BulkWriter, EarlyWriteback
+from vault._durable import EarlyWriteback
 from vault._kernel_copy import KernelCopier, data_runs
 from vault._progress import CountingReader, Progress
 from vault._workers import worker_pool
@@ -240,32 +240,6 @@ def copy_and_hash(
             held.close()
         os.close(fd)
     return hasher.digest()
-
-
-class DurableFile:
-    """A new file (never an existing one) that is fsynced when closed.
-
-    Everything staged goes through this, so a rename that publishes a file
-    always follows the fsync of its bytes. (Periodic fdatasync, which blocks,
-    made no difference; the non-blocking early write-back in `BulkWriter` did.)
-    """
-
-    def __init__(self, path: Path) -> None:
-        # Unbuffered: every write is a whole chunk, and must have reached the kernel
-        # before BulkWriter asks for it to go to disk.
-        self._out = BulkWriter(open(path, "xb", buffering=0))  # noqa: SIM115 - closed in close()
-
-    def write(self, data: bytes | memoryview) -> int:
-        return self._out.write(data)
-
-    def close(self) -> None:
-        self._out.close()
-
-    def __enter__(self) -> DurableFile:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def hash_file(

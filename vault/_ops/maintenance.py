@@ -48,7 +48,9 @@ def _read_blake3(path: Path) -> tuple[int, str] | str:
     except FileNotFoundError:
         return "missing"
     except OSError as exc:
-        return "not a regular file (a symbolic link)" if exc.errno == errno.ELOOP else f"unreadable ({exc.strerror or exc})"
+        if exc.errno == errno.ELOOP:
+            return "not a regular file (a symbolic link)"
+        return f"unreadable ({exc.strerror or exc})"
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return "not a regular file"
