@@ -27,8 +27,11 @@ from pathlib import Path
 
 import blake3
 
+from vault._kernel_copy import data_runs
+
 # Mapped pages count toward RSS while mapped: one window at a time keeps the child small.
 WINDOW = 32 << 20
+_ZEROS = bytes(WINDOW)
 
 
 def blob_names(blobs: Path) -> Iterator[str]:
@@ -40,11 +43,23 @@ def blob_names(blobs: Path) -> Iterator[str]:
 
 
 def mapped_blake3(fd: int, size: int) -> str:
-    """blake3 of the first `size` bytes of an open regular file, window by window, on every core."""
+    """blake3 of the first `size` bytes of an open regular file, window by window, on every core.
+
+    Holes are hashed from a buffer of zeros: mapping one would fill the page cache with zeros.
+    """
     hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
-    for offset in range(0, size, WINDOW):
-        with mmap.mmap(fd, min(WINDOW, size - offset), prot=mmap.PROT_READ, offset=offset) as window:
-            hasher.update(window)
+    for offset, length, holds_data in data_runs(fd, 0, size):
+        for start in range(offset, offset + length, WINDOW):
+            n = min(WINDOW, offset + length - start)
+            if not holds_data:
+                hasher.update(memoryview(_ZEROS)[:n])
+                continue
+            base = start - start % mmap.ALLOCATIONGRANULARITY
+            with (
+                mmap.mmap(fd, start + n - base, prot=mmap.PROT_READ, offset=base) as window,
+                memoryview(window) as whole,
+            ):
+                hasher.update(whole[start - base :])
     return hasher.hexdigest()
 
 
