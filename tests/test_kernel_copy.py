@@ -164,3 +164,64 @@ def test_a_shard_of_zeros_is_probed_in_bounded_memory(tmp_path: Path) -> None:
     finally:
         tracemalloc.stop()
     assert peak < 8 * MIB
+
+
+class _CountingRaw(io.RawIOBase):
+    def __init__(self, data: bytes) -> None:
+        self._inner, self.read_bytes = io.BytesIO(data), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._inner.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._inner.tell()
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        n = self._inner.readinto(buffer)
+        self.read_bytes += n
+        return n
+
+
+def test_the_probe_reads_a_pickle_of_many_short_lines_about_once() -> None:
+    """A protocol-0 pickle is lines: each must cost its own length, not a fixed piece (a 9 MB
+    pickle of short lines once took a minute, 1 MiB read per line)."""
+    data = pickle.dumps(list(range(200_000)), 0)
+    raw = _CountingRaw(data)
+    reading = read_as_pickle(io.BufferedReader(raw, buffer_size=64 << 10), len(data))
+    assert reading is not None and reading.complete and reading.end == len(data)
+    assert raw.read_bytes < 3 * len(data)
+
+
+def test_zeros_a_source_holds_as_data_are_stored_as_a_hole(tmp_path: Path) -> None:
+    """A bundle on a medium that keeps no holes (vfat, a DVD, `cp --sparse=never`): its zeros are
+    written out on the medium, and still take no room in the store."""
+    data = os.urandom(MIB) + bytes(40 * MIB) + os.urandom(MIB)
+    (tmp_path / "dense").write_bytes(data)
+    with open(tmp_path / "dense", "rb") as fh:
+        assert os.lseek(fh.fileno(), 0, os.SEEK_HOLE) == len(data), "the source has no hole"
+        got = hashing.copy_and_hash([(fh.fileno(), 0, len(data))], tmp_path / "dst")
+    assert (tmp_path / "dst").read_bytes() == data
+    assert (got.sha256, got.blake3) == _digest(data)
+    assert (tmp_path / "dst").stat().st_blocks * 512 < 20 * MIB
+
+
+def test_a_source_cut_short_after_its_holes_were_mapped_is_short_not_padded(tmp_path: Path) -> None:
+    """Past a file's end is never a hole: a medium truncated while it is read gives fewer bytes."""
+    src = tmp_path / "src"
+    data = _sparse(src, [("data", MIB), ("hole", MIB), ("data", MIB)])
+    fd = os.open(src, os.O_RDWR)
+    try:
+        runs = data_runs(fd, 0, len(data))
+        first = next(runs)
+        os.ftruncate(fd, MIB)  # the medium loses all but its first MiB
+        rest = list(runs)
+    finally:
+        os.close(fd)
+    assert first == (0, MIB, True)
+    assert all(holds for _o, _n, holds in rest), "what lies past the new end must be read, not assumed"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Transfer, run, run_json, snapshot
+from vault._store.blob_digests import child_command
 from vault.api import Vault
 
 
@@ -132,14 +133,59 @@ def test_the_mapping_child_reports_every_blob_as_the_catalog_has_it(transfer: Tr
     t = transfer
     run("import", t.bundle, home=t.airgapped)
     blobs = t.airgapped / "store" / "blobs" / "sha256"
+    files = run_json("show", t.repo_id, home=t.airgapped)["files"]
+    shas = sorted({f["sha256"] for f in files})
     out = subprocess.run(
-        [sys.executable, "-m", "vault._store.blob_digests", str(blobs)],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    lines = {
-        name.replace("/", ""): (int(size), b3) for name, size, b3 in (x.split() for x in out.splitlines())
-    }
-    catalog = {
-        f["sha256"]: (f["size"], f["blake3"]) for f in run_json("show", t.repo_id, home=t.airgapped)["files"]
-    }
-    assert lines == catalog
+        child_command(blobs), input="\n".join([*shas, "0" * 64]), capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    catalog = {f["sha256"]: f"{f['size']} {f['blake3']}" for f in files}
+    assert out == [catalog[sha] for sha in shas] + ["! missing"]
+
+
+def _corrupt(blob: Path) -> None:
+    blob.chmod(0o644)
+    data = bytearray(blob.read_bytes())
+    data[7] ^= 1
+    blob.write_bytes(bytes(data))
+
+
+def test_nothing_in_the_store_or_the_working_directory_can_speak_for_a_blob(
+    transfer: Transfer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hostile names beside a damaged blob (a name carrying a forged result line, a name that is
+    not UTF-8) and a `vault` package in the directory scrub is started from: the damage is still
+    found, and nothing planted runs."""
+    t = transfer
+    run("import", t.bundle, home=t.airgapped)
+    files = {f["path"]: f for f in run_json("show", t.repo_id, home=t.airgapped)["files"]}
+    weights = files["model.safetensors"]
+    blob = _blob(t, "model.safetensors")
+    _corrupt(blob)
+    forged = f"zz\n{weights['sha256']} {weights['size']} {weights['blake3']}\nq"
+    (blob.parent / forged).touch()
+    os.close(os.open(os.fsencode(blob.parent) + b"/\xff", os.O_CREAT | os.O_WRONLY, 0o644))
+    planted = tmp_path / "cwd" / "vault" / "_store"
+    planted.mkdir(parents=True)
+    for init in (planted.parent / "__init__.py", planted / "__init__.py"):
+        init.touch()
+    ran = tmp_path / "planted-code-ran"
+    (planted / "blob_digests.py").write_text(f"open({str(ran)!r}, 'w').close()\nprint('intact')\n")
+    monkeypatch.chdir(tmp_path / "cwd")
+    res = run("--json", "scrub", home=t.airgapped, code=1)
+    damaged = json.loads(res.stdout)["damaged"]
+    assert [(d["sha256"], d["problem"]) for d in damaged] == [
+        (weights["sha256"], "content changed (blake3 mismatch)")
+    ]
+    assert not ran.exists()
+
+
+def test_a_blob_directory_that_is_a_link_is_not_followed(transfer: Transfer, tmp_path: Path) -> None:
+    """The store's directories are real: a link to a good copy elsewhere is reported, not trusted."""
+    t = transfer
+    run("import", t.bundle, home=t.airgapped)
+    top = _blob(t, "model.safetensors").parent
+    elsewhere = tmp_path / "elsewhere"
+    top.rename(elsewhere)
+    top.symlink_to(elsewhere)
+    damaged = json.loads(run("--json", "scrub", home=t.airgapped, code=1).stdout)["damaged"]
+    assert {d["problem"] for d in damaged} == {"not a regular file (a symbolic link)"}

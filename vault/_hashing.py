@@ -21,7 +21,8 @@ from typing import Protocol, TypeVar
 import blake3
 
 from vault._durable import EarlyWriteback
-from vault._kernel_copy import KernelCopier, data_runs
+from vault._holes import all_zero
+from vault._kernel_copy import KernelCopier, data_runs, punch_hole
 from vault._progress import CountingReader, Progress
 from vault._workers import worker_pool
 
@@ -163,7 +164,9 @@ def _copied_windows(
     """Copy `spans` into `fd` window by window, yielding each window as `fd` now holds it.
 
     A hole in a source is skipped (it stays a hole in `fd`) and yielded as
-    zeros. A source that ends early ends the copy: the caller sees fewer bytes.
+    zeros; a window of zeros the source held as data is punched out of `fd`
+    after the copy, and yielded as zeros too. A source that ends early ends
+    the copy: the caller sees fewer bytes.
     """
     written = 0
     for src, start, length in spans:
@@ -172,14 +175,21 @@ def _copied_windows(
             while done < size:
                 want = min(WINDOW, size - done)
                 if not holds_data:
-                    yield memoryview(_ZEROS)[:want], None
                     got = want
+                    writeback.wrote(got)  # offsets stay the file's own: a hole costs the call nothing
+                    yield memoryview(_ZEROS)[:got], None
                 else:
                     got = copier.copy(src, offset + done, fd, written, want)
                     if got:
-                        writeback.wrote(got)
                         mapped = _Mapped(fd, written, got)
-                        yield mapped.view, mapped
+                        # Zeros the source held as data: the store keeps them as a hole.
+                        punched = all_zero(mapped.view) and punch_hole(fd, written, got)
+                        writeback.wrote(got)  # after the punch: no write-back of zeros let go
+                        if punched:
+                            mapped.close()
+                            yield memoryview(_ZEROS)[:got], None
+                        else:
+                            yield mapped.view, mapped
                     if got < want:
                         return
                 written += got

@@ -9,13 +9,17 @@ vault copies in the kernel and then hashes the copy it wrote (see
 
 Holes are found with SEEK_DATA/SEEK_HOLE and never copied: a sparse model
 stays sparse in the store, and its zeros cost neither a read nor a write.
+Zeros a source holds as data (a bundle on a medium that cannot keep holes)
+are copied, then punched out of the copy (`punch_hole`), so the store stays
+as small as the model's real data either way.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 # The kernel refuses copy_file_range between these (another file system, an old kernel, a
 # special file system); sendfile, then plain reads and writes, take over.
@@ -93,7 +97,10 @@ def data_runs(fd: int, start: int, end: int) -> Iterator[tuple[int, int, bool]]:
         try:
             data = os.lseek(fd, pos, os.SEEK_DATA)
         except OSError as exc:
-            if exc.errno == errno.ENXIO:  # no data after pos: a hole up to the end of the file
+            if exc.errno == errno.ENXIO:  # no data after pos: a hole to the end, or the file shrank
+                size = os.fstat(fd).st_size
+                if pos >= size:
+                    continue  # past its new end: reported as data, so the copy finds the end
                 data = size
             elif exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):
                 yield pos, end - pos, True
@@ -110,7 +117,34 @@ def data_runs(fd: int, start: int, end: int) -> Iterator[tuple[int, int, bool]]:
         except OSError as exc:
             if exc.errno != errno.ENXIO:
                 raise
-            hole = size
+            size = os.fstat(fd).st_size
+            hole = max(size, pos + 1)
         hole = min(max(hole, pos + 1), end)
         yield pos, hole - pos, True
         pos = hole
+
+
+_FALLOC_FL_KEEP_SIZE = 0x01
+_FALLOC_FL_PUNCH_HOLE = 0x02
+_fallocate: Callable[[int, int, int, int], int] | None = None
+_fallocate_looked_up = False
+
+
+def punch_hole(fd: int, offset: int, length: int) -> bool:
+    """Give [offset, offset + length) of `fd` back to the file system; it reads as zeros after.
+
+    Linux's fallocate(PUNCH_HOLE); False where the call or the file system lacks it
+    (the zeros then stay written, which is only a matter of room).
+    """
+    global _fallocate, _fallocate_looked_up
+    if not _fallocate_looked_up:
+        _fallocate_looked_up = True
+        try:
+            fn = ctypes.CDLL(None, use_errno=True).fallocate
+            fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+            _fallocate = fn
+        except (OSError, AttributeError):
+            _fallocate = None
+    if _fallocate is None:
+        return False
+    return _fallocate(fd, _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE, offset, length) == 0

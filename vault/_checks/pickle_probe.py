@@ -53,24 +53,28 @@ class _Bounded:
         return len(data)
 
     def readline(self) -> bytes:
-        """A line as the unpickler reads it, found without holding more than a chunk at a time.
+        """A line as the unpickler reads it, without holding more than a chunk unless it ends.
 
-        The unpickler refuses a line without a newline ("pickle data was truncated"),
-        so where none comes before the bound the load fails there whatever the bytes
-        are; the end is returned at once instead of the rest of the file in one string
-        (a safetensors shard of zeros was read whole this way).
+        A short line (nearly all of them) costs one buffered readline. The unpickler
+        refuses a line without a newline ("pickle data was truncated"), so where none
+        comes before the bound the load fails there whatever the bytes are: the end is
+        returned at once instead of the rest of the file in one string (a safetensors
+        shard of zeros was read whole this way).
         """
         start = self._fh.tell()
-        scanned = 0
-        while scanned < self._left:
-            piece = self._fh.read(min(_LINE_SCAN, self._left - scanned))
-            if not piece:
-                break
-            newline = piece.find(b"\n")
+        line = self._fh.readline(min(_LINE_SCAN, self._left))
+        if line.endswith(b"\n"):
+            self._left -= len(line)
+            self.consumed += len(line)
+            return line
+        scanned = len(line)
+        while line and scanned < self._left:  # a long line: find its end a piece at a time
+            line = self._fh.read(min(_LINE_SCAN, self._left - scanned))
+            newline = line.find(b"\n")
             if newline >= 0:
                 self._fh.seek(start)
                 return self.read(scanned + newline + 1)
-            scanned += len(piece)
+            scanned += len(line)
         self._left = 0
         self.consumed += scanned
         return b""

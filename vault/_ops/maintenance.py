@@ -11,10 +11,8 @@ never touches anything a catalogued, available revision needs.
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
-import stat
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -27,6 +25,7 @@ from vault import _audit as audit
 from vault._catalog.schema import Blob, File, Model, Revision
 from vault._ops.damage import clear_damage, damaged_blobs, rebuild_views, record_damage
 from vault._ops.views import publish
+from vault._store.blob_digests import BlobProblem, child_command, open_blob
 from vault._store.resume import ResumeArea
 from vault.results import DamagedBlob, GcResult, ScrubReport
 from vault.status import DAMAGED, REVOKED
@@ -41,19 +40,13 @@ if TYPE_CHECKING:
 SCRUB_CHUNK = 4 << 20
 
 
-def _read_blake3(path: Path) -> tuple[int, str] | str:
+def _read_blake3(blobs: Path, sha256: str) -> tuple[int, str] | str:
     """One blob's size and blake3 by plain reads (the mapping child died); a problem if unreadable."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return "missing"
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return "not a regular file (a symbolic link)"
-        return f"unreadable ({exc.strerror or exc})"
+        fd = open_blob(blobs, sha256)
+    except BlobProblem as problem:
+        return str(problem)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return "not a regular file"
         h = blake3.blake3(max_threads=blake3.blake3.AUTO)
         size = 0
         buf = bytearray(SCRUB_CHUNK)
@@ -68,35 +61,44 @@ def _read_blake3(path: Path) -> tuple[int, str] | str:
         os.close(fd)
 
 
-def _start_mapped_hashing(vault: Home) -> subprocess.Popen[str] | None:
+def _start_mapped_hashing(vault: Home) -> subprocess.Popen[bytes] | None:
     if not sys.executable or not vault.store.blobs.is_dir():
         return None
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "vault._store.blob_digests", str(vault.store.blobs)],
-            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+            child_command(vault.store.blobs),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )  # fmt: skip
     except OSError:
         return None
 
 
-def _mapped_results(child: subprocess.Popen[str] | None) -> dict[str, tuple[int, str] | str]:
-    """What the child reported, by sha256; blobs it never reached (it died, or never ran) are absent."""
-    found: dict[str, tuple[int, str] | str] = {}
+def _mapped_results(child: subprocess.Popen[bytes] | None, wanted: list[str]) -> list[tuple[int, str] | str]:
+    """The child's answer for each of `wanted`, in order; fewer where it died (or never ran).
+
+    It answers in the order it was asked and names nothing, so a line is taken
+    for the blob at its position, and only in the exact form it writes.
+    """
+    found: list[tuple[int, str] | str] = []
     if child is None:
         return found
-    assert child.stdout is not None
+    assert child.stdin is not None and child.stdout is not None
     with child:
-        for line in child.stdout:
-            name, _, tail = line.rstrip("\n").partition(" ")
-            sha = name.replace("/", "")
-            if tail.startswith("! "):
-                found[sha] = tail[2:]
+        try:
+            child.stdin.write("".join(f"{sha}\n" for sha in wanted).encode())
+            child.stdin.close()
+        except OSError:  # it died before reading: every blob is read here instead
+            return found
+        for raw in child.stdout:
+            line = raw.decode("ascii", "replace").rstrip("\n")
+            if line.startswith("! "):
+                found.append(line[2:])
                 continue
-            size, _, b3 = tail.partition(" ")
-            if size.isdigit() and len(b3) == 64:
-                found[sha] = (int(size), b3)
-    return found
+            size, _, b3 = line.partition(" ")
+            if not (size.isdigit() and len(b3) == 64 and all(c in "0123456789abcdef" for c in b3)):
+                break  # not a line the child writes: it and everything after are read here
+            found.append((int(size), b3))
+    return found[: len(wanted)]
 
 
 def scrub(vault: Home) -> ScrubReport:
@@ -116,14 +118,13 @@ def scrub(vault: Home) -> ScrubReport:
             child.kill()
             child.wait()
         raise
-    mapped = _mapped_results(child)
+    mapped = _mapped_results(child, [sha for sha, _size, _b3 in blobs])
     damaged = []
     findings: dict[str, str] = {}
     total = 0
-    for sha, size, b3 in blobs:
-        got = mapped.get(sha)
-        if got is None:  # not under the store's name, or the child died before it: read it plainly
-            got = _read_blake3(vault.store.blob_path(sha))
+    for k, (sha, size, b3) in enumerate(blobs):
+        # Past what the child answered (it died there, or never ran): read it plainly.
+        got = mapped[k] if k < len(mapped) else _read_blake3(vault.store.blobs, sha)
         if isinstance(got, str):
             problem = got
         elif got[0] != size:

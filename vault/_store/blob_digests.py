@@ -1,4 +1,4 @@
-"""The blake3 of every stored blob, hashed through memory maps on all cores, in a process of its own.
+"""The blake3 of stored blobs, hashed through memory maps on all cores, in a process of its own.
 
 A mapped file is hashed with no copy into user space, which is what lets
 `vault scrub` run near the speed of reading the page cache (a read into a
@@ -9,10 +9,12 @@ its lines as they come and, if the child dies, hashes what it had not
 reported with plain reads, where an unreadable block is an I/O error that
 names its blob (see `_ops.maintenance`).
 
-Run as `python -m vault._store.blob_digests BLOBS_DIR`. It prints one line
-per entry under BLOBS_DIR (`ab/cdef…`), in sorted order: `NAME SIZE BLAKE3`,
-or `NAME ! PROBLEM` for an entry that is not a regular file or cannot be opened.
-Links are never followed: the store holds regular files only.
+The child is told which blobs to hash (their sha256, one per line on stdin)
+and answers one line per blob, in the same order, naming none: `SIZE BLAKE3`,
+or `! PROBLEM`. Nothing on disk is enumerated, so no file name can forge a
+line, and a stray file costs nothing. It runs isolated (`-I`), with the very
+vault package of its parent first on its path: no directory it is started
+from can stand in for this code.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from __future__ import annotations
 import errno
 import mmap
 import os
+import re
 import stat
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import blake3
@@ -32,14 +34,43 @@ from vault._kernel_copy import data_runs
 # Mapped pages count toward RSS while mapped: one window at a time keeps the child small.
 WINDOW = 32 << 20
 _ZEROS = bytes(WINDOW)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+NOT_REGULAR = "not a regular file"
 
 
-def blob_names(blobs: Path) -> Iterator[str]:
-    """`ab/cdef…` for every entry two levels under `blobs`, sorted."""
-    for top in sorted(os.listdir(blobs)):
-        if len(top) == 2 and (blobs / top).is_dir() and not (blobs / top).is_symlink():
-            for name in sorted(os.listdir(blobs / top)):
-                yield f"{top}/{name}"
+class BlobProblem(Exception):
+    """A stored blob that cannot be hashed, worded for scrub's report."""
+
+
+def open_blob(blobs: Path, sha256: str) -> int:
+    """Open `blobs/ab/cdef…` for reading, following no link on the way (neither the blob nor
+    its directory): the store holds regular files in real directories only."""
+    if not _SHA256.fullmatch(sha256):
+        raise BlobProblem("not a sha256")
+    try:
+        top = os.open(blobs / sha256[:2], os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise BlobProblem("missing") from None
+    except OSError as exc:
+        raise _problem(exc) from None
+    try:
+        fd = os.open(sha256[2:], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=top)
+    except FileNotFoundError:
+        raise BlobProblem("missing") from None
+    except OSError as exc:
+        raise _problem(exc) from None
+    finally:
+        os.close(top)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BlobProblem(NOT_REGULAR)
+    return fd
+
+
+def _problem(exc: OSError) -> BlobProblem:
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # a link where a file or directory should be
+        return BlobProblem(f"{NOT_REGULAR} (a symbolic link)")
+    return BlobProblem(f"unreadable ({exc.strerror or exc})")
 
 
 def mapped_blake3(fd: int, size: int) -> str:
@@ -63,31 +94,32 @@ def mapped_blake3(fd: int, size: int) -> str:
     return hasher.hexdigest()
 
 
-def describe(path: Path) -> str:
-    """One output line's tail for `path`: `SIZE BLAKE3`, or `! PROBLEM` (worded for scrub's report)."""
+def describe(blobs: Path, sha256: str) -> str:
+    """One output line for a blob: `SIZE BLAKE3`, or `! PROBLEM`."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return "! not a regular file (a symbolic link)"
-        return f"! unreadable ({exc.strerror or exc})"
+        fd = open_blob(blobs, sha256)
+    except BlobProblem as problem:
+        return f"! {problem}"
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return "! not a regular file"
-        return f"{st.st_size} {mapped_blake3(fd, st.st_size)}"
+        size = os.fstat(fd).st_size
+        return f"{size} {mapped_blake3(fd, size)}"
     finally:
         os.close(fd)
 
 
 def main(argv: list[str]) -> int:
     blobs = Path(argv[1])
-    out = sys.stdout
-    for name in blob_names(blobs):
-        out.write(f"{name} {describe(blobs / name)}\n")
-        out.flush()  # each line reaches scrub before the next blob is touched
+    wanted = sys.stdin.read().split()
+    for sha256 in wanted:
+        sys.stdout.write(describe(blobs, sha256) + "\n")
+        sys.stdout.flush()  # each line reaches scrub before the next blob is touched
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+# How scrub starts the child: isolated, with its own vault package first on the path.
+CHILD_CODE = "import sys; sys.path.insert(0, sys.argv.pop(1)); from vault._store.blob_digests import main; sys.exit(main(sys.argv))"  # noqa: E501
+
+
+def child_command(blobs: Path) -> list[str]:
+    package_root = Path(__file__).resolve().parent.parent.parent
+    return [sys.executable, "-I", "-c", CHILD_CODE, str(package_root), str(blobs)]
