@@ -101,14 +101,20 @@ class BulkWriter:
         view = memoryview(data).cast("B")
         size = len(view)
         if all_zero(view):
-            self._fh.seek(size, os.SEEK_CUR)
-            self._ends_in_hole = True
-        else:
-            while view:  # an unbuffered file may take part of a write
-                view = view[self._fh.write(view) or 0 :]
-            self._ends_in_hole = False
+            self.skip(size)
+            return size
+        while view:  # an unbuffered file may take part of a write
+            view = view[self._fh.write(view) or 0 :]
+        self._ends_in_hole = False
         self._writeback.wrote(size)
         return size
+
+    def skip(self, n: int) -> None:
+        """`n` zero bytes, as a hole."""
+        if n:
+            self._fh.seek(n, os.SEEK_CUR)
+            self._ends_in_hole = True
+            self._writeback.wrote(n)
 
     def close(self) -> None:
         if self._fh.closed:  # a second close (cleanup after a failed one) has nothing to do

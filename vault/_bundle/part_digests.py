@@ -15,6 +15,7 @@ in place, since their length is fixed in advance.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Sequence
@@ -28,6 +29,15 @@ MIN_BLOCK = 1 << 20
 MAX_BLOCKS = 8192  # ~550 KB of index at most, whatever the bundle's size
 _READ = 1 << 20
 PLACEHOLDER = "0" * 64
+_ZERO_PIECE = bytes(_READ)
+
+
+@functools.cache
+def _zeros_digest(length: int) -> str:
+    h = hashlib.sha256()
+    for start in range(0, length, _READ):
+        h.update(memoryview(_ZERO_PIECE)[: min(_READ, length - start)])
+    return h.hexdigest()
 
 
 def block_size_for(total: int) -> int:
@@ -129,6 +139,22 @@ class BlockHasher:
             view = view[n:]
             if self._pos == end:
                 self._close_block()
+
+    def update_zeros(self, n: int) -> None:
+        """`n` zero bytes of the stream: a block they cover whole takes the digest of zeros, once
+        computed per length, instead of hashing them again (a sparse model's holes)."""
+        while n:
+            start, end = self._spans[self._i]
+            if self._pos == start and start >= self._body_start and end - start <= n and end > start:
+                self._done.append(_zeros_digest(end - start))
+                self._current = hashlib.sha256()
+                self._i += 1
+                self._pos = end
+                n -= end - start
+                continue
+            k = min(n, len(_ZERO_PIECE), max(end - self._pos, 1))
+            self.update(memoryview(_ZERO_PIECE)[:k])
+            n -= k
 
     def _close_block(self) -> None:
         self._done.append(self._current.hexdigest())

@@ -78,6 +78,18 @@ class SplitWriter(io.RawIOBase):
             view = view[n:]
         return len(data)
 
+    def skip(self, n: int) -> None:
+        """`n` zero bytes, as holes in the parts they fall in."""
+        while n:
+            if self._out is None or self._left == 0:
+                self._roll()
+            assert self._out is not None
+            k = min(self._left, n)
+            self._out.skip(k)
+            self._left -= k
+            self.written += k
+            n -= k
+
     def close(self) -> None:
         if self._out is None and not self.paths:
             self._roll()

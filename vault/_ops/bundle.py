@@ -30,14 +30,14 @@ from vault._bundle.index import (
 from vault._bundle.parity import check_parity_request, parity_name, write_parity
 from vault._bundle.part_digests import BlockHasher, PartDigests
 from vault._bundle.parts import SplitWriter, glob_escape, part_name
-from vault._bundle.tar_entries import TAR_ENCODING, TAR_FORMAT, entry_header, entry_info
+from vault._bundle.tar_entries import entry_header
+from vault._bundle.tar_writer import TarWriter
 from vault._catalog import queries
 from vault._catalog.schema import SigstoreRoot
 from vault._durable import BulkWriter
-from vault._hashing import CHUNK
 from vault._ops.revocation import all_revocations
 from vault._output_paths import output_file
-from vault._progress import CountingReader, NoProgress, Progress
+from vault._progress import NoProgress, Progress
 from vault._statements.refs import Ref
 from vault._workers import leave_signals_to_main_thread
 from vault.errors import ConflictError, UsageError, VaultError
@@ -72,6 +72,10 @@ class _FileSink(io.RawIOBase):
         self.written += n
         return n
 
+    def skip(self, n: int) -> None:
+        self._out.skip(n)
+        self.written += n
+
     def close(self) -> None:
         self._out.close()
         super().close()
@@ -103,11 +107,13 @@ def _sized_index(index: BundleIndex, entries: list[tuple[str, bytes]], split_siz
         sized = replace(sized, size=total, parts=parts)
 
 
-class _Digesting(io.RawIOBase):
+class _Digesting:
     """Passes the tar stream to its sink, and to the block hasher on a thread of its own.
 
     sha256 releases the GIL, so the digests of one chunk are computed while the
-    next is copied and written; at most `_QUEUED` chunks wait (bounded memory).
+    next is written; at most `_QUEUED` chunks wait (bounded memory: a chunk is
+    a window of a mapped blob, unmapped once both have let it go). A run of
+    zeros (`skip`) is a hole in the sink and a count to the hasher.
 
     A Ctrl-C or SIGTERM can land just after the main thread took the queue's
     lock and before it entered the block that releases it (Condition.__enter__
@@ -116,12 +122,12 @@ class _Digesting(io.RawIOBase):
     is a daemon, so even one stuck on a leaked lock cannot hold up the exit.
     """
 
-    _QUEUED = 8
+    _QUEUED = 4
     _POLL = 0.2  # seconds between the thread's looks at the abandon flag
 
     def __init__(self, sink: SplitWriter | _FileSink, hasher: BlockHasher) -> None:
         self._sink, self._hasher = sink, hasher
-        self._queue: queue.Queue[bytes | None] = queue.Queue(self._QUEUED)
+        self._queue: queue.Queue[bytes | memoryview | int | None] = queue.Queue(self._QUEUED)
         self._failed: BaseException | None = None
         self._abandoned = threading.Event()
         self._thread = threading.Thread(target=self._hash, name="bundle-digests", daemon=True)
@@ -138,19 +144,21 @@ class _Digesting(io.RawIOBase):
                 return
             if self._failed is None:
                 try:
-                    self._hasher.update(chunk)
+                    if isinstance(chunk, int):
+                        self._hasher.update_zeros(chunk)
+                    else:
+                        self._hasher.update(chunk)
                 except BaseException as exc:  # surfaced by table()
                     self._failed = exc
+            del chunk  # the last view of a mapped window: it is unmapped here
 
-    def writable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._sink.tell()
-
-    def write(self, data: Any) -> int:
-        self._queue.put(data if isinstance(data, bytes) else bytes(data))  # tarfile may reuse a buffer
+    def write(self, data: bytes | memoryview) -> int:
+        self._queue.put(data)  # immutable: header bytes, or a view of a read-only stored blob
         return self._sink.write(data)
+
+    def skip(self, n: int) -> None:
+        self._queue.put(n)
+        self._sink.skip(n)
 
     def table(self) -> PartDigests:
         """The digests, once the thread has hashed every chunk written."""
@@ -288,19 +296,16 @@ def write_bundle(
     )
     stream = _Digesting(sink, BlockHasher(index.parts, index.size))
     try:
-        # File mode, not stream mode ("w|"): stream mode re-buffers every byte through
-        # 10 KiB records. The sinks only append (tell() is what they wrote).
-        with tarfile.open(fileobj=stream, mode="w", format=TAR_FORMAT, encoding=TAR_ENCODING) as tar:
-            tar.copybufsize = CHUNK  # type: ignore[attr-defined]  # tarfile has it (3.8+); typeshed omits it
-            raw_index = index.to_bytes()
-            tar.addfile(entry_info(INDEX_NAME, len(raw_index)), io.BytesIO(raw_index))
-            for name, raw in entries:
-                tar.addfile(entry_info(name, len(raw)), io.BytesIO(raw))
-            progress.start(sum(blobs.values()), "bundle")
-            for sha256, size in sorted(blobs.items()):
-                with open(vault.store.blob_path(sha256), "rb") as fh:
-                    tar.addfile(entry_info(blob_entry(sha256), size), CountingReader(fh, progress))
-            progress.finish()
+        tar = TarWriter(stream)
+        raw_index = index.to_bytes()
+        tar.add_bytes(INDEX_NAME, raw_index)
+        for name, raw in entries:
+            tar.add_bytes(name, raw)
+        progress.start(sum(blobs.values()), "bundle")
+        for sha256, size in sorted(blobs.items()):
+            tar.add_file(blob_entry(sha256), vault.store.blob_path(sha256), size, progress)
+        progress.finish()
+        tar.close()
         sink.close()
         if sink.written != index.size:
             raise VaultError(f"{out}: wrote {sink.written} bytes, the index announced {index.size}")
