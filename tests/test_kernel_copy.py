@@ -225,3 +225,22 @@ def test_a_source_cut_short_after_its_holes_were_mapped_is_short_not_padded(tmp_
         os.close(fd)
     assert first == (0, MIB, True)
     assert all(holds for _o, _n, holds in rest), "what lies past the new end must be read, not assumed"
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_reading_spans_hashes_holes_as_zeros_and_stops_where_a_part_ends(
+    tmp_path: Path, overlap: bool
+) -> None:
+    """`vault verify` reads a blob from the parts it lies in: holes unread, a short part short."""
+    first = _sparse(tmp_path / "p0", [("data", 5 * MIB + 3), ("hole", 30 * MIB), ("data", 4097)])
+    second = _sparse(tmp_path / "p1", [("hole", 9 * MIB), ("data", 2 * MIB)])
+    fds = [os.open(tmp_path / name, os.O_RDONLY) for name in ("p0", "p1")]
+    try:
+        whole = hashing.hash_spans([(fds[0], 7, len(first) - 7), (fds[1], 0, len(second))], overlap=overlap)
+        short = hashing.hash_spans([(fds[0], 0, len(first)), (fds[1], 0, len(second) + 99)], overlap=overlap)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    expected = first[7:] + second
+    assert (whole.size, whole.sha256, whole.blake3) == (len(expected), *_digest(expected))
+    assert (short.size, short.sha256) == (len(first + second), hashlib.sha256(first + second).hexdigest())

@@ -196,6 +196,82 @@ def _copied_windows(
                 done += got
 
 
+def _read_windows(spans: Sequence[Span]) -> Iterator[tuple[memoryview, _Mapped | None]]:
+    """The bytes of `spans` a window at a time, read into two buffers in turn (the caller hashes
+    one while the next is read); holes are zeros that were never read."""
+    buffers = (bytearray(WINDOW), bytearray(WINDOW))
+    turn = 0
+    for src, start, length in spans:
+        for offset, size, holds_data in data_runs(src, start, start + length):
+            for at in range(offset, offset + size, WINDOW):
+                want = min(WINDOW, offset + size - at)
+                if not holds_data:
+                    yield memoryview(_ZEROS)[:want], None
+                    continue
+                view = memoryview(buffers[turn])[:want]
+                got = os.preadv(src, [view], at)
+                turn ^= 1
+                if got:
+                    yield view[:got], None
+                if got < want:
+                    return
+
+
+def _hash_windows(
+    windows: Iterator[tuple[memoryview, _Mapped | None]],
+    hasher: MultiHasher,
+    overlap: bool,
+    progress: Progress | None,
+) -> None:
+    """Feed each window to the hashers. With `overlap`, sha256 and blake3 of one window run on
+    two threads while the next window is produced; a mapped window stays mapped until both
+    are done with it."""
+    pool: ThreadPoolExecutor | None = None
+    pending: list[Future[None]] = []
+    held: _Mapped | None = None
+    try:
+        for view, mapped in windows:
+            n = len(view)
+            for f in pending:  # the previous window's hashes: it stays valid until they finish
+                f.result()
+            if held is not None:
+                held.close()
+                held = None
+            if pool is None and overlap and n == WINDOW:
+                pool = worker_pool(2, "vault-hash")
+            if pool is None:
+                hasher.update(view)
+                if mapped is not None:
+                    mapped.close()
+                pending = []
+            else:
+                pending = [pool.submit(hasher.update_sha, view), pool.submit(hasher.update_b3, view)]
+                held = mapped
+            if progress is not None:
+                progress.advance(n)
+        for f in pending:
+            f.result()
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)  # before unmapping what its threads may still read
+        if held is not None:
+            held.close()
+
+
+def hash_spans(
+    spans: Sequence[Span],
+    git_blob_size: int | None = None,
+    with_blake3: bool = True,
+    overlap: bool = True,
+    progress: Progress | None = None,
+) -> FileDigest:
+    """Hash `spans`, back to back, by reads (`vault verify`: nothing is written, and the medium
+    is never mapped); holes are hashed as zeros without being read."""
+    hasher = MultiHasher(git_blob_size, with_blake3)
+    _hash_windows(_read_windows(spans), hasher, overlap, progress)
+    return hasher.digest()
+
+
 def copy_and_hash(
     spans: Sequence[Span],
     dest: Path,
@@ -216,38 +292,12 @@ def copy_and_hash(
     """
     hasher = MultiHasher(git_blob_size, with_blake3)
     fd = os.open(dest, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    pool: ThreadPoolExecutor | None = None
-    pending: list[Future[None]] = []
-    held: _Mapped | None = None
     try:
-        for view, mapped in _copied_windows(spans, KernelCopier(), fd, EarlyWriteback(fd)):
-            n = len(view)
-            for f in pending:  # the previous window's hashes: it stays mapped until they finish
-                f.result()
-            if held is not None:
-                held.close()
-                held = None
-            if pool is None and overlap and n == WINDOW:
-                pool = worker_pool(2, "vault-hash")
-            if pool is None:
-                hasher.update(view)
-                if mapped is not None:
-                    mapped.close()
-                pending = []
-            else:
-                pending = [pool.submit(hasher.update_sha, view), pool.submit(hasher.update_b3, view)]
-                held = mapped
-            if progress is not None:
-                progress.advance(n)
-        for f in pending:
-            f.result()
+        windows = _copied_windows(spans, KernelCopier(), fd, EarlyWriteback(fd))
+        _hash_windows(windows, hasher, overlap, progress)
         os.ftruncate(fd, hasher.size)  # a file that ends in a hole gets its length
         os.fsync(fd)
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True)  # before unmapping what its threads may still read
-        if held is not None:
-            held.close()
         os.close(fd)
     return hasher.digest()
 

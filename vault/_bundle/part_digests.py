@@ -123,8 +123,13 @@ class BlockHasher:
         self._i = 0
         self._done: list[str] = []
         self._current = hashlib.sha256()
+        self._zeros = 0  # zero bytes received and not yet hashed (see update_zeros)
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
+        self._flush_zeros()
+        self._update(data)
+
+    def _update(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data).cast("B")
         while view:
             _start, end = self._spans[self._i]
@@ -141,8 +146,13 @@ class BlockHasher:
                 self._close_block()
 
     def update_zeros(self, n: int) -> None:
-        """`n` zero bytes of the stream: a block they cover whole takes the digest of zeros, once
-        computed per length, instead of hashing them again (a sparse model's holes)."""
+        """`n` zero bytes of the stream (a hole). Runs are gathered until data comes, so that
+        a block they cover whole, however the writer cut them, takes the digest of zeros
+        computed once per length instead of hashing them again (a sparse model's holes)."""
+        self._zeros += n
+
+    def _flush_zeros(self) -> None:
+        n, self._zeros = self._zeros, 0
         while n:
             start, end = self._spans[self._i]
             if self._pos == start and start >= self._body_start and end - start <= n and end > start:
@@ -153,7 +163,7 @@ class BlockHasher:
                 n -= end - start
                 continue
             k = min(n, len(_ZERO_PIECE), max(end - self._pos, 1))
-            self.update(memoryview(_ZERO_PIECE)[:k])
+            self._update(memoryview(_ZERO_PIECE)[:k])
             n -= k
 
     def _close_block(self) -> None:
@@ -162,6 +172,7 @@ class BlockHasher:
         self._i += 1
 
     def table(self) -> PartDigests:
+        self._flush_zeros()
         while len(self._done) < len(self._spans):
             self._close_block()
         out, k = [], 0

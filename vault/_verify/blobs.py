@@ -21,8 +21,8 @@ from vault._bundle.reader import BundleReader, Entry
 from vault._checks.content import Content, check_content, judge_revision
 from vault._checks.formats import Verdict
 from vault._checks.policy import ContentPolicy
-from vault._hashing import GIT_SHA1_MAX_SIZE, FileDigest, copy_and_hash, hash_all, hash_stream
-from vault._progress import CountingReader, Progress
+from vault._hashing import GIT_SHA1_MAX_SIZE, FileDigest, copy_and_hash, hash_all, hash_spans
+from vault._progress import Progress
 from vault._store.blobs import Store
 from vault._store.resume import ResumeArea
 from vault._verify.metadata import CheckedBundle, check_published_git_ids
@@ -172,7 +172,7 @@ def _receive(
     overlap: bool,
 ) -> FileDigest:
     """One blob's bytes through the hashers: copied into `dest` in the kernel and hashed there, or
-    (verify) read through a handle of its own."""
+    (verify) read from the parts it lies in."""
     git_size = _git_size(entry.size)
     if dest is not None:
         with reader.spans(entry) as spans:
@@ -180,11 +180,10 @@ def _receive(
                 spans, dest, git_blob_size=git_size, with_blake3=with_blake3, overlap=overlap,
                 progress=progress,
             )  # fmt: skip
-    with reader.region(entry) as region:
-        return hash_stream(
-            CountingReader(region, progress), limit=entry.size, git_blob_size=git_size,
-            with_blake3=with_blake3, overlap=overlap,
-        )  # fmt: skip
+    with reader.spans(entry) as spans:
+        return hash_spans(
+            spans, git_blob_size=git_size, with_blake3=with_blake3, overlap=overlap, progress=progress
+        )
 
 
 def _git_size(size: int) -> int | None:
