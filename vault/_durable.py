@@ -7,12 +7,16 @@ at complete content or does not exist.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from vault._holes import all_zero
+
+if TYPE_CHECKING:
+    from vault._kernel_copy import KernelCopier
 
 
 def sync_file(fh: BinaryIO) -> None:
@@ -108,6 +112,17 @@ class BulkWriter:
         self._ends_in_hole = False
         self._writeback.wrote(size)
         return size
+
+    def copy_in(self, src: int, offset: int, n: int, copier: KernelCopier) -> None:
+        """`n` bytes of the open file `src` from `offset`, copied in the kernel (no user-space
+        copy); the source must hold them all."""
+        self._fh.flush()
+        at = self._fh.tell()
+        if copier.copy(src, offset, self._fh.fileno(), at, n) != n:
+            raise OSError(errno.EIO, f"source ended within {n} bytes of offset {offset}")
+        self._fh.seek(at + n)
+        self._ends_in_hole = False
+        self._writeback.wrote(n)
 
     def skip(self, n: int) -> None:
         """`n` zero bytes, as a hole."""

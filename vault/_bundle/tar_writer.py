@@ -4,10 +4,12 @@ Headers are `tar_entries.entry_header` (tarfile's own `tobuf`), data is padded
 to 512-byte blocks and the stream ends with two zero blocks and the record
 padding, exactly as `tarfile` closes an archive; `tests` re-pack a bundle
 with `tarfile` and compare. What differs is how blob data moves: a stored
-blob is mapped, a window at a time, and the window is written out and handed
-to the block hasher as it is, so no byte is read into a Python buffer (a read
-and a write back cost this machine kind more CPU than the digests), and a
-hole in the blob is skipped in the output and hashed as zeros.
+blob is copied into the output in the kernel (`copy_file_range`, as `cp`
+does), a window at a time, and the block hasher reads the same window through
+a map of the stored blob, so no byte is read into a Python buffer or written
+out of one (each such copy costs this machine kind about as much CPU as the
+digests); a hole in the blob, or a window of zeros, is skipped in the output
+and hashed as zeros.
 
 The store's own files are mapped, never the medium written to.
 """
@@ -21,7 +23,8 @@ from pathlib import Path
 from typing import Protocol
 
 from vault._bundle.tar_entries import entry_header
-from vault._kernel_copy import data_runs
+from vault._holes import all_zero
+from vault._kernel_copy import KernelCopier, data_runs
 from vault._progress import Progress
 from vault._regular_files import open_regular
 from vault.errors import IntegrityError
@@ -34,6 +37,9 @@ class TarSink(Protocol):
 
     def skip(self, n: int, /) -> None:
         """`n` zero bytes: a hole in the output, zeros to the digests."""
+
+    def copy_in(self, src: int, offset: int, view: memoryview, copier: KernelCopier, /) -> None:
+        """`len(view)` bytes of `src` from `offset`, copied in the kernel; `view` maps them."""
 
 
 class TarWriter:
@@ -68,13 +74,16 @@ class TarWriter:
                     f"store: blob {path.parent.name}{path.name} is {held} bytes, catalogued as {size} "
                     "(run 'vault scrub')"
                 )
+            copier = KernelCopier()
             for offset, length, holds_data in data_runs(fd, 0, size):
                 for start in range(offset, offset + length, WINDOW):
                     n = min(WINDOW, offset + length - start)
-                    if holds_data:
-                        self._sink.write(_mapped(fd, start, n))
-                    else:
+                    view = _mapped(fd, start, n) if holds_data else None
+                    if view is None or all_zero(view):
                         self._sink.skip(n)
+                    else:
+                        self._sink.copy_in(fd, start, view, copier)
+                    del view  # the hasher may hold the last reference: the map goes with it
                     self.offset += n
                     progress.advance(n)
         self._pad(size)

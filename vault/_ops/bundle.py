@@ -35,6 +35,7 @@ from vault._bundle.tar_writer import TarWriter
 from vault._catalog import queries
 from vault._catalog.schema import SigstoreRoot
 from vault._durable import BulkWriter
+from vault._kernel_copy import KernelCopier
 from vault._ops.revocation import all_revocations
 from vault._output_paths import output_file
 from vault._progress import NoProgress, Progress
@@ -74,6 +75,10 @@ class _FileSink(io.RawIOBase):
 
     def skip(self, n: int) -> None:
         self._out.skip(n)
+        self.written += n
+
+    def copy_in(self, src: int, offset: int, n: int, copier: KernelCopier) -> None:
+        self._out.copy_in(src, offset, n, copier)
         self.written += n
 
     def close(self) -> None:
@@ -159,6 +164,11 @@ class _Digesting:
     def skip(self, n: int) -> None:
         self._queue.put(n)
         self._sink.skip(n)
+
+    def copy_in(self, src: int, offset: int, view: memoryview, copier: KernelCopier) -> None:
+        """Bytes of `src` from `offset`: copied in the kernel, hashed from `view` (a map of them)."""
+        self._queue.put(view)
+        self._sink.copy_in(src, offset, len(view), copier)
 
     def table(self) -> PartDigests:
         """The digests, once the thread has hashed every chunk written."""
