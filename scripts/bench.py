@@ -91,11 +91,12 @@ sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 
-def timed(cmd: list[str | os.PathLike[str]]) -> Run:
-    """Wall time, peak RSS and CPU time of one command; fails loudly."""
-    proc = subprocess.run(
-        [sys.executable, "-c", _LAUNCHER, *map(str, cmd)], capture_output=True, text=True, check=False
-    )
+def timed(cmd: list[str | os.PathLike[str]], code: Path | None = None) -> Run:
+    """Wall time, peak RSS and CPU time of one command; fails loudly. `code`: run the vault
+    package found there instead of this checkout's (ahead of the editable install)."""
+    env = {**os.environ, "PYTHONPATH": str(code)} if code is not None else None
+    launch = [sys.executable, "-c", _LAUNCHER, *map(str, cmd)]
+    proc = subprocess.run(launch, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
         sys.exit(f"bench: {' '.join(map(str, cmd))} failed: {proc.stderr}")
     seconds, rss, user, system = proc.stdout.split()
@@ -415,6 +416,46 @@ def bench_sparse(tmp: Path, size: int, shards: int) -> list[str]:
     return lines
 
 
+def bench_against(tmp: Path, model: Path, rev: str, repeat: int) -> list[str]:
+    """add, bundle, import and scrub of `model` by the vault of git revision `rev` and by this
+    checkout, alternating in one run: on a disk whose speed moves from run to run, the fair
+    comparison of two versions."""
+    old = tmp / "against"
+    old.mkdir()
+    git = ["git", "-C", str(ROOT), "archive", rev, "vault"]
+    archive = subprocess.run(git, check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(old / "vault")], check=True)
+    key = tmp / "ak"
+    quiet([VAULT, "keygen", "-o", key])
+    src, gap, bundle = tmp / "a-conn", tmp / "a-gap", tmp / "a.vault"
+    quiet(vault(src, "add", model, "--repo", REPO, "--revision", COMMIT))
+    quiet(vault(src, "sign", REPO, "--key", f"{key}.pem"))
+    quiet(vault(src, "bundle", REPO, "-o", bundle))
+    runs: dict[tuple[str, str], list[Run]] = {}
+    for _ in range(repeat):
+        for label, code in ((rev, old), ("this", ROOT)):
+            drop(tmp / "a-add")
+            cmds = {
+                "add": vault(tmp / "a-add", "add", model, "--repo", REPO, "--revision", COMMIT),
+                "bundle": vault(src, "bundle", REPO, "-o", tmp / "a-out.vault"),
+            }
+            for name, cmd in cmds.items():
+                runs.setdefault((name, label), []).append(timed(cmd, code))
+            trusting_home(gap, Path(f"{key}.pub.pem"))
+            runs.setdefault(("import", label), []).append(timed(vault(gap, "import", bundle), code))
+            runs.setdefault(("scrub", label), []).append(timed(vault(gap, "scrub"), code))
+            drop(tmp / "a-out.vault")
+    lines = [f"{rev} against this checkout, alternating, median of {repeat}:"]
+    for name in ("add", "bundle", "import", "scrub"):
+        a, b = Measured(runs[(name, rev)]), Measured(runs[(name, "this")])
+        lines.append(
+            f"  vault {name:7} {a.median:6.2f} s -> {b.median:6.2f} s ({a.median / b.median:.2f}x)   "
+            f"CPU {a.user + a.system:5.2f} -> {b.user + b.system:5.2f} s"
+        )
+    return lines
+
+
 def bench_parity(tmp: Path, model: Path, repeat: int, parts: int = 8, parity: int = 2) -> list[str]:
     """Parity parts: what writing them and rebuilding a lost part cost, against the same commands without.
 
@@ -509,6 +550,9 @@ def main() -> None:
     ap.add_argument("--sparse", help="also run the round trip on sparse shards of this size (e.g. 200G)")
     ap.add_argument("--skip-model", action="store_true", help="only start-up, resolve and --sparse")
     ap.add_argument("--parity", type=int, default=2, help="parity parts in the parity case (0 skips it)")
+    ap.add_argument(
+        "--against", metavar="REV", help="also run add/bundle/import/scrub by git REV's vault, alternating"
+    )
     args = ap.parse_args()
     # Byte-compiled as an installed wheel is: with PYTHONDONTWRITEBYTECODE set (as on this machine
     # kind), an editable checkout would otherwise compile ~100 modules again in every command.
@@ -520,6 +564,8 @@ def main() -> None:
             model = args.model
             if args.size:
                 model = synthetic_model(tmp / "synthetic-model", parse_size(args.size), args.shards)
+            if args.against:
+                lines += bench_against(tmp, model, args.against, args.repeat)
             lines += bench_model(tmp, model, args.repeat)
             if args.parity:
                 lines += bench_parity(tmp, model, args.repeat, parity=args.parity)
