@@ -417,7 +417,7 @@ def bench_sparse(tmp: Path, size: int, shards: int) -> list[str]:
 
 
 def bench_against(tmp: Path, model: Path, rev: str, repeat: int) -> list[str]:
-    """add, bundle, import and scrub of `model` by the vault of git revision `rev` and by this
+    """add, bundle, verify, import and scrub of `model` by the vault of git revision `rev` and by this
     checkout, alternating in one run: on a disk whose speed moves from run to run, the fair
     comparison of two versions."""
     old = tmp / "against"
@@ -443,11 +443,12 @@ def bench_against(tmp: Path, model: Path, rev: str, repeat: int) -> list[str]:
             for name, cmd in cmds.items():
                 runs.setdefault((name, label), []).append(timed(cmd, code))
             trusting_home(gap, Path(f"{key}.pub.pem"))
+            runs.setdefault(("verify", label), []).append(timed(vault(gap, "verify", bundle), code))
             runs.setdefault(("import", label), []).append(timed(vault(gap, "import", bundle), code))
             runs.setdefault(("scrub", label), []).append(timed(vault(gap, "scrub"), code))
             drop(tmp / "a-out.vault")
     lines = [f"{rev} against this checkout, alternating, median of {repeat}:"]
-    for name in ("add", "bundle", "import", "scrub"):
+    for name in ("add", "bundle", "verify", "import", "scrub"):
         a, b = Measured(runs[(name, rev)]), Measured(runs[(name, "this")])
         lines.append(
             f"  vault {name:7} {a.median:6.2f} s -> {b.median:6.2f} s ({a.median / b.median:.2f}x)   "
@@ -551,7 +552,7 @@ def main() -> None:
     ap.add_argument("--skip-model", action="store_true", help="only start-up, resolve and --sparse")
     ap.add_argument("--parity", type=int, default=2, help="parity parts in the parity case (0 skips it)")
     ap.add_argument(
-        "--against", metavar="REV", help="also run add/bundle/import/scrub by git REV's vault, alternating"
+        "--against", metavar="REV", help="also run add/bundle/verify/import/scrub by REV's vault, alternating"
     )
     args = ap.parse_args()
     # Byte-compiled as an installed wheel is: with PYTHONDONTWRITEBYTECODE set (as on this machine
