@@ -199,7 +199,9 @@ def _copied_windows(
 def _read_windows(spans: Sequence[Span]) -> Iterator[tuple[memoryview, _Mapped | None]]:
     """The bytes of `spans` a window at a time, read into two buffers in turn (the caller hashes
     one while the next is read); holes are zeros that were never read."""
-    buffers = (bytearray(WINDOW), bytearray(WINDOW))
+    # No bigger than the blob: a config file must not cost two zero-filled windows.
+    size = min(WINDOW, sum(length for _src, _start, length in spans))
+    buffers = (bytearray(size), bytearray(size))
     turn = 0
     for src, start, length in spans:
         for offset, size, holds_data in data_runs(src, start, start + length):

@@ -16,7 +16,6 @@ as small as the model's real data either way.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 from collections.abc import Callable, Iterator
@@ -138,6 +137,8 @@ def punch_hole(fd: int, offset: int, length: int) -> bool:
     """
     global _fallocate, _fallocate_looked_up
     if not _fallocate_looked_up:
+        import ctypes  # here: verify, which never punches, does not pay for loading it
+
         _fallocate_looked_up = True
         try:
             fn = ctypes.CDLL(None, use_errno=True).fallocate
