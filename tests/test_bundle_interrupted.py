@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import MINILM_COMMIT, MINILM_REPO, run
 from tests.interrupting import exited_as_interrupted, signal_when
+from vault._bundle.tar_writer import TarWriter
 
 VAULT = [sys.executable, "-m", "vault"]
 
@@ -64,3 +65,52 @@ def test_full_disk_leaves_no_partial_files(signed_home: Path, tmp_path: Path) ->
     assert lines == ["rc=5"], f"the tmpfs should be empty after the failure: {lines}\n{res.stderr}"
     errors = res.stderr.strip().splitlines()
     assert errors == [f"vault: error: {out}: No space left on device"], res.stderr
+
+
+def _weights_blob(home: Path) -> Path:
+    files = {f.name: f for f in (home / "models" / MINILM_REPO / MINILM_COMMIT).iterdir() if f.is_file()}
+    inode = files["model.safetensors"].stat().st_ino
+    return next(p for p in (home / "store" / "blobs" / "sha256").rglob("*") if p.stat().st_ino == inode)
+
+
+@pytest.mark.parametrize("damage", ["link", "shrinks-as-read"])
+def test_a_store_blob_that_fails_the_bundle_leaves_one_line_and_no_files(
+    tmp_path_factory: pytest.TempPathFactory,
+    minilm_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    damage: str,
+) -> None:
+    """The store is read, never mapped (a disk error under a map is SIGBUS, which no cleanup
+    survives), and opened without following links, as scrub opens it. A blob replaced by a link
+    to its very bytes, or cut short while its windows are read, stops the bundle with one line
+    naming the blob, and nothing is left on the medium."""
+    tmp = tmp_path_factory.mktemp("damaged-store")
+    home = tmp / "home"
+    run("keygen", "-o", tmp / "k")
+    run("add", minilm_dir, "--repo", MINILM_REPO, "--revision", MINILM_COMMIT, home=home)
+    run("sign", MINILM_REPO, "--key", tmp / "k.pem", home=home)
+    blob = _weights_blob(home)
+    if damage == "link":
+        elsewhere = tmp / "elsewhere"
+        blob.rename(elsewhere)
+        blob.symlink_to(elsewhere)
+        want = "is not a regular file (a symbolic link)"
+    else:
+        copy_window = TarWriter._copy_window
+
+        def cut_after_the_first_window(self: TarWriter, fd: int, sha256: str, start: int, n: int) -> None:
+            if sha256 == blob.parent.name + blob.name and start > 0:  # the first window is out
+                os.truncate(blob, 1 << 20)
+            copy_window(self, fd, sha256, start, n)
+
+        blob.chmod(0o644)
+        monkeypatch.setattr(TarWriter, "_copy_window", cut_after_the_first_window)
+        want = "shrank as it was read"
+    out = tmp_path / "media" / "minilm.vault"
+    out.parent.mkdir()
+    res = run("bundle", MINILM_REPO, "-o", out, "--split-size", "8M", home=home, code=None)
+    assert res.exit_code == 1, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and want in lines[0] and blob.parent.name + blob.name[:14] in lines[0], lines
+    assert list(out.parent.iterdir()) == []

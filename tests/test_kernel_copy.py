@@ -21,6 +21,7 @@ import pytest
 
 import vault._hashing as hashing
 from vault._checks.pickle_probe import read_as_pickle
+from vault._durable import BulkWriter
 from vault._kernel_copy import KernelCopier, data_runs
 
 MIB = 1 << 20
@@ -244,3 +245,19 @@ def test_reading_spans_hashes_holes_as_zeros_and_stops_where_a_part_ends(
     expected = first[7:] + second
     assert (whole.size, whole.sha256, whole.blake3) == (len(expected), *_digest(expected))
     assert (short.size, short.sha256) == (len(first + second), hashlib.sha256(first + second).hexdigest())
+
+
+def test_zeros_inside_a_window_of_data_are_holes_too(tmp_path: Path) -> None:
+    """Zeros are looked for a MiB at a time, whatever the window: in the stored copy (add,
+    import) and in a bundle file alike."""
+    data = os.urandom(MIB) + bytes(5 * MIB) + os.urandom(MIB)  # one 8 MiB window holds all of it
+    (tmp_path / "dense").write_bytes(data)
+    with open(tmp_path / "dense", "rb") as fh:
+        got = hashing.copy_and_hash([(fh.fileno(), 0, len(data))], tmp_path / "stored")
+    assert (tmp_path / "stored").read_bytes() == data and got.sha256 == hashlib.sha256(data).hexdigest()
+    assert (tmp_path / "stored").stat().st_blocks * 512 <= 3 * MIB
+    out = BulkWriter(open(tmp_path / "bundle", "wb"))  # noqa: SIM115 - closed by out.close()
+    out.write(memoryview(data))
+    out.close()
+    assert (tmp_path / "bundle").read_bytes() == data
+    assert (tmp_path / "bundle").stat().st_blocks * 512 <= 3 * MIB

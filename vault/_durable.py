@@ -7,16 +7,12 @@ at complete content or does not exist.
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
-from vault._holes import all_zero
-
-if TYPE_CHECKING:
-    from vault._kernel_copy import KernelCopier
+from vault._holes import HOLE_PIECE, all_zero
 
 
 def sync_file(fh: BinaryIO) -> None:
@@ -102,25 +98,25 @@ class BulkWriter:
         self._writeback = EarlyWriteback(fh.fileno())
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Write `data`; each whole 1 MiB piece of it that is zeros becomes a hole."""
         view = memoryview(data).cast("B")
         size = len(view)
-        if all_zero(view):
-            self.skip(size)
-            return size
-        while view:  # an unbuffered file may take part of a write
-            view = view[self._fh.write(view) or 0 :]
-        self._ends_in_hole = False
-        self._writeback.wrote(size)
+        start = 0  # where the data not yet written begins
+        for pos in range(0, size, HOLE_PIECE):
+            piece = view[pos : pos + HOLE_PIECE]
+            if all_zero(piece):
+                self._write_data(view[start:pos])
+                self.skip(len(piece))
+                start = pos + len(piece)
+        self._write_data(view[start:])
         return size
 
-    def copy_in(self, src: int, offset: int, n: int, copier: KernelCopier) -> None:
-        """`n` bytes of the open file `src` from `offset`, copied in the kernel (no user-space
-        copy); the source must hold them all."""
-        self._fh.flush()
-        at = self._fh.tell()
-        if copier.copy(src, offset, self._fh.fileno(), at, n) != n:
-            raise OSError(errno.EIO, f"source ended within {n} bytes of offset {offset}")
-        self._fh.seek(at + n)
+    def _write_data(self, view: memoryview) -> None:
+        if not view:
+            return
+        n = len(view)
+        while view:  # an unbuffered file may take part of a write
+            view = view[self._fh.write(view) or 0 :]
         self._ends_in_hole = False
         self._writeback.wrote(n)
 

@@ -21,7 +21,7 @@ from typing import Protocol, TypeVar
 import blake3
 
 from vault._durable import EarlyWriteback
-from vault._holes import all_zero
+from vault._holes import HOLE_PIECE, all_zero
 from vault._kernel_copy import KernelCopier, data_runs, punch_hole
 from vault._progress import CountingReader, Progress
 from vault._workers import worker_pool
@@ -182,10 +182,10 @@ def _copied_windows(
                     got = copier.copy(src, offset + done, fd, written, want)
                     if got:
                         mapped = _Mapped(fd, written, got)
-                        # Zeros the source held as data: the store keeps them as a hole.
-                        punched = all_zero(mapped.view) and punch_hole(fd, written, got)
+                        # Zeros the source held as data: the store keeps them as holes.
+                        punched = _punch_zeros(fd, written, mapped.view)
                         writeback.wrote(got)  # after the punch: no write-back of zeros let go
-                        if punched:
+                        if punched == got:
                             mapped.close()
                             yield memoryview(_ZEROS)[:got], None
                         else:
@@ -272,6 +272,18 @@ def hash_spans(
     hasher = MultiHasher(git_blob_size, with_blake3)
     _hash_windows(_read_windows(spans), hasher, overlap, progress)
     return hasher.digest()
+
+
+def _punch_zeros(fd: int, offset: int, view: memoryview) -> int:
+    """Punch each whole piece of zeros out of the window of `fd` that `view` maps (it reads the
+    same after); the bytes punched."""
+    punched = 0
+    for pos in range(0, len(view), HOLE_PIECE):
+        piece = view[pos : pos + HOLE_PIECE]
+        if all_zero(piece) and punch_hole(fd, offset + pos, len(piece)):
+            punched += len(piece)
+        piece.release()
+    return punched
 
 
 def copy_and_hash(

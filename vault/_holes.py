@@ -11,7 +11,9 @@ from __future__ import annotations
 
 # Smaller zero runs are written: a hole is only worth a seek if it spans pages.
 HOLE_MIN = 64 << 10
-_ZEROS = bytes(1 << 20)
+# Writers look for zeros a piece of this size at a time, whatever size their writes are.
+HOLE_PIECE = 1 << 20
+_ZEROS = bytes(HOLE_PIECE)
 
 
 def all_zero(view: memoryview) -> bool:

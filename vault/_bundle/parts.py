@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 from vault._durable import BulkWriter
-from vault._kernel_copy import KernelCopier
 from vault._regular_files import check_regular, is_regular, open_regular
 from vault.errors import BundleFormatError, NotFoundError, UsageError
 
@@ -78,19 +77,6 @@ class SplitWriter(io.RawIOBase):
             self.written += n
             view = view[n:]
         return len(data)
-
-    def copy_in(self, src: int, offset: int, n: int, copier: KernelCopier) -> None:
-        """`n` bytes of `src` from `offset`, copied in the kernel into the parts they fall in."""
-        while n:
-            if self._out is None or self._left == 0:
-                self._roll()
-            assert self._out is not None
-            k = min(self._left, n)
-            self._out.copy_in(src, offset, k, copier)
-            self._left -= k
-            self.written += k
-            offset += k
-            n -= k
 
     def skip(self, n: int) -> None:
         """`n` zero bytes, as holes in the parts they fall in."""

@@ -31,11 +31,10 @@ from vault._bundle.parity import check_parity_request, parity_name, write_parity
 from vault._bundle.part_digests import BlockHasher, PartDigests
 from vault._bundle.parts import SplitWriter, glob_escape, part_name
 from vault._bundle.tar_entries import entry_header
-from vault._bundle.tar_writer import TarWriter
+from vault._bundle.tar_writer import WINDOW, TarWriter
 from vault._catalog import queries
 from vault._catalog.schema import SigstoreRoot
 from vault._durable import BulkWriter
-from vault._kernel_copy import KernelCopier
 from vault._ops.revocation import all_revocations
 from vault._output_paths import output_file
 from vault._progress import NoProgress, Progress
@@ -77,10 +76,6 @@ class _FileSink(io.RawIOBase):
         self._out.skip(n)
         self.written += n
 
-    def copy_in(self, src: int, offset: int, n: int, copier: KernelCopier) -> None:
-        self._out.copy_in(src, offset, n, copier)
-        self.written += n
-
     def close(self) -> None:
         self._out.close()
         super().close()
@@ -116,8 +111,9 @@ class _Digesting:
     """Passes the tar stream to its sink, and to the block hasher on a thread of its own.
 
     sha256 releases the GIL, so the digests of one chunk are computed while the
-    next is written; at most `_QUEUED` chunks wait (bounded memory: a chunk is
-    a window of a mapped blob, unmapped once both have let it go). A run of
+    next is read and written; at most `_QUEUED` chunks wait. Blob data arrives
+    in buffers lent by `buffer()`, which come back to the pool once hashed
+    (bounded memory, and no fresh zero-filled allocation per window). A run of
     zeros (`skip`) is a hole in the sink and a count to the hasher.
 
     A Ctrl-C or SIGTERM can land just after the main thread took the queue's
@@ -128,11 +124,16 @@ class _Digesting:
     """
 
     _QUEUED = 4
+    _BUFFERS = _QUEUED + 2  # every queued chunk, the one being hashed, the one being read
     _POLL = 0.2  # seconds between the thread's looks at the abandon flag
 
     def __init__(self, sink: SplitWriter | _FileSink, hasher: BlockHasher) -> None:
         self._sink, self._hasher = sink, hasher
-        self._queue: queue.Queue[bytes | memoryview | int | None] = queue.Queue(self._QUEUED)
+        self._queue: queue.Queue[tuple[bytes | memoryview, bytearray | None] | int | None] = queue.Queue(
+            self._QUEUED
+        )
+        self._free: queue.Queue[bytearray] = queue.Queue()
+        self._made = 0
         self._failed: BaseException | None = None
         self._abandoned = threading.Event()
         self._thread = threading.Thread(target=self._hash, name="bundle-digests", daemon=True)
@@ -147,28 +148,46 @@ class _Digesting:
                 continue
             if chunk is None:
                 return
+            if isinstance(chunk, int):
+                data, owner = None, None
+            else:
+                data, owner = chunk
             if self._failed is None:
                 try:
-                    if isinstance(chunk, int):
+                    if data is None:
+                        assert isinstance(chunk, int)
                         self._hasher.update_zeros(chunk)
                     else:
-                        self._hasher.update(chunk)
+                        self._hasher.update(data)
                 except BaseException as exc:  # surfaced by table()
                     self._failed = exc
-            del chunk  # the last view of a mapped window: it is unmapped here
+            if owner is not None:
+                del data, chunk
+                self._free.put(owner)  # hashed: the reader may fill it again
 
-    def write(self, data: bytes | memoryview) -> int:
-        self._queue.put(data)  # immutable: header bytes, or a view of a read-only stored blob
+    def buffer(self) -> bytearray:
+        """A buffer of `WINDOW` bytes to read blob data into; waits while all are in flight."""
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            if self._made < self._BUFFERS:
+                self._made += 1
+                return bytearray(WINDOW)
+        return self._free.get()
+
+    def release(self, buffer: bytearray) -> None:
+        """A lent buffer that was not written (its bytes were zeros, or the read failed)."""
+        self._free.put(buffer)
+
+    def write(self, data: bytes | memoryview, owner: bytearray | None = None) -> int:
+        """`data` to the sink and the hasher; `owner`, the lent buffer it lies in, returns to the
+        pool once hashed (the sink is done with it when this returns)."""
+        self._queue.put((data, owner))
         return self._sink.write(data)
 
     def skip(self, n: int) -> None:
         self._queue.put(n)
         self._sink.skip(n)
-
-    def copy_in(self, src: int, offset: int, view: memoryview, copier: KernelCopier) -> None:
-        """Bytes of `src` from `offset`: copied in the kernel, hashed from `view` (a map of them)."""
-        self._queue.put(view)
-        self._sink.copy_in(src, offset, len(view), copier)
 
     def table(self) -> PartDigests:
         """The digests, once the thread has hashed every chunk written."""
@@ -313,7 +332,7 @@ def write_bundle(
             tar.add_bytes(name, raw)
         progress.start(sum(blobs.values()), "bundle")
         for sha256, size in sorted(blobs.items()):
-            tar.add_file(blob_entry(sha256), vault.store.blob_path(sha256), size, progress)
+            tar.add_blob(blob_entry(sha256), vault.store.blobs, sha256, size, progress)
         progress.finish()
         tar.close()
         sink.close()
