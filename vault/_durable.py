@@ -98,18 +98,20 @@ class BulkWriter:
         self._writeback = EarlyWriteback(fh.fileno())
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        """Write `data`; each whole 1 MiB piece of it that is zeros becomes a hole."""
+        """Write `data` a MiB at a time; each whole MiB of zeros becomes a hole.
+
+        A MiB per call also because larger writes from a buffer cost this machine
+        kind several times the system time (measured: a 2 GiB bundle written
+        8 MiB at a time took 10 to 13 s of system time, a MiB at a time 1.6 s).
+        """
         view = memoryview(data).cast("B")
-        size = len(view)
-        start = 0  # where the data not yet written begins
-        for pos in range(0, size, HOLE_PIECE):
+        for pos in range(0, len(view), HOLE_PIECE):
             piece = view[pos : pos + HOLE_PIECE]
             if all_zero(piece):
-                self._write_data(view[start:pos])
                 self.skip(len(piece))
-                start = pos + len(piece)
-        self._write_data(view[start:])
-        return size
+            else:
+                self._write_data(piece)
+        return len(view)
 
     def _write_data(self, view: memoryview) -> None:
         if not view:

@@ -28,7 +28,9 @@ from vault._progress import Progress
 from vault._store.blob_digests import BlobProblem, open_blob
 from vault.errors import IntegrityError
 
-WINDOW = 8 << 20
+# A MiB per read and write: larger writes from a buffer cost this machine kind far more system
+# time (see `_durable.BulkWriter.write`).
+WINDOW = 1 << 20
 
 
 class TarSink(Protocol):
@@ -96,10 +98,14 @@ class TarWriter:
         buffer = self._sink.buffer()
         try:
             view = memoryview(buffer)[:n]
-            if os.preadv(fd, [view], start) != n:
+            try:
+                got = os.preadv(fd, [view], start)
+            except OSError as exc:  # the store's disk (a write error is the medium's, and says so)
                 raise IntegrityError(
-                    f"store: blob {sha256[:16]}… shrank as it was read (run 'vault scrub')"
-                )
+                    f"store: blob {sha256[:16]}… is unreadable ({exc.strerror or exc}) (run 'vault scrub')"
+                ) from None
+            if got != n:
+                raise IntegrityError(f"store: blob {sha256[:16]}… shrank as it was read (run 'vault scrub')")
         except BaseException:
             self._sink.release(buffer)
             raise

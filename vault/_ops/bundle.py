@@ -123,7 +123,7 @@ class _Digesting:
     is a daemon, so even one stuck on a leaked lock cannot hold up the exit.
     """
 
-    _QUEUED = 4
+    _QUEUED = 8
     _BUFFERS = _QUEUED + 2  # every queued chunk, the one being hashed, the one being read
     _POLL = 0.2  # seconds between the thread's looks at the abandon flag
 
