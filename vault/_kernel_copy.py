@@ -149,3 +149,16 @@ def punch_hole(fd: int, offset: int, length: int) -> bool:
     if _fallocate is None:
         return False
     return _fallocate(fd, _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE, offset, length) == 0
+
+
+def next_data(fd: int, pos: int) -> int:
+    """Where data resumes at or after `pos` in an open file: `pos` itself unless a hole starts
+    there; the file's size if only holes follow, or where holes cannot be told apart."""
+    try:
+        return os.lseek(fd, pos, os.SEEK_DATA)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            return max(pos, os.fstat(fd).st_size)
+        if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):
+            return pos
+        raise

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from vault._durable import BulkWriter
+from vault._kernel_copy import next_data
 from vault._regular_files import check_regular, is_regular, open_regular
 from vault.errors import BundleFormatError, NotFoundError, UsageError
 
@@ -259,6 +260,14 @@ class ChainedReader(SeekableReader):
             self._pos += len(piece)
             want -= len(piece)
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def next_data(self, pos: int) -> int:
+        """Where data resumes at or after stream offset `pos`: past the holes of the part it lies in."""
+        if pos >= self._size or not self._paths:
+            return max(pos, self._size)
+        i = self._part_at(pos)
+        found = next_data(self._open_part(i).fileno(), pos - self._starts[i])
+        return self._starts[i] + min(found, self._sizes[i])
 
     def _open_part(self, i: int) -> BinaryIO:
         if i != self._index or self._fh is None:

@@ -117,6 +117,11 @@ class RegionFile(SeekableReader):
         self._pos += n
         return n
 
+    def next_data(self, pos: int) -> int:
+        """Where data resumes at or after `pos` (holes in the parts read as zeros and hold no
+        data a reader looks for); at most the region's end."""
+        return min(self._size, self._stream.next_data(self._offset + pos) - self._offset)
+
     def close(self) -> None:
         self._stream.close()
         super().close()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from vault._checks.pickle_scan import MAX_PICKLE_BYTES
+from vault._kernel_copy import next_data
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,11 @@ class _Bounded:
             return line
         scanned = len(line)
         while line and scanned < self._left:  # a long line: find its end a piece at a time
+            skip = _hole_ahead(self._fh, start + scanned)  # zeros hold no newline: never read
+            if skip:
+                scanned = min(self._left, scanned + skip)
+                self._fh.seek(start + scanned)
+                continue
             line = self._fh.read(min(_LINE_SCAN, self._left - scanned))
             newline = line.find(b"\n")
             if newline >= 0:
@@ -81,6 +87,21 @@ class _Bounded:
 
 
 _LINE_SCAN = 1 << 20
+
+
+def _hole_ahead(fh: BinaryIO, pos: int) -> int:
+    """How many bytes from `pos` are a hole of the file under `fh` (0 where none, or unknown).
+
+    A sparse shard of zeros would otherwise be read through the page cache, which fills it
+    with zeros first (the probe's scan took most of a sparse `vault add`)."""
+    raw = getattr(fh, "raw", fh)
+    if hasattr(raw, "next_data"):
+        return max(0, int(raw.next_data(pos)) - pos)
+    try:
+        fd = raw.fileno()
+    except (AttributeError, OSError, ValueError):
+        return 0
+    return max(0, next_data(fd, pos) - pos)
 
 
 class _Probe(pickle.Unpickler):
