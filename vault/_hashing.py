@@ -10,7 +10,6 @@ and no byte passes through a Python buffer on its way.
 from __future__ import annotations
 
 import hashlib
-import mmap
 import os
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,8 +20,8 @@ from typing import Protocol, TypeVar
 import blake3
 
 from vault._durable import EarlyWriteback
-from vault._holes import HOLE_PIECE, all_zero
-from vault._kernel_copy import KernelCopier, data_runs, punch_hole
+from vault._holes import HOLE_PIECE, all_zero, zeros
+from vault._kernel_copy import KernelCopier, MappedRange, data_runs, punch_hole
 from vault._progress import CountingReader, Progress
 from vault._workers import worker_pool
 
@@ -139,28 +138,12 @@ def hash_stream(
 # Kernel copies and hashing go in windows this big: few system calls, and the two windows a
 # stream has mapped at a time (one hashed, one being copied) stay small beside the RSS budget.
 WINDOW = 8 << 20
-_ZEROS = bytes(WINDOW)
 Span = tuple[int, int, int]  # an open file's descriptor, an offset in it, a length
-
-
-class _Mapped:
-    """A range of a file, mapped read-only while its hashes run."""
-
-    def __init__(self, fd: int, offset: int, size: int) -> None:
-        base = offset - offset % mmap.ALLOCATIONGRANULARITY
-        self._map = mmap.mmap(fd, offset + size - base, prot=mmap.PROT_READ, offset=base)
-        self._whole = memoryview(self._map)
-        self.view = self._whole[offset - base :]
-
-    def close(self) -> None:
-        self.view.release()
-        self._whole.release()
-        self._map.close()
 
 
 def _copied_windows(
     spans: Sequence[Span], copier: KernelCopier, fd: int, writeback: EarlyWriteback
-) -> Iterator[tuple[memoryview, _Mapped | None]]:
+) -> Iterator[tuple[memoryview, MappedRange | None]]:
     """Copy `spans` into `fd` window by window, yielding each window as `fd` now holds it.
 
     A hole in a source is skipped (it stays a hole in `fd`) and yielded as
@@ -177,17 +160,17 @@ def _copied_windows(
                 if not holds_data:
                     got = want
                     writeback.wrote(got)  # offsets stay the file's own: a hole costs the call nothing
-                    yield memoryview(_ZEROS)[:got], None
+                    yield zeros(got), None
                 else:
                     got = copier.copy(src, offset + done, fd, written, want)
                     if got:
-                        mapped = _Mapped(fd, written, got)
+                        mapped = MappedRange(fd, written, got)
                         # Zeros the source held as data: the store keeps them as holes.
                         punched = _punch_zeros(fd, written, mapped.view)
                         writeback.wrote(got)  # after the punch: no write-back of zeros let go
                         if punched == got:
                             mapped.close()
-                            yield memoryview(_ZEROS)[:got], None
+                            yield zeros(got), None
                         else:
                             yield mapped.view, mapped
                     if got < want:
@@ -196,7 +179,7 @@ def _copied_windows(
                 done += got
 
 
-def _read_windows(spans: Sequence[Span]) -> Iterator[tuple[memoryview, _Mapped | None]]:
+def _read_windows(spans: Sequence[Span]) -> Iterator[tuple[memoryview, MappedRange | None]]:
     """The bytes of `spans` a window at a time, read into two buffers in turn (the caller hashes
     one while the next is read); holes are zeros that were never read."""
     # No bigger than the blob: a config file must not cost two zero-filled windows.
@@ -208,7 +191,7 @@ def _read_windows(spans: Sequence[Span]) -> Iterator[tuple[memoryview, _Mapped |
             for at in range(offset, offset + size, WINDOW):
                 want = min(WINDOW, offset + size - at)
                 if not holds_data:
-                    yield memoryview(_ZEROS)[:want], None
+                    yield zeros(want), None
                     continue
                 view = memoryview(buffers[turn])[:want]
                 got = os.preadv(src, [view], at)
@@ -220,7 +203,7 @@ def _read_windows(spans: Sequence[Span]) -> Iterator[tuple[memoryview, _Mapped |
 
 
 def _hash_windows(
-    windows: Iterator[tuple[memoryview, _Mapped | None]],
+    windows: Iterator[tuple[memoryview, MappedRange | None]],
     hasher: MultiHasher,
     overlap: bool,
     progress: Progress | None,
@@ -230,7 +213,7 @@ def _hash_windows(
     are done with it."""
     pool: ThreadPoolExecutor | None = None
     pending: list[Future[None]] = []
-    held: _Mapped | None = None
+    held: MappedRange | None = None
     try:
         for view, mapped in windows:
             n = len(view)

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from vault._holes import zeros
 from vault._regular_files import open_regular
 from vault._workers import worker_pool
 
@@ -29,14 +30,13 @@ MIN_BLOCK = 1 << 20
 MAX_BLOCKS = 8192  # ~550 KB of index at most, whatever the bundle's size
 _READ = 1 << 20
 PLACEHOLDER = "0" * 64
-_ZERO_PIECE = bytes(_READ)
 
 
 @functools.cache
 def _zeros_digest(length: int) -> str:
     h = hashlib.sha256()
     for start in range(0, length, _READ):
-        h.update(memoryview(_ZERO_PIECE)[: min(_READ, length - start)])
+        h.update(zeros(min(_READ, length - start)))
     return h.hexdigest()
 
 
@@ -162,8 +162,8 @@ class BlockHasher:
                 self._pos = end
                 n -= end - start
                 continue
-            k = min(n, len(_ZERO_PIECE), max(end - self._pos, 1))
-            self._update(memoryview(_ZERO_PIECE)[:k])
+            k = min(n, _READ, max(end - self._pos, 1))
+            self._update(zeros(k))
             n -= k
 
     def _close_block(self) -> None:

@@ -20,7 +20,6 @@ from can stand in for this code.
 from __future__ import annotations
 
 import errno
-import mmap
 import os
 import re
 import stat
@@ -29,11 +28,11 @@ from pathlib import Path
 
 import blake3
 
-from vault._kernel_copy import data_runs
+from vault._holes import zeros
+from vault._kernel_copy import MappedRange, data_runs
 
 # Mapped pages count toward RSS while mapped: one window at a time keeps the child small.
 WINDOW = 32 << 20
-_ZEROS = bytes(WINDOW)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 NOT_REGULAR = "not a regular file"
 
@@ -83,14 +82,13 @@ def mapped_blake3(fd: int, size: int) -> str:
         for start in range(offset, offset + length, WINDOW):
             n = min(WINDOW, offset + length - start)
             if not holds_data:
-                hasher.update(memoryview(_ZEROS)[:n])
+                hasher.update(zeros(n))
                 continue
-            base = start - start % mmap.ALLOCATIONGRANULARITY
-            with (
-                mmap.mmap(fd, start + n - base, prot=mmap.PROT_READ, offset=base) as window,
-                memoryview(window) as whole,
-            ):
-                hasher.update(whole[start - base :])
+            window = MappedRange(fd, start, n)
+            try:
+                hasher.update(window.view)
+            finally:
+                window.close()
     return hasher.hexdigest()
 
 
