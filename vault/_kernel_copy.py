@@ -83,45 +83,23 @@ class KernelCopier:
 def data_runs(fd: int, start: int, end: int) -> Iterator[tuple[int, int, bool]]:
     """(offset, length, holds data) runs covering [start, end) of an open file.
 
-    A range past the file's end is reported as data, so that copying it
-    finds the end and the caller sees the file was short (never zeros made up
-    for bytes that are not there). File systems without SEEK_DATA report the
-    whole range as data.
+    A range past the file's end (as it is now: it may have shrunk) is
+    reported as data, so that copying it finds the end and the caller sees
+    the file was short, never zeros made up for bytes that are not there.
+    File systems without SEEK_DATA report the whole range as data.
     """
-    size = os.fstat(fd).st_size
     pos = start
     while pos < end:
-        if pos >= size:
+        if pos >= os.fstat(fd).st_size:
             yield pos, end - pos, True
             return
-        try:
-            data = os.lseek(fd, pos, os.SEEK_DATA)
-        except OSError as exc:
-            if exc.errno == errno.ENXIO:  # no data after pos: a hole to the end, or the file shrank
-                size = os.fstat(fd).st_size
-                if pos >= size:
-                    continue  # past its new end: reported as data, so the copy finds the end
-                data = size
-            elif exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):
-                yield pos, end - pos, True
-                return
-            else:
-                raise
-        data = min(data, end, size)
+        data = min(next_data(fd, pos), end)
         if data > pos:
             yield pos, data - pos, False
-            pos = data
-            continue
-        try:
-            hole = os.lseek(fd, pos, os.SEEK_HOLE)
-        except OSError as exc:
-            if exc.errno != errno.ENXIO:
-                raise
-            size = os.fstat(fd).st_size
-            hole = max(size, pos + 1)
-        hole = min(max(hole, pos + 1), end)
-        yield pos, hole - pos, True
-        pos = hole
+        else:
+            data = min(max(next_hole(fd, pos), pos + 1), end)
+            yield pos, data - pos, True
+        pos = data
 
 
 class MappedRange:
@@ -173,12 +151,21 @@ def punch_hole(fd: int, offset: int, length: int) -> bool:
 
 def next_data(fd: int, pos: int) -> int:
     """Where data resumes at or after `pos` in an open file: `pos` itself unless a hole starts
-    there; the file's size if only holes follow, or where holes cannot be told apart."""
+    there (or holes cannot be told apart); the file's size if only holes follow."""
+    return _seek(fd, pos, os.SEEK_DATA, pos)
+
+
+def next_hole(fd: int, pos: int) -> int:
+    """Where the data at `pos` ends: the next hole, or the file's end (its virtual hole)."""
+    return _seek(fd, pos, os.SEEK_HOLE, os.fstat(fd).st_size)
+
+
+def _seek(fd: int, pos: int, whence: int, unsupported: int) -> int:
     try:
-        return os.lseek(fd, pos, os.SEEK_DATA)
+        return os.lseek(fd, pos, whence)
     except OSError as exc:
-        if exc.errno == errno.ENXIO:
+        if exc.errno == errno.ENXIO:  # at or past the end of the file
             return max(pos, os.fstat(fd).st_size)
         if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):
-            return pos
+            return unsupported
         raise
