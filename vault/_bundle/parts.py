@@ -224,6 +224,20 @@ class ChainedReader(SeekableReader):
         self._index = -1
         self._fh: BinaryIO | None = None
 
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def layout(self, offset: int, size: int) -> list[tuple[Path, int, int]]:
+        """Stream bytes [offset, offset + size) as (part, offset in it, length) pieces; fewer
+        bytes than `size` where the parts end first."""
+        pieces = []
+        for path, start, length in zip(self._paths, self._starts, self._sizes, strict=True):
+            lo, hi = max(offset, start), min(offset + size, start + length)
+            if lo < hi:
+                pieces.append((path, lo - start, hi - lo))
+        return pieces
+
     def _part_at(self, pos: int) -> int:
         for i in range(len(self._paths) - 1, -1, -1):
             if pos >= self._starts[i]:

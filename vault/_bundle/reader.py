@@ -132,9 +132,8 @@ class BundleReader:
         """`path` names the bundle (a file, OUT or OUT.000); or the parts themselves (parity rebuilt some)."""
         self.files = path if isinstance(path, PartFiles) else find_parts(path)
         self.parts = self.files.paths
-        self._part_sizes = [p.stat().st_size for p in self.parts]
-        self.total_size = sum(self._part_sizes)
         self._stream = ChainedReader(self.parts)
+        self.total_size = self._stream.size
         try:
             # Seekable, uncompressed mode: entry data is read straight from the parts
             # (stream mode copies everything through small internal buffers).
@@ -162,16 +161,10 @@ class BundleReader:
         """An entry's bytes as (descriptor, offset, length) in the part files it lies in, opened
         (as regular files only) for a kernel copy; the parts close when the block ends."""
         with contextlib.ExitStack() as stack:
-            spans: list[tuple[int, int, int]] = []
-            start, pos, end = 0, entry.offset, entry.offset + entry.size
-            for part, size in zip(self.parts, self._part_sizes, strict=True):
-                if pos < start + size and pos < end:
-                    n = min(end, start + size) - pos
-                    fh = stack.enter_context(open_regular(part))
-                    spans.append((fh.fileno(), pos - start, n))
-                    pos += n
-                start += size
-            yield spans  # short of entry.size where the parts end early: the copy comes up short
+            yield [
+                (stack.enter_context(open_regular(part)).fileno(), offset, length)
+                for part, offset, length in self._stream.layout(entry.offset, entry.size)
+            ]  # short of entry.size where the parts end early: the copy comes up short
 
     def close(self) -> None:
         self._tar.close()

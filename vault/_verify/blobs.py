@@ -174,16 +174,10 @@ def _receive(
     """One blob's bytes through the hashers: copied into `dest` in the kernel and hashed there, or
     (verify) read from the parts it lies in."""
     git_size = _git_size(entry.size)
-    if dest is not None:
-        with reader.spans(entry) as spans:
-            return copy_and_hash(
-                spans, dest, git_blob_size=git_size, with_blake3=with_blake3, overlap=overlap,
-                progress=progress,
-            )  # fmt: skip
     with reader.spans(entry) as spans:
-        return hash_spans(
-            spans, git_blob_size=git_size, with_blake3=with_blake3, overlap=overlap, progress=progress
-        )
+        if dest is not None:
+            return copy_and_hash(spans, dest, git_size, with_blake3, overlap, progress)
+        return hash_spans(spans, git_size, with_blake3, overlap, progress)
 
 
 def _git_size(size: int) -> int | None:
