@@ -189,3 +189,17 @@ def test_a_blob_directory_that_is_a_link_is_not_followed(transfer: Transfer, tmp
     top.symlink_to(elsewhere)
     damaged = json.loads(run("--json", "scrub", home=t.airgapped, code=1).stdout)["damaged"]
     assert {d["problem"] for d in damaged} == {"not a regular file (a symbolic link)"}
+
+
+def test_a_blob_directory_that_is_a_file_is_reported_as_such(transfer: Transfer) -> None:
+    """A problem is worded by what was found: a file where a directory should be is not a link."""
+    t = transfer
+    run("import", t.bundle, home=t.airgapped)
+    top = _blob(t, "model.safetensors").parent
+    for child in top.iterdir():
+        child.chmod(0o644)
+        child.unlink()
+    top.rmdir()
+    top.write_bytes(b"not a directory")
+    damaged = json.loads(run("--json", "scrub", home=t.airgapped, code=1).stdout)["damaged"]
+    assert {d["problem"] for d in damaged} == {f"unreadable ({top.name} is not a directory)"}

@@ -148,22 +148,16 @@ class _Digesting:
                 continue
             if chunk is None:
                 return
-            if isinstance(chunk, int):
-                data, owner = None, None
-            else:
-                data, owner = chunk
             if self._failed is None:
                 try:
-                    if data is None:
-                        assert isinstance(chunk, int)
+                    if isinstance(chunk, int):
                         self._hasher.update_zeros(chunk)
                     else:
-                        self._hasher.update(data)
+                        self._hasher.update(chunk[0])
                 except BaseException as exc:  # surfaced by table()
                     self._failed = exc
-            if owner is not None:
-                del data, chunk
-                self._free.put(owner)  # hashed: the reader may fill it again
+            if not isinstance(chunk, int) and chunk[1] is not None:
+                self._free.put(chunk[1])  # hashed: the reader may fill it again
 
     def buffer(self) -> bytearray:
         """A buffer of `WINDOW` bytes to read blob data into; waits while all are in flight."""
@@ -176,7 +170,7 @@ class _Digesting:
         return self._free.get()
 
     def release(self, buffer: bytearray) -> None:
-        """A lent buffer that was not written (its bytes were zeros, or the read failed)."""
+        """A lent buffer that was not written (the read failed)."""
         self._free.put(buffer)
 
     def write(self, data: bytes | memoryview, owner: bytearray | None = None) -> int:

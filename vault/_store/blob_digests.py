@@ -51,13 +51,13 @@ def open_blob(blobs: Path, sha256: str) -> int:
     except FileNotFoundError:
         raise BlobProblem("missing") from None
     except OSError as exc:
-        raise _problem(exc) from None
+        raise _problem(exc, blobs / sha256[:2]) from None
     try:
         fd = os.open(sha256[2:], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=top)
     except FileNotFoundError:
         raise BlobProblem("missing") from None
     except OSError as exc:
-        raise _problem(exc) from None
+        raise _problem(exc, blobs / sha256[:2] / sha256[2:]) from None
     finally:
         os.close(top)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -66,9 +66,12 @@ def open_blob(blobs: Path, sha256: str) -> int:
     return fd
 
 
-def _problem(exc: OSError) -> BlobProblem:
-    if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # a link where a file or directory should be
+def _problem(exc: OSError, path: Path) -> BlobProblem:
+    """The refusal of `path` (the blob or its directory), worded by what is there."""
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR) and path.is_symlink():  # O_NOFOLLOW met a link
         return BlobProblem(f"{NOT_REGULAR} (a symbolic link)")
+    if exc.errno == errno.ENOTDIR:
+        return BlobProblem(f"unreadable ({path.name} is not a directory)")
     return BlobProblem(f"unreadable ({exc.strerror or exc})")
 
 
