@@ -15,27 +15,18 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import blake3
 
 from vault._durable import EarlyWriteback
 from vault._holes import HOLE_PIECE, all_zero, zeros
 from vault._kernel_copy import KernelCopier, MappedRange, data_runs, punch_hole
-from vault._progress import CountingReader, Progress
+from vault._progress import Progress
 from vault._workers import worker_pool
 
-CHUNK = 1 << 20  # 1 MiB: large enough to release the GIL inside hashlib, small enough for RSS
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-class Readable(Protocol):
-    def readinto(self, buf: bytearray | memoryview, /) -> int: ...
-
-
-class Writable(Protocol):
-    def write(self, data: bytes | memoryview, /) -> int: ...
 
 
 # The Hub keeps files up to this size in git (its git blob sha1 is their id); larger ones go to LFS.
@@ -81,58 +72,6 @@ class MultiHasher:
         git = self._git.hexdigest() if self._git is not None else None
         b3 = self._b3.hexdigest() if self._b3 is not None else None
         return FileDigest(self.size, self._sha.hexdigest(), b3, git)
-
-
-def hash_stream(
-    source: Readable,
-    sink: Writable | None = None,
-    limit: int | None = None,
-    git_blob_size: int | None = None,
-    with_blake3: bool = True,
-    overlap: bool = True,
-) -> FileDigest:
-    """Hash `source` (at most `limit` bytes), copying into `sink` as it goes.
-
-    With `overlap`, from the second chunk on, sha256 and blake3 each run on a
-    worker thread (both release the GIL) while this thread writes the chunk
-    and reads the next one into the other buffer: one stream uses every core.
-    When other streams are already hashed on the other cores (`hash_all`),
-    those hand-offs only cost, so everything runs on the calling thread.
-    """
-    hasher = MultiHasher(git_blob_size, with_blake3)
-    buffers = (bytearray(CHUNK), bytearray(CHUNK))
-    pool: ThreadPoolExecutor | None = None
-    pending: list[Future[None]] = []
-    remaining = limit
-    turn = 0
-    try:
-        while remaining is None or remaining > 0:
-            want = CHUNK if remaining is None else min(CHUNK, remaining)
-            view = memoryview(buffers[turn])
-            n = source.readinto(view[:want])
-            if not n:
-                break
-            chunk = view[:n]
-            for f in pending:  # the other buffer's hashes: must finish before the next read into it
-                f.result()
-            if pool is None and overlap and n == CHUNK:
-                pool = worker_pool(2, "vault-hash")
-            if pool is None:
-                hasher.update(chunk)
-                pending = []
-            else:
-                pending = [pool.submit(hasher.update_sha, chunk), pool.submit(hasher.update_b3, chunk)]
-            if sink is not None:
-                sink.write(chunk)
-            if remaining is not None:
-                remaining -= n
-            turn ^= 1
-        for f in pending:
-            f.result()
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True)
-    return hasher.digest()
 
 
 # Kernel copies and hashing go in windows this big: few system calls, and the two windows a
@@ -285,7 +224,7 @@ def copy_and_hash(
     it did not hash. Each byte enters user space once, and only to be hashed.
     `dest` is fsynced before this returns. A source that ends early gives a
     digest of fewer bytes, which the caller refuses by its size.
-    `overlap` as in `hash_stream`.
+    `overlap` as in `_hash_windows`.
     """
     hasher = MultiHasher(git_blob_size, with_blake3)
     fd = os.open(dest, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
@@ -309,17 +248,15 @@ def hash_file(
     """Hash one file; with `copy_to`, also write a durable copy (fsynced), hashing the copy.
 
     Files smaller than `git_blob_below` bytes also get git's blob sha1.
-    `overlap` as in `hash_stream` (`hash_all` says which).
+    `overlap` as in `_hash_windows` (`hash_all` says which).
     """
     with open(path, "rb") as raw:
         size = os.fstat(raw.fileno()).st_size
         git_size = size if size < git_blob_below else None
+        spans = [(raw.fileno(), 0, size)]
         if copy_to is not None:
-            return copy_and_hash(
-                [(raw.fileno(), 0, size)], copy_to, git_blob_size=git_size, overlap=overlap, progress=progress
-            )
-        src: Readable = raw if progress is None else CountingReader(raw, progress)
-        return hash_stream(src, git_blob_size=git_size, overlap=overlap)
+            return copy_and_hash(spans, copy_to, git_size, overlap=overlap, progress=progress)
+        return hash_spans(spans, git_size, overlap=overlap, progress=progress)
 
 
 # Streams at least this big keep a core busy for long enough to be worth one.

@@ -25,21 +25,3 @@ class NoProgress:
 
     def finish(self) -> None:
         pass
-
-
-class CountingReader:
-    """Wraps a readable source and reports every byte read from it."""
-
-    def __init__(self, source: object, progress: Progress) -> None:
-        self._source = source
-        self._progress = progress
-
-    def readinto(self, buf: bytearray | memoryview) -> int:
-        n: int = self._source.readinto(buf)  # type: ignore[attr-defined]  # the sources are files and tar entries
-        self._progress.advance(n or 0)
-        return n
-
-    def read(self, size: int = -1) -> bytes:
-        data: bytes = self._source.read(size)  # type: ignore[attr-defined]  # as readinto
-        self._progress.advance(len(data))
-        return data

@@ -21,7 +21,7 @@ import shutil
 import stat
 from pathlib import Path
 
-from vault._hashing import GIT_SHA1_MAX_SIZE, FileDigest, hash_stream
+from vault._hashing import GIT_SHA1_MAX_SIZE, FileDigest, hash_spans
 from vault._store.blobs import RESUME_DIR as DIR_NAME
 from vault._store.blobs import Store
 
@@ -60,8 +60,10 @@ class ResumeArea:
             _remove(kept)
             return None
         os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb") as fh:
-            got = hash_stream(fh, limit=size, git_blob_size=size if size < GIT_SHA1_MAX_SIZE else None)
+        try:
+            got = hash_spans([(fd, 0, size)], size if size < GIT_SHA1_MAX_SIZE else None)
+        finally:
+            os.close(fd)
         if got.sha256 != sha256 or got.size != size:
             _remove(kept)
             return None
