@@ -151,15 +151,15 @@ def test_the_probe_reads_lines_as_pickle_load_does(data: bytes) -> None:
     assert (reading is not None and reading.complete) is loads
 
 
-def test_a_shard_of_zeros_is_probed_in_bounded_memory(tmp_path: Path) -> None:
+def test_a_line_that_never_ends_is_probed_in_bounded_memory(tmp_path: Path) -> None:
+    """64 MiB of digits after FLOAT, with no newline (data, not a hole): the scan holds a piece at a
+    time, never the line."""
     shard = tmp_path / "model.safetensors"
-    with open(shard, "wb") as fh:
-        fh.write(b"F")  # FLOAT: reads a line
-        fh.truncate(200 * MIB)
+    shard.write_bytes(b"F" + b"1" * (64 * MIB))
     tracemalloc.start()
     try:
         with open(shard, "rb") as fh:
-            assert read_as_pickle(fh, 200 * MIB) is None
+            assert read_as_pickle(fh, 64 * MIB + 1) is None
         _now, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
