@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         ImportResult,
         InventoryWritten,
         MlBom,
+        PublishedArtifact,
         RefMove,
         RevisionAdded,
         RevokeResult,
@@ -360,6 +361,57 @@ class Vault:
         from vault._ops.importer import import_bundle
 
         return import_bundle(self._home, path, policy, progress)
+
+    def publish_registry(
+        self,
+        ref: str,
+        target: str,
+        *,
+        ca_file: Path | None = None,
+        plain_http: bool = False,
+        auth_file: Path | None = None,
+        progress: Progress | None = None,
+    ) -> PublishedArtifact:
+        """Push a signed, available revision to an OCI registry (`oci://HOST[:PORT]/REPO[:TAG]`) as a
+        CNCF ModelPack artifact, with its signatures and provenance as referrers.
+
+        Credentials come from `auth_file`, else `REGISTRY_AUTH_FILE`, else
+        `~/.docker/config.json`. `ca_file` is the site's CA; `plain_http`
+        speaks HTTP (credentials travel in clear).
+        Raises `UsageError`, `NotFoundError`, `ConflictError` (unsigned),
+        `NetworkError`, `AccessDeniedError`.
+        """
+        from vault._oci.client import connect
+        from vault._oci.reference import parse_oci
+        from vault._ops.oci_publish import publish_oci
+
+        oci = parse_oci(target)
+        return publish_oci(
+            self._home, parse_ref(ref), oci, connect(oci, ca_file, plain_http, auth_file), progress
+        )
+
+    def import_registry(
+        self,
+        source: str,
+        *,
+        ca_file: Path | None = None,
+        plain_http: bool = False,
+        auth_file: Path | None = None,
+        policy: ContentPolicy | None = None,
+        progress: Progress | None = None,
+    ) -> ImportResult:
+        """Verify a revision `vault publish` put in a registry exactly as a bundle is verified, then
+        store and catalog it (all of it, or nothing). Options as for `publish`.
+
+        Raises a `VerificationError` subclass (nothing is written), `NetworkError`,
+        `AccessDeniedError`, `NotFoundError`.
+        """
+        from vault._oci.client import connect
+        from vault._oci.reference import parse_oci
+        from vault._ops.oci_import import import_oci
+
+        oci = parse_oci(source)
+        return import_oci(self._home, oci, connect(oci, ca_file, plain_http, auth_file), policy, progress)
 
     # -- queries ---------------------------------------------------------
 

@@ -99,6 +99,21 @@ class BundleResult:
 
 
 @dataclass(frozen=True)
+class PublishedArtifact:
+    """`vault publish oci://…`: where the revision went, and what had to travel."""
+
+    reference: str  # oci://host/repo:tag
+    digest: str  # the ModelPack manifest's sha256:… digest
+    revision: str  # repo@commit
+    uploaded_blobs: int
+    uploaded_bytes: int
+    reused_blobs: int  # already in the registry (an earlier revision, or an interrupted run)
+    reused_bytes: int
+    referrers: list[str]  # digests of the signature, provenance and vault referrers
+    referrers_tag: str | None  # the fallback tag that lists them, where the registry lacks the API
+
+
+@dataclass(frozen=True)
 class InventoryWritten:
     """`vault inventory`: the signed receipt of what this vault holds intact."""
 

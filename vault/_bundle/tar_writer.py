@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import tarfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -67,6 +68,22 @@ class TarWriter:
         if raw:
             self._write(raw)
         self._pad(len(raw))
+
+    def add_stream(self, name: str, size: int, chunks: Iterable[bytes]) -> int:
+        """An entry of `size` bytes from `chunks` (a registry's answer). Returns how many came: the
+        entry is whole only if that is `size`, and the caller refuses otherwise."""
+        self._write(entry_header(name, size))
+        got = 0
+        for chunk in chunks:
+            take = chunk[: size - got]
+            if take:
+                self._write(take)
+            got += len(chunk)
+            if got > size:
+                break
+        if got == size:
+            self._pad(size)
+        return got
 
     def add_blob(self, name: str, blobs: Path, sha256: str, size: int, progress: Progress) -> None:
         """The first `size` bytes of the stored blob `sha256`, which must hold that many."""

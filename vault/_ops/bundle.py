@@ -13,7 +13,7 @@ import os
 import queue
 import tarfile
 import threading
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -230,30 +230,34 @@ def _publish(sink: SplitWriter | _FileSink, out: Path, parity: list[Path]) -> li
     return final
 
 
-def write_bundle(
-    vault: Home,
-    refs: list[Ref],
-    out: Path,
-    split_size: int | None = None,
-    progress: Progress | None = None,
-    omit: frozenset[str] = frozenset(),
-    parity: int = 0,
-) -> BundleResult:
-    """`omit`: blobs the far side already holds (a delta bundle names them, and carries none of them).
-    `parity`: parity parts to add to a split bundle (see `parity`)."""
-    progress = progress or NoProgress()
+@dataclass(frozen=True)
+class SignedContents:
+    """What a bundle (or a registry artifact) of some revisions carries, before any byte is written:
+    the index (unsized), the small signed entries in their order, and the blobs."""
+
+    index: BundleIndex
+    entries: list[tuple[str, bytes]]  # signature, revocation and trusted-root entries, in order
+    revisions: list[RevisionEntry]
+    blobs: dict[str, int]  # sha256 -> size, carried
+    omitted: dict[str, int]  # sha256 -> size, left out (`omit`)
+    files: dict[tuple[str, str], list[tuple[str, str, int]]]  # (repo, commit) -> (path, sha256, size)
+
+
+def signed_contents(vault: Home, refs: list[Ref], omit: frozenset[str] = frozenset()) -> SignedContents:
+    """Every verified signature of each revision, every known revocation and the trusted roots they
+    name; refuses a revision that is not signed, or no revision and no revocation at all."""
     entries: list[tuple[str, bytes]] = []
     revisions: list[RevisionEntry] = []
     blobs: dict[str, int] = {}
+    files: dict[tuple[str, str], list[tuple[str, str, int]]] = {}
     roots: set[str] = set()  # sha256 of the Sigstore trusted roots the signatures were made under
     with vault.session() as s:
-        seen: set[tuple[str, str]] = set()
         for ref in refs:
             rev = queries.find_revision(s, ref)
             key = (ref.repo_id, rev.commit)
-            if key in seen:
+            if key in files:
                 continue
-            seen.add(key)
+            files[key] = sorted((f.path, f.sha256, f.size) for f in rev.files)
             prefix = revision_prefix(*key)
             sigs: dict[str, tuple[str, ...]] = {}
             for kind in ("model", "provenance", "upstream"):
@@ -293,13 +297,33 @@ def write_bundle(
         raise UsageError("name at least one REF to bundle")
     omitted = {sha: size for sha, size in blobs.items() if sha in omit}
     blobs = {sha: size for sha, size in blobs.items() if sha not in omit}
-    index = _sized_index(
-        BundleIndex(
-            tuple(revisions), blobs, tuple(revocations), trusted_roots=tuple(root_names), omitted=omitted
-        ),
-        entries,
-        split_size,
+    index = BundleIndex(
+        tuple(revisions), blobs, tuple(revocations), trusted_roots=tuple(root_names), omitted=omitted
     )
+    return SignedContents(index, entries, revisions, blobs, omitted, files)
+
+
+def write_bundle(
+    vault: Home,
+    refs: list[Ref],
+    out: Path,
+    split_size: int | None = None,
+    progress: Progress | None = None,
+    omit: frozenset[str] = frozenset(),
+    parity: int = 0,
+) -> BundleResult:
+    """`omit`: blobs the far side already holds (a delta bundle names them, and carries none of them).
+    `parity`: parity parts to add to a split bundle (see `parity`)."""
+    progress = progress or NoProgress()
+    contents = signed_contents(vault, refs, omit)
+    revisions, entries, blobs, omitted = (
+        contents.revisions,
+        contents.entries,
+        contents.blobs,
+        contents.omitted,
+    )
+    revocations = contents.index.revocations
+    index = _sized_index(contents.index, entries, split_size)
     assert index.size is not None and index.parts is not None
     if parity and not split_size:
         raise UsageError("--parity needs --split-size: parity rebuilds lost or damaged parts")

@@ -89,3 +89,23 @@ def sigstore_signing(
     from vault import SigstoreSigning
 
     return SigstoreSigning(trust_config, identity_token)
+
+
+def registry_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """How to reach an OCI registry: its CA, plain HTTP, and the credentials file (never a password)."""
+    f = click.option(
+        "--authfile",
+        "auth_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Registry credentials file (default: REGISTRY_AUTH_FILE, else ~/.docker/config.json).",
+    )(f)
+    f = click.option(
+        "--plain-http",
+        is_flag=True,
+        help="Speak HTTP, not HTTPS, to the registry (credentials and bytes travel in clear).",
+    )(f)
+    return click.option(
+        "--ca-file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="PEM CA certificate(s) the registry's TLS certificate must chain to (the site's CA).",
+    )(f)

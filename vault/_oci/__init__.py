@@ -1,0 +1,1 @@
+"""OCI registries: the reference grammar, the ModelPack and referrer documents, and the client."""
