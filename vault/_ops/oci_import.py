@@ -15,8 +15,9 @@ pulls from that manifest is what was verified.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -39,8 +40,10 @@ from vault._oci.documents import parse_index as parse_oci_index
 from vault._oci.reference import OciRef
 from vault._ops.importer import import_bundle
 from vault._progress import NoProgress, Progress
-from vault._signing.dsse import MAX_SIGNATURE_BYTES, MAX_SIGNATURE_TOTAL
-from vault._verify.metadata import CheckedBundle
+from vault._signing.dsse import MAX_SIGNATURE_BYTES, MAX_SIGNATURE_TOTAL, parse_bundle
+from vault._verify.metadata import CheckedBundle, check_signed
+from vault._verify.signed_entries import SignedEntries
+from vault._verify.snapshot import take_snapshot
 from vault.errors import BundleFormatError, IntegrityError, TrustError, VerificationError
 from vault.results import ImportResult
 
@@ -60,7 +63,7 @@ def import_oci(
     progress = progress or NoProgress()
     try:
         with vault.writer_lock(), vault.store.staging("registry") as spool:
-            fetched = fetch_bundle(client, source, spool / SPOOL, progress)
+            fetched = fetch_bundle(client, source, spool / SPOOL, progress, partial(_judge_signed, vault))
             return import_bundle(vault, fetched.path, policy, progress, fetched.agree)
     except VerificationError as exc:
         raise type(exc)(f"{source}: {exc}") from None
@@ -95,9 +98,21 @@ class FetchedBundle:
                 )
 
 
-def fetch_bundle(client: RegistryClient, source: OciRef, out: Path, progress: Progress) -> FetchedBundle:
-    """The bundle the published artifact stands for, written to `out` (scratch); checks only what it
-    needs to write it (sizes, names, caps): `import_bundle` judges it."""
+def _judge_signed(vault: Home, signed: SignedEntries, fetched: FetchedBundle) -> None:
+    """The signed part judged, and the manifest against it, before a blob is downloaded."""
+    fetched.agree(check_signed(signed, take_snapshot(vault, signed.index)))
+
+
+def fetch_bundle(
+    client: RegistryClient,
+    source: OciRef,
+    out: Path,
+    progress: Progress,
+    judge: Callable[[SignedEntries, FetchedBundle], None],
+) -> FetchedBundle:
+    """The bundle the published artifact stands for, written to `out` (scratch). `judge` refuses a
+    signed part that fails the policy before any blob is downloaded; `import_bundle` then judges
+    the whole bundle again, blobs included."""
     doc = require(client.get_manifest(source.reference), str(source))
     digest = digest_of(doc.raw)
     files = model_files(parse_manifest(doc.raw, doc.media_type))
@@ -112,6 +127,11 @@ def fetch_bundle(client: RegistryClient, source: OciRef, out: Path, progress: Pr
     raw_index = client.get_blob(layers[0].digest, MAX_INDEX_BYTES)
     index = parse_index(raw_index)
     entries = _signed_entries(client, index, layers[1:])
+    for name, raw in entries:
+        if name not in index.trusted_roots:
+            parse_bundle(raw, name)  # structural, as `read_signed` checks a bundle's
+    fetched = FetchedBundle(out, digest, files)
+    judge(SignedEntries(index, raw_index, dict(entries), 1, None), fetched)
     _check_blobs(index, files)
     names = {sha: path for path, sha, _size in reversed(files)}
     with open(out, "wb") as fh:
@@ -133,7 +153,7 @@ def fetch_bundle(client: RegistryClient, source: OciRef, out: Path, progress: Pr
         finally:
             progress.finish()
         tar.close()
-    return FetchedBundle(out, digest, files)
+    return fetched
 
 
 def _signed_set(client: RegistryClient, source: OciRef, digest: str) -> Manifest:
