@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from vault._progress import Progress
     from vault._signing.entries import TrustEntry
     from vault._signing.sigstore_signing import SigstoreSigning
-    from vault.api import Vault, keygen, open_vault, parse_size, read_password
+    from vault.api import Vault, check_model, keygen, open_vault, parse_size, read_password
     from vault.results import (
         AddStatus,
         AuditEntry,
@@ -48,6 +48,8 @@ if TYPE_CHECKING:
         ImportStatus,
         InventoryWritten,
         MlBom,
+        NodeCheck,
+        PolicyExported,
         ProvenanceReport,
         PublishedArtifact,
         RefMove,
@@ -83,7 +85,9 @@ __all__ = [
     "InventoryWritten",
     "MlBom",
     "NetworkError",
+    "NodeCheck",
     "NotFoundError",
+    "PolicyExported",
     "Progress",
     "ProvenanceReport",
     "PublishedArtifact",
@@ -107,6 +111,7 @@ __all__ = [
     "VerifyReport",
     "VerifyStatus",
     "__version__",
+    "check_model",
     "keygen",
     "open_vault",
     "parse_size",
@@ -115,7 +120,7 @@ __all__ = [
 ]
 
 # Imported on first use: `vault path` and `vault.resolve()` pay for none of them.
-_FROM_API = {"Vault", "open_vault", "keygen", "read_password", "parse_size"}
+_FROM_API = {"Vault", "open_vault", "keygen", "read_password", "parse_size", "check_model"}
 
 
 def resolve(ref: str, home: Path | str | None = None, *, keep_connection: bool = True) -> Path:

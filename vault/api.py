@@ -28,6 +28,8 @@ if TYPE_CHECKING:
         ImportResult,
         InventoryWritten,
         MlBom,
+        NodeCheck,
+        PolicyExported,
         PublishedArtifact,
         RefMove,
         RevisionAdded,
@@ -325,6 +327,24 @@ class Vault:
 
         return write_inventory(self._home, _signer(key_path, password, cert_path, chain_path, None), out)
 
+    def trust_export(
+        self,
+        out: Path,
+        *,
+        key_path: Path,
+        password: bytes | None = None,
+        cert_path: Path | None = None,
+        chain_path: Path | None = None,
+    ) -> PolicyExported:
+        """Write the trust policy (entries, scopes, quorum, pinned roots, revoked content) as one file
+        signed with `key_path`, for `check_model` on nodes that pin its public half.
+
+        Raises `UsageError` (nothing trusted yet, or the policy too large).
+        """
+        from vault._ops.policy_export import export_policy
+
+        return export_policy(self._home, _signer(key_path, password, cert_path, chain_path, None), out)
+
     def set_ref(self, ref: str, commit: str, *, allow_downgrade: bool = False) -> RefMove:
         """Point a ref at a held revision on the operator's word (audited; back in time only if allowed).
 
@@ -562,3 +582,41 @@ def _signer(
     from vault._signing.signer import load_signer
 
     return load_signer(key_path, password, cert_path, chain_path)
+
+
+def check_model(
+    source: Path | str,
+    *,
+    policy: Path,
+    policy_key: Path,
+    into: Path | None = None,
+    ca_file: Path | None = None,
+    plain_http: bool = False,
+    auth_file: Path | None = None,
+    content_policy: ContentPolicy | None = None,
+) -> NodeCheck:
+    """Verify a model directory (its files and the signed set in `.vault/`) or a registry reference
+    (`oci://…`) against a policy file from `Vault.trust_export`, with no vault home: what an
+    inference node runs before it serves. `policy_key` is the pinned public key that signed the
+    policy. For a reference, the files are downloaded and checked in a private folder, then moved
+    into `into` (an empty directory) with the signed set; without `into` they are removed.
+
+    Raises `TrustError` (the policy's signature, or the model's), `IntegrityError`,
+    `UnsafeContentError`, `BundleFormatError`, `NetworkError`, `AccessDeniedError`, `UsageError`.
+    """
+    from vault._checks.policy import ContentPolicy
+    from vault._ops.node_check import check_directory, check_registry, load_policy
+
+    doc = load_policy(policy, policy_key)
+    rules = content_policy or ContentPolicy()
+    if isinstance(source, str) and source.startswith("oci://"):
+        from vault._oci.client import connect
+        from vault._oci.reference import parse_oci
+
+        oci = parse_oci(source)
+        return check_registry(oci, connect(oci, ca_file, plain_http, auth_file), doc, rules, into)
+    if into is not None:
+        from vault.errors import UsageError
+
+        raise UsageError("--into is for a registry reference: a directory is checked where it is")
+    return check_directory(Path(source), doc, rules)

@@ -114,6 +114,29 @@ class PublishedArtifact:
 
 
 @dataclass(frozen=True)
+class PolicyExported:
+    """`vault trust export`: the trust policy as one signed file, for nodes without a catalog."""
+
+    policy: str
+    entries: int
+    quorums: int
+    revoked: int
+    signer: str
+
+
+@dataclass(frozen=True)
+class NodeCheck:
+    """`vault check`: a model directory or registry reference verified against a policy file."""
+
+    source: str
+    revision: str  # repo@commit, as the signed statements name it
+    files: int
+    bytes: int
+    signers: list[str]
+    written_to: str | None = None  # `--into`: where the verified files now are
+
+
+@dataclass(frozen=True)
 class InventoryWritten:
     """`vault inventory`: the signed receipt of what this vault holds intact."""
 

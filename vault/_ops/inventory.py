@@ -50,7 +50,7 @@ def write_inventory(vault: Home, signer: Signer, out: Path) -> InventoryWritten:
         raw = signer.sign(statement)
         if len(raw) > MAX_SIGNATURE_BYTES:
             raise UsageError(f"{out}: a receipt of {len(blobs)} blobs exceeds {MAX_SIGNATURE_BYTES} bytes")
-        _write_atomically(out, raw)
+        write_atomically(out, raw)
         with vault.write() as w:
             s = w.session
             audit.record(s, "inventory", str(out), receipt_sha256=sha256_hex(raw), blobs=len(blobs),
@@ -74,7 +74,7 @@ def read_receipt(vault: Home, path: Path) -> ReceiptAccepted:
     return ReceiptAccepted(origin, verified.signer.name, inventory.created_at, inventory.blobs)
 
 
-def _write_atomically(out: Path, raw: bytes) -> None:
+def write_atomically(out: Path, raw: bytes) -> None:
     out = out.absolute()
     tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
     try:

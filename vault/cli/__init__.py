@@ -52,7 +52,7 @@ def _failure(settings: Settings, code: int, kind: str, message: str, report: Any
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "vault.cli.connected": ("add", "bundle", "keygen", "pull", "revoke", "sign"),
     "vault.cli.offline": ("import", "inventory", "ref", "trust", "verify"),
-    "vault.cli.fleet": ("publish",),
+    "vault.cli.fleet": ("check", "publish"),
     "vault.cli.query": (
         "audit",
         "bom",

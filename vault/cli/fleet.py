@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vault.cli.options import pass_settings, registry_options
+from vault.cli.options import ALLOW_CODE, ALLOW_PICKLE, ALLOW_UNKNOWN, pass_settings, registry_options
 from vault.cli.render import Settings, TerminalProgress, emit, human_bytes
 
 
@@ -39,4 +39,44 @@ def publish(
     )
 
 
-COMMANDS = [publish]
+@click.command()
+@click.argument("model", metavar="DIR|oci://HOST[:PORT]/REPO[:TAG]")
+@click.option("--policy", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The signed policy file 'vault trust export' wrote.")  # fmt: skip
+@click.option("--policy-key", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The public key that signed the policy (pinned on the node, not in it).")  # fmt: skip
+@click.option("--into", type=click.Path(file_okay=False, path_type=Path),
+              help="oci:// only: the empty directory the verified files and signed set go into.")  # fmt: skip
+@ALLOW_PICKLE
+@ALLOW_UNKNOWN
+@ALLOW_CODE
+@registry_options
+@pass_settings
+def check(
+    settings: Settings,
+    model: str,
+    policy: Path,
+    policy_key: Path,
+    into: Path | None,
+    allow_pickle: bool,
+    allow_unknown: bool,
+    allow_code: tuple[str, ...],
+    ca_file: Path | None,
+    plain_http: bool,
+    auth_file: Path | None,
+) -> None:
+    """Verify a model directory or registry reference against a signed policy file, with no vault
+    home: exit 0 when every file is what a trusted signer signed, 1 with one line when not."""
+    from vault import ContentPolicy, check_model
+
+    rules = ContentPolicy(allow_pickle, allow_unknown=allow_unknown, allow_code=frozenset(allow_code))
+    r = check_model(
+        model, policy=policy, policy_key=policy_key, into=into, ca_file=ca_file, plain_http=plain_http,
+        auth_file=auth_file, content_policy=rules,
+    )  # fmt: skip
+    where = f"; written to {r.written_to}" if r.written_to else ""
+    emit(settings, r, f"OK: {r.source} is {r.revision} ({r.files} files, {human_bytes(r.bytes)}; "
+                      f"signed by {', '.join(r.signers)}){where}")  # fmt: skip
+
+
+COMMANDS = [publish, check]

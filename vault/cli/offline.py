@@ -169,6 +169,40 @@ def trust_replace_root(settings: Settings, name: str, root_path: Path) -> None:
     emit(settings, r, text)
 
 
+@trust.command("export")
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the signed policy (JSON).")  # fmt: skip
+@click.option(
+    "--key",
+    "key_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The site key that signs the policy; nodes pin its public half (vault check --policy-key).",
+)
+@PASSWORD_FILE
+@CERTIFICATE
+@CHAIN
+@pass_settings
+def trust_export(
+    settings: Settings,
+    out: Path,
+    key_path: Path,
+    password_file: Path | None,
+    cert_path: Path | None,
+    chain_path: Path | None,
+) -> None:
+    """Write the trust policy as one signed file, for 'vault check' on nodes without a vault home."""
+    from vault import read_password
+
+    with settings.open(create=False) as v:
+        r = v.trust_export(
+            out, key_path=key_path, password=read_password(password_file), cert_path=cert_path,
+            chain_path=chain_path,
+        )  # fmt: skip
+    emit(settings, r, f"wrote {r.policy}: {r.entries} trust entries, {r.quorums} quorum rules, "
+                      f"{r.revoked} revoked revisions; signed with {r.signer}")  # fmt: skip
+
+
 @trust.command("remove")
 @click.argument("name")
 @pass_settings
