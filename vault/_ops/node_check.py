@@ -39,7 +39,14 @@ from vault._signing.trust import TrustPolicy
 from vault._verify.metadata import CheckedBundle, check_signed
 from vault._verify.signed_entries import SignedEntries
 from vault._verify.snapshot import CatalogSnapshot
-from vault.errors import BundleFormatError, IntegrityError, UnsafeContentError, UsageError, VerificationError
+from vault.errors import (
+    BundleFormatError,
+    IntegrityError,
+    TrustError,
+    UnsafeContentError,
+    UsageError,
+    VerificationError,
+)
 from vault.results import NodeCheck
 
 SIGNED_DIR = ".vault"  # inside a model directory: the signed set, never a model file
@@ -65,6 +72,11 @@ def judge(doc: PolicyDocument, signed: SignedEntries) -> CheckedBundle:
     bundle = check_signed(signed, snapshot)
     if len(bundle.revisions) != 1:
         raise BundleFormatError(f"the signed set names {len(bundle.revisions)} revisions; a model is one")
+    # An import keeps a revoked revision catalogued and unserved; a node has nothing to keep it in.
+    label = bundle.revisions[0].label
+    revoked = {r.revision for r in doc.revoked} | {f"{c.repo_id}@{c.commit}" for c, _v in bundle.revocations}
+    if label in revoked:
+        raise TrustError(f"{label}: revoked; it must not be served")
     return bundle
 
 
