@@ -4,6 +4,7 @@ from a test CA with htpasswd auth): publish, independent clients, import and pul
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
 import signal
@@ -497,3 +498,76 @@ def test_publish_names_a_tag_not_a_digest(tmp_path: Path, keypair: KeyPair, regi
     site.ref = registry.ref("models/bydigest@sha256:" + "0" * 64)
     res = run("publish", "acme/tiny", site.ref, home=site.connected, env=site.env, code=2)
     assert "publish to a tag, not a digest" in res.stderr
+
+
+# -- the modelcar image KServe runs
+
+
+def push_base_image(registry: Registry, repo: str, docker: bool) -> None:
+    """A minimal base image (one layer holding /bin/hello.txt), in OCI or Docker schema 2 form."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        data = b"hello from the base\n"
+        info = tarfile.TarInfo("bin/hello.txt")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    layer = buf.getvalue()
+    rootfs = {"type": "layers", "diff_ids": ["sha256:" + sha256(layer)]}
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {}, "rootfs": rootfs}).encode()
+    s = registry.session()
+    for blob in (layer, config):
+        started = s.post(f"https://{registry.host}/v2/{repo}/blobs/uploads/")
+        location = started.headers["Location"]
+        location = location if location.startswith("http") else f"https://{registry.host}{location}"
+        sep = "&" if "?" in location else "?"
+        assert s.put(f"{location}{sep}digest=sha256:{sha256(blob)}", data=blob).status_code == 201
+    docker_types = "distribution.manifest.v2+json", "container.image.v1+json", "image.rootfs.diff.tar"
+    oci_types = MANIFEST, "application/vnd.oci.image.config.v1+json", "application/vnd.oci.image.layer.v1.tar"
+    media = tuple(f"application/vnd.docker.{t}" for t in docker_types) if docker else oci_types
+    doc = {
+        "schemaVersion": 2, "mediaType": media[0],
+        "config": {"mediaType": media[1], "digest": "sha256:" + sha256(config), "size": len(config)},
+        "layers": [{"mediaType": media[2], "digest": "sha256:" + sha256(layer), "size": len(layer)}],
+    }  # fmt: skip
+    put_manifest(registry, repo, "1", doc, media[0])
+
+
+@pytest.mark.parametrize("docker", [False, True], ids=["oci-base", "docker-base"])
+def test_a_modelcar_holds_the_model_under_models_on_the_base(
+    tmp_path: Path, keypair: KeyPair, registry: Registry, docker: bool
+) -> None:
+    base_repo = f"base/{'docker' if docker else 'oci'}"
+    push_base_image(registry, base_repo, docker)
+    site = Site(tmp_path, keypair, registry, f"models/car-{'docker' if docker else 'oci'}:v1")
+    base = registry.ref(f"{base_repo}:1")
+    out = site.publish("--modelcar", "--base", base)
+    again = site.publish("--modelcar", "--base", base)
+    assert out["modelcar"] == site.ref + "-modelcar" and out["modelcar_digest"] == again["modelcar_digest"]
+    dest = tmp_path / "car"
+    skopeo(registry, tmp_path, "copy", "--src-cert-dir", "@CERTS", "--src-authfile", "@AUTH",
+           f"docker://{registry.host}/{site.ref.split('/', 3)[3]}-modelcar", f"dir:{dest}")  # fmt: skip
+    image = json.loads((dest / "manifest.json").read_text())
+    rootfs = tmp_path / "rootfs"
+    for layer in image["layers"]:  # applied in order, as a container runtime does
+        with tarfile.open(dest / layer["digest"].removeprefix("sha256:")) as tar:
+            tar.extractall(rootfs, filter="data")
+    assert (rootfs / "bin" / "hello.txt").read_text() == "hello from the base\n"
+    assert files_of(rootfs / "models") == {**files_of(site.model), **files_of_signed(rootfs / "models")}
+    config = json.loads((dest / image["config"]["digest"].removeprefix("sha256:")).read_text())
+    assert config["rootfs"]["diff_ids"][-1] == image["layers"][-1]["digest"]
+    # The init container's check, on the image's own /models.
+    run("trust", "add", "acme", "--key", keypair.public, "--scope", "acme/*", home=tmp_path / "policy-home")
+    run("keygen", "-o", tmp_path / "site")
+    run("trust", "export", "-o", tmp_path / "policy.json", "--key", tmp_path / "site.pem",
+        home=tmp_path / "policy-home")  # fmt: skip
+    res = run("check", rootfs / "models", "--policy", tmp_path / "policy.json", "--policy-key",
+              tmp_path / "site.pub.pem")  # fmt: skip
+    assert res.stdout.startswith(f"OK: {rootfs / 'models'} is acme/tiny@{site.commit}")
+
+
+def files_of_signed(models: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(models)): p.read_bytes()
+        for p in sorted((models / ".vault").rglob("*"))
+        if p.is_file()
+    }

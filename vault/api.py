@@ -391,13 +391,16 @@ class Vault:
         plain_http: bool = False,
         auth_file: Path | None = None,
         progress: Progress | None = None,
+        modelcar_base: str | None = None,
     ) -> PublishedArtifact:
         """Push a signed, available revision to an OCI registry (`oci://HOST[:PORT]/REPO[:TAG]`) as a
         CNCF ModelPack artifact, with its signatures and provenance as referrers.
 
         Credentials come from `auth_file`, else `REGISTRY_AUTH_FILE`, else
         `~/.docker/config.json`. `ca_file` is the site's CA; `plain_http`
-        speaks HTTP (credentials travel in clear).
+        speaks HTTP (credentials travel in clear). `modelcar_base`
+        (`oci://…` in the same registry) also pushes a KServe modelcar image,
+        the base plus the model under /models, tagged `TAG-modelcar`.
         Raises `UsageError`, `NotFoundError`, `ConflictError` (unsigned),
         `NetworkError`, `AccessDeniedError`.
         """
@@ -406,9 +409,12 @@ class Vault:
         from vault._ops.oci_publish import publish_oci
 
         oci = parse_oci(target)
-        return publish_oci(
-            self._home, parse_ref(ref), oci, connect(oci, ca_file, plain_http, auth_file), progress
-        )
+        car = None
+        if modelcar_base is not None:
+            base = parse_oci(modelcar_base)
+            car = (base, connect(base, ca_file, plain_http, auth_file))
+        client = connect(oci, ca_file, plain_http, auth_file)
+        return publish_oci(self._home, parse_ref(ref), oci, client, progress, car)
 
     def import_registry(
         self,

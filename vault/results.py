@@ -111,6 +111,8 @@ class PublishedArtifact:
     reused_bytes: int
     referrers: list[str]  # digests of the signature, provenance and vault referrers
     referrers_tag: str | None  # the fallback tag that lists them, where the registry lacks the API
+    modelcar: str | None = None  # `--modelcar`: the image KServe runs (oci://…:TAG-modelcar)
+    modelcar_digest: str | None = None
 
 
 @dataclass(frozen=True)

@@ -123,6 +123,20 @@ class RegistryClient:
         )  # fmt: skip
         return digest
 
+    def mount_blob(self, digest: str, from_repository: str) -> bool:
+        """Link a blob another repository of this registry holds into this one, without sending it
+        (the distribution spec's cross-repository mount); False where the registry declines."""
+        response = self._call(
+            "POST", f"{self._base}/blobs/uploads/?mount={digest}&from={from_repository}", (201, 202),
+            headers={"Content-Length": "0"},
+        )  # fmt: skip
+        if response.status_code == 202:  # declined: an upload session was opened instead; close it
+            location = self._oras._get_location(response, self._container)
+            if location:
+                self._call("DELETE", location, (204, 404))
+            return False
+        return True
+
     def blob_stream(self, digest: str, size: int) -> Iterator[bytes]:
         """The registry's bytes for `digest`, at most `size` + 1 of them (a longer answer is cut there,
         for the caller's size check to refuse); the caller checks the digest."""
@@ -152,12 +166,13 @@ class RegistryClient:
             headers={"Content-Type": doc.media_type},
         )  # fmt: skip
 
-    def get_manifest(self, reference: str) -> Document | None:
+    def get_manifest(
+        self, reference: str, accept: str = f"{IMAGE_MANIFEST}, {IMAGE_INDEX}"
+    ) -> Document | None:
         """The document a tag or digest names (None if the registry has none), capped; by digest, it
         must hash to that digest."""
         response = self._call(
-            "GET", f"{self._base}/manifests/{reference}", (200, 404), stream=True,
-            headers={"Accept": f"{IMAGE_MANIFEST}, {IMAGE_INDEX}"},
+            "GET", f"{self._base}/manifests/{reference}", (200, 404), stream=True, headers={"Accept": accept},
         )  # fmt: skip
         with response:
             if response.status_code == 404:

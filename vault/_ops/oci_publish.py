@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING
 
 from vault._bundle.index import INDEX_NAME
 from vault._catalog import queries
-from vault._oci.client import RegistryClient
+from vault._oci.client import RegistryClient, require
 from vault._oci.documents import (
     IMAGE_MANIFEST,
+    MAX_MANIFEST_BYTES,
     MODEL_ARTIFACT,
     MODEL_CONFIG,
     OMS_PREDICATE,
@@ -33,6 +34,7 @@ from vault._oci.documents import (
     VAULT_SIGNED,
     Descriptor,
     Document,
+    digest_of,
     empty_config,
     fallback_tag,
     image_manifest,
@@ -42,11 +44,20 @@ from vault._oci.documents import (
     parse_manifest,
     referrers_index,
 )
+from vault._oci.modelcar import (
+    BASE_ACCEPT,
+    OCI_CONFIG,
+    image_config,
+    parse_base,
+    platform_manifest,
+    write_layer,
+)
+from vault._oci.modelcar import image_manifest as image_manifest_for_car
 from vault._oci.reference import OciRef
 from vault._ops.bundle import signed_contents
 from vault._progress import NoProgress, Progress
 from vault._statements.refs import Ref
-from vault.errors import UsageError
+from vault.errors import NetworkError, UsageError
 from vault.results import PublishedArtifact
 
 if TYPE_CHECKING:
@@ -56,11 +67,21 @@ _KIND_PREDICATE = {"model": OMS_PREDICATE, "provenance": SLSA_PREDICATE}
 
 
 def publish_oci(
-    vault: Home, ref: Ref, target: OciRef, client: RegistryClient, progress: Progress | None = None
+    vault: Home,
+    ref: Ref,
+    target: OciRef,
+    client: RegistryClient,
+    progress: Progress | None = None,
+    modelcar: tuple[OciRef, RegistryClient] | None = None,
 ) -> PublishedArtifact:
+    """`modelcar`: the base image (in the same registry) and a session for its repository."""
     progress = progress or NoProgress()
     if target.digest is not None:
         raise UsageError(f"{target}: publish to a tag, not a digest (the digest is the result)")
+    if modelcar is not None and modelcar[0].host != target.host:
+        raise UsageError(
+            f"--base {modelcar[0]}: the base image must be in the target's registry ({target.host})"
+        )
     contents = signed_contents(vault, [ref])
     entry = contents.revisions[0]
     files = contents.files[(entry.repo_id, entry.commit)]
@@ -99,13 +120,62 @@ def publish_oci(
         api = api or put.headers.get("OCI-Subject") == subject.digest
         listed.append(_listing(doc))
     fallback = None if api else _update_fallback(client, subject.digest, listed)
+    label = f"{entry.repo_id}@{entry.commit}"
+    car: tuple[OciRef, str] | None = None
+    if modelcar is not None:
+        signed = [(INDEX_NAME, contents.index.to_bytes()), *contents.entries]
+        car = _publish_modelcar(vault, client, target.with_tag(f"{tag}-modelcar"), modelcar, files, signed,
+                                fetched_at, label, subject.digest)  # fmt: skip
     with vault.write() as w:
-        w.record("publish", f"{target.with_tag(tag)}", revision=f"{entry.repo_id}@{entry.commit}",
-                 digest=subject.digest, uploaded_blobs=uploaded, reused_blobs=reused)  # fmt: skip
+        extra = {"modelcar": str(car[0]), "modelcar_digest": car[1]} if car else {}
+        w.record("publish", f"{target.with_tag(tag)}", revision=label, digest=subject.digest,
+                 uploaded_blobs=uploaded, reused_blobs=reused, **extra)  # fmt: skip
     return PublishedArtifact(
-        str(target.with_tag(tag)), subject.digest, f"{entry.repo_id}@{entry.commit}", uploaded,
-        uploaded_bytes, reused, reused_bytes, [d.digest for d in listed], fallback,
+        str(target.with_tag(tag)), subject.digest, label, uploaded, uploaded_bytes, reused, reused_bytes,
+        [d.digest for d in listed], fallback, str(car[0]) if car else None, car[1] if car else None,
     )  # fmt: skip
+
+
+def _publish_modelcar(
+    vault: Home,
+    client: RegistryClient,
+    target: OciRef,
+    base: tuple[OciRef, RegistryClient],
+    files: list[tuple[str, str, int]],
+    signed: list[tuple[str, bytes]],
+    created: str,
+    label: str,
+    model_digest: str,
+) -> tuple[OciRef, str]:
+    """The base image plus one layer with the model under /models, tagged `target`."""
+    base_ref, base_client = base
+    doc = require(base_client.get_manifest(base_ref.reference, BASE_ACCEPT), f"base image {base_ref}")
+    chosen = platform_manifest(doc.raw)
+    if chosen is not None:
+        doc = require(base_client.get_manifest(chosen, BASE_ACCEPT), f"base image {base_ref}@{chosen}")
+    image = parse_base(doc.raw)
+    base_config = base_client.get_blob(image.config.digest, MAX_MANIFEST_BYTES)
+    for layer in image.layers:
+        if not client.has_blob(layer.digest) and not client.mount_blob(layer.digest, base_ref.repository):
+            raise NetworkError(
+                f"registry {target.host}: declined to link base layer {layer.digest[:19]}… "
+                f"into {target.repository}"
+            )
+    with vault.store.staging("modelcar") as scratch:
+        layer = write_layer(scratch / "layer.tar", vault.store.blobs, files, signed)
+        if not client.has_blob(layer.digest):
+            client.push_file(scratch / "layer.tar", layer.digest, layer.size)
+    config = image_config(base_config, layer.digest, created, label)
+    config_desc = Descriptor(OCI_CONFIG, client.push_bytes(config), len(config))
+    notes = {
+        "org.opencontainers.image.base.name": str(base_ref),
+        "org.opencontainers.image.base.digest": digest_of(doc.raw),
+        "org.opencontainers.image.revision": label.split("@", 1)[1],
+        "dev.vault.model.manifest": model_digest,
+    }
+    manifest = image_manifest_for_car(image, config_desc, layer, notes)
+    client.put_manifest(target.reference, manifest)
+    return target, manifest.descriptor.digest
 
 
 def _fetched_at(vault: Home, repo_id: str, commit: str) -> str:

@@ -13,22 +13,35 @@ from vault.cli.render import Settings, TerminalProgress, emit, human_bytes
 @click.command()
 @click.argument("ref")
 @click.argument("target", metavar="oci://HOST[:PORT]/REPO[:TAG]")
+@click.option("--modelcar", is_flag=True, help="Also push a KServe modelcar image (tag TAG-modelcar).")
+@click.option("--base", metavar="oci://HOST[:PORT]/REPO[:TAG]",
+              help="--modelcar: the base image, in the same registry (e.g. busybox).")  # fmt: skip
 @registry_options
 @pass_settings
 def publish(
-    settings: Settings, ref: str, target: str, ca_file: Path | None, plain_http: bool, auth_file: Path | None
+    settings: Settings,
+    ref: str,
+    target: str,
+    modelcar: bool,
+    base: str | None,
+    ca_file: Path | None,
+    plain_http: bool,
+    auth_file: Path | None,
 ) -> None:
     """Push a signed revision to an OCI registry as a ModelPack artifact, signatures as referrers.
 
     The tag defaults to the revision's commit. Blobs the registry holds are not
     sent again, so a re-run after an interruption sends only what is missing.
     """
+    if modelcar != (base is not None):
+        raise click.UsageError("--modelcar and --base go together")
     with settings.open(create=False) as v:
         r = v.publish_registry(
             ref, target, ca_file=ca_file, plain_http=plain_http, auth_file=auth_file,
-            progress=TerminalProgress(settings),
+            progress=TerminalProgress(settings), modelcar_base=base,
         )  # fmt: skip
     listed = f"; referrers listed under tag {r.referrers_tag}" if r.referrers_tag else ""
+    listed += f"\nmodelcar {r.modelcar} ({r.modelcar_digest})" if r.modelcar else ""
     emit(
         settings,
         r,

@@ -1,0 +1,169 @@
+"""A KServe modelcar: an ordinary container image, a base from the site's registry plus one layer
+holding the model under `/models` (and its signed set under `/models/.vault`, so `vault check /models`
+verifies it in place).
+
+The layer is an uncompressed tar written as bundles are (`tar_entries`: mode 0444, owner 0, mtime 0),
+so the same revision on the same base gives the same image digest. Its digest is also its diff id.
+A Docker-format base is carried over in OCI media types (the same bytes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from vault._bundle.tar_writer import WINDOW, TarWriter
+from vault._holes import zeros
+from vault._oci.documents import (
+    IMAGE_INDEX,
+    IMAGE_MANIFEST,
+    MAX_MANIFEST_BYTES,
+    Descriptor,
+    Document,
+    parse_descriptor,
+)
+from vault._progress import NoProgress
+from vault._statements.manifest import canonical_json
+from vault.errors import BundleFormatError
+
+MODELS_DIR = "models"
+SIGNED_DIR = ".vault"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+BASE_ACCEPT = ", ".join((IMAGE_MANIFEST, DOCKER_MANIFEST, IMAGE_INDEX, DOCKER_LIST))
+_AS_OCI = {
+    "application/vnd.docker.container.image.v1+json": OCI_CONFIG,
+    "application/vnd.docker.image.rootfs.diff.tar.gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.docker.image.rootfs.diff.tar": OCI_LAYER,
+}
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    config: Descriptor
+    layers: tuple[Descriptor, ...]
+
+
+def _load(raw: bytes, what: str) -> dict[str, Any]:
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise BundleFormatError(f"registry: {what} exceeds {MAX_MANIFEST_BYTES} bytes")
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise BundleFormatError(f"registry: {what} is not JSON") from None
+    if not isinstance(doc, dict):
+        raise BundleFormatError(f"registry: {what} is not an object")
+    return doc
+
+
+def platform_manifest(raw: bytes) -> str | None:
+    """For an image index, the digest of its linux/amd64 image (or its only one); else None."""
+    doc = _load(raw, "base image")
+    if doc.get("mediaType") not in (IMAGE_INDEX, DOCKER_LIST) and "manifests" not in doc:
+        return None
+    listed = doc.get("manifests")
+    if not isinstance(listed, list) or not listed:
+        raise BundleFormatError("registry: the base image index lists no image")
+    for item in listed:
+        platform = item.get("platform", {}) if isinstance(item, dict) else {}
+        if (platform.get("os") == "linux" and platform.get("architecture") == "amd64") or len(listed) == 1:
+            return parse_descriptor(item, "base image").digest
+    raise BundleFormatError("registry: the base image has no linux/amd64 image")
+
+
+def parse_base(raw: bytes) -> BaseImage:
+    doc = _load(raw, "base image manifest")
+    if doc.get("schemaVersion") != 2 or doc.get("mediaType", IMAGE_MANIFEST) not in (
+        IMAGE_MANIFEST,
+        DOCKER_MANIFEST,
+    ):
+        raise BundleFormatError("registry: the base is not an image manifest (OCI or Docker schema 2)")
+    layers = doc.get("layers")
+    if not isinstance(layers, list):
+        raise BundleFormatError("registry: the base image lists no layers")
+    config = parse_descriptor(doc.get("config"), "base config")
+    return BaseImage(
+        _as_oci(config),
+        tuple(_as_oci(parse_descriptor(d, f"base layer {i}")) for i, d in enumerate(layers)),
+    )
+
+
+def _as_oci(d: Descriptor) -> Descriptor:
+    return Descriptor(_AS_OCI.get(d.media_type, d.media_type), d.digest, d.size, d.annotations)
+
+
+def image_config(base_config: bytes, layer_digest: str, created: str, label: str) -> bytes:
+    """The base's config with the model layer appended to its root filesystem and history."""
+    doc = _load(base_config, "base image config")
+    rootfs = doc.get("rootfs")
+    if not isinstance(rootfs, dict) or not isinstance(rootfs.get("diff_ids"), list):
+        raise BundleFormatError("registry: the base image config has no rootfs.diff_ids")
+    rootfs["diff_ids"] = [*rootfs["diff_ids"], layer_digest]
+    held = doc.get("history")
+    history: list[Any] = held if isinstance(held, list) else []
+    doc["history"] = [
+        *history,
+        {"created": created, "created_by": "vault publish --modelcar", "comment": label},
+    ]
+    return canonical_json(doc)
+
+
+def image_manifest(
+    base: BaseImage, config: Descriptor, layer: Descriptor, annotations: dict[str, str]
+) -> Document:
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": IMAGE_MANIFEST,
+        "config": config.to_json(),
+        "layers": [d.to_json() for d in (*base.layers, layer)],
+        "annotations": annotations,
+    }
+    return Document(canonical_json(doc), IMAGE_MANIFEST)
+
+
+class _HashingFile:
+    """The layer file, hashed as it is written (its digest is both its name and its diff id)."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh = fh
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes | memoryview, owner: bytearray | None = None, /) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        return self._fh.write(data)
+
+    def skip(self, n: int, /) -> None:
+        for start in range(0, n, WINDOW):
+            self.sha256.update(zeros(min(WINDOW, n - start)))
+        self.size += n
+        self._fh.seek(n, os.SEEK_CUR)
+        self._fh.truncate()
+
+    def buffer(self) -> bytearray:
+        return bytearray(WINDOW)
+
+    def release(self, buffer: bytearray, /) -> None:
+        pass
+
+
+def write_layer(
+    out: Path, blobs: Path, files: list[tuple[str, str, int]], signed: list[tuple[str, bytes]]
+) -> Descriptor:
+    """The model's files under `models/` and its signed set under `models/.vault/`, from the store."""
+    with open(out, "wb") as fh:
+        sink = _HashingFile(fh)
+        tar = TarWriter(sink)
+        for path, sha, size in files:
+            tar.add_blob(f"{MODELS_DIR}/{path}", blobs, sha, size, NoProgress())
+        for name, raw in signed:
+            tar.add_bytes(f"{MODELS_DIR}/{SIGNED_DIR}/{name}", raw)
+        tar.close()
+    return Descriptor(OCI_LAYER, f"sha256:{sink.sha256.hexdigest()}", sink.size)
