@@ -542,6 +542,84 @@ def _codec_speed(parts: list[Path], parity: int, tmp: Path) -> tuple[float, floa
     return encode, decode
 
 
+# oras-py's push as its users run it, with the credentials sent from the first request (without
+# them each blob travels twice) and its chunked upload (its one-PUT upload holds a whole file in memory).
+_ORAS_PUSH = """
+import base64, os, sys
+import oras.provider
+host, repo, ca, user, password, folder = sys.argv[1:7]
+client = oras.provider.Registry(hostname=host, tls_verify=ca, auth_backend="basic")
+client.auth.set_basic_auth(user, password)
+client.set_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+os.chdir(folder)
+files = sorted(os.path.relpath(os.path.join(r, f), folder) for r, _d, fs in os.walk(folder) for f in fs)
+client.push(target=f"{host}/{repo}:v1", files=files, disable_path_validation=True, do_chunked=True)
+"""
+
+
+def bench_registry(tmp: Path, model: Path, repeat: int) -> list[str]:
+    """`vault publish` against oras-py's push of the same files to the same local registry (TLS,
+    htpasswd, Debian's docker-registry), each run into a fresh repository so every blob is sent;
+    then a revision that changes one shard, published over the first."""
+    sys.path.insert(0, str(ROOT))
+    from tests.registry import PASSWORD, USER, Registry
+
+    registry = Registry(tmp / "registry")
+    registry.setup()
+    registry.start()
+    try:
+        key = tmp / "rk"
+        quiet([VAULT, "keygen", "-o", key])
+        home = tmp / "publisher"
+        quiet(vault(home, "add", model, "--repo", REPO, "--revision", COMMIT))
+        quiet(vault(home, "sign", REPO, "--key", f"{key}.pem"))
+        auth = registry.auth_file()
+        os.environ["REGISTRY_AUTH_FILE"] = str(auth)
+        size = tree_size(model)
+        runs = iter(range(10**6))
+
+        def publish() -> Run:
+            ref = registry.ref(f"bench/vault-{next(runs)}:v1")
+            return timed(vault(home, "publish", REPO, ref, "--ca-file", registry.ca))
+
+        def oras_push() -> Run:
+            repo = f"bench/oras-{next(runs)}"
+            return timed(
+                [sys.executable, "-c", _ORAS_PUSH, registry.host, repo, registry.ca, USER, PASSWORD, model]
+            )
+
+        vault_m, oras_m = alternate(repeat, publish, oras_push)
+        ratio = (size / vault_m.median) / (size / oras_m.median)
+        lines = [
+            f"registry: {size / 2**30:.2f} GiB in {sum(1 for p in model.rglob('*') if p.is_file())} files",
+            row("vault publish", vault_m, "oras push", oras_m, f"{ratio:.2f}x throughput", ">= 0.8x"),
+            f"{'':22} {vault_m.cpu_per_gib(size)}; oras push {oras_m.cpu_per_gib(size)}",
+        ]
+        # One shard changes: the next revision's publish sends that shard only.
+        changed = tmp / "changed-model"
+        shutil.copytree(model, changed)
+        shard = sorted(changed.glob("*.safetensors"))[0]
+        with open(shard, "r+b") as fh:
+            fh.seek(-4096, os.SEEK_END)
+            fh.write(os.urandom(4096))
+        quiet(vault(home, "add", changed, "--repo", REPO, "--revision", "v2"))
+        quiet(vault(home, "sign", f"{REPO}@v2", "--key", f"{key}.pem"))
+        ref = registry.ref("bench/vault-0:v2")
+        out = subprocess.run([str(c) for c in vault(home, "--json", "publish", f"{REPO}@v2", ref, "--ca-file",
+                              registry.ca)], capture_output=True, text=True, check=True)  # fmt: skip
+        done = json.loads(out.stdout)
+        lines.append(
+            f"{'republish, 1 shard changed':28} sent {done['uploaded_blobs']} blob(s), "
+            f"{done['uploaded_bytes'] / 2**20:.1f} MiB "
+            f"({shard.name}: {shard.stat().st_size / 2**20:.1f} MiB); "
+            f"{done['reused_blobs']} already there"
+        )
+        return lines
+    finally:
+        registry.stop()
+        os.environ.pop("REGISTRY_AUTH_FILE", None)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", type=Path, default=ROOT / ".cache/models/all-MiniLM-L6-v2")
@@ -554,6 +632,11 @@ def main() -> None:
     ap.add_argument(
         "--against", metavar="REV", help="also run add/bundle/verify/import/scrub by REV's vault, alternating"
     )
+    ap.add_argument(
+        "--registry",
+        action="store_true",
+        help="instead of the other model cases: vault publish against oras push",
+    )
     args = ap.parse_args()
     # Byte-compiled as an installed wheel is: with PYTHONDONTWRITEBYTECODE set (as on this machine
     # kind), an editable checkout would otherwise compile ~100 modules again in every command.
@@ -565,11 +648,14 @@ def main() -> None:
             model = args.model
             if args.size:
                 model = synthetic_model(tmp / "synthetic-model", parse_size(args.size), args.shards)
-            if args.against:
-                lines += bench_against(tmp, model, args.against, args.repeat)
-            lines += bench_model(tmp, model, args.repeat)
-            if args.parity:
-                lines += bench_parity(tmp, model, args.repeat, parity=args.parity)
+            if args.registry:
+                lines += bench_registry(tmp, model, args.repeat)
+            else:
+                if args.against:
+                    lines += bench_against(tmp, model, args.against, args.repeat)
+                lines += bench_model(tmp, model, args.repeat)
+                if args.parity:
+                    lines += bench_parity(tmp, model, args.repeat, parity=args.parity)
         lines += bench_startup(tmp, args.repeat)
         lines += bench_resolve(tmp, args.repeat)
         if args.sparse:
