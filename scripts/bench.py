@@ -593,7 +593,8 @@ def bench_registry(tmp: Path, model: Path, repeat: int) -> list[str]:
         lines = [
             f"registry: {size / 2**30:.2f} GiB in {sum(1 for p in model.rglob('*') if p.is_file())} files",
             row("vault publish", vault_m, "oras push", oras_m, f"{ratio:.2f}x throughput", ">= 0.8x"),
-            f"{'':22} {vault_m.cpu_per_gib(size)}; oras push {oras_m.cpu_per_gib(size)}",
+            f"{'':22} {vault_m.cpu_per_gib(size)}; oras push {oras_m.cpu_per_gib(size)}, "
+            f"peak RSS {oras_m.rss_mib:.0f} MiB",
         ]
         # One shard changes: the next revision's publish sends that shard only.
         changed = tmp / "changed-model"

@@ -571,3 +571,32 @@ def files_of_signed(models: Path) -> dict[str, bytes]:
         for p in sorted((models / ".vault").rglob("*"))
         if p.is_file()
     }
+
+
+def test_a_revoked_revision_is_not_published(tmp_path: Path, keypair: KeyPair, registry: Registry) -> None:
+    site = Site(tmp_path, keypair, registry, "models/revoked:v1")
+    run("revoke", "acme/tiny", "--reason", "poisoned", "--key", keypair.private, home=site.connected)
+    res = run(
+        "publish", "acme/tiny", site.ref, "--ca-file", registry.ca, home=site.connected, env=site.env, code=3
+    )
+    assert "revoked" in res.stderr and res.stderr.count("\n") == 1
+
+
+def test_a_store_blob_that_rotted_is_refused_by_the_registry_and_named(
+    tmp_path: Path, keypair: KeyPair, own_registry: Registry
+) -> None:
+    site = Site(tmp_path, keypair, own_registry, "models/rotted:v1")
+    sha = sha256((site.model / "config.json").read_bytes())
+    blob = site.connected / "blobs" / sha[:2] / sha[2:]
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes()[:-1] + b"!")
+    err = site.publish(code=1)
+    assert err == {}
+    res = run("publish", "acme/tiny", site.ref, "--ca-file", own_registry.ca, home=site.connected,
+              env=site.env, code=1)  # fmt: skip
+    assert f"store: blob {sha[:16]}… does not match its digest" in res.stderr and "vault scrub" in res.stderr
+    # Nothing names the model under the tag: a half-published revision is not listed.
+    assert (
+        own_registry.session().get(f"https://{own_registry.host}/v2/models/rotted/manifests/v1").status_code
+        == 404
+    )

@@ -30,7 +30,7 @@ import base64
 from collections.abc import Iterator
 from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urljoin
 
 import requests
@@ -111,13 +111,13 @@ class RegistryClient:
                 "(run 'vault scrub')"
             )
 
-    def push_file(self, path: Path, digest: str, size: int) -> None:
-        """Upload `size` bytes of a file whose sha256 is `digest`, one chunk in memory at a time."""
+    def push_file(self, source: BinaryIO, digest: str, size: int) -> None:
+        """Upload `size` bytes of an open file whose sha256 is `digest`, one chunk in memory at a time."""
         location = self._location(
             self._call("POST", f"{self._base}/blobs/uploads/", (202,), headers={"Content-Length": "0"})
         )
         sent = 0
-        with open(path, "rb") as fh:
+        with source as fh:
             while sent < size:
                 chunk = fh.read(min(CHUNK, size - sent))
                 if not chunk:

@@ -14,7 +14,8 @@ interruption sends only what is missing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from typing import TYPE_CHECKING, BinaryIO
 
 from vault._bundle.index import INDEX_NAME
 from vault._catalog import queries
@@ -57,7 +58,8 @@ from vault._oci.reference import OciRef
 from vault._ops.bundle import signed_contents
 from vault._progress import NoProgress, Progress
 from vault._statements.refs import Ref
-from vault.errors import NetworkError, UsageError
+from vault._store.blob_digests import BlobProblem, open_blob
+from vault.errors import IntegrityError, NetworkError, UsageError
 from vault.results import PublishedArtifact
 
 if TYPE_CHECKING:
@@ -96,7 +98,7 @@ def publish_oci(
             if client.has_blob(digest):
                 reused, reused_bytes = reused + 1, reused_bytes + size
             else:
-                client.push_file(vault.store.blob_path(sha), digest, size)
+                client.push_file(_stored(vault, sha), digest, size)
                 uploaded, uploaded_bytes = uploaded + 1, uploaded_bytes + size
             progress.advance(size)
     finally:
@@ -164,7 +166,7 @@ def _publish_modelcar(
     with vault.store.staging("modelcar") as scratch:
         layer = write_layer(scratch / "layer.tar", vault.store.blobs, files, signed)
         if not client.has_blob(layer.digest):
-            client.push_file(scratch / "layer.tar", layer.digest, layer.size)
+            client.push_file(open(scratch / "layer.tar", "rb"), layer.digest, layer.size)  # noqa: SIM115
     config = image_config(base_config, layer.digest, created, label)
     config_desc = Descriptor(OCI_CONFIG, client.push_bytes(config), len(config))
     notes = {
@@ -176,6 +178,14 @@ def _publish_modelcar(
     manifest = image_manifest_for_car(image, config_desc, layer, notes)
     client.put_manifest(target.reference, manifest)
     return target, manifest.descriptor.digest
+
+
+def _stored(vault: Home, sha256: str) -> BinaryIO:
+    """A stored blob, opened as scrub and bundle open it: no link followed, regular files only."""
+    try:
+        return os.fdopen(open_blob(vault.store.blobs, sha256), "rb")
+    except BlobProblem as problem:
+        raise IntegrityError(f"store: blob {sha256[:16]}… is {problem} (run 'vault scrub')") from None
 
 
 def _fetched_at(vault: Home, repo_id: str, commit: str) -> str:
