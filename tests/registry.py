@@ -8,6 +8,7 @@ found through the referrers tag scheme. `scripts/setup` installs the package.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import ipaddress
 import json
@@ -17,10 +18,12 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import bcrypt
+import oras.provider
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -29,6 +32,7 @@ from cryptography.x509.oid import NameOID
 
 BINARY = "docker-registry"
 USER, PASSWORD = "publisher", "s3cret-for-tests"
+CA_NAME = "vault test registry CA"
 
 
 def _name(cn: str) -> x509.Name:
@@ -37,14 +41,14 @@ def _name(cn: str) -> x509.Name:
 
 def make_tls(directory: Path) -> tuple[Path, Path, Path]:
     """(ca.pem, server.pem, server.key): a CA and a certificate for 127.0.0.1 it issued."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
-        x509.CertificateBuilder().subject_name(_name("vault test registry CA")).issuer_name(_name("vault test registry CA"))
+        x509.CertificateBuilder().subject_name(_name(CA_NAME)).issuer_name(_name(CA_NAME))
         .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(x509.KeyUsage(*(False,) * 5, True, True, False, False), critical=True)
         .sign(ca_key, hashes.SHA256())
     )  # fmt: skip
     key = ec.generate_private_key(ec.SECP256R1())
@@ -167,3 +171,24 @@ class Registry:
         s.verify = str(self.ca)
         s.trust_env = False  # else REQUESTS_CA_BUNDLE in the environment overrides `verify`
         return s
+
+
+@contextlib.contextmanager
+def running(root: Path) -> Iterator[Registry]:
+    """A registry set up and started under `root`, stopped afterwards."""
+    registry = Registry(root)
+    registry.setup()
+    registry.start()
+    try:
+        yield registry
+    finally:
+        registry.stop()
+
+
+def oras_client(registry: Registry) -> oras.provider.Registry:
+    """oras-py, the independent client, logged in (its credentials also sent up front)."""
+    client = oras.provider.Registry(hostname=registry.host, tls_verify=str(registry.ca), auth_backend="basic")
+    client.auth.set_basic_auth(USER, PASSWORD)
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    client.set_header("Authorization", f"Basic {token}")
+    return client

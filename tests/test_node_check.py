@@ -14,16 +14,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT, KeyPair, run, run_json, snapshot, write_tiny_model
-from tests.registry import Registry
+from tests.registry import Registry, running
 
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    r = Registry(tmp_path_factory.mktemp("registry"))
-    r.setup()
-    r.start()
-    yield r
-    r.stop()
+    with running(tmp_path_factory.mktemp("registry")) as r:
+        yield r
 
 
 class Node:
@@ -210,10 +207,7 @@ def test_into_a_directory_that_is_not_empty_is_a_usage_error(
 def test_a_flipped_byte_in_the_registry_leaves_the_node_directory_empty(
     tmp_path: Path, keypair: KeyPair
 ) -> None:
-    r = Registry(tmp_path / "own-registry")
-    r.setup()
-    r.start()
-    try:
+    with running(tmp_path / "own-registry") as r:
         node = Node(tmp_path, keypair, r, "models/flip:v1")
         import hashlib
 
@@ -226,5 +220,3 @@ def test_a_flipped_byte_in_the_registry_leaves_the_node_directory_empty(
         node.dir.mkdir()
         assert "model.safetensors: sha256 mismatch" in node.check(node.ref, "--into", node.dir, code=1)
         assert list(node.dir.iterdir()) == []
-    finally:
-        r.stop()

@@ -13,12 +13,11 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import oras.provider
 import pytest
 
 import vault
 from tests.conftest import KeyPair, make_home, run, run_json, snapshot, write_tiny_model
-from tests.registry import PASSWORD, USER, Registry
+from tests.registry import Registry, oras_client, running
 from vault._oci.client import RegistryClient
 
 MODEL_ARTIFACT = "application/vnd.cncf.model.manifest.v1+json"
@@ -30,21 +29,15 @@ MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    r = Registry(tmp_path_factory.mktemp("registry"))
-    r.setup()
-    r.start()
-    yield r
-    r.stop()
+    with running(tmp_path_factory.mktemp("registry")) as r:
+        yield r
 
 
 @pytest.fixture
 def own_registry(tmp_path: Path) -> Iterator[Registry]:
     """A registry of the test's own, for the tests that stop, kill or damage it."""
-    r = Registry(tmp_path / "registry")
-    r.setup()
-    r.start()
-    yield r
-    r.stop()
+    with running(tmp_path / "registry") as r:
+        yield r
 
 
 class Site:
@@ -197,8 +190,7 @@ def test_a_modelpack_client_pull_gives_the_same_tree(
 def test_oras_pulls_byte_identical_files(tmp_path: Path, keypair: KeyPair, registry: Registry) -> None:
     site = Site(tmp_path, keypair, registry, "models/oras:v1")
     site.publish()
-    client = oras.provider.Registry(hostname=registry.host, tls_verify=str(registry.ca), auth_backend="basic")
-    client.auth.set_basic_auth(USER, PASSWORD)
+    client = oras_client(registry)
     client.pull(target=f"{registry.host}/models/oras:v1", outdir=str(tmp_path / "oras"))
     assert files_of(tmp_path / "oras") == files_of(site.model)
 
@@ -423,9 +415,7 @@ def test_an_artifact_without_a_vault_signed_set_is_refused(
 ) -> None:
     """Pushed by another tool: a model with no signatures vault can judge."""
     site = Site(tmp_path, keypair, registry, "models/unsigned:v1")
-    client = oras.provider.Registry(hostname=registry.host, tls_verify=str(registry.ca), auth_backend="basic")
-    client.auth.set_basic_auth(USER, PASSWORD)
-    client.set_header("Authorization", f"Basic {client.auth._basic_auth}")
+    client = oras_client(registry)
     monkeypatch.chdir(site.model)  # oras-py pushes files named relative to the working directory
     client.push(target=f"{registry.host}/models/unsigned:v1", files=["config.json"])
     site.refused("registry: not a ModelPack model (artifact type None)")

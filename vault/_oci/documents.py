@@ -175,14 +175,22 @@ class Manifest:
     annotations: tuple[tuple[str, str], ...]
 
 
-def _load(raw: bytes, what: str) -> dict[str, Any]:
+def load_json(raw: bytes, what: str) -> dict[str, Any]:
+    """A JSON object the registry served, capped; one line for anything else."""
     if len(raw) > MAX_MANIFEST_BYTES:
         raise BundleFormatError(f"registry: {what} exceeds {MAX_MANIFEST_BYTES} bytes")
     try:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise BundleFormatError(f"registry: {what} is not JSON") from None
-    if not isinstance(doc, dict) or doc.get("schemaVersion") != 2:
+    if not isinstance(doc, dict):
+        raise BundleFormatError(f"registry: {what} is not an object")
+    return doc
+
+
+def _load(raw: bytes, what: str) -> dict[str, Any]:
+    doc = load_json(raw, what)
+    if doc.get("schemaVersion") != 2:
         raise BundleFormatError(f"registry: {what} is not an OCI document (schemaVersion 2)")
     return doc
 

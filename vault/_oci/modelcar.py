@@ -10,7 +10,6 @@ A Docker-format base is carried over in OCI media types (the same bytes).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,9 @@ from vault._holes import zeros
 from vault._oci.documents import (
     IMAGE_INDEX,
     IMAGE_MANIFEST,
-    MAX_MANIFEST_BYTES,
     Descriptor,
     Document,
+    load_json,
     parse_descriptor,
 )
 from vault._progress import NoProgress
@@ -50,21 +49,9 @@ class BaseImage:
     layers: tuple[Descriptor, ...]
 
 
-def _load(raw: bytes, what: str) -> dict[str, Any]:
-    if len(raw) > MAX_MANIFEST_BYTES:
-        raise BundleFormatError(f"registry: {what} exceeds {MAX_MANIFEST_BYTES} bytes")
-    try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise BundleFormatError(f"registry: {what} is not JSON") from None
-    if not isinstance(doc, dict):
-        raise BundleFormatError(f"registry: {what} is not an object")
-    return doc
-
-
 def platform_manifest(raw: bytes) -> str | None:
     """For an image index, the digest of its linux/amd64 image (or its only one); else None."""
-    doc = _load(raw, "base image")
+    doc = load_json(raw, "base image")
     if doc.get("mediaType") not in (IMAGE_INDEX, DOCKER_LIST) and "manifests" not in doc:
         return None
     listed = doc.get("manifests")
@@ -78,7 +65,7 @@ def platform_manifest(raw: bytes) -> str | None:
 
 
 def parse_base(raw: bytes) -> BaseImage:
-    doc = _load(raw, "base image manifest")
+    doc = load_json(raw, "base image manifest")
     if doc.get("schemaVersion") != 2 or doc.get("mediaType", IMAGE_MANIFEST) not in (
         IMAGE_MANIFEST,
         DOCKER_MANIFEST,
@@ -100,7 +87,7 @@ def _as_oci(d: Descriptor) -> Descriptor:
 
 def image_config(base_config: bytes, layer_digest: str, created: str, label: str) -> bytes:
     """The base's config with the model layer appended to its root filesystem and history."""
-    doc = _load(base_config, "base image config")
+    doc = load_json(base_config, "base image config")
     rootfs = doc.get("rootfs")
     if not isinstance(rootfs, dict) or not isinstance(rootfs.get("diff_ids"), list):
         raise BundleFormatError("registry: the base image config has no rootfs.diff_ids")

@@ -13,11 +13,9 @@ from vault.cli.options import (
     ALLOW_CODE,
     ALLOW_PICKLE,
     ALLOW_UNKNOWN,
-    CERTIFICATE,
-    CHAIN,
-    PASSWORD_FILE,
     pass_settings,
     registry_options,
+    site_key_options,
 )
 from vault.cli.render import Settings, TerminalProgress, emit, human_bytes
 from vault.errors import TRUST_FIRST, NotFoundError
@@ -170,18 +168,9 @@ def trust_replace_root(settings: Settings, name: str, root_path: Path) -> None:
 
 
 @trust.command("export")
-@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the signed policy (JSON).")  # fmt: skip
-@click.option(
-    "--key",
-    "key_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The site key that signs the policy; nodes pin its public half (vault check --policy-key).",
+@site_key_options(
+    "policy", "The site key that signs the policy; nodes pin its public half (vault check --policy-key)."
 )
-@PASSWORD_FILE
-@CERTIFICATE
-@CHAIN
 @pass_settings
 def trust_export(
     settings: Settings,
@@ -328,23 +317,9 @@ def ref_set(settings: Settings, ref_: str, commit: str, allow_downgrade: bool) -
 
 
 @click.command()
-@click.option(
-    "-o",
-    "--out",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write the signed receipt (JSON).",
+@site_key_options(
+    "receipt", "This site's PEM EC private key; the connected side trusts its public half for @receipts."
 )
-@click.option(
-    "--key",
-    "key_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="This site's PEM EC private key; the connected side trusts its public half for @receipts.",
-)
-@PASSWORD_FILE
-@CERTIFICATE
-@CHAIN
 @pass_settings
 def inventory(
     settings: Settings,

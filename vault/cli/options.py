@@ -109,3 +109,21 @@ def registry_options(f: Callable[..., Any]) -> Callable[..., Any]:
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
         help="PEM CA certificate(s) the registry's TLS certificate must chain to (the site's CA).",
     )(f)
+
+
+def site_key_options(what: str, key_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`-o FILE` for a signed file the site writes (`what`), and the site key that signs it
+    (with its passphrase, certificate and chain): receipts and the trust policy."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed([
+            click.option("-o", "--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+                         help=f"Where to write the signed {what} (JSON)."),
+            click.option("--key", "key_path", required=True,
+                         type=click.Path(exists=True, dir_okay=False, path_type=Path), help=key_help),
+            PASSWORD_FILE, CERTIFICATE, CHAIN,
+        ]):  # fmt: skip
+            f = option(f)
+        return f
+
+    return decorate
