@@ -17,13 +17,15 @@ opened as scrub opens them, following no link.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tarfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from vault._bundle.tar_entries import entry_header
+from vault._holes import zeros
 from vault._kernel_copy import data_runs
 from vault._progress import Progress
 from vault._store.blob_digests import BlobProblem, open_blob
@@ -133,3 +135,35 @@ class TarWriter:
         self._write(bytes(2 * tarfile.BLOCKSIZE))
         if self.offset % tarfile.RECORDSIZE:
             self._write(bytes(tarfile.RECORDSIZE - self.offset % tarfile.RECORDSIZE))
+
+
+class FileTarSink:
+    """A tar stream into a plain file (a scratch bundle, a modelcar layer), with its sha256 and
+    size when `digest` is set. Writing is synchronous, so the one buffer it lends is free again
+    as soon as `write` returns; a hole stays a hole."""
+
+    def __init__(self, fh: BinaryIO, digest: bool = False) -> None:
+        self._fh = fh
+        self._buffer = bytearray(WINDOW)
+        self.sha256 = hashlib.sha256() if digest else None
+        self.size = 0
+
+    def write(self, data: bytes | memoryview, owner: bytearray | None = None, /) -> int:
+        if self.sha256 is not None:
+            self.sha256.update(data)
+        self.size += len(data)
+        return self._fh.write(data)
+
+    def skip(self, n: int, /) -> None:
+        if self.sha256 is not None:
+            for start in range(0, n, WINDOW):
+                self.sha256.update(zeros(min(WINDOW, n - start)))
+        self.size += n
+        self._fh.seek(n, os.SEEK_CUR)
+        self._fh.truncate()
+
+    def buffer(self) -> bytearray:
+        return self._buffer
+
+    def release(self, buffer: bytearray, /) -> None:
+        pass

@@ -9,14 +9,11 @@ A Docker-format base is carried over in OCI media types (the same bytes).
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from vault._bundle.tar_writer import WINDOW, TarWriter
-from vault._holes import zeros
+from vault._bundle.tar_writer import FileTarSink, TarWriter
 from vault._oci.documents import (
     IMAGE_INDEX,
     IMAGE_MANIFEST,
@@ -114,43 +111,17 @@ def image_manifest(
     return Document(canonical_json(doc), IMAGE_MANIFEST)
 
 
-class _HashingFile:
-    """The layer file, hashed as it is written (its digest is both its name and its diff id)."""
-
-    def __init__(self, fh: BinaryIO) -> None:
-        self._fh = fh
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes | memoryview, owner: bytearray | None = None, /) -> int:
-        self.sha256.update(data)
-        self.size += len(data)
-        return self._fh.write(data)
-
-    def skip(self, n: int, /) -> None:
-        for start in range(0, n, WINDOW):
-            self.sha256.update(zeros(min(WINDOW, n - start)))
-        self.size += n
-        self._fh.seek(n, os.SEEK_CUR)
-        self._fh.truncate()
-
-    def buffer(self) -> bytearray:
-        return bytearray(WINDOW)
-
-    def release(self, buffer: bytearray, /) -> None:
-        pass
-
-
 def write_layer(
     out: Path, blobs: Path, files: list[tuple[str, str, int]], signed: list[tuple[str, bytes]]
 ) -> Descriptor:
     """The model's files under `models/` and its signed set under `models/.vault/`, from the store."""
     with open(out, "wb") as fh:
-        sink = _HashingFile(fh)
+        sink = FileTarSink(fh, digest=True)
         tar = TarWriter(sink)
         for path, sha, size in files:
             tar.add_blob(f"{MODELS_DIR}/{path}", blobs, sha, size, NoProgress())
         for name, raw in signed:
             tar.add_bytes(f"{MODELS_DIR}/{SIGNED_DIR}/{name}", raw)
         tar.close()
+    assert sink.sha256 is not None
     return Descriptor(OCI_LAYER, f"sha256:{sink.sha256.hexdigest()}", sink.size)

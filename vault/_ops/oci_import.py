@@ -14,15 +14,14 @@ pulls from that manifest is what was verified.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from vault._bundle.index import INDEX_NAME, BundleIndex, blob_entry
-from vault._bundle.tar_writer import WINDOW, TarWriter
+from vault._bundle.tar_writer import FileTarSink, TarWriter
 from vault._checks.policy import ContentPolicy
 from vault._oci.client import RegistryClient, require
 from vault._oci.documents import (
@@ -97,7 +96,7 @@ def fetch_bundle(
     _check_blobs(index, files)
     names = {sha: path for path, sha, _size in reversed(files)}
     with open(out, "wb") as fh:
-        tar = TarWriter(_Spool(fh))
+        tar = TarWriter(FileTarSink(fh))
         tar.add_bytes(INDEX_NAME, signed.raw_index)
         for name, raw in signed.raws.items():
             tar.add_bytes(name, raw)
@@ -132,23 +131,3 @@ def _counted(chunks: Iterator[bytes], progress: Progress) -> Iterator[bytes]:
     for chunk in chunks:
         progress.advance(len(chunk))
         yield chunk
-
-
-class _Spool:
-    """A scratch file for the reassembled bundle (never published, so not synced)."""
-
-    def __init__(self, fh: BinaryIO) -> None:
-        self._fh = fh
-
-    def write(self, data: bytes | memoryview, owner: bytearray | None = None, /) -> int:
-        return self._fh.write(data)
-
-    def skip(self, n: int, /) -> None:
-        self._fh.seek(n, os.SEEK_CUR)
-        self._fh.truncate()
-
-    def buffer(self) -> bytearray:
-        return bytearray(WINDOW)
-
-    def release(self, buffer: bytearray, /) -> None:
-        pass
