@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MINILM_COMMIT, MINILM_REPO, run
+from tests.conftest import MINILM_COMMIT, MINILM_REPO, Transfer, run
 from tests.interrupting import exited_as_interrupted, signal_when
 from vault._bundle.tar_writer import TarWriter
 
@@ -113,4 +113,30 @@ def test_a_store_blob_that_fails_the_bundle_leaves_one_line_and_no_files(
     assert res.exit_code == 1, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and want in lines[0] and blob.parent.name + blob.name[:14] in lines[0], lines
+    assert list(out.parent.iterdir()) == []
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_that_lands_in_a_finalizer_still_leaves_no_bundle(
+    transfer: Transfer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sig: signal.Signals
+) -> None:
+    """As for an import (`test_a_ctrl_c_that_lands_in_a_finalizer_still_stops_the_import`): the
+    exception a finalizer swallows does not let the bundle take its final name."""
+    real = TarWriter.close
+
+    class LandsInAFinalizer:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), sig)
+            sum(range(100))
+
+    def close_then_interrupted(self: TarWriter) -> None:
+        real(self)
+        LandsInAFinalizer()
+
+    monkeypatch.setattr(TarWriter, "close", close_then_interrupted)
+    out = tmp_path / "medium" / "b.vault"
+    out.parent.mkdir()
+    res = run("bundle", transfer.repo_id, "-o", out, home=transfer.connected, code=None)
+    assert res.exit_code == {signal.SIGINT: 130, signal.SIGTERM: 143}[sig], res.stderr
     assert list(out.parent.iterdir()) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MINILM_COMMIT, MINILM_REPO, run
+from tests.conftest import MINILM_COMMIT, MINILM_REPO, Transfer, run
 from tests.interrupting import exited_as_interrupted, signal_when
 
 VAULT = [sys.executable, "-m", "vault"]
@@ -54,3 +55,34 @@ def test_interrupted_import_keeps_nothing_visible_and_a_rerun_completes(
     run("import", bundle, home=home)
     assert run("path", MINILM_REPO, home=home).stdout.strip()
     assert "1 revisions" in run("fsck", home=home).stdout
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_that_lands_in_a_finalizer_still_stops_the_import(
+    transfer: Transfer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python raises a signal's KeyboardInterrupt wherever the main thread next runs Python code;
+    in a finalizer (a thread pool's weakref callback, a `__del__`) it is printed as "Exception
+    ignored" and dropped. The import must stop all the same, before its point of no return."""
+    import vault._ops.importer as importer
+
+    real = importer.stage_blobs
+
+    class LandsInAFinalizer:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGINT)
+            sum(range(100))  # the handler runs here, and its exception goes nowhere
+
+    def staged_then_interrupted(*args: object, **kwargs: object) -> object:
+        result = real(*args, **kwargs)  # type: ignore[arg-type]
+        LandsInAFinalizer()
+        return result
+
+    monkeypatch.setattr(importer, "stage_blobs", staged_then_interrupted)
+    res = run("import", transfer.bundle, home=transfer.airgapped, code=130)
+    assert res.stderr.strip().endswith("interrupted; nothing half-done was kept"), res.stderr
+    monkeypatch.undo()
+    run("path", transfer.repo_id, home=transfer.airgapped, code=3)
+    assert list((transfer.airgapped / "tmp").glob("import-*")) == []
+    run("import", transfer.bundle, home=transfer.airgapped)
+    assert run("path", transfer.repo_id, home=transfer.airgapped).stdout.strip()

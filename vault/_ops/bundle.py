@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vault import _interrupts as interrupts
 from vault._bundle.index import (
     INDEX_NAME,
     BundleIndex,
@@ -364,6 +365,7 @@ def write_bundle(
         _overwrite(sink.paths, split_size or index.size, header, final_index)
         if parity:
             parity_files = write_parity(sink.paths, out, table, index.size, parity, PARTIAL)
+        interrupts.check()  # before the final names: a stop asked for by now leaves no bundle
         final = _publish(sink, out, parity_files)
     except BaseException as exc:
         # Full disk, Ctrl-C, SIGTERM: no .partial file outlives the attempt.

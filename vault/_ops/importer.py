@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from vault import _audit as audit
+from vault import _interrupts as interrupts
 from vault._bundle.parts import PartFiles
 from vault._bundle.reader import BundleReader
 from vault._catalog import queries
@@ -119,12 +120,14 @@ def _import(
                 finally:
                     progress.finish()
                 resumed = len(resume.taken)
+                interrupts.check()  # the point of no return: a stop asked for by now is honoured
                 # Everything verified: only now does a byte of it enter the store.
                 for sha in sorted(absent):
                     vault.store.commit_blob(staging / sha, sha, replace=True)
                 outcome = _commit_catalog(vault, bundle, new, old, digests, verdicts, absent, policy)
                 resume.forget(absent)
         else:
+            interrupts.check()
             outcome = _commit_catalog(vault, bundle, new, old, digests, {}, absent, policy)
     for repo_id, commit, _files in outcome.repaired_views:
         # The old directory links the damaged inodes: it goes, and is built again around the new file.

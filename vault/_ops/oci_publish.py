@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, BinaryIO
 
+from vault import _interrupts as interrupts
 from vault._bundle.index import INDEX_NAME
 from vault._catalog import queries
 from vault._oci.client import RegistryClient, require
@@ -112,6 +113,7 @@ def publish_oci(
         "org.opencontainers.image.created": fetched_at,
     }
     model = image_manifest(MODEL_ARTIFACT, config_desc, layers, annotations)
+    interrupts.check()  # before the tag names it: a stop asked for by now publishes nothing
     answer = client.put_manifest(tag, model)
     subject = model.descriptor
     api = answer.headers.get("OCI-Subject") == subject.digest

@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from vault import _interrupts as interrupts
 from vault._closed_pipe import flush_stdout, reader_gone
 from vault.cli.render import FailedWithReport, Settings, Terminated, emit_error
 from vault.errors import VaultError
@@ -30,7 +31,13 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
 
 def _raise_terminated(_signum: int, _frame: FrameType | None) -> None:
+    interrupts.request(Terminated)
     raise Terminated
+
+
+def _raise_interrupted(_signum: int, _frame: FrameType | None) -> None:
+    interrupts.request(KeyboardInterrupt)
+    raise KeyboardInterrupt
 
 
 def _scan_flags(args: Sequence[str], settings: Settings) -> None:
@@ -114,8 +121,12 @@ class VaultGroup(click.Group):
         own_handler = (
             previous in (signal.SIG_DFL, None) and threading.current_thread() is threading.main_thread()
         )
+        # Ctrl-C: Python's own handler, unless an embedding program installed another (or ignores it).
+        own_interrupt = own_handler and signal.getsignal(signal.SIGINT) is signal.default_int_handler
         if own_handler:
             signal.signal(signal.SIGTERM, _raise_terminated)
+        if own_interrupt:
+            signal.signal(signal.SIGINT, _raise_interrupted)
         try:
             result = super().main(argv, prog_name, standalone_mode=False, obj=settings, **extra)
             return result if isinstance(result, int) else 0
@@ -165,6 +176,9 @@ class VaultGroup(click.Group):
         finally:
             if own_handler:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            if own_interrupt:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+            interrupts.forget()
 
 
 def _asked_for_help(exc: click.UsageError) -> bool:
