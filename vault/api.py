@@ -600,6 +600,8 @@ def check_model(
     plain_http: bool = False,
     auth_file: Path | None = None,
     content_policy: ContentPolicy | None = None,
+    expect: str | None = None,
+    timeout: float | None = None,
 ) -> NodeCheck:
     """Verify a model directory (its files and the signed set in `.vault/`) or a registry reference
     (`oci://…`) against a policy file from `Vault.trust_export`, with no vault home: what an
@@ -615,14 +617,16 @@ def check_model(
 
     doc = load_policy(policy, policy_key)
     rules = content_policy or ContentPolicy()
+    pinned = parse_ref(expect) if expect is not None else None
     if isinstance(source, str) and source.startswith("oci://"):
         from vault._oci.client import connect
         from vault._oci.reference import parse_oci
 
         oci = parse_oci(source)
-        return check_registry(oci, connect(oci, ca_file, plain_http, auth_file), doc, rules, into)
+        client = connect(oci, ca_file, plain_http, auth_file, timeout)
+        return check_registry(oci, client, doc, rules, into, pinned)
     if into is not None:
         from vault.errors import UsageError
 
         raise UsageError("--into is for a registry reference: a directory is checked where it is")
-    return check_directory(Path(source), doc, rules)
+    return check_directory(Path(source), doc, rules, pinned)

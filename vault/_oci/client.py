@@ -27,11 +27,12 @@ password.
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -42,13 +43,22 @@ from vault.errors import AccessDeniedError, BundleFormatError, IntegrityError, N
 
 CHUNK = 32 << 20  # bytes per PATCH: memory held per upload
 READ = 1 << 20
+READ_TIMEOUT = 60  # seconds a registry may stay silent mid-answer
 
 
 class RegistryClient:
     def __init__(
-        self, ref: OciRef, credentials: Credentials | None, ca_file: Path | None, plain_http: bool
+        self,
+        ref: OciRef,
+        credentials: Credentials | None,
+        ca_file: Path | None,
+        plain_http: bool,
+        timeout: float | None = None,
     ) -> None:
+        """`timeout`: seconds the whole session may take (a registry that trickles bytes never
+        trips a per-read timeout)."""
         self.ref = ref
+        self._deadline = time.monotonic() + timeout if timeout is not None else None
         self._verify: bool | str = str(ca_file) if ca_file is not None else True
         self._session = requests.Session()
         # No cookies: some registries set one and then treat the client as a browser (CSRF).
@@ -63,10 +73,14 @@ class RegistryClient:
     # -- the one place requests are made and their failures worded
 
     def _call(self, method: str, url: str, ok: tuple[int, ...], **kw: Any) -> requests.Response:
+        # Every URL vault asks for is on the registry's own origin (`_location` refuses others), so
+        # the credentials go nowhere else; requests drops them on a redirect to another host.
+        assert url.startswith(f"{self._origin}/"), url
         headers = {**self._headers, **kw.pop("headers", {})}
+        self._in_time(url.rsplit("/", 1)[-1])
         try:
             response: requests.Response = self._session.request(
-                method, url, headers=headers, verify=self._verify, timeout=(10, 300), **kw
+                method, url, headers=headers, verify=self._verify, timeout=(10, READ_TIMEOUT), **kw
             )
         except requests.exceptions.SSLError as exc:
             raise NetworkError(
@@ -77,9 +91,19 @@ class RegistryClient:
         self._check(response, ok)
         return response
 
+    def _in_time(self, what: str) -> None:
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            raise NetworkError(f"registry {self.ref.host}: {what[:40]} not received within --timeout")
+
     def _check(self, response: requests.Response, ok: tuple[int, ...]) -> None:
         if response.status_code in ok:
             return
+        challenge = response.headers.get("WWW-Authenticate", "")
+        if response.status_code == 401 and challenge.lower().startswith("bearer"):
+            raise AccessDeniedError(
+                f"registry {self.ref.host}: asks for token (Bearer) authentication, which vault does not "
+                "speak yet; use a registry account with basic authentication"
+            )
         if response.status_code in (401, 403):
             raise AccessDeniedError(
                 f"registry {self.ref.host}: access denied ({response.status_code}); "
@@ -100,7 +124,15 @@ class RegistryClient:
         location = response.headers.get("Location", "")
         if not location:
             raise NetworkError(f"registry {self.ref.host}: an upload answer carries no Location")
-        return urljoin(self._origin, location)
+        url = urljoin(f"{self._origin}/", location)
+        if not url.startswith(f"{self._origin}/"):
+            # Credentials go with every upload request: never to another host, or in clear to
+            # this one when it was reached over TLS.
+            raise NetworkError(
+                f"registry {self.ref.host}: an upload continues at {_origin_of(url)}, not {self._origin}; "
+                "refused (credentials go to the registry named only)"
+            )
+        return url
 
     def _finish(self, location: str, digest: str, **kw: Any) -> None:
         sep = "&" if "?" in location else "?"
@@ -163,6 +195,7 @@ class RegistryClient:
         with response:
             left = size + 1
             for chunk in response.iter_content(READ):
+                self._in_time(digest)
                 yield chunk[:left]
                 left -= len(chunk)
                 if left <= 0:
@@ -196,13 +229,7 @@ class RegistryClient:
         with response:
             if response.status_code == 404:
                 return None
-            raw = b""
-            for chunk in response.iter_content(READ):
-                raw += chunk
-                if len(raw) > MAX_MANIFEST_BYTES:
-                    raise BundleFormatError(
-                        f"registry: manifest {reference} exceeds {MAX_MANIFEST_BYTES} bytes"
-                    )
+            raw = self._read_capped(response, f"manifest {reference}")
         if reference.startswith("sha256:") and digest_of(raw) != reference:
             raise IntegrityError(f"registry: manifest {reference[:19]}… does not match its digest")
         media = response.headers.get("Content-Type", "").split(";")[0].strip()
@@ -220,12 +247,20 @@ class RegistryClient:
                 or response.headers.get("Content-Type", "").split(";")[0] != IMAGE_INDEX
             ):
                 return None
-            raw = response.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
-        if len(raw) > MAX_MANIFEST_BYTES:
-            raise BundleFormatError(
-                f"registry: referrers of {digest[:19]}… exceed {MAX_MANIFEST_BYTES} bytes"
-            )
+            raw = self._read_capped(response, f"referrers of {digest[:19]}…")
         return Document(raw, IMAGE_INDEX)
+
+    def _read_capped(self, response: requests.Response, what: str) -> bytes:
+        """A small answer whole (a manifest, a referrers list): capped, and within the deadline."""
+        pieces: list[bytes] = []
+        held = 0
+        for chunk in response.iter_content(READ):
+            self._in_time(what)
+            pieces.append(chunk)
+            held += len(chunk)
+            if held > MAX_MANIFEST_BYTES:
+                raise BundleFormatError(f"registry: {what} exceeds {MAX_MANIFEST_BYTES} bytes")
+        return b"".join(pieces)
 
 
 def require(doc: Document | None, what: str) -> Document:
@@ -234,8 +269,15 @@ def require(doc: Document | None, what: str) -> Document:
     return doc
 
 
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"[:200]
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc.args[0] if exc.args else exc)
+    if "Read timed out" in text:
+        return f"no answer for {READ_TIMEOUT} s"
     if "Connection refused" in text or "NewConnectionError" in text:
         return "connection refused"
     if "CERTIFICATE_VERIFY_FAILED" in text:
@@ -259,8 +301,10 @@ def _errors(response: requests.Response) -> str:
         return ""
 
 
-def connect(ref: OciRef, ca_file: Path | None, plain_http: bool, auth_file: Path | None) -> RegistryClient:
+def connect(
+    ref: OciRef, ca_file: Path | None, plain_http: bool, auth_file: Path | None, timeout: float | None = None
+) -> RegistryClient:
     """A session for `ref`'s registry with the credentials file's entry for its host, if any."""
     from vault._oci.credentials import credentials_for
 
-    return RegistryClient(ref, credentials_for(ref.host, auth_file), ca_file, plain_http)
+    return RegistryClient(ref, credentials_for(ref.host, auth_file), ca_file, plain_http, timeout)

@@ -48,6 +48,8 @@ PREDICATE = "dev.sigstore.bundle.predicateType"
 OMS_PREDICATE = "https://model_signing/signature/v1.0"
 SLSA_PREDICATE = "https://slsa.dev/provenance/v1"
 
+# Inside a model directory a node checks (and a modelcar's /models): the signed set, never a model file.
+SIGNED_DIR = ".vault"
 MAX_MANIFEST_BYTES = 4 << 20  # distribution's own limit is 4 MiB
 MAX_LAYERS = 40_000
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -269,3 +271,34 @@ def model_files(manifest: Manifest) -> list[tuple[str, str, int]]:
             raise BundleFormatError(f"registry: {exc}") from None
         files.append((path, layer.sha256, layer.size))
     return files
+
+
+def modelpack_manifest(
+    repo_id: str, commit: str, created: str, files: list[tuple[str, str, int]]
+) -> tuple[Document, bytes]:
+    """The ModelPack manifest (and its config blob) vault publishes for a revision: a pure function
+    of what the revision's signed statements say, so a reader can rebuild it and compare."""
+    layers = model_layers(sorted(files))
+    config = model_config(repo_id, commit, created, layers)
+    annotations = {
+        "org.opencontainers.image.title": repo_id,
+        "org.opencontainers.image.revision": commit,
+        "org.opencontainers.image.created": created,
+    }
+    config_desc = Descriptor(MODEL_CONFIG, digest_of(config), len(config))
+    return image_manifest(MODEL_ARTIFACT, config_desc, layers, annotations), config
+
+
+def in_signed_dir(path: str) -> bool:
+    return path == SIGNED_DIR or path.startswith(f"{SIGNED_DIR}/")
+
+
+def check_node_paths(label: str, paths: list[str]) -> None:
+    """A model with a file under `.vault/` could never be checked on a node (that folder holds the
+    signed set there): refused before it is published or judged."""
+    for path in sorted(paths):
+        if in_signed_dir(path):
+            raise UsageError(
+                f"{label}: {path} is under {SIGNED_DIR}/, where a node keeps the signed set; "
+                "this revision cannot be published for nodes"
+            )

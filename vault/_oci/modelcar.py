@@ -17,6 +17,7 @@ from vault._bundle.tar_writer import FileTarSink, TarWriter
 from vault._oci.documents import (
     IMAGE_INDEX,
     IMAGE_MANIFEST,
+    SIGNED_DIR,
     Descriptor,
     Document,
     load_json,
@@ -27,7 +28,6 @@ from vault._statements.manifest import canonical_json
 from vault.errors import BundleFormatError
 
 MODELS_DIR = "models"
-SIGNED_DIR = ".vault"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -47,7 +47,8 @@ class BaseImage:
 
 
 def platform_manifest(raw: bytes) -> str | None:
-    """For an image index, the digest of its linux/amd64 image (or its only one); else None."""
+    """For an image index, the digest of its linux/amd64 image (whatever else it lists); else None.
+    Another architecture is refused, even alone: name a single-platform image by its digest."""
     doc = load_json(raw, "base image")
     if doc.get("mediaType") not in (IMAGE_INDEX, DOCKER_LIST) and "manifests" not in doc:
         return None
@@ -56,9 +57,14 @@ def platform_manifest(raw: bytes) -> str | None:
         raise BundleFormatError("registry: the base image index lists no image")
     for item in listed:
         platform = item.get("platform", {}) if isinstance(item, dict) else {}
-        if (platform.get("os") == "linux" and platform.get("architecture") == "amd64") or len(listed) == 1:
+        if isinstance(platform, dict) and (platform.get("os"), platform.get("architecture")) == (
+            "linux",
+            "amd64",
+        ):
             return parse_descriptor(item, "base image").digest
-    raise BundleFormatError("registry: the base image has no linux/amd64 image")
+    raise BundleFormatError(
+        "registry: the base image has no linux/amd64 image (name a single-platform image by digest)"
+    )
 
 
 def parse_base(raw: bytes) -> BaseImage:

@@ -8,7 +8,7 @@ returns, exactly as it judges a bundle's signed part.
 from __future__ import annotations
 
 from vault._bundle.index import INDEX_NAME, MAX_INDEX_BYTES, BundleIndex, parse_index
-from vault._oci.client import RegistryClient, require
+from vault._oci.client import RegistryClient
 from vault._oci.documents import (
     TITLE,
     VAULT_ENTRY,
@@ -16,7 +16,9 @@ from vault._oci.documents import (
     VAULT_SIGNED,
     Descriptor,
     Manifest,
+    digest_of,
     fallback_tag,
+    modelpack_manifest,
     parse_manifest,
 )
 from vault._oci.documents import parse_index as parse_oci_index
@@ -27,8 +29,10 @@ from vault._verify.signed_entries import SignedEntries
 from vault.errors import BundleFormatError, IntegrityError, TrustError
 
 
-def agree(files: list[tuple[str, str, int]], bundle: CheckedBundle) -> None:
-    """The manifest's files are exactly the signed revision's: same paths, digests and sizes."""
+def agree(manifest: bytes, files: list[tuple[str, str, int]], bundle: CheckedBundle) -> None:
+    """The manifest is the one vault publishes for the signed revision, byte for byte: first its
+    files (same paths, digests and sizes, each named where it differs), then everything else a
+    ModelPack or OCI client reads from it (titles, media types, annotations, the config)."""
     if len(bundle.revisions) != 1:
         raise BundleFormatError(f"registry: the signed set names {len(bundle.revisions)} revisions, not 1")
     signed = {p: (rec.sha256, rec.size) for p, rec in bundle.revisions[0].provenance.files.items()}
@@ -46,6 +50,14 @@ def agree(files: list[tuple[str, str, int]], bundle: CheckedBundle) -> None:
             raise IntegrityError(
                 f"{path}: the registry manifest's digest or size differs from the signed one"
             )
+    prov = bundle.revisions[0].provenance
+    signed_files = [(p, rec.sha256, rec.size) for p, rec in prov.files.items()]
+    expected, _config = modelpack_manifest(prov.repo_id, prov.commit, prov.fetched_at, signed_files)
+    if digest_of(manifest) != expected.descriptor.digest:
+        raise IntegrityError(
+            f"registry: the manifest is not the one vault publishes for {prov.repo_id}@{prov.commit} "
+            "(its titles, media types, annotations or config differ from what the signatures name)"
+        )
 
 
 def served_wrong_size(path: str, got: int, size: int) -> str:
@@ -84,7 +96,9 @@ def _signed_manifest(client: RegistryClient, source: OciRef, digest: str) -> Man
         )
     # Untrusted like everything listed: the newest listed set is read, and the verifier judges it.
     chosen = candidates[-1]
-    doc = require(client.get_manifest(chosen.digest), f"referrer {chosen.digest}")
+    doc = client.get_manifest(chosen.digest)
+    if doc is None:  # listed, but not there: the registry's listing is wrong, like a lying medium
+        raise BundleFormatError(f"registry: referrer {chosen.digest[:19]}… is listed but missing")
     signed = parse_manifest(doc.raw, doc.media_type)
     if signed.subject is None or signed.subject.digest != digest:
         raise BundleFormatError(

@@ -27,7 +27,14 @@ from vault._checks.policy import ContentPolicy
 from vault._clock import utc_now
 from vault._hashing import FileDigest, hash_file
 from vault._oci.client import RegistryClient, require
-from vault._oci.documents import digest_of, model_files, parse_manifest
+from vault._oci.documents import (
+    SIGNED_DIR,
+    check_node_paths,
+    digest_of,
+    in_signed_dir,
+    model_files,
+    parse_manifest,
+)
 from vault._oci.reference import OciRef
 from vault._oci.signed_set import agree, fetch_signed_set, served_wrong_size
 from vault._regular_files import read_given_file
@@ -36,7 +43,8 @@ from vault._signing.entries import TrustEntry
 from vault._signing.keys import key_hint, load_public_key, public_key_pem
 from vault._signing.policy_file import MAX_POLICY_BYTES, POLICY_SCOPE, PolicyDocument, parse_policy
 from vault._signing.trust import TrustPolicy
-from vault._verify.metadata import CheckedBundle, check_signed
+from vault._statements.refs import Ref
+from vault._verify.metadata import CheckedBundle, CheckedRevision, check_signed
 from vault._verify.signed_entries import SignedEntries
 from vault._verify.snapshot import CatalogSnapshot
 from vault.errors import (
@@ -49,7 +57,7 @@ from vault.errors import (
 )
 from vault.results import NodeCheck
 
-SIGNED_DIR = ".vault"  # inside a model directory: the signed set, never a model file
+SCRATCH_PREFIX = ".vault-check-"
 
 
 def load_policy(path: Path, key_path: Path) -> PolicyDocument:
@@ -61,7 +69,7 @@ def load_policy(path: Path, key_path: Path) -> PolicyDocument:
     return parse_policy(verified.payload, str(path))
 
 
-def judge(doc: PolicyDocument, signed: SignedEntries) -> CheckedBundle:
+def judge(doc: PolicyDocument, signed: SignedEntries, expect: Ref | None = None) -> CheckedBundle:
     """The signed set under the policy file, as an import judges it under the catalog."""
     repos = {e.repo_id for e in signed.index.revisions}
     snapshot = CatalogSnapshot(
@@ -77,24 +85,47 @@ def judge(doc: PolicyDocument, signed: SignedEntries) -> CheckedBundle:
     revoked = {r.revision for r in doc.revoked} | {f"{c.repo_id}@{c.commit}" for c, _v in bundle.revocations}
     if label in revoked:
         raise TrustError(f"{label}: revoked; it must not be served")
+    if expect is not None:
+        _check_expected(bundle.revisions[0], expect)
     return bundle
 
 
-def check_directory(directory: Path, doc: PolicyDocument, policy: ContentPolicy) -> NodeCheck:
+def _check_expected(rev: CheckedRevision, expect: Ref) -> None:
+    """`--expect`: the node serves this model, at this commit or at what this signed ref names.
+    Whoever can move a tag could otherwise swap in any other trusted, unrevoked revision."""
+    prov = rev.provenance
+    if prov.repo_id != expect.repo_id:
+        raise TrustError(f"{rev.label}: not the expected model {expect.repo_id}")
+    if expect.is_commit and prov.commit != expect.revision:
+        raise TrustError(f"{rev.label}: not the expected commit {expect.revision}")
+    if not expect.is_commit and prov.refs.get(expect.revision) != prov.commit:
+        raise TrustError(f"{rev.label}: its signed provenance does not name it {expect.revision!r}")
+
+
+def check_directory(
+    directory: Path, doc: PolicyDocument, policy: ContentPolicy, expect: Ref | None = None
+) -> NodeCheck:
     return _check_files(
-        str(directory), directory, judge(doc, read_signed_dir(directory / SIGNED_DIR)), policy
+        str(directory), directory, judge(doc, read_signed_dir(directory / SIGNED_DIR), expect), policy
     )
 
 
 def read_signed_dir(where: Path) -> SignedEntries:
-    """The signed set as `vault check --into` and a modelcar lay it out: the index and its entries."""
+    """The signed set as `vault check --into` and a modelcar lay it out: the index and the entries it
+    names, and nothing else (a file there nobody signed could be a loader's target too)."""
     if not where.is_dir() or where.is_symlink():
         raise BundleFormatError(f"{where}: no signed set here (a model directory holds it in {SIGNED_DIR}/)")
+    held_files = _tree(where, SIGNED_DIR)
     raw_index = _read(where / INDEX_NAME, MAX_INDEX_BYTES)
     index = parse_index(raw_index)
+    names = index.signature_entries()
+    for rel in sorted(set(held_files) - names - {INDEX_NAME}):
+        raise BundleFormatError(
+            f"{SIGNED_DIR}/{rel}: not part of the signed set (only its index and entries)"
+        )
     raws: dict[str, bytes] = {}
     held = 0
-    for name in sorted(index.signature_entries()):
+    for name in sorted(names):
         raws[name] = _read(where / name, MAX_SIGNATURE_BYTES)
         held += len(raws[name])
         if held > MAX_SIGNATURE_TOTAL:
@@ -112,31 +143,35 @@ def _read(path: Path, cap: int) -> bytes:
 
 
 def model_tree(directory: Path) -> dict[str, Path]:
-    """Every file of a model directory by its relative path, the signed set apart; a link, device
-    or other special file is refused (a loader would follow it where no signature reaches)."""
+    """Every file of a model directory by its relative path, the signed set apart."""
+    return {rel: path for rel, path in _tree(directory, "").items() if not in_signed_dir(rel)}
+
+
+def _tree(directory: Path, shown: str) -> dict[str, Path]:
+    """Every regular file under `directory` by its relative path; a link, device or other special
+    file is refused (a loader would follow it where no signature reaches)."""
     found: dict[str, Path] = {}
     for root, dirs, files in os.walk(directory):
         here = Path(root)
         for name in [*dirs, *files]:
             path = here / name
             rel = path.relative_to(directory).as_posix()
-            if rel == SIGNED_DIR:
-                continue
             mode = path.lstat().st_mode
             if stat.S_ISDIR(mode):
                 continue
             if not stat.S_ISREG(mode):
+                where = f"{shown}/{rel}" if shown else rel
                 raise UnsafeContentError(
-                    f"{rel}: not a regular file (a link or special file is never admitted)"
+                    f"{where}: not a regular file (a link or special file is never admitted)"
                 )
             found[rel] = path
-        dirs[:] = [d for d in dirs if not (here == directory and d == SIGNED_DIR)]
     return found
 
 
 def _check_files(source: str, directory: Path, bundle: CheckedBundle, policy: ContentPolicy) -> NodeCheck:
     rev, blake3 = bundle.revisions[0], bundle.blake3
     signed = rev.provenance.files
+    check_node_paths(rev.label, list(signed))
     tree = model_tree(directory)
     for path in sorted(set(tree) | set(signed)):
         if path not in signed:
@@ -163,22 +198,31 @@ def _check_files(source: str, directory: Path, bundle: CheckedBundle, policy: Co
 
 
 def check_registry(
-    source: OciRef, client: RegistryClient, doc: PolicyDocument, policy: ContentPolicy, into: Path | None
+    source: OciRef,
+    client: RegistryClient,
+    doc: PolicyDocument,
+    policy: ContentPolicy,
+    into: Path | None,
+    expect: Ref | None = None,
 ) -> NodeCheck:
     """Judge the signed set the registry lists, download every file into a private folder, check
     it as a directory, then (`into`) move it in place; nothing is left behind on a refusal."""
     manifest_doc = require(client.get_manifest(source.reference), str(source))
     files = model_files(parse_manifest(manifest_doc.raw, manifest_doc.media_type))
     signed = fetch_signed_set(client, source, digest_of(manifest_doc.raw))
-    bundle = judge(doc, signed)
-    agree(files, bundle)
+    bundle = judge(doc, signed, expect)
+    agree(manifest_doc.raw, files, bundle)
     target = into if into is not None else None
     base = target if target is not None else Path(os.environ.get("TMPDIR", "/tmp"))
     if target is not None:
         target.mkdir(parents=True, exist_ok=True)
+        for child in target.iterdir():
+            # Only a killed check leaves one: a restarted init container must not find it "not empty".
+            if child.name.startswith(SCRATCH_PREFIX) and child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
         if any(target.iterdir()):
             raise UsageError(f"{target}: not empty; vault check --into fills an empty directory")
-    scratch = base / f".vault-check-{os.getpid()}-{os.urandom(4).hex()}"
+    scratch = base / f"{SCRATCH_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
     scratch.mkdir()
     try:
         for path, sha, size in files:

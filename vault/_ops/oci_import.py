@@ -64,11 +64,11 @@ def import_oci(
 @dataclass(frozen=True)
 class FetchedBundle:
     path: Path
-    manifest_digest: str
-    files: list[tuple[str, str, int]]  # (path, sha256, size) the ModelPack manifest lists
+    manifest: bytes  # the ModelPack manifest as the registry served it
+    files: list[tuple[str, str, int]]  # (path, sha256, size) it lists
 
     def agree(self, bundle: CheckedBundle) -> None:
-        agree(self.files, bundle)
+        agree(self.manifest, self.files, bundle)
 
 
 def _judge_signed(vault: Home, signed: SignedEntries, fetched: FetchedBundle) -> None:
@@ -91,7 +91,7 @@ def fetch_bundle(
     files = model_files(parse_manifest(doc.raw, doc.media_type))
     signed = fetch_signed_set(client, source, digest)
     index = signed.index
-    fetched = FetchedBundle(out, digest, files)
+    fetched = FetchedBundle(out, doc.raw, files)
     judge(signed, fetched)
     _check_blobs(index, files)
     names = {sha: path for path, sha, _size in reversed(files)}

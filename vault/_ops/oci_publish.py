@@ -24,8 +24,6 @@ from vault._oci.client import RegistryClient, require
 from vault._oci.documents import (
     IMAGE_MANIFEST,
     MAX_MANIFEST_BYTES,
-    MODEL_ARTIFACT,
-    MODEL_CONFIG,
     OMS_PREDICATE,
     PREDICATE,
     SIGSTORE_BUNDLE,
@@ -36,12 +34,12 @@ from vault._oci.documents import (
     VAULT_SIGNED,
     Descriptor,
     Document,
+    check_node_paths,
     digest_of,
     empty_config,
     fallback_tag,
     image_manifest,
-    model_config,
-    model_layers,
+    modelpack_manifest,
     parse_index,
     parse_manifest,
     referrers_index,
@@ -60,7 +58,7 @@ from vault._ops.bundle import signed_contents
 from vault._progress import NoProgress, Progress
 from vault._statements.refs import Ref
 from vault._store.blob_digests import BlobProblem, open_blob
-from vault.errors import IntegrityError, NetworkError, UsageError
+from vault.errors import BundleFormatError, IntegrityError, NetworkError, UsageError
 from vault.results import PublishedArtifact
 
 if TYPE_CHECKING:
@@ -88,6 +86,7 @@ def publish_oci(
     contents = signed_contents(vault, [ref])
     entry = contents.revisions[0]
     files = contents.files[(entry.repo_id, entry.commit)]
+    check_node_paths(f"{entry.repo_id}@{entry.commit}", [path for path, _sha, _size in files])
     fetched_at = _fetched_at(vault, entry.repo_id, entry.commit)
     tag = target.tag or entry.commit
     uploaded = reused = uploaded_bytes = reused_bytes = 0
@@ -104,18 +103,12 @@ def publish_oci(
             progress.advance(size)
     finally:
         progress.finish()
-    layers = model_layers(files)
-    config = model_config(entry.repo_id, entry.commit, fetched_at, layers)
-    config_desc = Descriptor(MODEL_CONFIG, client.push_bytes(config), len(config))
-    annotations = {
-        "org.opencontainers.image.title": entry.repo_id,
-        "org.opencontainers.image.revision": entry.commit,
-        "org.opencontainers.image.created": fetched_at,
-    }
-    model = image_manifest(MODEL_ARTIFACT, config_desc, layers, annotations)
-    interrupts.check()  # before the tag names it: a stop asked for by now publishes nothing
-    answer = client.put_manifest(tag, model)
+    model, config = modelpack_manifest(entry.repo_id, entry.commit, fetched_at, files)
+    client.push_bytes(config)
     subject = model.descriptor
+    # The tag moves last: until then a failure leaves the registry's tags as they were, and a
+    # re-run finds every blob and manifest already there.
+    answer = client.put_manifest(subject.digest, model)
     api = answer.headers.get("OCI-Subject") == subject.digest
     referrers = _referrers(client, contents.index.to_bytes(), contents.entries, entry.signatures, subject)
     listed: list[Descriptor] = []
@@ -126,10 +119,12 @@ def publish_oci(
     fallback = None if api else _update_fallback(client, subject.digest, listed)
     label = f"{entry.repo_id}@{entry.commit}"
     car: tuple[OciRef, str] | None = None
+    interrupts.check()  # before a tag names anything: a stop asked for by now moves no tag
     if modelcar is not None:
         signed = [(INDEX_NAME, contents.index.to_bytes()), *contents.entries]
         car = _publish_modelcar(vault, client, target.with_tag(f"{tag}-modelcar"), modelcar, files, signed,
                                 fetched_at, label, subject.digest)  # fmt: skip
+    client.put_manifest(tag, model)
     with vault.write() as w:
         extra = {"modelcar": str(car[0]), "modelcar_digest": car[1]} if car else {}
         w.record("publish", f"{target.with_tag(tag)}", revision=label, digest=subject.digest,
@@ -236,7 +231,12 @@ def _update_fallback(client: RegistryClient, subject: str, ours: list[Descriptor
     for the same manifest gives way to ours (it carries the current signatures)."""
     tag = fallback_tag(subject)
     held = client.get_manifest(tag)
-    kept = [] if held is None else parse_index(held.raw)
+    try:
+        kept = [] if held is None else parse_index(held.raw)
+    except BundleFormatError:
+        raise BundleFormatError(
+            f"registry: tag {tag} holds something other than a referrers index; remove it and publish again"
+        ) from None
     mine = {d.digest for d in ours}
     kept = [d for d in kept if d.digest not in mine and d.artifact_type != VAULT_SIGNED]
     client.put_manifest(tag, referrers_index(kept + ours))

@@ -58,6 +58,10 @@ def publish(
               help="The signed policy file 'vault trust export' wrote.")  # fmt: skip
 @click.option("--policy-key", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The public key that signed the policy (pinned on the node, not in it).")  # fmt: skip
+@click.option("--expect", metavar="ORG/NAME[@REV]",
+              help="The model this node serves: refuse any other, whatever a tag points at.")  # fmt: skip
+@click.option("--timeout", type=click.FloatRange(min=1), metavar="SECONDS",
+              help="oci:// only: give up when the whole check takes longer.")  # fmt: skip
 @click.option("--into", type=click.Path(file_okay=False, path_type=Path),
               help="oci:// only: the empty directory the verified files and signed set go into.")  # fmt: skip
 @ALLOW_PICKLE
@@ -70,6 +74,8 @@ def check(
     model: str,
     policy: Path,
     policy_key: Path,
+    expect: str | None,
+    timeout: float | None,
     into: Path | None,
     allow_pickle: bool,
     allow_unknown: bool,
@@ -85,7 +91,7 @@ def check(
     rules = ContentPolicy(allow_pickle, allow_unknown=allow_unknown, allow_code=frozenset(allow_code))
     r = check_model(
         model, policy=policy, policy_key=policy_key, into=into, ca_file=ca_file, plain_http=plain_http,
-        auth_file=auth_file, content_policy=rules,
+        auth_file=auth_file, content_policy=rules, expect=expect, timeout=timeout,
     )  # fmt: skip
     where = f"; written to {r.written_to}" if r.written_to else ""
     emit(settings, r, f"OK: {r.source} is {r.revision} ({r.files} files, {human_bytes(r.bytes)}; "
