@@ -27,6 +27,7 @@ password.
 from __future__ import annotations
 
 import base64
+import http.client
 import time
 from collections.abc import Iterator
 from http.cookiejar import DefaultCookiePolicy
@@ -35,6 +36,7 @@ from typing import Any, BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3.exceptions
 
 from vault._oci.credentials import Credentials
 from vault._oci.documents import IMAGE_INDEX, IMAGE_MANIFEST, MAX_MANIFEST_BYTES, Document, digest_of
@@ -43,7 +45,7 @@ from vault.errors import AccessDeniedError, BundleFormatError, IntegrityError, N
 
 CHUNK = 32 << 20  # bytes per PATCH: memory held per upload
 READ = 1 << 20
-READ_TIMEOUT = 60  # seconds a registry may stay silent mid-answer
+READ_TIMEOUT = 60  # seconds a registry may stay silent mid-answer (--timeout is checked as bytes come)
 
 
 class RegistryClient:
@@ -194,12 +196,24 @@ class RegistryClient:
         response = self._call("GET", f"{self._base}/blobs/{digest}", (200,), stream=True)
         with response:
             left = size + 1
-            for chunk in response.iter_content(READ):
-                self._in_time(digest)
+            for chunk in self._pieces(response, digest):
                 yield chunk[:left]
                 left -= len(chunk)
                 if left <= 0:
                     return
+
+    def _pieces(self, response: requests.Response, what: str) -> Iterator[bytes]:
+        """An answer's bytes as they arrive (whatever has come, up to a MiB: a registry that trickles
+        is still held to the deadline), every way it can break off worded as one line."""
+        try:
+            while True:
+                piece = response.raw.read1(READ, decode_content=True)
+                if not piece:
+                    return
+                self._in_time(what)
+                yield piece
+        except (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError) as exc:
+            raise NetworkError(f"registry {self.ref.host}: {what[:40]} broke off ({_reason(exc)})") from None
 
     def get_blob(self, digest: str, cap: int) -> bytes:
         """A small blob whole, refused if it is larger than `cap` or not what `digest` names."""
@@ -254,10 +268,9 @@ class RegistryClient:
         """A small answer whole (a manifest, a referrers list): capped, and within the deadline."""
         pieces: list[bytes] = []
         held = 0
-        for chunk in response.iter_content(READ):
-            self._in_time(what)
-            pieces.append(chunk)
-            held += len(chunk)
+        for piece in self._pieces(response, what):
+            pieces.append(piece)
+            held += len(piece)
             if held > MAX_MANIFEST_BYTES:
                 raise BundleFormatError(f"registry: {what} exceeds {MAX_MANIFEST_BYTES} bytes")
         return b"".join(pieces)
