@@ -618,13 +618,16 @@ def check_model(
     doc = load_policy(policy, policy_key)
     rules = content_policy or ContentPolicy()
     pinned = parse_ref(expect) if expect is not None else None
+    if pinned is not None and "@" not in str(expect):
+        pinned = Ref(pinned.repo_id, "")  # the model, at whatever revision the policy trusts
     if isinstance(source, str) and source.startswith("oci://"):
-        from vault._oci.client import connect
+        from vault._oci.client import connect, time_limit
         from vault._oci.reference import parse_oci
 
         oci = parse_oci(source)
         client = connect(oci, ca_file, plain_http, auth_file, timeout)
-        return check_registry(oci, client, doc, rules, into, pinned)
+        with time_limit(timeout, f"registry {oci.host}"):
+            return check_registry(oci, client, doc, rules, into, pinned)
     if into is not None:
         from vault.errors import UsageError
 

@@ -27,7 +27,10 @@ password.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from http.cookiejar import DefaultCookiePolicy
@@ -61,8 +64,11 @@ class RegistryClient:
         trips a per-read timeout)."""
         self.ref = ref
         self._deadline = time.monotonic() + timeout if timeout is not None else None
-        self._verify: bool | str = str(ca_file) if ca_file is not None else True
+        self._verify: bool | str = str(ca_file) if ca_file is not None else _system_cas()
         self._session = requests.Session()
+        # Nothing from requests' environment: no ~/.netrc credentials (only the auth file's are
+        # sent), no REQUESTS_CA_BUNDLE in place of the CAs named here, no proxy.
+        self._session.trust_env = False
         # No cookies: some registries set one and then treat the client as a browser (CSRF).
         self._session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         self._headers: dict[str, str] = {}
@@ -82,8 +88,11 @@ class RegistryClient:
         self._in_time(url.rsplit("/", 1)[-1])
         try:
             response: requests.Response = self._session.request(
-                method, url, headers=headers, verify=self._verify, timeout=(10, READ_TIMEOUT), **kw
-            )
+                method, url, headers=headers, verify=self._verify, timeout=(10, READ_TIMEOUT),
+                # A blob GET may be sent to storage elsewhere (credentials dropped); what vault
+                # sends goes to the registry named, so an upload is never redirected.
+                allow_redirects=method == "GET", **kw,
+            )  # fmt: skip
         except requests.exceptions.SSLError as exc:
             raise NetworkError(
                 f"registry {self.ref.host}: TLS failed ({_reason(exc)}); name the site's CA with --ca-file"
@@ -297,7 +306,7 @@ def _reason(exc: BaseException) -> str:
         return "certificate verify failed"
     if "EOF" in text or "reset" in text.lower() or "aborted" in text.lower():
         return "connection closed by the registry"
-    return text.splitlines()[0][:200] if text else type(exc).__name__
+    return shown(text.splitlines()[0][:200]) if text else type(exc).__name__
 
 
 def _path(response: requests.Response) -> str:
@@ -309,9 +318,25 @@ def _errors(response: requests.Response) -> str:
     try:
         errors = response.json().get("errors", [])
         first = errors[0]
-        return f": {first.get('code', '')!s} {str(first.get('message', ''))[:200]}".rstrip()
+        return shown(f": {first.get('code', '')!s} {str(first.get('message', ''))[:200]}".rstrip())
     except (ValueError, AttributeError, IndexError, TypeError, KeyError):
         return ""
+
+
+def shown(text: str) -> str:
+    """Text a registry (or a node's directory) chose, as one line of printable characters: no
+    escape sequence reaches the operator's terminal, no newline forges a second line."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def _system_cas() -> bool | str:
+    """The system's CA file (what `openssl` and curl trust), else requests' own bundle."""
+    import ssl
+
+    paths = ssl.get_default_verify_paths()
+    return (
+        paths.cafile or paths.openssl_cafile if Path(paths.cafile or paths.openssl_cafile).is_file() else True
+    )
 
 
 def connect(
@@ -321,3 +346,30 @@ def connect(
     from vault._oci.credentials import credentials_for
 
     return RegistryClient(ref, credentials_for(ref.host, auth_file), ca_file, plain_http, timeout)
+
+
+class _Expired(BaseException):
+    """Raised by the alarm: a BaseException, so no `except Exception` on the way can take it."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None, what: str) -> Iterator[None]:
+    """The whole of a registry check, bounded. An alarm interrupts any wait, including a registry
+    that trickles its status line and headers, which no per-read timeout catches. Main thread only
+    (where signals are handled); elsewhere the checks as each piece arrives still apply."""
+    if seconds is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(_signum: int, _frame: object) -> None:
+        raise _Expired
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except _Expired:
+        raise NetworkError(f"{what}: not done within --timeout ({seconds:g} s)") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -1,5 +1,7 @@
 """`oci://HOST[:PORT]/REPO[:TAG|@sha256:DIGEST]`: the one grammar every registry command reads.
 
+HOST is a DNS name or an IPv4 address (an IPv6 literal is not accepted).
+
 The grammar is the distribution spec's (repository path components, tag,
 digest), kept tight because a reference names a URL path: no userinfo (a
 password never goes on a command line), no query, no `..`.
@@ -81,4 +83,5 @@ def parse_oci(text: str) -> OciRef:
             raise bad(f"bad tag {tag!r}")
     if len(path) > MAX_REPO or not _REPO.fullmatch(path):
         raise bad("a repository is lowercase path components")
-    return OciRef(host, path, tag, digest)
+    # Host names are case-insensitive; the URLs vault builds and the credentials it looks up use one form.
+    return OciRef(host.lower(), path, tag, digest)

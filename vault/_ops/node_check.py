@@ -26,7 +26,7 @@ from vault._checks.formats import Verdict
 from vault._checks.policy import ContentPolicy
 from vault._clock import utc_now
 from vault._hashing import FileDigest, hash_file
-from vault._oci.client import RegistryClient, require
+from vault._oci.client import RegistryClient, require, shown
 from vault._oci.documents import (
     SIGNED_DIR,
     check_node_paths,
@@ -50,6 +50,7 @@ from vault._verify.snapshot import CatalogSnapshot
 from vault.errors import (
     BundleFormatError,
     IntegrityError,
+    NotFoundError,
     TrustError,
     UnsafeContentError,
     UsageError,
@@ -58,6 +59,22 @@ from vault.errors import (
 from vault.results import NodeCheck
 
 SCRATCH_PREFIX = ".vault-check-"
+MOVING_MARKER = f"{SCRATCH_PREFIX}moving"
+
+
+def _clear_a_killed_check(target: Path) -> None:
+    """What a killed `--into` left, so that a restarted init container does not find its emptyDir
+    "not empty" for ever: its private folder, and, if it was stopped while moving the verified
+    files in (the marker), everything it had moved."""
+    moving = target / MOVING_MARKER
+    for child in sorted(target.iterdir()):
+        killed_scratch = child.name.startswith(SCRATCH_PREFIX) and child.is_dir() and not child.is_symlink()
+        if killed_scratch or (moving.is_file() and child != moving):
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+    moving.unlink(missing_ok=True)
 
 
 def load_policy(path: Path, key_path: Path) -> PolicyDocument:
@@ -86,25 +103,39 @@ def judge(doc: PolicyDocument, signed: SignedEntries, expect: Ref | None = None)
     if label in revoked:
         raise TrustError(f"{label}: revoked; it must not be served")
     if expect is not None:
-        _check_expected(bundle.revisions[0], expect)
+        _check_expected(bundle.revisions[0], expect, doc)
     return bundle
 
 
-def _check_expected(rev: CheckedRevision, expect: Ref) -> None:
-    """`--expect`: the node serves this model, at this commit or at what this signed ref names.
-    Whoever can move a tag could otherwise swap in any other trusted, unrevoked revision."""
+def _check_expected(rev: CheckedRevision, expect: Ref, doc: PolicyDocument) -> None:
+    """`--expect`: the node serves this model, at this commit, or at the commit the policy file
+    says the ref names. Whoever can move a tag could otherwise swap in any other trusted,
+    unrevoked revision; a signed provenance cannot settle a ref, since an older release's says
+    the same ref named it then."""
     prov = rev.provenance
     if prov.repo_id != expect.repo_id:
         raise TrustError(f"{rev.label}: not the expected model {expect.repo_id}")
-    if expect.is_commit and prov.commit != expect.revision:
-        raise TrustError(f"{rev.label}: not the expected commit {expect.revision}")
-    if not expect.is_commit and prov.refs.get(expect.revision) != prov.commit:
-        raise TrustError(f"{rev.label}: its signed provenance does not name it {expect.revision!r}")
+    if not expect.revision:  # the model, at whatever revision
+        return
+    if expect.is_commit:
+        if prov.commit != expect.revision:
+            raise TrustError(f"{rev.label}: not the expected commit {expect.revision}")
+        return
+    named = doc.refs.get(str(expect))
+    if named is None:
+        raise TrustError(
+            f"{rev.label}: the policy file does not say which revision {expect} is "
+            "(export it again from the vault that holds it, or expect a commit)"
+        )
+    if named != prov.commit:
+        raise TrustError(f"{rev.label}: {expect} is {named} in the policy file, not this revision")
 
 
 def check_directory(
     directory: Path, doc: PolicyDocument, policy: ContentPolicy, expect: Ref | None = None
 ) -> NodeCheck:
+    if not directory.is_dir():
+        raise NotFoundError(f"{directory}: no such directory")
     return _check_files(
         str(directory), directory, judge(doc, read_signed_dir(directory / SIGNED_DIR), expect), policy
     )
@@ -147,7 +178,7 @@ def model_tree(directory: Path) -> dict[str, Path]:
     return {rel: path for rel, path in _tree(directory, "").items() if not in_signed_dir(rel)}
 
 
-def _tree(directory: Path, shown: str) -> dict[str, Path]:
+def _tree(directory: Path, under: str) -> dict[str, Path]:
     """Every regular file under `directory` by its relative path; a link, device or other special
     file is refused (a loader would follow it where no signature reaches)."""
     found: dict[str, Path] = {}
@@ -160,9 +191,9 @@ def _tree(directory: Path, shown: str) -> dict[str, Path]:
             if stat.S_ISDIR(mode):
                 continue
             if not stat.S_ISREG(mode):
-                where = f"{shown}/{rel}" if shown else rel
+                where = f"{under}/{rel}" if under else rel
                 raise UnsafeContentError(
-                    f"{where}: not a regular file (a link or special file is never admitted)"
+                    f"{shown(where)}: not a regular file (a link or special file is never admitted)"
                 )
             found[rel] = path
     return found
@@ -175,7 +206,7 @@ def _check_files(source: str, directory: Path, bundle: CheckedBundle, policy: Co
     tree = model_tree(directory)
     for path in sorted(set(tree) | set(signed)):
         if path not in signed:
-            raise IntegrityError(f"{path}: in the model directory, not in the signed statements")
+            raise IntegrityError(f"{shown(path)}: in the model directory, not in the signed statements")
         if path not in tree:
             raise IntegrityError(f"{path}: signed, but missing from the model directory")
     verdicts: dict[str, Verdict] = {}
@@ -216,10 +247,7 @@ def check_registry(
     base = target if target is not None else Path(os.environ.get("TMPDIR", "/tmp"))
     if target is not None:
         target.mkdir(parents=True, exist_ok=True)
-        for child in target.iterdir():
-            # Only a killed check leaves one: a restarted init container must not find it "not empty".
-            if child.name.startswith(SCRATCH_PREFIX) and child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child, ignore_errors=True)
+        _clear_a_killed_check(target)
         if any(target.iterdir()):
             raise UsageError(f"{target}: not empty; vault check --into fills an empty directory")
     scratch = base / f"{SCRATCH_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
@@ -239,8 +267,13 @@ def check_registry(
         if target is None:
             return result
         _write_signed_dir(scratch / SIGNED_DIR, signed)
+        # A stop between two renames leaves part of the model in place: the marker says so, and
+        # the next check clears the target before it starts (it never passes a partial one).
+        marker = target / MOVING_MARKER
+        marker.touch()
         for child in sorted(scratch.iterdir()):
             os.rename(child, target / child.name)
+        marker.unlink()
         return NodeCheck(
             result.source, result.revision, result.files, result.bytes, result.signers, str(target)
         )

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from vault._signing.entries import TrustEntry
 from vault._signing.keys import key_hint, load_public_key_bytes
 from vault._signing.trust import TrustPolicy
 from vault._statements.manifest import STATEMENT_TYPE, canonical_json
-from vault.errors import TrustError
+from vault._statements.refs import check_ref_name, check_repo_id, is_commit
+from vault.errors import TrustError, UsageError
 
 POLICY_PREDICATE_TYPE = "urn:vault:trust-policy:v1"
 SUBJECT_NAME = "vault-trust-policy"
@@ -42,6 +43,9 @@ class PolicyDocument:
     entries: tuple[TrustEntry, ...]
     quorums: dict[str, int]
     revoked: tuple[RevokedRevision, ...]
+    # "org/name@ref" -> the commit that ref names in the exporting vault: what `vault check
+    # --expect org/name@ref` holds a model to (a signed provenance names old releases too).
+    refs: dict[str, str] = field(default_factory=dict)
 
     def policy(self, now: str) -> TrustPolicy:
         return TrustPolicy(self.entries, self.quorums, now)
@@ -74,6 +78,7 @@ def build_policy(doc: PolicyDocument) -> bytes:
             {"revision": r.revision, "files": sorted(map(list, r.files)), "revokers": sorted(r.revokers)}
             for r in sorted(doc.revoked, key=lambda r: r.revision)
         ],
+        "refs": dict(sorted(doc.refs.items())),
     }
     return canonical_json(
         {
@@ -151,6 +156,21 @@ def parse_policy(payload: bytes, origin: str) -> PolicyDocument:
                 RevokedRevision(_str(r["revision"], "revision"), files, frozenset(map(str, r["revokers"])))
             )
         created_at = _str(pred["created_at"], "created_at")
+        refs = _refs(pred.get("refs", {}))
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError, UnicodeDecodeError) as exc:
         raise TrustError(f"{origin}: malformed trust policy ({exc})") from None
-    return PolicyDocument(created_at, entries, dict(quorums), tuple(revoked))
+    except UsageError as exc:
+        raise TrustError(f"{origin}: malformed trust policy ({exc})") from None
+    return PolicyDocument(created_at, entries, dict(quorums), tuple(revoked), refs)
+
+
+def _refs(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValueError("refs is not an object")
+    refs: dict[str, str] = {}
+    for key, commit in value.items():
+        repo_id, sep, name = str(key).partition("@")
+        if not sep or not isinstance(commit, str) or not is_commit(commit):
+            raise ValueError(f"ref {key!r} must be org/name@ref naming a 40-hex commit")
+        refs[f"{check_repo_id(repo_id)}@{check_ref_name(name)}"] = commit
+    return refs
