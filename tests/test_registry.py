@@ -96,6 +96,11 @@ def manifest(registry: Registry, repo: str, reference: str) -> tuple[bytes, dict
     return r.content, r.json()
 
 
+def delete_manifest(registry: Registry, repo: str, digest: str) -> None:
+    gone = registry.session().delete(f"https://{registry.host}/v2/{repo}/manifests/{digest}")
+    assert gone.status_code == 202, gone.text
+
+
 def put_manifest(registry: Registry, repo: str, reference: str, doc: dict[str, object], media: str) -> str:
     raw = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
     r = registry.session().put(
@@ -427,10 +432,7 @@ def test_a_model_whose_referrers_are_gone_is_refused(
     site = Site(tmp_path, keypair, registry, "models/bare:v1")
     out = site.publish()
     listing, _doc = manifest(registry, "models/bare", str(out["referrers_tag"]))
-    gone = registry.session().delete(
-        f"https://{registry.host}/v2/models/bare/manifests/sha256:{sha256(listing)}"
-    )
-    assert gone.status_code == 202
+    delete_manifest(registry, "models/bare", "sha256:" + sha256(listing))
     site.refused("no vault signature set refers to this manifest")
 
 

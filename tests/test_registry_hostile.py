@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from click.testing import Result
 
 from tests.conftest import KeyPair, run, run_json
 from tests.registry import PASSWORD, USER, Registry, free_port, running
 from tests.test_node_check import Node
-from tests.test_registry import INDEX, MANIFEST, Site, manifest, put_manifest, sha256
+from tests.test_registry import INDEX, MANIFEST, Site, delete_manifest, manifest, put_manifest, sha256
 
 
 @pytest.fixture(scope="module")
@@ -297,6 +298,14 @@ def fake_registry(registry: Registry) -> Iterator[Callable[[type[http.server.Bas
         server.server_close()
 
 
+def _publish_to_fake(tmp_path: Path, keypair: KeyPair, registry: Registry, port: int) -> Result:
+    """A publish to the fake registry on `port`, with credentials for it; it must fail (7)."""
+    site = Site(tmp_path, keypair, registry, "hostile/fake:v1")
+    _Recorder.seen.clear()
+    return run("publish", "acme/tiny", f"oci://127.0.0.1:{port}/models/fake:v1", "--ca-file", registry.ca,
+               home=site.connected, env=_auth_for(tmp_path, port), code=7)  # fmt: skip
+
+
 def _auth_for(tmp_path: Path, port: int) -> dict[str, str]:
     token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
     auth = tmp_path / "fake-auth.json"
@@ -327,11 +336,7 @@ def test_credentials_never_follow_an_upload_location_off_the_registry(
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-    port = fake_registry(SendsUploadsElsewhere)
-    site = Site(tmp_path, keypair, registry, "hostile/leak:v1")
-    _Recorder.seen.clear()
-    res = run("publish", "acme/tiny", f"oci://127.0.0.1:{port}/models/leak:v1", "--ca-file", registry.ca,
-              home=site.connected, env=_auth_for(tmp_path, port), code=7)  # fmt: skip
+    res = _publish_to_fake(tmp_path, keypair, registry, fake_registry(SendsUploadsElsewhere))
     assert "refused (credentials go to the registry named only)" in res.stderr
     assert _Recorder.seen == []
 
@@ -412,10 +417,7 @@ def test_a_listed_referrer_that_is_missing_is_a_verification_refusal(
     out = site.publish()
     _raw, listing = manifest(registry, "hostile/dangling", str(out["referrers_tag"]))
     signed = next(e for e in listing["manifests"] if e["artifactType"].startswith("application/vnd.vault"))  # type: ignore[attr-defined]
-    gone = registry.session().delete(
-        f"https://{registry.host}/v2/hostile/dangling/manifests/{signed['digest']}"
-    )
-    assert gone.status_code == 202
+    delete_manifest(registry, "hostile/dangling", signed["digest"])
     site.refused("is listed but missing")
 
 
@@ -461,11 +463,7 @@ def test_an_upload_is_never_redirected(
         def do_PATCH(self) -> None:
             self._answer(307, Location=f"http://127.0.0.1:{recorder}/stolen")
 
-    port = fake_registry(RedirectsUploads)
-    site = Site(tmp_path, keypair, registry, "hostile/redirect:v1")
-    _Recorder.seen.clear()
-    res = run("publish", "acme/tiny", f"oci://127.0.0.1:{port}/models/r:v1", "--ca-file", registry.ca,
-              home=site.connected, env=_auth_for(tmp_path, port), code=7)  # fmt: skip
+    res = _publish_to_fake(tmp_path, keypair, registry, fake_registry(RedirectsUploads))
     assert "answered 307" in res.stderr
     assert _Recorder.seen == []
 
