@@ -507,3 +507,20 @@ def test_a_directory_that_is_not_there_is_not_found(
 ) -> None:
     node = Node(tmp_path, keypair, registry, "hostile/missing:v1")
     assert "no such directory" in node.check(tmp_path / "nowhere", code=3)
+
+
+def test_a_signed_set_folder_that_names_too_much_is_refused_before_it_is_all_read(
+    tmp_path: Path, keypair: KeyPair, registry: Registry
+) -> None:
+    """The index is unsigned: it can name many large entries. They are capped in all, as in a bundle."""
+    node = Node(tmp_path, keypair, registry, "hostile/toomuch:v1")
+    d = node.pull()
+    index_path = d / ".vault" / "vault-bundle.json"
+    index = json.loads(index_path.read_bytes())
+    names = [f"revocations/acme/tiny/{node.commit}/{i:016x}.sig" for i in range(5)]
+    index["revocations"] = names
+    index_path.write_text(json.dumps(index))
+    for name in names:
+        (d / ".vault" / name).parent.mkdir(parents=True, exist_ok=True)
+        (d / ".vault" / name).write_bytes(b" " * (7 << 20))
+    assert f"signature entries exceed {32 << 20} bytes in all" in node.check(d, code=1)

@@ -23,9 +23,9 @@ from vault._oci.documents import (
 )
 from vault._oci.documents import parse_index as parse_oci_index
 from vault._oci.reference import OciRef
-from vault._signing.dsse import MAX_SIGNATURE_BYTES, MAX_SIGNATURE_TOTAL, parse_bundle
+from vault._signing.dsse import MAX_SIGNATURE_BYTES, MAX_SIGNATURE_TOTAL
 from vault._verify.metadata import CheckedBundle
-from vault._verify.signed_entries import SignedEntries
+from vault._verify.signed_entries import SignedEntries, signed_set
 from vault.errors import BundleFormatError, IntegrityError, TrustError
 
 
@@ -75,14 +75,7 @@ def fetch_signed_set(client: RegistryClient, source: OciRef, digest: str) -> Sig
         raise BundleFormatError(f"registry: the vault signed set does not start with {INDEX_NAME}")
     raw_index = client.get_blob(layers[0].digest, MAX_INDEX_BYTES)
     index = parse_index(raw_index)
-    entries = _signed_entries(client, index, layers[1:])
-    missing = sorted(index.signature_entries() - {name for name, _raw in entries})
-    if missing:
-        raise BundleFormatError(f"registry: signed-set entry {missing[0]!r} is missing")
-    for name, raw in entries:
-        if name not in index.trusted_roots:
-            parse_bundle(raw, name)  # structural, as `read_signed` checks a bundle's
-    return SignedEntries(index, raw_index, dict(entries), 1, None)
+    return signed_set("registry", raw_index, index, _signed_entries(client, index, layers[1:]))
 
 
 def _signed_manifest(client: RegistryClient, source: OciRef, digest: str) -> Manifest:
@@ -107,18 +100,16 @@ def _signed_manifest(client: RegistryClient, source: OciRef, digest: str) -> Man
     return signed
 
 
-def _signed_entries(
-    client: RegistryClient, index: BundleIndex, layers: list[Descriptor]
-) -> list[tuple[str, bytes]]:
+def _signed_entries(client: RegistryClient, index: BundleIndex, layers: list[Descriptor]) -> dict[str, bytes]:
+    """Each layer after the index, by its title: only names the index lists, each capped (and the
+    total before anything is fetched)."""
     wanted = index.signature_entries()
-    entries: list[tuple[str, bytes]] = []
-    held = 0
+    if sum(layer.size for layer in layers) > MAX_SIGNATURE_TOTAL:
+        raise BundleFormatError(f"registry: signature entries exceed {MAX_SIGNATURE_TOTAL} bytes in all")
+    raws: dict[str, bytes] = {}
     for layer in layers:
         name = layer.annotation(TITLE)
-        if layer.media_type != VAULT_ENTRY or name is None or name not in wanted:
+        if layer.media_type != VAULT_ENTRY or name is None or name not in wanted or name in raws:
             raise BundleFormatError(f"registry: signed-set layer {name!r} is not an entry the index names")
-        held += layer.size
-        if layer.size > MAX_SIGNATURE_BYTES or held > MAX_SIGNATURE_TOTAL:
-            raise BundleFormatError(f"registry: signature entries exceed {MAX_SIGNATURE_TOTAL} bytes in all")
-        entries.append((name, client.get_blob(layer.digest, MAX_SIGNATURE_BYTES)))
-    return entries
+        raws[name] = client.get_blob(layer.digest, MAX_SIGNATURE_BYTES)
+    return raws

@@ -38,14 +38,14 @@ from vault._oci.documents import (
 from vault._oci.reference import OciRef
 from vault._oci.signed_set import agree, fetch_signed_set, served_wrong_size
 from vault._regular_files import read_given_file
-from vault._signing.dsse import MAX_SIGNATURE_BYTES, MAX_SIGNATURE_TOTAL, parse_bundle
+from vault._signing.dsse import MAX_SIGNATURE_BYTES, MAX_SIGNATURE_TOTAL
 from vault._signing.entries import TrustEntry
 from vault._signing.keys import key_hint, load_public_key, public_key_pem
 from vault._signing.policy_file import MAX_POLICY_BYTES, POLICY_SCOPE, PolicyDocument, parse_policy
 from vault._signing.trust import TrustPolicy
 from vault._statements.refs import Ref
 from vault._verify.metadata import CheckedBundle, CheckedRevision, check_signed
-from vault._verify.signed_entries import SignedEntries
+from vault._verify.signed_entries import SignedEntries, signed_set
 from vault._verify.snapshot import CatalogSnapshot
 from vault.errors import (
     BundleFormatError,
@@ -156,14 +156,12 @@ def read_signed_dir(where: Path) -> SignedEntries:
         )
     raws: dict[str, bytes] = {}
     held = 0
-    for name in sorted(names):
+    for name in sorted(names & set(held_files)):
         raws[name] = _read(where / name, MAX_SIGNATURE_BYTES)
         held += len(raws[name])
-        if held > MAX_SIGNATURE_TOTAL:
-            raise BundleFormatError(f"{where}: signature entries exceed {MAX_SIGNATURE_TOTAL} bytes in all")
-        if name not in index.trusted_roots:
-            parse_bundle(raws[name], name)
-    return SignedEntries(index, raw_index, raws, 1, None)
+        if held > MAX_SIGNATURE_TOTAL:  # stop reading: memory, before the rule's own check
+            break
+    return signed_set(str(where), raw_index, index, raws)
 
 
 def _read(path: Path, cap: int) -> bytes:

@@ -64,6 +64,24 @@ def read_signed(reader: BundleReader, entries: Iterator[Entry]) -> SignedEntries
     missing = sorted(wanted - set(raws))
     if missing:
         raise BundleFormatError(f"bundle entry {missing[0]!r} is missing (signatures must precede blobs)")
-    for raw_name in sorted(wanted - set(index.trusted_roots)):
-        parse_bundle(raws[raw_name], raw_name)  # cheap structural check before any crypto
+    _check_structure(index, raws)
     return SignedEntries(index, raw_index, raws, parts, pending)
+
+
+def _check_structure(index: BundleIndex, raws: dict[str, bytes]) -> None:
+    for raw_name in sorted(index.signature_entries() - set(index.trusted_roots)):
+        parse_bundle(raws[raw_name], raw_name)  # cheap structural check before any crypto
+
+
+def signed_set(where: str, raw_index: bytes, index: BundleIndex, raws: dict[str, bytes]) -> SignedEntries:
+    """A signed set read from elsewhere than a bundle's stream (a registry, a model directory's
+    `.vault/`), each entry already capped at `MAX_SIGNATURE_BYTES` by its reader: exactly the
+    entries the index names, within the total cap, each signature well-formed."""
+    if sum(len(raw) for raw in raws.values()) > MAX_SIGNATURE_TOTAL:
+        raise BundleFormatError(f"{where}: signature entries exceed {MAX_SIGNATURE_TOTAL} bytes in all")
+    wanted = index.signature_entries()
+    for name in sorted(wanted ^ set(raws)):
+        state = "is missing" if name in wanted else "is not an entry the index names"
+        raise BundleFormatError(f"{where}: signed-set entry {name!r} {state}")
+    _check_structure(index, raws)
+    return SignedEntries(index, raw_index, dict(raws), 1, None)
