@@ -120,7 +120,7 @@ class RegistryClient:
                 f"registry {self.ref.host}: access denied ({response.status_code}); "
                 "check the credentials file (REGISTRY_AUTH_FILE or ~/.docker/config.json)"
             )
-        asked = f"{response.request.method} {_path(response)}"
+        asked = shown(f"{response.request.method} {_path(response)}")
         raise NetworkError(
             f"registry {self.ref.host}: {asked} answered {response.status_code}{_errors(response)}"
         )
@@ -145,17 +145,19 @@ class RegistryClient:
             )
         return url
 
-    def _finish(self, location: str, digest: str, **kw: Any) -> None:
+    def _finish(self, location: str, digest: str, mismatch: str, **kw: Any) -> None:
+        """Close an upload; `mismatch` is the line for the registry finding the bytes sent are not
+        what `digest` names (its DIGEST_INVALID), worded by the caller who knows where they came from."""
         sep = "&" if "?" in location else "?"
         response = self._call("PUT", f"{location}{sep}digest={digest}", (201, 400), **kw)
         if response.status_code == 400:
-            raise IntegrityError(
-                f"store: blob {digest[7:23]}… does not match its digest; the registry refused it "
-                "(run 'vault scrub')"
-            )
+            if _error_code(response) == "DIGEST_INVALID":
+                raise IntegrityError(mismatch)
+            self._check(response, (201,))
 
-    def push_file(self, source: BinaryIO, digest: str, size: int) -> None:
-        """Upload `size` bytes of an open file whose sha256 is `digest`, one chunk in memory at a time."""
+    def push_file(self, source: BinaryIO, digest: str, size: int, mismatch: str) -> None:
+        """Upload `size` bytes of an open file whose sha256 should be `digest`, one chunk in memory at
+        a time; `mismatch` (a line naming the file) if the registry finds it is not, or it is short."""
         location = self._location(
             self._call("POST", f"{self._base}/blobs/uploads/", (202,), headers={"Content-Length": "0"})
         )
@@ -164,9 +166,7 @@ class RegistryClient:
             while sent < size:
                 chunk = fh.read(min(CHUNK, size - sent))
                 if not chunk:
-                    raise IntegrityError(
-                        f"store: blob {digest[7:23]}… is shorter than catalogued (run 'vault scrub')"
-                    )
+                    raise IntegrityError(mismatch)
                 answer = self._call(
                     "PATCH", location, (202,), data=chunk,
                     headers={"Content-Type": "application/octet-stream",
@@ -174,7 +174,7 @@ class RegistryClient:
                 )  # fmt: skip
                 location = self._location(answer)
                 sent += len(chunk)
-        self._finish(location, digest, headers={"Content-Length": "0"})
+        self._finish(location, digest, mismatch, headers={"Content-Length": "0"})
 
     def push_bytes(self, data: bytes) -> str:
         """Upload a small blob (config, signature) in one request; returns its digest."""
@@ -184,7 +184,10 @@ class RegistryClient:
         location = self._location(
             self._call("POST", f"{self._base}/blobs/uploads/", (202,), headers={"Content-Length": "0"})
         )
-        self._finish(location, digest, data=data, headers={"Content-Type": "application/octet-stream"})
+        mismatch = f"registry {self.ref.host}: refused {digest[:19]}… as not matching its own digest"
+        self._finish(
+            location, digest, mismatch, data=data, headers={"Content-Type": "application/octet-stream"}
+        )
         return digest
 
     def mount_blob(self, digest: str, from_repository: str) -> bool:
@@ -312,6 +315,14 @@ def _reason(exc: BaseException) -> str:
 def _path(response: requests.Response) -> str:
     url = response.request.url or ""
     return url.split("/v2/", 1)[-1].split("?", 1)[0]
+
+
+def _error_code(response: requests.Response) -> str | None:
+    try:
+        code = response.json()["errors"][0]["code"]
+    except (ValueError, LookupError, TypeError):
+        return None
+    return code if isinstance(code, str) else None
 
 
 def _errors(response: requests.Response) -> str:

@@ -1,14 +1,17 @@
 """vault's signed set in a registry: found among a manifest's referrers, read under caps, and the
 ModelPack manifest held against what it signs.
 
-Nothing here judges trust: `check_signed` does, on what `fetch_signed_set`
+Nothing here judges trust: `judge_artifact` hands what `_fetch_signed_set`
 returns, exactly as it judges a bundle's signed part.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from vault._bundle.index import INDEX_NAME, MAX_INDEX_BYTES, BundleIndex, parse_index
-from vault._oci.client import RegistryClient
+from vault._oci.client import RegistryClient, require
 from vault._oci.documents import (
     TITLE,
     VAULT_ENTRY,
@@ -18,6 +21,7 @@ from vault._oci.documents import (
     Manifest,
     digest_of,
     fallback_tag,
+    model_files,
     modelpack_manifest,
     parse_manifest,
 )
@@ -65,7 +69,30 @@ def served_wrong_size(path: str, got: int, size: int) -> str:
     return f"{path}: the registry served {served} bytes, the signed size is {size}"
 
 
-def fetch_signed_set(client: RegistryClient, source: OciRef, digest: str) -> SignedEntries:
+@dataclass(frozen=True)
+class JudgedArtifact:
+    """A registry artifact whose signed set passed the verifier and whose manifest agrees with it."""
+
+    files: list[tuple[str, str, int]]  # (path, sha256, size), as signed and as the manifest lists them
+    signed: SignedEntries
+    bundle: CheckedBundle
+
+
+def judge_artifact(
+    client: RegistryClient, source: OciRef, judge: Callable[[SignedEntries], CheckedBundle]
+) -> JudgedArtifact:
+    """The manifest `source` names, vault's signed set for it, `judge` (the trust policy, from a
+    catalog or a policy file) over that set, and the manifest held against it: all before a byte
+    of the model is downloaded."""
+    doc = require(client.get_manifest(source.reference), str(source))
+    files = model_files(parse_manifest(doc.raw, doc.media_type))
+    signed = _fetch_signed_set(client, source, digest_of(doc.raw))
+    bundle = judge(signed)
+    agree(doc.raw, files, bundle)
+    return JudgedArtifact(files, signed, bundle)
+
+
+def _fetch_signed_set(client: RegistryClient, source: OciRef, digest: str) -> SignedEntries:
     """vault's signed set for the manifest `digest`: the index and every entry it names, capped and
     structurally checked, as `read_signed` reads a bundle's (nothing judged yet)."""
     signed = _signed_manifest(client, source, digest)

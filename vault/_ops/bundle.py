@@ -242,6 +242,7 @@ class SignedContents:
     blobs: dict[str, int]  # sha256 -> size, carried
     omitted: dict[str, int]  # sha256 -> size, left out (`omit`)
     files: dict[tuple[str, str], list[tuple[str, str, int]]]  # (repo, commit) -> (path, sha256, size)
+    fetched_at: dict[tuple[str, str], str]  # (repo, commit) -> when it was fetched, as signed
 
 
 def signed_contents(vault: Home, refs: list[Ref], omit: frozenset[str] = frozenset()) -> SignedContents:
@@ -251,6 +252,7 @@ def signed_contents(vault: Home, refs: list[Ref], omit: frozenset[str] = frozens
     revisions: list[RevisionEntry] = []
     blobs: dict[str, int] = {}
     files: dict[tuple[str, str], list[tuple[str, str, int]]] = {}
+    fetched_at: dict[tuple[str, str], str] = {}
     roots: set[str] = set()  # sha256 of the Sigstore trusted roots the signatures were made under
     with vault.session() as s:
         for ref in refs:
@@ -259,6 +261,7 @@ def signed_contents(vault: Home, refs: list[Ref], omit: frozenset[str] = frozens
             if key in files:
                 continue
             files[key] = sorted((f.path, f.sha256, f.size) for f in rev.files)
+            fetched_at[key] = rev.fetched_at
             prefix = revision_prefix(*key)
             sigs: dict[str, tuple[str, ...]] = {}
             for kind in ("model", "provenance", "upstream"):
@@ -301,7 +304,7 @@ def signed_contents(vault: Home, refs: list[Ref], omit: frozenset[str] = frozens
     index = BundleIndex(
         tuple(revisions), blobs, tuple(revocations), trusted_roots=tuple(root_names), omitted=omitted
     )
-    return SignedContents(index, entries, revisions, blobs, omitted, files)
+    return SignedContents(index, entries, revisions, blobs, omitted, files, fetched_at)
 
 
 def write_bundle(

@@ -64,32 +64,20 @@ if TYPE_CHECKING:
 
 
 def import_bundle(
-    vault: Home,
-    path: Path,
-    policy: ContentPolicy | None = None,
-    progress: Progress | None = None,
-    agree: Callable[[CheckedBundle], None] | None = None,
+    vault: Home, path: Path, policy: ContentPolicy | None = None, progress: Progress | None = None
 ) -> ImportResult:
-    """`agree`: a further check of the signed metadata, before any blob is read (a registry import
-    checks the manifest's files against the signed ones); it raises to refuse."""
     policy = policy or ContentPolicy()
     progress = progress or NoProgress()
     with vault.writer_lock():
         recover_scratch(vault)
         # Parts rebuilt from parity live in the home's scratch space until the import is done.
         result, notes = with_repair(
-            path, partial(_import, vault, policy, progress, agree), partial(vault.store.staging, "rebuilt")
+            path, partial(_import, vault, policy, progress), partial(vault.store.staging, "rebuilt")
         )
     return add_notes(result, notes)
 
 
-def _import(
-    vault: Home,
-    policy: ContentPolicy,
-    progress: Progress,
-    agree: Callable[[CheckedBundle], None] | None,
-    path: Path | PartFiles,
-) -> ImportResult:
+def _import(vault: Home, policy: ContentPolicy, progress: Progress, path: Path | PartFiles) -> ImportResult:
     with BundleReader(path) as reader:
         entries = reader.entries()
         signed = read_signed(reader, entries)
@@ -97,8 +85,6 @@ def _import(
         snapshot = take_snapshot(vault, signed.index)
         recover_views(vault, snapshot.available)
         bundle, pending = check_signed(signed, snapshot), signed.pending
-        if agree is not None:
-            agree(bundle)
         present = snapshot.present
         new = [r for r in bundle.revisions if (r.entry.repo_id, r.entry.commit) not in present]
         old = [r for r in bundle.revisions if (r.entry.repo_id, r.entry.commit) in present]

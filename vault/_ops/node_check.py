@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 from vault._bundle.index import INDEX_NAME, MAX_INDEX_BYTES, parse_index
@@ -26,17 +27,14 @@ from vault._checks.formats import Verdict
 from vault._checks.policy import ContentPolicy
 from vault._clock import utc_now
 from vault._hashing import FileDigest, hash_file
-from vault._oci.client import RegistryClient, require, shown
+from vault._oci.client import RegistryClient, shown
 from vault._oci.documents import (
     SIGNED_DIR,
     check_node_paths,
-    digest_of,
     in_signed_dir,
-    model_files,
-    parse_manifest,
 )
 from vault._oci.reference import OciRef
-from vault._oci.signed_set import agree, fetch_signed_set, served_wrong_size
+from vault._oci.signed_set import judge_artifact, served_wrong_size
 from vault._regular_files import read_given_file
 from vault._signing.dsse import MAX_SIGNATURE_BYTES, MAX_SIGNATURE_TOTAL
 from vault._signing.entries import TrustEntry
@@ -236,12 +234,8 @@ def check_registry(
 ) -> NodeCheck:
     """Judge the signed set the registry lists, download every file into a private folder, check
     it as a directory, then (`into`) move it in place; nothing is left behind on a refusal."""
-    manifest_doc = require(client.get_manifest(source.reference), str(source))
-    files = model_files(parse_manifest(manifest_doc.raw, manifest_doc.media_type))
-    signed = fetch_signed_set(client, source, digest_of(manifest_doc.raw))
-    bundle = judge(doc, signed, expect)
-    agree(manifest_doc.raw, files, bundle)
-    target = into if into is not None else None
+    artifact = judge_artifact(client, source, lambda signed: judge(doc, signed, expect))
+    target = into
     base = target if target is not None else Path(os.environ.get("TMPDIR", "/tmp"))
     if target is not None:
         target.mkdir(parents=True, exist_ok=True)
@@ -251,7 +245,7 @@ def check_registry(
     scratch = base / f"{SCRATCH_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
     scratch.mkdir()
     try:
-        for path, sha, size in files:
+        for path, sha, size in artifact.files:
             dest = scratch / path
             dest.parent.mkdir(parents=True, exist_ok=True)
             with open(dest, "xb") as fh:
@@ -261,10 +255,10 @@ def check_registry(
                     got += len(chunk)
             if got != size:
                 raise IntegrityError(served_wrong_size(path, got, size))
-        result = _check_files(str(source), scratch, bundle, policy)
+        result = _check_files(str(source), scratch, artifact.bundle, policy)
         if target is None:
             return result
-        _write_signed_dir(scratch / SIGNED_DIR, signed)
+        _write_signed_dir(scratch / SIGNED_DIR, artifact.signed)
         # A stop between two renames leaves part of the model in place: the marker says so, and
         # the next check clears the target before it starts (it never passes a partial one).
         marker = target / MOVING_MARKER
@@ -272,9 +266,7 @@ def check_registry(
         for child in sorted(scratch.iterdir()):
             os.rename(child, target / child.name)
         marker.unlink()
-        return NodeCheck(
-            result.source, result.revision, result.files, result.bytes, result.signers, str(target)
-        )
+        return replace(result, written_to=str(target))
     except VerificationError as exc:
         raise type(exc)(f"{source}: {exc}") from None
     finally:

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from vault import _interrupts as interrupts
 from vault._bundle.index import INDEX_NAME
-from vault._catalog import queries
 from vault._oci.client import RegistryClient, require
 from vault._oci.documents import (
     IMAGE_MANIFEST,
@@ -87,7 +86,8 @@ def publish_oci(
     entry = contents.revisions[0]
     files = contents.files[(entry.repo_id, entry.commit)]
     check_node_paths(f"{entry.repo_id}@{entry.commit}", [path for path, _sha, _size in files])
-    fetched_at = _fetched_at(vault, entry.repo_id, entry.commit)
+    fetched_at = contents.fetched_at[(entry.repo_id, entry.commit)]
+    raw_index = contents.index.to_bytes()
     tag = target.tag or entry.commit
     uploaded = reused = uploaded_bytes = reused_bytes = 0
     sizes = {sha: size for _path, sha, size in files}
@@ -98,7 +98,8 @@ def publish_oci(
             if client.has_blob(digest):
                 reused, reused_bytes = reused + 1, reused_bytes + size
             else:
-                client.push_file(_stored(vault, sha), digest, size)
+                rotted = f"store: blob {sha[:16]}… does not match its digest (run 'vault scrub')"
+                client.push_file(_stored(vault, sha), digest, size, rotted)
                 uploaded, uploaded_bytes = uploaded + 1, uploaded_bytes + size
             progress.advance(size)
     finally:
@@ -110,7 +111,7 @@ def publish_oci(
     # re-run finds every blob and manifest already there.
     answer = client.put_manifest(subject.digest, model)
     api = answer.headers.get("OCI-Subject") == subject.digest
-    referrers = _referrers(client, contents.index.to_bytes(), contents.entries, entry.signatures, subject)
+    referrers = _referrers(client, raw_index, contents.entries, entry.signatures, subject)
     listed: list[Descriptor] = []
     for doc in referrers:
         put = client.put_manifest(doc.descriptor.digest, doc)
@@ -119,9 +120,9 @@ def publish_oci(
     fallback = None if api else _update_fallback(client, subject.digest, listed)
     label = f"{entry.repo_id}@{entry.commit}"
     car: tuple[OciRef, str] | None = None
-    interrupts.check()  # before a tag names anything: a stop asked for by now moves no tag
+    interrupts.check()  # before the model's tags move: a stop asked for by now moves neither
     if modelcar is not None:
-        signed = [(INDEX_NAME, contents.index.to_bytes()), *contents.entries]
+        signed = [(INDEX_NAME, raw_index), *contents.entries]
         car = _publish_modelcar(vault, client, target.with_tag(f"{tag}-modelcar"), modelcar, files, signed,
                                 fetched_at, label, subject.digest)  # fmt: skip
     client.put_manifest(tag, model)
@@ -163,7 +164,8 @@ def _publish_modelcar(
     with vault.store.staging("modelcar") as scratch:
         layer = write_layer(scratch / "layer.tar", vault.store.blobs, files, signed)
         if not client.has_blob(layer.digest):
-            client.push_file(open(scratch / "layer.tar", "rb"), layer.digest, layer.size)  # noqa: SIM115
+            changed = f"{scratch / 'layer.tar'}: changed while it was sent"
+            client.push_file(open(scratch / "layer.tar", "rb"), layer.digest, layer.size, changed)  # noqa: SIM115
     config = image_config(base_config, layer.digest, created, label)
     config_desc = Descriptor(OCI_CONFIG, client.push_bytes(config), len(config))
     notes = {
@@ -183,14 +185,6 @@ def _stored(vault: Home, sha256: str) -> BinaryIO:
         return os.fdopen(open_blob(vault.store.blobs, sha256), "rb")
     except BlobProblem as problem:
         raise IntegrityError(f"store: blob {sha256[:16]}… is {problem} (run 'vault scrub')") from None
-
-
-def _fetched_at(vault: Home, repo_id: str, commit: str) -> str:
-    with vault.session() as s:
-        model = queries.get_model(s, repo_id)
-        rev = queries.get_revision(s, model, commit) if model is not None else None
-        assert rev is not None  # signed_contents just found it
-        return str(rev.fetched_at)
 
 
 def _referrers(
