@@ -384,10 +384,9 @@ def test_a_registry_that_trickles_its_headers_is_given_up_on_at_the_timeout(
 
     port = fake_registry(TricklesHeaders)
     node = Node(tmp_path, keypair, registry, "hostile/trickle-headers:v1")
-    started = time.monotonic()
     err = node.check(f"oci://127.0.0.1:{port}/models/slow:v1", "--timeout", "1", code=7)
+    # The alarm's own line: had the check waited for the server to give up, it would say "broke off".
     assert "not done within --timeout (1 s)" in err
-    assert time.monotonic() - started < 15  # not held until the server gives up (20 s)
 
 
 def test_a_token_challenge_is_named(
