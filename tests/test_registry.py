@@ -495,33 +495,46 @@ def test_publish_names_a_tag_not_a_digest(tmp_path: Path, keypair: KeyPair, regi
 # -- the modelcar image KServe runs
 
 
-def push_base_image(registry: Registry, repo: str, docker: bool) -> None:
-    """A minimal base image (one layer holding /bin/hello.txt), in OCI or Docker schema 2 form."""
+def push_blob(registry: Registry, repo: str, blob: bytes) -> str:
+    s = registry.session()
+    location = s.post(f"https://{registry.host}/v2/{repo}/blobs/uploads/").headers["Location"]
+    location = location if location.startswith("http") else f"https://{registry.host}{location}"
+    sep = "&" if "?" in location else "?"
+    assert s.put(f"{location}{sep}digest=sha256:{sha256(blob)}", data=blob).status_code == 201
+    return "sha256:" + sha256(blob)
+
+
+def push_base_image(
+    registry: Registry,
+    repo: str,
+    docker: bool = False,
+    files: dict[str, bytes] | None = None,
+    architecture: str = "amd64",
+    tag: str = "1",
+) -> str:
+    """A one-layer base image (by default /bin/hello.txt), in OCI or Docker schema 2 form; its digest."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        data = b"hello from the base\n"
-        info = tarfile.TarInfo("bin/hello.txt")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
+        for name, data in (
+            files if files is not None else {"bin/hello.txt": b"hello from the base\n"}
+        ).items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
     layer = buf.getvalue()
     rootfs = {"type": "layers", "diff_ids": ["sha256:" + sha256(layer)]}
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {}, "rootfs": rootfs}).encode()
-    s = registry.session()
-    for blob in (layer, config):
-        started = s.post(f"https://{registry.host}/v2/{repo}/blobs/uploads/")
-        location = started.headers["Location"]
-        location = location if location.startswith("http") else f"https://{registry.host}{location}"
-        sep = "&" if "?" in location else "?"
-        assert s.put(f"{location}{sep}digest=sha256:{sha256(blob)}", data=blob).status_code == 201
+    config = json.dumps(
+        {"architecture": architecture, "os": "linux", "config": {}, "rootfs": rootfs}
+    ).encode()
     docker_types = "distribution.manifest.v2+json", "container.image.v1+json", "image.rootfs.diff.tar"
     oci_types = MANIFEST, "application/vnd.oci.image.config.v1+json", "application/vnd.oci.image.layer.v1.tar"
     media = tuple(f"application/vnd.docker.{t}" for t in docker_types) if docker else oci_types
     doc = {
         "schemaVersion": 2, "mediaType": media[0],
-        "config": {"mediaType": media[1], "digest": "sha256:" + sha256(config), "size": len(config)},
-        "layers": [{"mediaType": media[2], "digest": "sha256:" + sha256(layer), "size": len(layer)}],
+        "config": {"mediaType": media[1], "digest": push_blob(registry, repo, config), "size": len(config)},
+        "layers": [{"mediaType": media[2], "digest": push_blob(registry, repo, layer), "size": len(layer)}],
     }  # fmt: skip
-    put_manifest(registry, repo, "1", doc, media[0])
+    return put_manifest(registry, repo, tag, doc, media[0])
 
 
 @pytest.mark.parametrize("docker", [False, True], ids=["oci-base", "docker-base"])

@@ -23,22 +23,23 @@ from click.testing import Result
 from tests.conftest import KeyPair, run, run_json
 from tests.registry import PASSWORD, USER, Registry, free_port, running
 from tests.test_node_check import Node
-from tests.test_registry import INDEX, MANIFEST, Site, delete_manifest, manifest, put_manifest, sha256
+from tests.test_registry import (
+    INDEX,
+    MANIFEST,
+    Site,
+    delete_manifest,
+    manifest,
+    push_base_image,
+    push_blob,
+    put_manifest,
+    sha256,
+)
 
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     with running(tmp_path_factory.mktemp("registry")) as r:
         yield r
-
-
-def push_blob(registry: Registry, repo: str, blob: bytes) -> str:
-    s = registry.session()
-    location = s.post(f"https://{registry.host}/v2/{repo}/blobs/uploads/").headers["Location"]
-    location = location if location.startswith("http") else f"https://{registry.host}{location}"
-    sep = "&" if "?" in location else "?"
-    assert s.put(f"{location}{sep}digest=sha256:{sha256(blob)}", data=blob).status_code == 201
-    return "sha256:" + sha256(blob)
 
 
 def repoint(registry: Registry, repo: str, old: str, doc: dict[str, object]) -> str:
@@ -106,24 +107,7 @@ def test_a_link_in_the_signed_set_folder_is_refused(
 def test_a_modelcar_base_cannot_plant_files_under_models_vault(
     tmp_path: Path, keypair: KeyPair, registry: Registry
 ) -> None:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        data = b"import os\n"
-        info = tarfile.TarInfo("models/.vault/planted.py")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    layer = buf.getvalue()
-    rootfs = {"type": "layers", "diff_ids": ["sha256:" + sha256(layer)]}
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {}, "rootfs": rootfs}).encode()
-    oci_config = "application/vnd.oci.image.config.v1+json"
-    config_digest = push_blob(registry, "base/planted", config)
-    doc = {
-        "schemaVersion": 2, "mediaType": MANIFEST,
-        "config": {"mediaType": oci_config, "digest": config_digest, "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": push_blob(registry, "base/planted", layer), "size": len(layer)}],
-    }  # fmt: skip
-    put_manifest(registry, "base/planted", "1", doc, MANIFEST)
+    push_base_image(registry, "base/planted", files={"models/.vault/planted.py": b"import os\n"})
     node = Node(tmp_path, keypair, registry, "hostile/car:v1")
     run("publish", "acme/tiny", node.ref, "--ca-file", registry.ca, "--modelcar", "--base",
         registry.ref("base/planted:1"), home=node.connected, env=node.env)  # fmt: skip
@@ -232,17 +216,7 @@ def test_a_killed_checks_leftovers_do_not_block_the_next(
 def test_a_base_index_without_linux_amd64_is_refused(
     tmp_path: Path, keypair: KeyPair, registry: Registry
 ) -> None:
-    layer = bytes(1024)  # an empty tar
-    rootfs = {"type": "layers", "diff_ids": ["sha256:" + sha256(layer)]}
-    config = json.dumps({"architecture": "arm64", "os": "linux", "rootfs": rootfs}).encode()
-    image = {
-        "schemaVersion": 2, "mediaType": MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": push_blob(registry, "base/arm", config), "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": push_blob(registry, "base/arm", layer), "size": len(layer)}],
-    }  # fmt: skip
-    digest = put_manifest(registry, "base/arm", "arm64", image, MANIFEST)
+    digest = push_base_image(registry, "base/arm", files={}, architecture="arm64", tag="arm64")
     size = len(manifest(registry, "base/arm", digest)[0])
     entry = {
         "mediaType": MANIFEST,
